@@ -1,0 +1,96 @@
+//! Turning fetched source into a runnable image. Three builders share one request/outcome
+//! shape: Heroku buildpacks (`buildpack`), the source's Dockerfile (`dockerfile`) and Solum
+//! custom language packs (`langpack`). `select` picks one from the plan; `cache` decides when
+//! nothing needs building at all.
+
+pub mod buildpack;
+pub mod cache;
+pub mod context;
+pub mod dockerfile;
+pub mod langpack;
+pub mod unittest;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::planfile::LanguagePack;
+
+/// Where build output (compile logs, Docker build stream) goes, one line at a time.
+/// The CLI prints it to stderr; the daemon keeps it for the deployment signal.
+pub type LogFn = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// Everything a builder needs. Pure data; the builders do the I/O.
+#[derive(Clone)]
+pub struct BuildRequest {
+    /// App name (validated): names images `solum/app-<app>` and the cache volume.
+    pub app: String,
+    /// The fetched source tree on this host.
+    pub source_dir: PathBuf,
+    /// A short, stable description of the source (commit sha, tree hash) for SOURCE_VERSION.
+    pub source_version: String,
+    pub language_pack: LanguagePack,
+    /// Plan parameters: ENV_DIR for buildpacks, build args for Dockerfiles.
+    pub env: BTreeMap<String, String>,
+    /// `run_cmd` of the artifact, if any.
+    pub run_cmd: Option<String>,
+    /// Directory holding the installed buildpacks (each a subdirectory), tried in name order
+    /// for `language_pack: auto`.
+    pub buildpacks_dir: PathBuf,
+    /// Working directory for this build's scratch files (fetched buildpacks, context tars).
+    pub work_dir: PathBuf,
+    /// The content hash identifying this build's inputs (see `cache::build_key`).
+    pub key: String,
+    pub log: LogFn,
+}
+
+/// What a build yields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildOutcome {
+    /// Image id (`sha256:...`), tagged `solum/app-<app>:<key[..12]>`.
+    pub image: String,
+    /// Process types and their commands (`web` first if present). For buildpack images the
+    /// command is run by the image's `solum-start`; for Dockerfile images `None` means "the
+    /// image's own CMD".
+    pub processes: BTreeMap<String, Option<String>>,
+    /// True when an image with this build key already existed and nothing was built.
+    pub cached: bool,
+}
+
+/// Errors of the build stage, each with enough context to act on.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("no buildpack detected this app (tried: {tried})")]
+    NothingDetected { tried: String },
+    #[error("buildpack {buildpack} failed to compile (exit {code}); last lines:\n{tail}")]
+    CompileFailed { buildpack: String, code: i64, tail: String },
+    #[error("docker build failed at {step}: {message}")]
+    DockerfileFailed { step: String, message: String },
+    #[error("unit tests failed (`{cmd}` exited {code}); output:\n{output}")]
+    UnitTestsFailed { cmd: String, code: i64, output: String },
+    #[error("language pack {name}: {message}")]
+    LanguagePack { name: String, message: String },
+    #[error("stack image {image} is missing; run `solum-agent stack build`")]
+    StackMissing { image: String },
+    #[error("docker: {0}")]
+    Docker(#[from] bollard::errors::Error),
+    #[error("{context}: {source}")]
+    Io { context: String, source: std::io::Error },
+    #[error("{0}")]
+    Other(String),
+}
+
+impl BuildError {
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        BuildError::Io { context: context.into(), source }
+    }
+}
+
+/// Image repository of an app's releases.
+pub fn image_repo(app: &str) -> String {
+    format!("solum/app-{app}")
+}
+
+/// Label on every image we build: the build key, so a rebuild with the same inputs is skipped.
+pub const LABEL_BUILD_KEY: &str = "solum.build-key";
+pub const LABEL_APP: &str = "solum.app";

@@ -1,0 +1,12 @@
+//! solum-agent: from a Planfile to a healthy app in Docker, driven by Heat and Nova metadata.
+//! The binary (`main.rs`, `cli.rs`) only wires these modules together; see ARCHITECTURE.md.
+
+pub mod build;
+pub mod config;
+pub mod docker;
+pub mod planfile;
+pub mod runtime;
+pub mod source;
+pub mod stack;
+pub mod state;
+pub mod workflow;

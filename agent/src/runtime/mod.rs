@@ -1,0 +1,154 @@
+//! Running releases and keeping them healthy. The only module (with `build` and `stack`) that
+//! talks to Docker about containers.
+//!
+//! Design (see ARCHITECTURE.md): each process type of a release runs in its own container,
+//! labelled `solum.app`, `solum.release`, `solum.process`, `solum.agent`, with its ports
+//! published on 127.0.0.1 at ephemeral host ports (the "private" ports). A per-host
+//! supervisor (`solum-agent supervise`, run as the container `solum-supervisor-<agent id>`
+//! with host networking and `--restart unless-stopped`) owns the public ports: it proxies
+//! each public port to the current release's private port, health-checks web processes and
+//! restarts unhealthy ones with backoff. Switching releases is an atomic rewrite of the
+//! routes file that the supervisor acknowledges, so no connection is refused during a switch
+//! and an agent crash never takes an app down.
+
+pub mod containers;
+pub mod health;
+pub mod proxy;
+pub mod routes;
+pub mod supervisor;
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// One release to start: the outcome of a build plus what the plan says about running it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseSpec {
+    pub app: String,
+    /// Release id: the first 12 hex digits of the build key.
+    pub release: String,
+    pub image: String,
+    /// Process type -> command (`None`: the image's own CMD / `solum-start <type>`).
+    pub processes: BTreeMap<String, Option<String>>,
+    /// Container ports, first = `$PORT`. Published on the same numbers on the public address.
+    pub ports: Vec<u16>,
+    /// Environment of every process (plan parameters, `PORT`).
+    pub env: BTreeMap<String, String>,
+}
+
+/// Health policy (defaults as the issue states: 60 s to come up, 2xx-3xx, periodic checks).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthConfig {
+    /// How long a new web process has to answer HTTP on its port.
+    #[serde(with = "secs")]
+    pub start_timeout: Duration,
+    /// Period of checks once up.
+    #[serde(with = "secs")]
+    pub interval: Duration,
+    /// Per-request timeout.
+    #[serde(with = "secs")]
+    pub timeout: Duration,
+    /// Consecutive failures that make a running process unhealthy (then restarted).
+    pub failures: u32,
+    /// HTTP path probed.
+    pub path: String,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        HealthConfig {
+            start_timeout: Duration::from_secs(60),
+            interval: Duration::from_secs(10),
+            timeout: Duration::from_secs(2),
+            failures: 3,
+            path: "/".into(),
+        }
+    }
+}
+
+/// Where public ports are bound (the agent configuration's `bind_address`; default all).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PublicAddr(pub IpAddr);
+
+/// Solum's assembly state names, used in status and health beats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AppState {
+    Queued,
+    UnitTesting,
+    UnitTestingPassed,
+    UnitTestingFailed,
+    Building,
+    Built,
+    Deploying,
+    StartingApp,
+    DeploymentComplete,
+    Error,
+    ErrorCodeDeployment,
+    Deleting,
+    /// Not a Solum name: the app was stopped on purpose (`solum-agent stop`, SUSPEND).
+    Stopped,
+}
+
+/// What `status --json` prints for one app (and what health beats carry).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppStatus {
+    pub app: String,
+    pub state: AppState,
+    pub release: Option<String>,
+    pub image: Option<String>,
+    /// Public URLs, one per port: `http://<addr>:<port>/`.
+    pub urls: Vec<String>,
+    pub processes: Vec<ProcessStatus>,
+    pub restarts: u64,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessStatus {
+    pub process: String,
+    pub container: String,
+    /// Docker's container state (`running`, `restarting`, `exited` ...).
+    pub docker_state: String,
+    /// `healthy`, `unhealthy`, `starting` or `unchecked` (non-web processes).
+    pub health: String,
+    pub restarts: u64,
+}
+
+/// Errors of the runtime.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("app {app} did not become healthy within {secs} s: {reason}")]
+    Unhealthy { app: String, secs: u64, reason: String },
+    #[error("public port {port} on {addr} is in use by something else")]
+    PortInUse { addr: IpAddr, port: u16 },
+    #[error("no app named {0}")]
+    NoSuchApp(String),
+    #[error("the supervisor did not take the new routes within {0} s")]
+    SupervisorTimeout(u64),
+    #[error("docker: {0}")]
+    Docker(#[from] bollard::errors::Error),
+    #[error("{context}: {source}")]
+    Io { context: String, source: std::io::Error },
+    #[error("{0}")]
+    Other(String),
+}
+
+mod secs {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let v = f64::deserialize(d)?;
+        if !(0.0..=86400.0).contains(&v) {
+            return Err(serde::de::Error::custom("seconds must be between 0 and 86400"));
+        }
+        Ok(Duration::from_secs_f64(v))
+    }
+}

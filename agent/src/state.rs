@@ -1,0 +1,196 @@
+//! The agent's durable state under the state directory (`/var/lib/solum-agent` by default).
+//! Every write is atomic (temp file in the same directory, fsync, rename, fsync the
+//! directory), so a killed agent finds either the old or the new record, never half of one.
+//!
+//! Layout:
+//!   agent-id                 random id of this agent (labels its containers)
+//!   apps/<app>/app.json      the app's record (`AppRecord`): desired state and current release
+//!   apps/<app>/src/          the last fetched source
+//!   routes.json, routes.ack  the supervisor's routes and its acknowledgement (runtime::routes)
+//!   health/<app>.json        health as seen by the supervisor
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+
+/// Writes `bytes` to `path` atomically.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok(())
+}
+
+/// Writes a value as pretty JSON, atomically.
+pub fn write_json<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
+    let mut bytes = serde_json::to_vec_pretty(value).map_err(std::io::Error::other)?;
+    bytes.push(b'\n');
+    write_atomic(path, &bytes)
+}
+
+/// Reads a JSON value; `Ok(None)` when the file does not exist.
+pub fn read_json<T: DeserializeOwned>(path: &Path) -> std::io::Result<Option<T>> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{}: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The state directory and the paths in it.
+#[derive(Debug, Clone)]
+pub struct StateDir {
+    root: PathBuf,
+}
+
+impl StateDir {
+    /// Opens (creating if needed) the state directory, mode 0700.
+    pub fn open(root: &Path) -> std::io::Result<StateDir> {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::create_dir_all(root)?;
+        std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o700))?;
+        let root = root.canonicalize()?;
+        Ok(StateDir { root })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// This agent's id: made once, then stable. Labels containers so that two agents (or two
+    /// test state dirs) on one engine never adopt each other's containers.
+    pub fn agent_id(&self) -> std::io::Result<String> {
+        let path = self.root.join("agent-id");
+        match std::fs::read_to_string(&path) {
+            Ok(s) if is_agent_id(s.trim()) => Ok(s.trim().to_string()),
+            Ok(_) | Err(_) => {
+                let mut buf = [0u8; 6];
+                getrandom(&mut buf)?;
+                let id = hex::encode(buf);
+                write_atomic(&path, format!("{id}\n").as_bytes())?;
+                Ok(id)
+            }
+        }
+    }
+
+    pub fn app_dir(&self, app: &str) -> PathBuf {
+        self.root.join("apps").join(app)
+    }
+
+    pub fn app_record_path(&self, app: &str) -> PathBuf {
+        self.app_dir(app).join("app.json")
+    }
+
+    pub fn read_app(&self, app: &str) -> std::io::Result<Option<AppRecord>> {
+        read_json(&self.app_record_path(app))
+    }
+
+    pub fn write_app(&self, record: &AppRecord) -> std::io::Result<()> {
+        write_json(&self.app_record_path(&record.app), record)
+    }
+
+    pub fn remove_app(&self, app: &str) -> std::io::Result<()> {
+        match std::fs::remove_dir_all(self.app_dir(app)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// Names of all apps with a record.
+    pub fn apps(&self) -> std::io::Result<Vec<String>> {
+        let mut out = Vec::new();
+        let dir = self.root.join("apps");
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            let entry = entry?;
+            if entry.path().join("app.json").is_file() {
+                out.push(entry.file_name().to_string_lossy().into_owned());
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+}
+
+fn is_agent_id(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+fn getrandom(buf: &mut [u8]) -> std::io::Result<()> {
+    use std::io::Read;
+    std::fs::File::open("/dev/urandom")?.read_exact(buf)
+}
+
+/// The durable record of one app: what was asked for and what is running.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppRecord {
+    pub app: String,
+    /// The release now serving (None before the first successful deploy).
+    pub release: Option<ReleaseRecord>,
+    /// True when stopped on purpose (`stop`, SUSPEND): not restarted until `start`/RESUME.
+    #[serde(default)]
+    pub stopped: bool,
+    /// The last failure of a deploy of this app (the serving release is unaffected).
+    #[serde(default)]
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleaseRecord {
+    pub release: String,
+    pub image: String,
+    pub build_key: String,
+    pub ports: Vec<u16>,
+    pub processes: std::collections::BTreeMap<String, Option<String>>,
+    pub env: std::collections::BTreeMap<String, String>,
+    pub source_version: String,
+    /// Unix seconds.
+    pub deployed_at: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_replaces_and_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a/b/c.json");
+        write_json(&p, &vec![1, 2, 3]).unwrap();
+        write_json(&p, &vec![4]).unwrap();
+        let v: Vec<i32> = read_json(&p).unwrap().unwrap();
+        assert_eq!(v, vec![4]);
+        let leftovers: Vec<_> = std::fs::read_dir(p.parent().unwrap()).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "no temp files left behind");
+    }
+
+    #[test]
+    fn missing_file_reads_as_none_and_garbage_as_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.json");
+        assert!(read_json::<Vec<i32>>(&p).unwrap().is_none());
+        std::fs::write(&p, b"{not json").unwrap();
+        let err = read_json::<Vec<i32>>(&p).unwrap_err();
+        assert!(err.to_string().contains("x.json"), "{err}");
+    }
+
+    #[test]
+    fn agent_id_is_stable() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = StateDir::open(dir.path()).unwrap();
+        let a = s.agent_id().unwrap();
+        assert_eq!(a, s.agent_id().unwrap());
+        assert!(is_agent_id(&a));
+    }
+}

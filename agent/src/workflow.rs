@@ -1,0 +1,2 @@
+//! The deploy pipeline: Planfile -> source -> build -> unit tests -> release -> record.
+//! (being written)

@@ -1,0 +1,1 @@
+//! Ignition config spec 3.x. (being written)

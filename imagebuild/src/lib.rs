@@ -1,0 +1,1 @@
+//! solum-image: diskimage-builder-style elements to images. (being written)
