@@ -40,6 +40,7 @@ pub struct ReleaseSpec {
 
 /// Health policy (defaults as the issue states: 60 s to come up, 2xx-3xx, periodic checks).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct HealthConfig {
     /// How long a new web process has to answer HTTP on its port.
     #[serde(with = "secs")]
