@@ -1,8 +1,242 @@
 //! Command-line interface (the contract of DESIGN.md). Only wiring: parse flags, build the
-//! pieces, run, print; errors are printed once, as a chain, with exit code 1.
+//! pieces, run, print. Errors are printed once, as a chain, with exit code 1.
 
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+use solum_agent::build::LogFn;
+use solum_agent::config::{self, Config};
+use solum_agent::runtime::{AppStatus, Runtime};
+use solum_agent::state::StateDir;
+use solum_agent::workflow::{Agent, DeployOptions};
+use solum_agent::{docker, runtime, stack};
+
+#[derive(Parser)]
+#[command(name = "solum-agent", version, about = "From a Solum Planfile to a healthy app in Docker")]
+struct Cli {
+    /// Configuration file (YAML). Default: /etc/solum-agent/config.yaml if it exists.
+    #[arg(long, global = true, env = "SOLUM_AGENT_CONFIG")]
+    config: Option<PathBuf>,
+    /// State directory (overrides the configuration's `state_dir`).
+    #[arg(long, global = true, env = "SOLUM_STATE_DIR")]
+    state_dir: Option<PathBuf>,
+    /// Address the apps' public ports are bound on (overrides `bind_address`; default all).
+    #[arg(long, global = true)]
+    bind_address: Option<IpAddr>,
+    /// More log output (-v info, -vv debug); RUST_LOG works too.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build and run the app(s) of a Planfile on this host; exits 0 once healthy.
+    Deploy {
+        planfile: PathBuf,
+        /// Use this directory or URL as the source instead of the Planfile's.
+        #[arg(long)]
+        source: Option<String>,
+        /// Print the result as JSON on stdout (build output stays on stderr).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the apps, their releases, health and URLs.
+    Status {
+        app: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print an app's logs.
+    Logs {
+        app: String,
+        /// Keep following.
+        #[arg(short, long)]
+        follow: bool,
+    },
+    /// Stop an app (its containers; the release and images are kept).
+    Stop { app: String },
+    /// Start a stopped app again.
+    Start { app: String },
+    /// Remove an app: containers, images, build cache and state.
+    Destroy { app: String },
+    /// The buildpack stack images.
+    Stack {
+        #[command(subcommand)]
+        command: StackCommand,
+    },
+    /// Run the supervisor (proxy, health checks, restarts). Normally started by the agent
+    /// itself inside the `solum-supervisor-<id>` container.
+    Supervise,
+}
+
+#[derive(Subcommand)]
+enum StackCommand {
+    /// Make solum/stack-build and solum/stack-run locally (there is no registry to pull from).
+    Build {
+        /// Rebuild even if the images exist.
+        #[arg(long)]
+        force: bool,
+    },
+}
 
 pub fn main() -> ExitCode {
-    ExitCode::SUCCESS
+    let cli = Cli::parse();
+    init_tracing(cli.verbose);
+    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("solum-agent: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("solum-agent: {}", chain(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn chain(e: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let s = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&s)) {
+            parts.push(s);
+        }
+    }
+    parts.join(": ")
+}
+
+fn init_tracing(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+}
+
+fn load_config(cli: &Cli) -> Result<Config> {
+    let mut cfg = match &cli.config {
+        Some(path) => Config::load(path, true)?,
+        None => Config::load(Path::new(config::DEFAULT_CONFIG_PATH), false)?,
+    };
+    if let Some(dir) = &cli.state_dir {
+        cfg.state_dir = dir.clone();
+    }
+    if let Some(addr) = cli.bind_address {
+        cfg.bind_address = addr;
+    }
+    Ok(cfg)
+}
+
+async fn agent(cfg: Config) -> Result<Agent> {
+    let state = StateDir::open(&cfg.state_dir).with_context(|| format!("state directory {}", cfg.state_dir.display()))?;
+    let docker = docker::connect().await?;
+    let runtime = Runtime::new(docker.clone(), &state, &cfg).context("setting up the runtime")?;
+    Ok(Agent { config: cfg, state, docker, runtime })
+}
+
+fn stderr_log() -> LogFn {
+    Arc::new(|line: &str| eprintln!("{line}"))
+}
+
+async fn run(cli: Cli) -> Result<ExitCode> {
+    let cfg = load_config(&cli)?;
+    match cli.command {
+        Command::Deploy { planfile, source, json } => {
+            let agent = agent(cfg).await?;
+            let opts = DeployOptions { source, log: stderr_log() };
+            let reports = agent.deploy_file(&planfile, &opts).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "apps": reports }))?);
+            } else {
+                for r in &reports {
+                    let how = if r.unchanged {
+                        "unchanged"
+                    } else if r.cached {
+                        "deployed (cached build)"
+                    } else {
+                        "deployed"
+                    };
+                    println!("{} {how}: release {} in {:.1} s", r.app, r.release, r.duration_ms as f64 / 1000.0);
+                    for url in &r.urls {
+                        println!("  {url}");
+                    }
+                }
+            }
+        }
+        Command::Status { app, json } => {
+            let agent = agent(cfg).await?;
+            let statuses = agent.runtime.status(app.as_deref()).await?;
+            if let Some(app) = &app {
+                if statuses.is_empty() {
+                    anyhow::bail!("no app named {app}");
+                }
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "apps": statuses }))?);
+            } else {
+                print_status(&statuses);
+            }
+        }
+        Command::Logs { app, follow } => {
+            let agent = agent(cfg).await?;
+            agent.runtime.logs(&app, follow, tokio::io::stdout()).await?;
+        }
+        Command::Stop { app } => {
+            agent(cfg).await?.stop(&app).await?;
+            println!("{app} stopped");
+        }
+        Command::Start { app } => {
+            agent(cfg).await?.start(&app).await?;
+            println!("{app} started");
+        }
+        Command::Destroy { app } => {
+            agent(cfg).await?.destroy(&app).await?;
+            println!("{app} destroyed");
+        }
+        Command::Stack { command: StackCommand::Build { force } } => {
+            let docker = docker::connect().await?;
+            stack::build(&docker, &cfg.stack, force, stderr_log()).await?;
+            println!("{}\n{}", cfg.stack.build_image, cfg.stack.run_image);
+        }
+        Command::Supervise => {
+            let state = StateDir::open(&cfg.state_dir).with_context(|| format!("state directory {}", cfg.state_dir.display()))?;
+            let docker = docker::connect().await?;
+            runtime::supervisor::supervise(docker, state, cfg).await?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_status(statuses: &[AppStatus]) {
+    if statuses.is_empty() {
+        println!("no apps");
+        return;
+    }
+    for s in statuses {
+        let state = serde_json::to_value(s.state).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+        println!("{}  {}  release {}  restarts {}", s.app, state, s.release.as_deref().unwrap_or("-"), s.restarts);
+        for url in &s.urls {
+            println!("  {url}");
+        }
+        for p in &s.processes {
+            println!("  {:<8} {:<10} {:<9} {}", p.process, p.docker_state, p.health, p.container);
+        }
+        if let Some(e) = &s.last_error {
+            println!("  last error: {e}");
+        }
+    }
 }

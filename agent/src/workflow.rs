@@ -1,2 +1,547 @@
 //! The deploy pipeline: Planfile -> source -> build -> unit tests -> release -> record.
-//! (being written)
+//!
+//! One function per stage, each taking the data the previous one produced. The only state this
+//! module writes is the app record (`state::AppRecord`), after the runtime has switched to the
+//! new release; a failure at any stage records `last_error` and leaves the serving release alone.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bollard::Docker;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::build::{self, BuildError, BuildOutcome, BuildRequest, LogFn};
+use crate::config::Config;
+use crate::planfile::{self, Artifact, ArtifactKind, LanguagePack, Plan, PlanError, SourceSpec};
+use crate::runtime::{AppState, AppStatus, ReleaseSpec, Runtime, RuntimeError};
+use crate::source::{self, SourceError};
+use crate::stack::{self, StackError};
+use crate::state::{AppRecord, ReleaseRecord, StateDir};
+
+/// How long `unittest_cmd` may run.
+const UNIT_TEST_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Everything the pipeline needs, built once by the CLI (or the daemon).
+pub struct Agent {
+    pub config: Config,
+    pub state: StateDir,
+    pub docker: Docker,
+    pub runtime: Runtime,
+}
+
+/// Per-deploy options.
+pub struct DeployOptions {
+    /// `--source DIR|URL`: replaces the source of the plan's (single) artifact.
+    pub source: Option<String>,
+    pub log: LogFn,
+}
+
+/// What a deploy of one app did; `deploy --json` prints a list of these.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeployReport {
+    pub app: String,
+    pub release: String,
+    pub image: String,
+    pub state: AppState,
+    pub urls: Vec<String>,
+    /// The image already existed for these inputs: nothing was built.
+    pub cached: bool,
+    /// The same release was already serving and healthy: nothing was changed at all.
+    pub unchanged: bool,
+    pub duration_ms: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error("source: {0}")]
+    Source(#[from] SourceError),
+    #[error("stack images: {0}")]
+    Stack(#[from] StackError),
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error("{context}: {source}")]
+    Io { context: String, source: std::io::Error },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> DeployError {
+    let context = context.into();
+    move |source| DeployError::Io { context, source }
+}
+
+impl Agent {
+    /// Deploys every artifact of the Planfile at `path`; returns one report per app.
+    pub async fn deploy_file(&self, path: &Path, opts: &DeployOptions) -> Result<Vec<DeployReport>, DeployError> {
+        let mut plan = planfile::load(path)?;
+        for w in &plan.warnings {
+            (opts.log)(&format!("warning: {w}"));
+        }
+        if let Some(src) = &opts.source {
+            override_source(&mut plan, src)?;
+        }
+        self.deploy_plan(&plan, opts).await
+    }
+
+    /// Deploys a parsed plan (the daemon's entry point: Heat deployments carry the Planfile).
+    pub async fn deploy_plan(&self, plan: &Plan, opts: &DeployOptions) -> Result<Vec<DeployReport>, DeployError> {
+        check_ports_distinct(plan)?;
+        let mut reports = Vec::new();
+        for artifact in &plan.artifacts {
+            let app = plan.app_name(artifact);
+            match self.deploy_artifact(plan, artifact, &app, opts).await {
+                Ok(r) => reports.push(r),
+                Err(e) => {
+                    self.record_error(&app, &e.to_string());
+                    return Err(e);
+                }
+            }
+        }
+        Ok(reports)
+    }
+
+    async fn deploy_artifact(
+        &self,
+        plan: &Plan,
+        artifact: &Artifact,
+        app: &str,
+        opts: &DeployOptions,
+    ) -> Result<DeployReport, DeployError> {
+        let started = Instant::now();
+        let log = opts.log.clone();
+        stack::build(&self.docker, &self.config.stack, false, log.clone()).await?;
+
+        let work = self.work_dir(app)?;
+        let fetched = fetch_source(&artifact.source, artifact, work.path()).await?;
+        let builder = self.choose_builder(artifact, work.path()).await?;
+        let key = self.build_key(artifact, plan, &fetched, &builder).await?;
+        let release = key[..12].to_string();
+
+        // Warm path: same inputs and the release is already serving.
+        let record = self.state.read_app(app).map_err(io_err(format!("reading the record of {app}")))?;
+        if let Some(current) = record.as_ref().and_then(|r| r.release.as_ref()) {
+            if current.build_key == key && !record.as_ref().is_some_and(|r| r.stopped) {
+                if let Some(status) = self.serving(app, &release).await? {
+                    return Ok(report(&status, &current.image, true, true, started));
+                }
+            }
+        }
+
+        let env = plan.parameters.clone();
+        let req = BuildRequest {
+            app: app.to_string(),
+            source_dir: fetched.dir.clone(),
+            source_version: fetched.version.clone(),
+            language_pack: artifact.language_pack.clone(),
+            env: env.clone(),
+            run_cmd: artifact.run_cmd.clone(),
+            buildpacks_dir: self.config.buildpacks_dir(),
+            work_dir: work.path().to_path_buf(),
+            key: key.clone(),
+            log: log.clone(),
+        };
+        let cached = match build::cache::find_cached(&self.docker, app, &key).await? {
+            Some(image) => self.built_processes(app, &key).map(|processes| BuildOutcome { image, processes, cached: true }),
+            None => None,
+        };
+        let (outcome, cached) = match cached {
+            Some(outcome) => {
+                log(&format!("-----> {app}: image for these inputs exists ({}), not rebuilding", short(&outcome.image)));
+                (outcome, true)
+            }
+            None => {
+                let outcome = self.run_builder(&builder, &req).await?;
+                self.remember_build(app, &key, &outcome.processes);
+                (outcome, false)
+            }
+        };
+
+        if let Some(cmd) = &artifact.unittest_cmd {
+            if !(cached && self.tests_passed(app, &key, cmd)) {
+                log(&format!("-----> {app}: running unit tests: {cmd}"));
+                let mut test_env = env.clone();
+                test_env.insert("PORT".into(), artifact.ports[0].number.to_string());
+                build::unittest::run(&self.docker, &outcome.image, cmd, &test_env, log.clone(), UNIT_TEST_TIMEOUT).await?;
+                self.remember_tests_passed(app, &key, cmd);
+            }
+        }
+
+        let spec = ReleaseSpec {
+            app: app.to_string(),
+            release: release.clone(),
+            image: outcome.image.clone(),
+            processes: outcome.processes.clone(),
+            ports: artifact.ports.iter().map(|p| p.number).collect(),
+            env: env.clone(),
+        };
+        log(&format!("-----> {app}: starting release {release}"));
+        let status = self.runtime.release(&spec, log.clone()).await?;
+
+        let record = AppRecord {
+            app: app.to_string(),
+            release: Some(ReleaseRecord {
+                release,
+                image: outcome.image.clone(),
+                build_key: key,
+                ports: spec.ports.clone(),
+                processes: spec.processes.clone(),
+                env,
+                source_version: fetched.version.clone(),
+                deployed_at: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+            }),
+            stopped: false,
+            last_error: None,
+        };
+        self.state.write_app(&record).map_err(io_err(format!("writing the record of {app}")))?;
+        Ok(report(&status, &outcome.image, cached, false, started))
+    }
+
+    /// The status of `app` if `release` is what it serves and it is healthy.
+    async fn serving(&self, app: &str, release: &str) -> Result<Option<AppStatus>, DeployError> {
+        let statuses = self.runtime.status(Some(app)).await?;
+        Ok(statuses.into_iter().find(|s| {
+            s.release.as_deref() == Some(release)
+                && s.state == AppState::DeploymentComplete
+                && s.processes.iter().all(|p| p.docker_state == "running" && p.health != "unhealthy")
+        }))
+    }
+
+    fn work_dir(&self, app: &str) -> Result<tempfile::TempDir, DeployError> {
+        let base = self.state.app_dir(app).join("work");
+        std::fs::create_dir_all(&base).map_err(io_err(format!("creating {}", base.display())))?;
+        tempfile::Builder::new()
+            .prefix("deploy-")
+            .tempdir_in(&base)
+            .map_err(io_err(format!("creating a work directory in {}", base.display())))
+    }
+
+    /// Decides which builder applies. A named language pack that is not an installed buildpack
+    /// is fetched here, so that a Solum custom language pack (Dockerfile + build.sh) can be told
+    /// apart from a buildpack.
+    async fn choose_builder(&self, artifact: &Artifact, work: &Path) -> Result<Builder, DeployError> {
+        if artifact.kind == ArtifactKind::Dockerfile {
+            return Ok(Builder::Dockerfile);
+        }
+        let LanguagePack::Named(name) = &artifact.language_pack else {
+            return Ok(Builder::Buildpack { pack: LanguagePack::Auto, identity: None });
+        };
+        let installed = self.config.buildpacks_dir().join(name);
+        if is_plain_name(name) && installed.is_dir() {
+            return Ok(Builder::Buildpack { pack: LanguagePack::Named(name.clone()), identity: Some(installed) });
+        }
+        let dir = match source::classify(name, Path::new(".")) {
+            SourceSpec::Dir { path } => path,
+            spec => source::fetch(&spec, None, &work.join("language-pack")).await?.dir,
+        };
+        if !dir.is_dir() {
+            return Err(DeployError::Invalid(format!(
+                "language_pack {name}: not an installed buildpack (in {}) nor a directory or URL that could be fetched",
+                self.config.buildpacks_dir().display()
+            )));
+        }
+        if build::langpack::is_langpack(&dir) {
+            Ok(Builder::LanguagePack { dir })
+        } else {
+            let pack = LanguagePack::Named(dir.to_string_lossy().into_owned());
+            Ok(Builder::Buildpack { pack, identity: Some(dir) })
+        }
+    }
+
+    async fn run_builder(&self, builder: &Builder, req: &BuildRequest) -> Result<BuildOutcome, DeployError> {
+        let outcome = match builder {
+            Builder::Dockerfile => build::dockerfile::build(&self.docker, req).await?,
+            Builder::LanguagePack { dir } => build::langpack::build(&self.docker, req, dir).await?,
+            Builder::Buildpack { pack, .. } => {
+                let req = BuildRequest { language_pack: pack.clone(), ..req.clone() };
+                build::buildpack::build(&self.docker, &req, &self.config.stack).await?
+            }
+        };
+        Ok(outcome)
+    }
+
+    /// The build key: a hash of everything that determines the image, computed before any
+    /// container runs so that an unchanged redeploy costs only hashing.
+    async fn build_key(
+        &self,
+        artifact: &Artifact,
+        plan: &Plan,
+        fetched: &source::Fetched,
+        builder: &Builder,
+    ) -> Result<String, DeployError> {
+        let tree = if fetched.version.starts_with("sha256:") {
+            fetched.version.clone()
+        } else {
+            source::tree_hash(&fetched.dir).map_err(io_err(format!("hashing {}", fetched.dir.display())))?
+        };
+        let pack_identity = match builder {
+            Builder::Dockerfile => String::new(),
+            Builder::LanguagePack { dir } => hash_dir(dir)?,
+            Builder::Buildpack { identity: Some(dir), .. } => hash_dir(dir)?,
+            Builder::Buildpack { identity: None, .. } => hash_dir(&self.config.buildpacks_dir())?,
+        };
+        let mut stack_ids = Vec::new();
+        for image in [&self.config.stack.build_image, &self.config.stack.run_image] {
+            let id = self.docker.inspect_image(image).await.ok().and_then(|i| i.id).unwrap_or_default();
+            stack_ids.push(id);
+        }
+        Ok(key_of(&KeyParts {
+            builder: builder.kind(),
+            tree: &tree,
+            pack: &pack_identity,
+            env: &plan.parameters,
+            run_cmd: artifact.run_cmd.as_deref().unwrap_or(""),
+            stack: &stack_ids,
+        }))
+    }
+
+    /// Process types of a build, kept beside the state so that a cached image can be released
+    /// without inspecting it; `None` when unknown (the image is then rebuilt).
+    fn built_processes(&self, app: &str, key: &str) -> Option<BTreeMap<String, Option<String>>> {
+        let path = self.state.app_dir(app).join("builds").join(format!("{key}.json"));
+        crate::state::read_json(&path).ok().flatten()
+    }
+
+    fn remember_build(&self, app: &str, key: &str, processes: &BTreeMap<String, Option<String>>) {
+        let dir = self.state.app_dir(app).join("builds");
+        if let Err(e) = crate::state::write_json(&dir.join(format!("{key}.json")), processes) {
+            tracing::warn!("cannot record the build of {app}: {e}");
+        }
+    }
+
+    fn tests_passed(&self, app: &str, key: &str, cmd: &str) -> bool {
+        let path = self.state.app_dir(app).join("tests-passed.json");
+        let passed: Vec<(String, String)> = crate::state::read_json(&path).ok().flatten().unwrap_or_default();
+        passed.iter().any(|(k, c)| k == key && c == cmd)
+    }
+
+    fn remember_tests_passed(&self, app: &str, key: &str, cmd: &str) {
+        let path = self.state.app_dir(app).join("tests-passed.json");
+        let mut passed: Vec<(String, String)> = crate::state::read_json(&path).ok().flatten().unwrap_or_default();
+        passed.retain(|(k, _)| k != key);
+        passed.push((key.to_string(), cmd.to_string()));
+        let keep = passed.len().saturating_sub(20);
+        passed.drain(..keep);
+        if let Err(e) = crate::state::write_json(&path, &passed) {
+            tracing::warn!("cannot record passed unit tests for {app}: {e}");
+        }
+    }
+
+    fn record_error(&self, app: &str, message: &str) {
+        if !is_plain_name(app) {
+            return;
+        }
+        let mut record = match self.state.read_app(app) {
+            Ok(Some(r)) => r,
+            _ => AppRecord { app: app.to_string(), release: None, stopped: false, last_error: None },
+        };
+        record.last_error = Some(message.to_string());
+        if let Err(e) = self.state.write_app(&record) {
+            tracing::warn!("cannot record the error of {app}: {e}");
+        }
+    }
+
+    /// Stops an app's containers and marks it stopped (kept stopped across agent restarts).
+    pub async fn stop(&self, app: &str) -> Result<(), DeployError> {
+        let mut record = self.record(app)?;
+        self.runtime.stop(app).await?;
+        record.stopped = true;
+        self.state.write_app(&record).map_err(io_err(format!("writing the record of {app}")))
+    }
+
+    /// Starts a stopped app's current release again.
+    pub async fn start(&self, app: &str) -> Result<(), DeployError> {
+        let mut record = self.record(app)?;
+        self.runtime.start(app).await?;
+        record.stopped = false;
+        self.state.write_app(&record).map_err(io_err(format!("writing the record of {app}")))
+    }
+
+    /// Removes an app: containers, route, images, cache volume and record.
+    pub async fn destroy(&self, app: &str) -> Result<(), DeployError> {
+        let record = self.record(app)?;
+        self.runtime.destroy(app).await?;
+        if let Some(r) = &record.release {
+            let _ = self
+                .docker
+                .remove_image(&r.image, None::<bollard::query_parameters::RemoveImageOptions>, None)
+                .await;
+        }
+        let _ = self.docker.remove_volume(&format!("solum-cache-{app}"), None::<bollard::query_parameters::RemoveVolumeOptions>).await;
+        self.state.remove_app(app).map_err(io_err(format!("removing the state of {app}")))
+    }
+
+    fn record(&self, app: &str) -> Result<AppRecord, DeployError> {
+        if !is_plain_name(app) {
+            return Err(DeployError::Invalid(format!("{app:?} is not an app name")));
+        }
+        self.state
+            .read_app(app)
+            .map_err(io_err(format!("reading the record of {app}")))?
+            .ok_or_else(|| DeployError::Runtime(RuntimeError::NoSuchApp(app.to_string())))
+    }
+}
+
+/// Which builder a deploy uses, and what identifies its language pack for the build key.
+enum Builder {
+    Dockerfile,
+    LanguagePack { dir: PathBuf },
+    Buildpack { pack: LanguagePack, identity: Option<PathBuf> },
+}
+
+impl Builder {
+    fn kind(&self) -> &'static str {
+        match self {
+            Builder::Dockerfile => "dockerfile",
+            Builder::LanguagePack { .. } => "langpack",
+            Builder::Buildpack { .. } => "buildpack",
+        }
+    }
+}
+
+struct KeyParts<'a> {
+    builder: &'a str,
+    tree: &'a str,
+    pack: &'a str,
+    env: &'a BTreeMap<String, String>,
+    run_cmd: &'a str,
+    stack: &'a [String],
+}
+
+/// Pure: the build key of a set of inputs. Each part is length-prefixed so that no two
+/// different inputs can hash alike by shifting bytes between parts.
+fn key_of(p: &KeyParts<'_>) -> String {
+    let mut h = Sha256::new();
+    let mut part = |s: &str| {
+        h.update((s.len() as u64).to_le_bytes());
+        h.update(s.as_bytes());
+    };
+    part("solum-build-key-v1");
+    part(p.builder);
+    part(p.tree);
+    part(p.pack);
+    for (k, v) in p.env {
+        part(k);
+        part(v);
+    }
+    part(p.run_cmd);
+    for s in p.stack {
+        part(s);
+    }
+    hex::encode(h.finalize())
+}
+
+fn hash_dir(dir: &Path) -> Result<String, DeployError> {
+    source::tree_hash(dir).map_err(io_err(format!("hashing {}", dir.display())))
+}
+
+/// Fetches the artifact's source. Local directories are used in place (builders only read
+/// them), which keeps a warm redeploy of a local app to hashing its tree.
+async fn fetch_source(spec: &SourceSpec, artifact: &Artifact, work: &Path) -> Result<source::Fetched, DeployError> {
+    match spec {
+        SourceSpec::Dir { path } => {
+            let meta = std::fs::metadata(path).map_err(io_err(format!("source directory {}", path.display())))?;
+            if !meta.is_dir() {
+                return Err(DeployError::Invalid(format!("source {} is not a directory", path.display())));
+            }
+            let tree = source::tree_hash(path).map_err(io_err(format!("hashing {}", path.display())))?;
+            Ok(source::Fetched { dir: path.clone(), version: format!("sha256:{tree}") })
+        }
+        _ => Ok(source::fetch(spec, artifact.repo_token.as_ref(), &work.join("src")).await?),
+    }
+}
+
+fn report(status: &AppStatus, image: &str, cached: bool, unchanged: bool, started: Instant) -> DeployReport {
+    DeployReport {
+        app: status.app.clone(),
+        release: status.release.clone().unwrap_or_default(),
+        image: image.to_string(),
+        state: status.state,
+        urls: status.urls.clone(),
+        cached,
+        unchanged,
+        duration_ms: started.elapsed().as_millis() as u64,
+    }
+}
+
+fn override_source(plan: &mut Plan, src: &str) -> Result<(), DeployError> {
+    if plan.artifacts.len() != 1 {
+        return Err(DeployError::Invalid(format!(
+            "--source needs a plan with exactly one artifact; {} has {}",
+            plan.name,
+            plan.artifacts.len()
+        )));
+    }
+    let cwd = std::env::current_dir().map_err(io_err("reading the current directory"))?;
+    plan.artifacts[0].source = source::classify(src, &cwd);
+    Ok(())
+}
+
+/// Two apps of one plan cannot publish the same port.
+fn check_ports_distinct(plan: &Plan) -> Result<(), DeployError> {
+    let mut seen = BTreeMap::new();
+    for a in &plan.artifacts {
+        for p in &a.ports {
+            if let Some(other) = seen.insert(p.number, &a.name) {
+                if other != &a.name {
+                    return Err(DeployError::Invalid(format!(
+                        "artifacts {other} and {} both use port {}",
+                        a.name, p.number
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// App and buildpack names: what `^[a-zA-Z0-9-_]{1,100}$` allows (safe as a path component).
+pub fn is_plain_name(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 100 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+fn short(image: &str) -> &str {
+    let s = image.strip_prefix("sha256:").unwrap_or(image);
+    &s[..s.len().min(12)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts<'a>(tree: &'a str, env: &'a BTreeMap<String, String>, stack: &'a [String]) -> KeyParts<'a> {
+        KeyParts { builder: "buildpack", tree, pack: "p", env, run_cmd: "", stack }
+    }
+
+    #[test]
+    fn build_key_is_stable_and_sensitive_to_every_input() {
+        let env = BTreeMap::from([("A".to_string(), "1".to_string())]);
+        let stack = vec!["s1".to_string(), "s2".to_string()];
+        let k = key_of(&parts("t", &env, &stack));
+        assert_eq!(k, key_of(&parts("t", &env, &stack)));
+        assert_eq!(k.len(), 64);
+        assert_ne!(k, key_of(&parts("u", &env, &stack)));
+        let env2 = BTreeMap::from([("A".to_string(), "2".to_string())]);
+        assert_ne!(k, key_of(&parts("t", &env2, &stack)));
+        let stack2 = vec!["s1".to_string(), "s3".to_string()];
+        assert_ne!(k, key_of(&parts("t", &env, &stack2)));
+        // Shifting bytes between parts changes the key.
+        let e1 = BTreeMap::from([("AB".to_string(), "C".to_string())]);
+        let e2 = BTreeMap::from([("A".to_string(), "BC".to_string())]);
+        assert_ne!(key_of(&parts("t", &e1, &stack)), key_of(&parts("t", &e2, &stack)));
+    }
+
+    #[test]
+    fn plain_names() {
+        assert!(is_plain_name("my-app_1"));
+        assert!(!is_plain_name(""));
+        assert!(!is_plain_name("../x"));
+        assert!(!is_plain_name("a/b"));
+        assert!(!is_plain_name(&"a".repeat(101)));
+    }
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Makes a fresh Debian bookworm machine ready for solum-guest: the packages the agent, the
+# image builder and the tests use, a running Docker engine, the release build of the agent and
+# the buildpack stack images. Idempotent: a second run only checks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_root() { [ "$(id -u)" = 0 ] || { echo "setup.sh: run as root (it installs packages and talks to Docker)" >&2; exit 1; }; }
+need_root
+
+packages=(git ca-certificates curl mmdebstrap debootstrap docker.io
+          qemu-system-x86 qemu-utils genisoimage xorriso mtools dosfstools fdisk gdisk
+          grub-pc-bin grub-efi-amd64-bin ovmf ignition e2fsprogs zstd)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if ! docker version >/dev/null 2>&1; then
+  echo "setup: starting the Docker engine"
+  if command -v systemctl >/dev/null && systemctl start docker 2>/dev/null; then :
+  elif service docker start >/dev/null 2>&1; then :
+  else (dockerd >/var/log/dockerd.log 2>&1 &) ; fi
+  for _ in $(seq 60); do docker version >/dev/null 2>&1 && break; sleep 1; done
+  docker version >/dev/null || { echo "setup: the Docker engine did not start" >&2; exit 1; }
+fi
+
+command -v cargo >/dev/null || { echo "setup: cargo (Rust) is required" >&2; exit 1; }
+cargo build --release -q -p solum-agent
+./target/release/solum-agent stack build >/dev/null
+echo "setup: ready ($(docker version --format 'engine {{.Server.Version}}, API {{.Server.APIVersion}}'))"
