@@ -1,0 +1,332 @@
+//! End-to-end: `solum-agent deploy` through the real binary, the real Docker engine and the
+//! bundled buildpacks. Each test has its own state directory (so its own agent id, supervisor
+//! and containers), its own free public ports on 127.0.0.1, and removes what it made.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use solum_tests::{copy_tree, free_port, http_get, repo_root, require_docker, unique_name, wait_http};
+
+/// One agent: a state dir and the commands run against it. Dropping it removes every
+/// container, image and volume the agent made.
+struct TestAgent {
+    state: tempfile::TempDir,
+    apps: Vec<String>,
+}
+
+impl TestAgent {
+    fn new() -> TestAgent {
+        require_docker();
+        TestAgent { state: tempfile::tempdir().expect("tempdir"), apps: Vec::new() }
+    }
+
+    fn cmd(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_solum-agent"))
+            .args(["--state-dir", self.state.path().to_str().unwrap(), "--bind-address", "127.0.0.1"])
+            .args(args)
+            .env_remove("SOLUM_AGENT_CONFIG")
+            .output()
+            .expect("running solum-agent")
+    }
+
+    /// Runs a command that must succeed; returns stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.cmd(args);
+        assert!(
+            out.status.success(),
+            "solum-agent {args:?} failed ({}):\nstdout:\n{}\nstderr:\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs a command that must fail; returns stderr.
+    fn fails(&self, args: &[&str]) -> String {
+        let out = self.cmd(args);
+        assert!(
+            !out.status.success(),
+            "solum-agent {args:?} unexpectedly succeeded:\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    fn deploy_json(&mut self, planfile: &Path) -> serde_json::Value {
+        let out = self.ok(&["deploy", planfile.to_str().unwrap(), "--json"]);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("deploy --json printed {out:?}: {e}"));
+        for app in v["apps"].as_array().expect("apps array") {
+            let name = app["app"].as_str().expect("app name").to_string();
+            if !self.apps.contains(&name) {
+                self.apps.push(name);
+            }
+        }
+        v
+    }
+
+    fn agent_id(&self) -> String {
+        std::fs::read_to_string(self.state.path().join("agent-id")).map(|s| s.trim().to_string()).unwrap_or_default()
+    }
+}
+
+impl Drop for TestAgent {
+    fn drop(&mut self) {
+        for app in self.apps.clone() {
+            let _ = self.cmd(&["destroy", &app]);
+        }
+        let id = self.agent_id();
+        if !id.is_empty() {
+            docker_rm_labelled(&format!("solum.agent={id}"));
+        }
+        for app in &self.apps {
+            let _ = Command::new("sh")
+                .arg("-c")
+                .arg(format!("docker images -q --filter label=solum.app={app} | xargs -r docker rmi -f; docker volume rm -f solum-cache-{app}"))
+                .output();
+        }
+    }
+}
+
+fn docker_rm_labelled(label: &str) {
+    let _ = Command::new("sh").arg("-c").arg(format!("docker ps -aq --filter label={label} | xargs -r docker rm -f")).output();
+}
+
+fn containers_labelled(label: &str) -> Vec<String> {
+    let out = Command::new("docker").args(["ps", "-aq", "--filter", &format!("label={label}")]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
+}
+
+/// A small app the tests can change: answers every GET with the contents of message.txt.
+fn write_app(dir: &Path, name: &str, port: u16, message: &str) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(
+        dir.join("app.py"),
+        r#"import http.server, os
+MESSAGE = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "message.txt")).read()
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = MESSAGE.encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+http.server.ThreadingHTTPServer(("", int(os.environ["PORT"])), H).serve_forever()
+"#,
+    )
+    .unwrap();
+    std::fs::write(dir.join("message.txt"), message).unwrap();
+    std::fs::write(dir.join("Procfile"), "web: python3 app.py\n").unwrap();
+    let planfile = dir.join("Planfile");
+    std::fs::write(
+        &planfile,
+        format!(
+            "version: 1\nname: {name}\nartifacts:\n- name: web\n  artifact_type: heroku\n  content:\n    href: .\n  language_pack: auto\n  ports: {port}\n"
+        ),
+    )
+    .unwrap();
+    planfile
+}
+
+fn url_of(v: &serde_json::Value) -> String {
+    v["apps"][0]["urls"][0].as_str().expect("a URL in the deploy report").to_string()
+}
+
+#[test]
+fn bundled_example_deploys_and_answers() {
+    let mut agent = TestAgent::new();
+    let src = agent.state.path().join("example");
+    copy_tree(&repo_root().join("examples/python-web"), &src).unwrap();
+    // The example's port is fixed in its Planfile; give this test a free one.
+    let port = free_port();
+    let planfile = src.join("Planfile");
+    let text = std::fs::read_to_string(&planfile).unwrap();
+    let name = unique_name("ex");
+    let text = text
+        .lines()
+        .map(|l| {
+            if l.trim_start().starts_with("ports:") {
+                format!("{}ports: {port}", &l[..l.len() - l.trim_start().len()])
+            } else if l.starts_with("name:") {
+                format!("name: {name}")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&planfile, text).unwrap();
+
+    let v = agent.deploy_json(&planfile);
+    let url = url_of(&v);
+    assert_eq!(url, format!("http://127.0.0.1:{port}/"));
+    let r = wait_http(&url, Duration::from_secs(5)).unwrap();
+    assert_eq!(r.status, 200);
+
+    let status: serde_json::Value = serde_json::from_str(&agent.ok(&["status", &name, "--json"])).unwrap();
+    assert_eq!(status["apps"][0]["state"], "DEPLOYMENT_COMPLETE", "{status}");
+    assert_eq!(status["apps"][0]["urls"][0], url.as_str());
+}
+
+#[test]
+fn redeploys_unchanged_fast_and_switches_releases_without_refusing_connections() {
+    let mut agent = TestAgent::new();
+    let name = unique_name("zd");
+    let port = free_port();
+    let dir = agent.state.path().join("src");
+    let planfile = write_app(&dir, &name, port, "v1");
+
+    let first = agent.deploy_json(&planfile);
+    assert_eq!(first["apps"][0]["unchanged"], false);
+    let url = url_of(&first);
+    assert_eq!(wait_http(&url, Duration::from_secs(5)).unwrap().body, "v1");
+
+    // Same inputs: nothing rebuilt, nothing restarted.
+    let t = Instant::now();
+    let again = agent.deploy_json(&planfile);
+    assert_eq!(again["apps"][0]["unchanged"], true, "{again}");
+    assert_eq!(again["apps"][0]["release"], first["apps"][0]["release"]);
+    assert!(t.elapsed() < Duration::from_secs(20), "an unchanged redeploy took {:?}", t.elapsed());
+
+    // A new release while a client hammers the public port: no refused or failed request.
+    std::fs::write(dir.join("message.txt"), "v2").unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let failures = Arc::new(AtomicU64::new(0));
+    let requests = Arc::new(AtomicU64::new(0));
+    let prober = {
+        let (stop, failures, requests, url) = (stop.clone(), failures.clone(), requests.clone(), url.clone());
+        std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                requests.fetch_add(1, Ordering::Relaxed);
+                match http_get(&url, Duration::from_secs(5)) {
+                    Ok(r) if r.status == 200 => {
+                        if seen.last() != Some(&r.body) {
+                            seen.push(r.body);
+                        }
+                    }
+                    Ok(r) => {
+                        failures.fetch_add(1, Ordering::Relaxed);
+                        eprintln!("probe: HTTP {}", r.status);
+                    }
+                    Err(e) => {
+                        failures.fetch_add(1, Ordering::Relaxed);
+                        eprintln!("probe: {e}");
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            seen
+        })
+    };
+    let second = agent.deploy_json(&planfile);
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::Relaxed);
+    let seen = prober.join().unwrap();
+    assert_ne!(second["apps"][0]["release"], first["apps"][0]["release"]);
+    assert_eq!(failures.load(Ordering::Relaxed), 0, "requests failed during the switch (of {})", requests.load(Ordering::Relaxed));
+    assert_eq!(seen, vec!["v1".to_string(), "v2".to_string()]);
+
+    // Only the new release's containers remain (plus the supervisor).
+    let id = agent.agent_id();
+    let app_containers = containers_labelled(&format!("solum.app={name}"));
+    assert_eq!(app_containers.len(), 1, "one web container expected, got {app_containers:?} (agent {id})");
+}
+
+#[test]
+fn failed_builds_and_starts_leave_the_old_release_serving() {
+    let mut agent = TestAgent::new();
+    let name = unique_name("keep");
+    let port = free_port();
+    let dir = agent.state.path().join("src");
+    let planfile = write_app(&dir, &name, port, "good");
+    let url = url_of(&agent.deploy_json(&planfile));
+    assert_eq!(wait_http(&url, Duration::from_secs(5)).unwrap().body, "good");
+
+    // An app that never binds its port: the start fails, the old release keeps serving.
+    std::fs::write(dir.join("Procfile"), "web: sleep 100000\n").unwrap();
+    std::fs::write(dir.join("message.txt"), "bad").unwrap();
+    std::fs::write(&planfile, std::fs::read_to_string(&planfile).unwrap() + "").unwrap();
+    let cfg = agent.state.path().join("fast.yaml");
+    std::fs::write(&cfg, "health:\n  start_timeout: 8\n").unwrap();
+    let err = agent.fails(&["--config", cfg.to_str().unwrap(), "deploy", planfile.to_str().unwrap()]);
+    assert!(err.contains("did not become healthy"), "{err}");
+    assert_eq!(http_get(&url, Duration::from_secs(5)).unwrap().body, "good");
+
+    // A unit test that fails stops the deploy with its output shown.
+    std::fs::write(dir.join("Procfile"), "web: python3 app.py\n").unwrap();
+    let text = std::fs::read_to_string(&planfile).unwrap();
+    std::fs::write(&planfile, format!("{text}  unittest_cmd: echo checking-things; exit 3\n")).unwrap();
+    let err = agent.fails(&["deploy", planfile.to_str().unwrap()]);
+    assert!(err.contains("unit tests failed") && err.contains("checking-things"), "{err}");
+    assert_eq!(http_get(&url, Duration::from_secs(5)).unwrap().body, "good");
+
+    let status: serde_json::Value = serde_json::from_str(&agent.ok(&["status", &name, "--json"])).unwrap();
+    assert_eq!(status["apps"][0]["state"], "DEPLOYMENT_COMPLETE", "{status}");
+}
+
+#[test]
+fn stop_start_destroy() {
+    let mut agent = TestAgent::new();
+    let name = unique_name("ssd");
+    let port = free_port();
+    let dir = agent.state.path().join("src");
+    let planfile = write_app(&dir, &name, port, "hello");
+    let url = url_of(&agent.deploy_json(&planfile));
+    assert_eq!(wait_http(&url, Duration::from_secs(5)).unwrap().body, "hello");
+
+    agent.ok(&["stop", &name]);
+    assert!(http_get(&url, Duration::from_secs(2)).map(|r| r.status >= 500).unwrap_or(true), "stopped app still answers");
+    let status: serde_json::Value = serde_json::from_str(&agent.ok(&["status", &name, "--json"])).unwrap();
+    assert_eq!(status["apps"][0]["state"], "STOPPED", "{status}");
+
+    agent.ok(&["start", &name]);
+    assert_eq!(wait_http(&url, Duration::from_secs(30)).unwrap().body, "hello");
+
+    agent.ok(&["destroy", &name]);
+    assert!(containers_labelled(&format!("solum.app={name}")).is_empty());
+    let err = agent.fails(&["status", &name]);
+    assert!(err.contains(&name), "{err}");
+}
+
+#[test]
+fn bad_input_gives_one_clear_line() {
+    let agent = TestAgent::new();
+    let dir = agent.state.path();
+
+    let bad_yaml = dir.join("bad.yaml");
+    std::fs::write(&bad_yaml, "version: 1\nname: x\nartifacts: [\n").unwrap();
+    let err = agent.fails(&["deploy", bad_yaml.to_str().unwrap()]);
+    assert!(err.contains("bad.yaml") && err.contains("line"), "{err}");
+
+    let big = dir.join("big.yaml");
+    std::fs::write(&big, format!("version: 1\nname: x\ndescription: {}\n", "a".repeat(1 << 20))).unwrap();
+    let err = agent.fails(&["deploy", big.to_str().unwrap()]);
+    assert!(err.contains("big.yaml") && err.to_lowercase().contains("mib"), "{err}");
+
+    let git = dir.join("git.yaml");
+    std::fs::write(
+        &git,
+        "version: 1\nname: nogit\nartifacts:\n- name: web\n  artifact_type: heroku\n  content:\n    href: file:///nonexistent/repo.git\n",
+    )
+    .unwrap();
+    let err = agent.fails(&["deploy", git.to_str().unwrap()]);
+    assert!(err.contains("/nonexistent/repo.git"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one line expected: {err}");
+
+    // No Docker engine: one line, no backtrace.
+    let out = Command::new(env!("CARGO_BIN_EXE_solum-agent"))
+        .args(["--state-dir", dir.to_str().unwrap(), "status"])
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("cannot reach the Docker engine"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+}
