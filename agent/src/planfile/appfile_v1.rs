@@ -1,11 +1,10 @@
 //! Solum's app file v1 (`languagepack`, `source`, `workflow_config`, `trigger_actions`,
 //! `ports`, `parameters`) mapped onto the model: one artifact named after the app.
 
-use serde::de::IgnoredAny;
 use serde::Deserialize;
 
 use super::convert::{secret, Ctx, SourceFields};
-use super::fields::{ArtifactType, LanguagePackField, Name, NonEmpty, Parameters, Ports};
+use super::fields::{Unsupported, Version, ArtifactType, LanguagePackField, Name, NonEmpty, Parameters, Ports};
 use super::locate::FieldPath;
 use super::model::{Artifact, ArtifactKind, LanguagePack, Plan, Port};
 use super::PlanError;
@@ -14,7 +13,7 @@ use super::PlanError;
 #[serde(expecting = "an app file (a mapping)")]
 struct RawAppFile {
     #[allow(dead_code)] // checked while detecting the format
-    version: IgnoredAny,
+    version: Option<Version>,
     name: Option<Name>,
     description: Option<String>,
     languagepack: Option<LanguagePackField>,
@@ -35,7 +34,7 @@ struct RawSource {
     sha256: Option<NonEmpty>,
     repo_token: Option<String>,
     private: Option<bool>,
-    private_ssh_key: Option<IgnoredAny>,
+    private_ssh_key: Option<Unsupported>,
 }
 
 #[derive(Deserialize)]

@@ -58,9 +58,39 @@ pub fn is_env_name(s: &str) -> bool {
         && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
-fn name_error(s: &str) -> String {
+fn name_error(what: &str, s: &str) -> String {
     let shown: String = s.chars().take(120).collect();
-    format!("invalid name {shown:?}: must match ^[a-zA-Z0-9-_]{{1,100}}$")
+    format!("invalid {what} {shown:?}: must match ^[a-zA-Z0-9-_]{{1,100}}$")
+}
+
+/// Reads a string scalar (numbers and booleans as written) and checks it inside the visitor, so
+/// the YAML parser attaches the value's own path and line to the error.
+fn checked_str<'de, D, T>(d: D, expecting: &'static str, check: impl FnOnce(&str) -> Result<T, String>) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    struct V<F>(&'static str, F);
+    impl<T, F: FnOnce(&str) -> Result<T, String>> Visitor<'_> for V<F> {
+        type Value = T;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str(self.0)
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
+            (self.1)(v).map_err(E::custom)
+        }
+    }
+    d.deserialize_str(V(expecting, check))
+}
+
+/// A known key that solum-agent does not use (`services`, `requirements`, ...). Read as a
+/// value (not skipped) so that serde_ignored does not report it as unknown.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unsupported;
+
+impl<'de> Deserialize<'de> for Unsupported {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        serde_norway::Value::deserialize(d).map(|_| Unsupported)
+    }
 }
 
 /// A plan or artifact name, checked against `^[a-zA-Z0-9-_]{1,100}$`.
@@ -69,12 +99,7 @@ pub struct Name(pub String);
 
 impl<'de> Deserialize<'de> for Name {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        if is_valid_name(&s) {
-            Ok(Name(s))
-        } else {
-            Err(de::Error::custom(name_error(&s)))
-        }
+        checked_str(d, "a name", |s| if is_valid_name(s) { Ok(Name(s.to_owned())) } else { Err(name_error("name", s)) })
     }
 }
 
@@ -116,12 +141,13 @@ struct PortName(String);
 
 impl<'de> Deserialize<'de> for PortName {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        if is_valid_name(&s) {
-            Ok(PortName(s))
-        } else {
-            Err(de::Error::custom(format!("invalid port {}", name_error(&s))))
-        }
+        checked_str(d, "a port name", |s| {
+            if is_valid_name(s) {
+                Ok(PortName(s.to_owned()))
+            } else {
+                Err(name_error("port name", s))
+            }
+        })
     }
 }
 
@@ -177,8 +203,13 @@ fn non_empty<E: de::Error>(ports: Vec<Port>) -> Result<Ports, E> {
 /// One `parameters` value: any scalar, kept as written (numbers and booleans become strings).
 struct ParamValue(String);
 
-impl<'de> Deserialize<'de> for ParamValue {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+/// Reads the value of parameter `.0` (named in the error for a missing value).
+struct ParamSeed<'k>(&'k str);
+
+impl<'de> de::DeserializeSeed<'de> for ParamSeed<'_> {
+    type Value = ParamValue;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<ParamValue, D::Error> {
+        let key = self.0;
         struct Scalar;
         impl Visitor<'_> for Scalar {
             type Value = ParamValue;
@@ -189,14 +220,14 @@ impl<'de> Deserialize<'de> for ParamValue {
                 Ok(ParamValue(v.to_owned()))
             }
         }
-        struct NotNull;
-        impl<'de> Visitor<'de> for NotNull {
+        struct NotNull<'k>(&'k str);
+        impl<'de> Visitor<'de> for NotNull<'_> {
             type Value = ParamValue;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a string, number or boolean")
             }
             fn visit_none<E: de::Error>(self) -> Result<ParamValue, E> {
-                Err(E::custom("parameter has no value (write \"\" for an empty string)"))
+                Err(E::custom(format!("parameter {} has no value (write \"\" for an empty string)", self.0)))
             }
             fn visit_unit<E: de::Error>(self) -> Result<ParamValue, E> {
                 self.visit_none()
@@ -205,7 +236,7 @@ impl<'de> Deserialize<'de> for ParamValue {
                 d.deserialize_str(Scalar)
             }
         }
-        d.deserialize_option(NotNull)
+        d.deserialize_option(NotNull(key))
     }
 }
 
@@ -214,15 +245,16 @@ struct ParamKey(String);
 
 impl<'de> Deserialize<'de> for ParamKey {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        if is_env_name(&s) {
-            Ok(ParamKey(s))
-        } else {
-            let shown: String = s.chars().take(120).collect();
-            Err(de::Error::custom(format!(
-                "invalid parameter name {shown:?}: must be an environment variable name ([A-Za-z_][A-Za-z0-9_]*)"
-            )))
-        }
+        checked_str(d, "a parameter name", |s| {
+            if is_env_name(s) {
+                Ok(ParamKey(s.to_owned()))
+            } else {
+                let shown: String = s.chars().take(120).collect();
+                Err(format!(
+                    "invalid parameter name {shown:?}: must be an environment variable name ([A-Za-z_][A-Za-z0-9_]*)"
+                ))
+            }
+        })
     }
 }
 
@@ -241,7 +273,7 @@ impl<'de> Deserialize<'de> for Parameters {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Parameters, A::Error> {
                 let mut out = BTreeMap::new();
                 while let Some(ParamKey(key)) = map.next_key()? {
-                    let ParamValue(value) = map.next_value()?;
+                    let ParamValue(value) = map.next_value_seed(ParamSeed(&key))?;
                     if out.insert(key.clone(), value).is_some() {
                         return Err(de::Error::custom(format!("parameter {key} is given twice")));
                     }
@@ -269,19 +301,17 @@ pub const ARTIFACT_TYPES: &[(&str, ArtifactKind)] = &[
 
 impl<'de> Deserialize<'de> for ArtifactType {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        let lower = s.trim().to_ascii_lowercase();
-        match ARTIFACT_TYPES.iter().find(|(name, _)| *name == lower) {
-            Some((_, kind)) => Ok(ArtifactType(*kind)),
-            None => {
-                let known: Vec<&str> = ARTIFACT_TYPES.iter().map(|(n, _)| *n).collect();
-                let shown: String = s.chars().take(120).collect();
-                Err(de::Error::custom(format!(
-                    "unknown artifact_type {shown:?}: expected one of {}",
-                    known.join(", ")
-                )))
+        checked_str(d, "an artifact type", |s| {
+            let lower = s.trim().to_ascii_lowercase();
+            match ARTIFACT_TYPES.iter().find(|(name, _)| *name == lower) {
+                Some((_, kind)) => Ok(ArtifactType(*kind)),
+                None => {
+                    let known: Vec<&str> = ARTIFACT_TYPES.iter().map(|(n, _)| *n).collect();
+                    let shown: String = s.chars().take(120).collect();
+                    Err(format!("unknown artifact_type {shown:?}: expected one of {}", known.join(", ")))
+                }
             }
-        }
+        })
     }
 }
 
@@ -291,15 +321,16 @@ pub struct LanguagePackField(pub LanguagePack);
 
 impl<'de> Deserialize<'de> for LanguagePackField {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        let t = s.trim();
-        if t.is_empty() {
-            Err(de::Error::custom("language pack must not be empty (use `auto` to detect)"))
-        } else if t.eq_ignore_ascii_case("auto") {
-            Ok(LanguagePackField(LanguagePack::Auto))
-        } else {
-            Ok(LanguagePackField(LanguagePack::Named(t.to_owned())))
-        }
+        checked_str(d, "a language pack (`auto` or a name or URL)", |s| {
+            let t = s.trim();
+            if t.is_empty() {
+                Err("language pack must not be empty (use `auto` to detect)".to_owned())
+            } else if t.eq_ignore_ascii_case("auto") {
+                Ok(LanguagePackField(LanguagePack::Auto))
+            } else {
+                Ok(LanguagePackField(LanguagePack::Named(t.to_owned())))
+            }
+        })
     }
 }
 
@@ -309,12 +340,13 @@ pub struct NonEmpty(pub String);
 
 impl<'de> Deserialize<'de> for NonEmpty {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        if s.trim().is_empty() {
-            Err(de::Error::custom("must not be empty"))
-        } else {
-            Ok(NonEmpty(s))
-        }
+        checked_str(d, "a string", |s| {
+            if s.trim().is_empty() {
+                Err("must not be empty".to_owned())
+            } else {
+                Ok(NonEmpty(s.to_owned()))
+            }
+        })
     }
 }
 

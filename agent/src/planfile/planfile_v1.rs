@@ -1,11 +1,10 @@
 //! Solum's Planfile v1 (`version`, `name`, `artifacts[]` with `content.href`, `parameters`)
 //! mapped onto the model.
 
-use serde::de::IgnoredAny;
 use serde::Deserialize;
 
 use super::convert::{secret, Ctx, SourceFields};
-use super::fields::{ArtifactType, LanguagePackField, Name, NonEmpty, Parameters, Ports};
+use super::fields::{Unsupported, Version, ArtifactType, LanguagePackField, Name, NonEmpty, Parameters, Ports};
 use super::locate::FieldPath;
 use super::model::{Artifact, ArtifactKind, LanguagePack, Plan, Port};
 use super::PlanError;
@@ -14,12 +13,12 @@ use super::PlanError;
 #[serde(expecting = "a Planfile (a mapping)")]
 struct RawPlanfile {
     #[allow(dead_code)] // checked while detecting the format
-    version: IgnoredAny,
+    version: Option<Version>,
     name: Option<Name>,
     description: Option<String>,
     artifacts: Option<Vec<RawArtifact>>,
     parameters: Option<Parameters>,
-    services: Option<IgnoredAny>,
+    services: Option<Unsupported>,
 }
 
 #[derive(Deserialize)]
@@ -33,7 +32,7 @@ struct RawArtifact {
     run_cmd: Option<NonEmpty>,
     ports: Option<Ports>,
     repo_token: Option<String>,
-    requirements: Option<IgnoredAny>,
+    requirements: Option<Unsupported>,
 }
 
 #[derive(Deserialize)]
