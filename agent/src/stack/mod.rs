@@ -1,0 +1,197 @@
+//! The buildpack stack images, made locally because there is no registry to pull them from:
+//! `solum/stack-build:<release>` (compile happens here) and `solum/stack-run:<release>` (apps
+//! run here). Made from Debian with mmdebstrap (debootstrap + tar as a fallback), customized
+//! (user `app` 32767, builder directories, the `solum-start` launcher) and imported into the
+//! engine. Each image carries `SOLUM_STACK=<digest of what made it>` in its environment, so an
+//! image from an older recipe (or a provisional one) is rebuilt even without `force`.
+
+mod import;
+mod rootfs;
+
+use bollard::Docker;
+use sha2::{Digest, Sha256};
+
+use crate::build::LogFn;
+use crate::config::StackConfig;
+
+pub(crate) use import::file_stream;
+pub use rootfs::Flavor;
+
+/// The launcher in both images: `solum-start TYPE | COMMAND...`.
+pub const LAUNCHER: &str = include_str!("solum-start.sh");
+/// Path of the launcher inside the images.
+pub const LAUNCHER_PATH: &str = "/usr/local/bin/solum-start";
+/// uid and gid of the unprivileged user `app` in both images.
+pub const APP_UID: u32 = 32767;
+/// The environment variable naming the recipe an image was made with.
+pub const STACK_ENV: &str = "SOLUM_STACK";
+
+const CUSTOMIZE: &str = include_str!("customize.sh");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StackError {
+    #[error("neither mmdebstrap nor debootstrap is installed (apt-get install mmdebstrap)")]
+    NoBootstrapper,
+    #[error("cannot run {program}: {source}")]
+    Spawn {
+        program: String,
+        source: std::io::Error,
+    },
+    #[error("`{command}` failed ({status}); last lines:\n{tail}")]
+    CommandFailed {
+        command: String,
+        status: String,
+        tail: String,
+    },
+    #[error("importing {image}: {message}")]
+    Import { image: String, message: String },
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
+    #[error("docker: {0}")]
+    Docker(#[from] bollard::errors::Error),
+}
+
+/// The recipe digest of a stack image: everything that decides its contents.
+pub fn recipe_digest(flavor: Flavor, cfg: &StackConfig) -> String {
+    let mut h = Sha256::new();
+    for part in [
+        flavor.name(),
+        &cfg.release,
+        &flavor.packages().join(","),
+        LAUNCHER,
+        CUSTOMIZE,
+    ] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    hex::encode(h.finalize())[..16].to_string()
+}
+
+/// The image name of `flavor` in `cfg`.
+pub fn image_name(flavor: Flavor, cfg: &StackConfig) -> &str {
+    match flavor {
+        Flavor::Build => &cfg.build_image,
+        Flavor::Run => &cfg.run_image,
+    }
+}
+
+/// Dockerfile-style changes applied at import.
+fn import_changes(digest: &str) -> Vec<String> {
+    vec![
+        "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+        "ENV LANG=C.UTF-8".into(),
+        format!("ENV {STACK_ENV}={digest}"),
+        "CMD [\"/bin/bash\"]".into(),
+    ]
+}
+
+/// Makes both stack images unless they exist from the current recipe (or always, with
+/// `force`). The image names are those of `cfg`.
+pub async fn build(
+    docker: &Docker,
+    cfg: &StackConfig,
+    force: bool,
+    log: LogFn,
+) -> Result<(), StackError> {
+    for flavor in [Flavor::Run, Flavor::Build] {
+        let image = image_name(flavor, cfg);
+        let digest = recipe_digest(flavor, cfg);
+        let current = import::image_env(docker, image, STACK_ENV).await?;
+        if !force && current.as_deref() == Some(digest.as_str()) {
+            log(&format!("-----> {image} is up to date"));
+            continue;
+        }
+        if !force && current.is_none() && docker.inspect_image(image).await.is_ok() {
+            log(&format!(
+                "-----> {image} exists but was not made by `stack build`: rebuilding"
+            ));
+        }
+        build_one(docker, cfg, flavor, &digest, &log).await?;
+    }
+    Ok(())
+}
+
+async fn build_one(
+    docker: &Docker,
+    cfg: &StackConfig,
+    flavor: Flavor,
+    digest: &str,
+    log: &LogFn,
+) -> Result<(), StackError> {
+    let image = image_name(flavor, cfg);
+    let started = std::time::Instant::now();
+    // Removed on drop, on every path.
+    let scratch = tempfile::Builder::new()
+        .prefix("solum-stack-")
+        .tempdir()
+        .map_err(|e| StackError::Io {
+            context: "creating a temporary directory".into(),
+            source: e,
+        })?;
+    let write = |name: &str, text: &str| {
+        let path = scratch.path().join(name);
+        std::fs::write(&path, text)
+            .map(|_| path.clone())
+            .map_err(|e| StackError::Io {
+                context: format!("writing {}", path.display()),
+                source: e,
+            })
+    };
+    let custom = rootfs::Customize {
+        script: write("customize.sh", CUSTOMIZE)?,
+        launcher: write("solum-start", LAUNCHER)?,
+    };
+    let tar = scratch.path().join("rootfs.tar");
+    rootfs::make_tar(
+        flavor,
+        &cfg.release,
+        &cfg.mirror,
+        &custom,
+        scratch.path(),
+        &tar,
+        log,
+    )
+    .await?;
+    import::import(docker, &tar, image, import_changes(digest), log).await?;
+    log(&format!(
+        "-----> {image} built in {} s",
+        started.elapsed().as_secs()
+    ));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digest_depends_on_flavor_and_release() {
+        let cfg = StackConfig::default();
+        let other = StackConfig {
+            release: "trixie".into(),
+            ..StackConfig::default()
+        };
+        assert_ne!(
+            recipe_digest(Flavor::Build, &cfg),
+            recipe_digest(Flavor::Run, &cfg)
+        );
+        assert_ne!(
+            recipe_digest(Flavor::Run, &cfg),
+            recipe_digest(Flavor::Run, &other)
+        );
+        assert_eq!(
+            recipe_digest(Flavor::Run, &cfg),
+            recipe_digest(Flavor::Run, &cfg.clone())
+        );
+    }
+
+    #[test]
+    fn changes_mark_the_recipe() {
+        let changes = import_changes("abc");
+        assert!(changes.contains(&"ENV SOLUM_STACK=abc".to_string()));
+        assert!(changes.iter().any(|c| c.starts_with("ENV PATH=")));
+    }
+}

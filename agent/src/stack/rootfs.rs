@@ -1,0 +1,316 @@
+//! Making a stack root tree as a tar file: which packages each image gets (pure), the
+//! mmdebstrap / debootstrap command lines (pure), and running them with their output logged.
+
+use std::collections::VecDeque;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::process::Command;
+
+use super::StackError;
+use crate::build::LogFn;
+
+/// Lines of a failed command's output quoted in its error.
+const TAIL_LINES: usize = 20;
+
+/// The two stack images.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    /// Where buildpacks compile: compilers, git, curl.
+    Build,
+    /// Where apps run: as small as bash + python3 allow.
+    Run,
+}
+
+impl Flavor {
+    pub fn name(self) -> &'static str {
+        match self {
+            Flavor::Build => "build",
+            Flavor::Run => "run",
+        }
+    }
+
+    /// Packages added to Debian's minbase variant.
+    pub fn packages(self) -> &'static [&'static str] {
+        match self {
+            Flavor::Build => &[
+                "bash",
+                "coreutils",
+                "curl",
+                "git",
+                "tar",
+                "gzip",
+                "python3",
+                "python3-venv",
+                "build-essential",
+                "ca-certificates",
+            ],
+            Flavor::Run => &["bash", "python3", "python3-venv", "ca-certificates", "curl"],
+        }
+    }
+}
+
+/// Files the customize step needs on the host.
+#[derive(Debug, Clone)]
+pub struct Customize {
+    pub script: PathBuf,
+    pub launcher: PathBuf,
+}
+
+/// Quotes `s` for a POSIX shell.
+pub fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// `mmdebstrap` arguments writing the tree of `flavor` straight into the tar `out`.
+pub fn mmdebstrap_args(
+    flavor: Flavor,
+    release: &str,
+    mirror: &str,
+    custom: &Customize,
+    out: &Path,
+) -> Vec<OsString> {
+    let hook = format!(
+        "sh {} \"$1\" {}",
+        sh_quote(&custom.script.to_string_lossy()),
+        sh_quote(&custom.launcher.to_string_lossy())
+    );
+    let mut args: Vec<OsString> = vec![
+        "--variant=minbase".into(),
+        "--mode=root".into(),
+        "--format=tar".into(),
+        format!("--include={}", flavor.packages().join(",")).into(),
+        "--dpkgopt=path-exclude=/usr/share/man/*".into(),
+        "--dpkgopt=path-exclude=/usr/share/info/*".into(),
+        "--dpkgopt=path-exclude=/usr/share/doc/*".into(),
+        "--dpkgopt=path-include=/usr/share/doc/*/copyright".into(),
+        "--aptopt=APT::Install-Recommends \"false\"".into(),
+        // The builder's directories live in /tmp, which mmdebstrap empties by default.
+        "--skip=cleanup/tmp".into(),
+        format!("--customize-hook={hook}").into(),
+    ];
+    args.push(release.into());
+    args.push(out.into());
+    args.push(mirror.into());
+    args
+}
+
+/// `debootstrap` arguments (the fallback) bootstrapping `flavor` into the directory `root`.
+pub fn debootstrap_args(flavor: Flavor, release: &str, mirror: &str, root: &Path) -> Vec<OsString> {
+    vec![
+        "--variant=minbase".into(),
+        format!("--include={}", flavor.packages().join(",")).into(),
+        release.into(),
+        root.into(),
+        mirror.into(),
+    ]
+}
+
+/// Is `program` on PATH?
+pub fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
+        .unwrap_or(false)
+}
+
+/// Makes `out` (a tar of the root tree) with mmdebstrap, or debootstrap + tar without it.
+pub async fn make_tar(
+    flavor: Flavor,
+    release: &str,
+    mirror: &str,
+    custom: &Customize,
+    scratch: &Path,
+    out: &Path,
+    log: &LogFn,
+) -> Result<(), StackError> {
+    if on_path("mmdebstrap") {
+        log(&format!(
+            "-----> mmdebstrap {release} ({} stack)",
+            flavor.name()
+        ));
+        return run_logged(
+            "mmdebstrap",
+            &mmdebstrap_args(flavor, release, mirror, custom, out),
+            log,
+        )
+        .await;
+    }
+    if !on_path("debootstrap") {
+        return Err(StackError::NoBootstrapper);
+    }
+    let root = scratch.join(format!("{}-root", flavor.name()));
+    log(&format!(
+        "-----> debootstrap {release} ({} stack; mmdebstrap not found)",
+        flavor.name()
+    ));
+    run_logged(
+        "debootstrap",
+        &debootstrap_args(flavor, release, mirror, &root),
+        log,
+    )
+    .await?;
+    let customize: Vec<OsString> = vec![
+        custom.script.clone().into(),
+        root.clone().into(),
+        custom.launcher.clone().into(),
+    ];
+    run_logged("sh", &customize, log).await?;
+    let tar: Vec<OsString> = vec![
+        "--numeric-owner".into(),
+        "--xattrs".into(),
+        "-C".into(),
+        root.clone().into(),
+        "-cf".into(),
+        out.into(),
+        ".".into(),
+    ];
+    run_logged("tar", &tar, log).await
+}
+
+/// Runs `program` with its stdout and stderr logged line by line; a failure carries the last
+/// lines of its output.
+pub async fn run_logged(program: &str, args: &[OsString], log: &LogFn) -> Result<(), StackError> {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| StackError::Spawn {
+            program: program.to_string(),
+            source: e,
+        })?;
+    let tail = std::sync::Mutex::new(VecDeque::with_capacity(TAIL_LINES));
+    let stdout = child.stdout.take();
+    let stderr = child.stderr.take();
+    tokio::join!(pump(stdout, log, &tail), pump(stderr, log, &tail));
+    let status = child.wait().await.map_err(|e| StackError::Spawn {
+        program: program.to_string(),
+        source: e,
+    })?;
+    if status.success() {
+        return Ok(());
+    }
+    let tail = tail
+        .lock()
+        .map(|t| t.iter().cloned().collect::<Vec<_>>().join("\n"))
+        .unwrap_or_default();
+    Err(StackError::CommandFailed {
+        command: format!(
+            "{program} {}",
+            args.iter()
+                .map(|a| a.to_string_lossy())
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+        status: status.to_string(),
+        tail,
+    })
+}
+
+async fn pump(
+    stream: Option<impl AsyncRead + Unpin>,
+    log: &LogFn,
+    tail: &std::sync::Mutex<VecDeque<String>>,
+) {
+    let Some(stream) = stream else { return };
+    let mut lines = BufReader::new(stream).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        log(&format!("       {line}"));
+        if let Ok(mut t) = tail.lock() {
+            if t.len() == TAIL_LINES {
+                t.pop_front();
+            }
+            t.push_back(line);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn custom() -> Customize {
+        Customize {
+            script: "/tmp/s d/customize.sh".into(),
+            launcher: "/tmp/it's/solum-start".into(),
+        }
+    }
+
+    #[test]
+    fn build_stack_has_the_promised_tools() {
+        let p = Flavor::Build.packages();
+        for tool in [
+            "git",
+            "curl",
+            "build-essential",
+            "python3",
+            "tar",
+            "gzip",
+            "ca-certificates",
+        ] {
+            assert!(p.contains(&tool), "{tool}");
+        }
+        assert!(!Flavor::Run.packages().contains(&"build-essential"));
+    }
+
+    #[test]
+    fn mmdebstrap_args_keep_tmp_and_quote_the_hook() {
+        let args = mmdebstrap_args(
+            Flavor::Run,
+            "bookworm",
+            "http://m/debian",
+            &custom(),
+            Path::new("/o/run.tar"),
+        );
+        let args: Vec<String> = args
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert!(args.contains(&"--skip=cleanup/tmp".to_string()));
+        assert!(
+            args.contains(&"--include=bash,python3,python3-venv,ca-certificates,curl".to_string())
+        );
+        let hook = args
+            .iter()
+            .find(|a| a.starts_with("--customize-hook="))
+            .unwrap();
+        assert_eq!(
+            hook,
+            r#"--customize-hook=sh '/tmp/s d/customize.sh' "$1" '/tmp/it'\''s/solum-start'"#
+        );
+        assert_eq!(
+            &args[args.len() - 3..],
+            ["bookworm", "/o/run.tar", "http://m/debian"]
+        );
+    }
+
+    #[test]
+    fn debootstrap_args_end_with_release_root_mirror() {
+        let args = debootstrap_args(Flavor::Build, "bookworm", "http://m", Path::new("/r"));
+        let args: Vec<String> = args
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(args[0], "--variant=minbase");
+        assert_eq!(&args[2..], ["bookworm", "/r", "http://m"]);
+    }
+
+    #[tokio::test]
+    async fn failing_command_reports_its_last_lines() {
+        let log: LogFn = std::sync::Arc::new(|_| {});
+        let args: Vec<OsString> = vec![
+            "-c".into(),
+            "for i in $(seq 1 30); do echo line$i; done; exit 3".into(),
+        ];
+        let err = run_logged("sh", &args, &log).await.unwrap_err().to_string();
+        assert!(
+            err.contains("line30") && err.contains("line11") && !err.contains("line10\n"),
+            "{err}"
+        );
+        assert!(err.contains("exit status: 3"), "{err}");
+    }
+}
