@@ -8,7 +8,7 @@ use bollard::models::{
     RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
-    CreateContainerOptions, InspectContainerOptions, ListContainersOptions, LogsOptions,
+    CreateContainerOptions, EventsOptions, InspectContainerOptions, ListContainersOptions, LogsOptions,
     RemoveContainerOptions, StopContainerOptions,
 };
 use bollard::Docker;
@@ -114,6 +114,8 @@ pub fn create_body(
         exposed_ports: exposed,
         host_config: Some(HostConfig {
             port_bindings: bindings,
+            // An init as PID 1: signals reach the app (graceful stop), zombies are reaped.
+            init: Some(true),
             restart_policy: Some(RestartPolicy {
                 name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
                 maximum_retry_count: None,
@@ -283,6 +285,29 @@ pub async fn last_lines(docker: &Docker, container: &str, n: usize) -> String {
         text.push_str(&String::from_utf8_lossy(chunk.as_ref()));
     }
     text.trim_end().to_string()
+}
+
+/// Exit code of the container's first death since `since` (unix seconds), from the engine's
+/// event log (inspect only shows the current run once Docker restarted it).
+pub async fn first_exit_code(docker: &Docker, id: &str, since: u64) -> Option<i64> {
+    let until = super::health::unix_now() + 1;
+    let opts = EventsOptions {
+        since: Some(since.to_string()),
+        until: Some(until.to_string()),
+        filters: Some(HashMap::from([
+            ("container".to_string(), vec![id.to_string()]),
+            ("event".to_string(), vec!["die".to_string()]),
+        ])),
+    };
+    let mut stream = docker.events(Some(opts));
+    let deadline = std::time::Duration::from_secs(3);
+    while let Ok(Some(Ok(ev))) = tokio::time::timeout(deadline, stream.next()).await {
+        let code = ev.actor.and_then(|a| a.attributes).and_then(|a| a.get("exitCode").and_then(|c| c.parse().ok()));
+        if code.is_some() {
+            return code;
+        }
+    }
+    None
 }
 
 /// Whether an image starts processes through `solum-start`.

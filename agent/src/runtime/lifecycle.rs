@@ -30,6 +30,8 @@ struct Started {
     id: String,
     /// Docker's restart count right after the start (a later increase means it crashed).
     restarts0: i64,
+    /// Unix seconds just before the start (for the engine's event log).
+    since: u64,
 }
 
 impl Runtime {
@@ -66,6 +68,7 @@ impl Runtime {
         }
 
         let solum_start = containers::uses_solum_start(&self.docker, &spec.image).await?;
+        let since = health::unix_now().saturating_sub(1);
         let mut started = Vec::new();
         for process in spec.processes.keys() {
             let name = containers::container_name(&self.agent, &spec.app, &spec.release, process);
@@ -76,6 +79,7 @@ impl Runtime {
                     process: process.clone(),
                     id,
                     restarts0: 0,
+                    since,
                 }),
                 Err(e) => {
                     self.remove_all(started.iter().map(|s| s.id.as_str())).await;
@@ -162,6 +166,7 @@ impl Runtime {
         let current = routes::read_routes(self.state.root())
             .map_err(RuntimeError::io("reading the routes"))?;
         self.check_public_ports(app, &ports, &current)?;
+        let since = health::unix_now().saturating_sub(1);
         let mut started = Vec::new();
         for c in &mine {
             match self
@@ -182,6 +187,7 @@ impl Runtime {
                 process: c.process.clone(),
                 id: c.id.clone(),
                 restarts0: 0,
+                since,
             });
         }
         if let Err(reason) = self.wait_healthy(&mut started, &ports).await {
@@ -389,6 +395,11 @@ impl Runtime {
         if state == "created" {
             return Ok(());
         }
+        let code = if state == "running" || state == "restarting" {
+            containers::first_exit_code(&self.docker, &s.id, s.since).await.unwrap_or(code)
+        } else {
+            code
+        };
         let logs = containers::last_lines(&self.docker, &s.id, 10).await;
         let logs = if logs.is_empty() {
             "(no output)".to_string()
