@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 
 use solum_agent::build::LogFn;
 use solum_agent::config::{self, Config};
-use solum_agent::runtime::{AppStatus, Runtime};
+use solum_agent::runtime::{AppStatus, PublicAddr, Runtime, RuntimeSettings};
 use solum_agent::state::StateDir;
 use solum_agent::workflow::{Agent, DeployOptions};
 use solum_agent::{docker, runtime, stack};
@@ -144,7 +144,13 @@ fn load_config(cli: &Cli) -> Result<Config> {
 async fn agent(cfg: Config) -> Result<Agent> {
     let state = StateDir::open(&cfg.state_dir).with_context(|| format!("state directory {}", cfg.state_dir.display()))?;
     let docker = docker::connect().await?;
-    let runtime = Runtime::new(docker.clone(), &state, &cfg).context("setting up the runtime")?;
+    let settings = RuntimeSettings {
+        public: PublicAddr(cfg.bind_address),
+        health: cfg.health.clone(),
+        agent_binary: std::env::current_exe().context("locating the agent binary")?,
+        run_image: cfg.stack.run_image.clone(),
+    };
+    let runtime = Runtime::new(docker.clone(), state.clone(), settings).context("setting up the runtime")?;
     Ok(Agent { config: cfg, state, docker, runtime })
 }
 
@@ -213,9 +219,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             println!("{}\n{}", cfg.stack.build_image, cfg.stack.run_image);
         }
         Command::Supervise => {
-            let state = StateDir::open(&cfg.state_dir).with_context(|| format!("state directory {}", cfg.state_dir.display()))?;
-            let docker = docker::connect().await?;
-            runtime::supervisor::supervise(docker, state, cfg).await?;
+            runtime::supervisor::supervise(&cfg.state_dir).await?;
         }
     }
     Ok(ExitCode::SUCCESS)

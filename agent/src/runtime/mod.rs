@@ -13,13 +13,18 @@
 
 pub mod containers;
 pub mod health;
+pub mod lifecycle;
 pub mod proxy;
 pub mod routes;
+pub mod status;
 pub mod supervisor;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::time::Duration;
+
+use crate::state::StateDir;
 
 use serde::{Deserialize, Serialize};
 
@@ -122,7 +127,11 @@ pub struct ProcessStatus {
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
     #[error("app {app} did not become healthy within {secs} s: {reason}")]
-    Unhealthy { app: String, secs: u64, reason: String },
+    Unhealthy {
+        app: String,
+        secs: u64,
+        reason: String,
+    },
     #[error("public port {port} on {addr} is in use by something else")]
     PortInUse { addr: IpAddr, port: u16 },
     #[error("no app named {0}")]
@@ -132,9 +141,89 @@ pub enum RuntimeError {
     #[error("docker: {0}")]
     Docker(#[from] bollard::errors::Error),
     #[error("{context}: {source}")]
-    Io { context: String, source: std::io::Error },
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Other(String),
+}
+
+/// What the runtime needs besides the engine and the state directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimeSettings {
+    /// Where public ports are bound.
+    pub public: PublicAddr,
+    /// Health policy of new releases.
+    pub health: HealthConfig,
+    /// The agent binary mounted into the supervisor container.
+    pub agent_binary: PathBuf,
+    /// The image the supervisor runs in (Debian with the host's glibc).
+    pub run_image: String,
+}
+
+/// Runs releases of apps on this host's Docker engine (see the module comment).
+pub struct Runtime {
+    docker: bollard::Docker,
+    state: StateDir,
+    agent: String,
+    settings: RuntimeSettings,
+}
+
+impl Runtime {
+    /// A runtime for the agent whose state is `state` (its agent id labels every container).
+    pub fn new(
+        docker: bollard::Docker,
+        state: StateDir,
+        settings: RuntimeSettings,
+    ) -> Result<Runtime, RuntimeError> {
+        let agent = state.agent_id().map_err(|source| RuntimeError::Io {
+            context: format!("agent id in {}", state.root().display()),
+            source,
+        })?;
+        Ok(Runtime {
+            docker,
+            state,
+            agent,
+            settings,
+        })
+    }
+
+    pub fn agent_id(&self) -> &str {
+        &self.agent
+    }
+
+    pub fn settings(&self) -> &RuntimeSettings {
+        &self.settings
+    }
+
+    /// Makes sure the supervisor container runs the current agent binary.
+    pub async fn ensure_supervisor(&self) -> Result<(), RuntimeError> {
+        let setup = supervisor::setup(
+            &self.agent,
+            &self.settings.run_image,
+            &self.settings.agent_binary,
+            self.state.root(),
+        )?;
+        supervisor::ensure(&self.docker, &setup).await
+    }
+
+    /// The host part of public URLs: the bind address, or 127.0.0.1 when bound on all.
+    fn url_host(&self) -> String {
+        match self.settings.public.0 {
+            IpAddr::V4(a) if a.is_unspecified() => "127.0.0.1".into(),
+            IpAddr::V6(a) if a.is_unspecified() => "127.0.0.1".into(),
+            IpAddr::V4(a) => a.to_string(),
+            IpAddr::V6(a) => format!("[{a}]"),
+        }
+    }
+}
+
+impl RuntimeError {
+    fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> RuntimeError {
+        let context = context.into();
+        move |source| RuntimeError::Io { context, source }
+    }
 }
 
 mod secs {
@@ -148,7 +237,9 @@ mod secs {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let v = f64::deserialize(d)?;
         if !(0.0..=86400.0).contains(&v) {
-            return Err(serde::de::Error::custom("seconds must be between 0 and 86400"));
+            return Err(serde::de::Error::custom(
+                "seconds must be between 0 and 86400",
+            ));
         }
         Ok(Duration::from_secs_f64(v))
     }
