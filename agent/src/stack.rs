@@ -15,7 +15,12 @@ pub enum StackError {
 
 /// Makes both stack images unless they exist (or always, with `force`). Returns nothing on
 /// success; the image names are those of `cfg`.
-pub async fn build(docker: &Docker, cfg: &StackConfig, force: bool, log: LogFn) -> Result<(), StackError> {
+pub async fn build(
+    docker: &Docker,
+    cfg: &StackConfig,
+    force: bool,
+    log: LogFn,
+) -> Result<(), StackError> {
     let _ = (docker, cfg, force, log);
     unimplemented!("stack::build")
 }

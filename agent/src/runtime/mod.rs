@@ -122,7 +122,11 @@ pub struct ProcessStatus {
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
     #[error("app {app} did not become healthy within {secs} s: {reason}")]
-    Unhealthy { app: String, secs: u64, reason: String },
+    Unhealthy {
+        app: String,
+        secs: u64,
+        reason: String,
+    },
     #[error("public port {port} on {addr} is in use by something else")]
     PortInUse { addr: IpAddr, port: u16 },
     #[error("no app named {0}")]
@@ -132,7 +136,10 @@ pub enum RuntimeError {
     #[error("docker: {0}")]
     Docker(#[from] bollard::errors::Error),
     #[error("{context}: {source}")]
-    Io { context: String, source: std::io::Error },
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Other(String),
 }
@@ -148,7 +155,9 @@ mod secs {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let v = f64::deserialize(d)?;
         if !(0.0..=86400.0).contains(&v) {
-            return Err(serde::de::Error::custom("seconds must be between 0 and 86400"));
+            return Err(serde::de::Error::custom(
+                "seconds must be between 0 and 86400",
+            ));
         }
         Ok(Duration::from_secs_f64(v))
     }

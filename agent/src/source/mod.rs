@@ -29,7 +29,11 @@ pub fn classify(href: &str, base: &Path) -> SourceSpec {
 }
 
 /// Fetches `spec` into `dest` (created; must not exist or be empty).
-pub async fn fetch(spec: &SourceSpec, token: Option<&Secret>, dest: &Path) -> Result<Fetched, SourceError> {
+pub async fn fetch(
+    spec: &SourceSpec,
+    token: Option<&Secret>,
+    dest: &Path,
+) -> Result<Fetched, SourceError> {
     let _ = (spec, token, dest);
     unimplemented!("source::fetch")
 }
