@@ -5,6 +5,7 @@ pub mod build;
 pub mod config;
 pub mod docker;
 pub mod heat;
+pub mod metadata;
 pub mod planfile;
 pub mod runtime;
 pub mod source;
