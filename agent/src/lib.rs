@@ -2,6 +2,7 @@
 //! The binary (`main.rs`, `cli.rs`) only wires these modules together; see ARCHITECTURE.md.
 
 pub mod build;
+pub mod collect;
 pub mod config;
 pub mod docker;
 pub mod heat;
