@@ -8,6 +8,7 @@ pub mod docker;
 pub mod heat;
 pub mod metadata;
 pub mod planfile;
+pub mod report;
 pub mod runtime;
 pub mod source;
 pub mod stack;
