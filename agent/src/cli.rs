@@ -199,7 +199,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Logs { app, follow } => {
             let agent = agent(cfg).await?;
-            agent.runtime.logs(&app, follow, tokio::io::stdout()).await?;
+            agent.runtime.logs(&app, follow, &mut tokio::io::stdout()).await?;
         }
         Command::Stop { app } => {
             agent(cfg).await?.stop(&app).await?;

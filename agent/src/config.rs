@@ -62,7 +62,10 @@ impl Default for Config {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: {message}")]
     Parse { path: PathBuf, message: String },
 }
@@ -72,8 +75,13 @@ impl Config {
     pub fn load(path: &Path, required: bool) -> Result<Config, ConfigError> {
         match std::fs::read_to_string(path) {
             Ok(text) => Config::parse(path, &text),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => Ok(Config::default()),
-            Err(source) => Err(ConfigError::Read { path: path.to_path_buf(), source }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
+                Ok(Config::default())
+            }
+            Err(source) => Err(ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            }),
         }
     }
 
@@ -81,7 +89,10 @@ impl Config {
         if text.trim().is_empty() {
             return Ok(Config::default());
         }
-        serde_norway::from_str(text).map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string() })
+        serde_norway::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
     }
 
     /// The buildpacks directory: configured, else `SOLUM_BUILDPACKS_DIR`, else the installed
@@ -107,7 +118,10 @@ mod tests {
 
     #[test]
     fn empty_file_is_defaults() {
-        assert_eq!(Config::parse(Path::new("c.yaml"), "").unwrap(), Config::default());
+        assert_eq!(
+            Config::parse(Path::new("c.yaml"), "").unwrap(),
+            Config::default()
+        );
     }
 
     #[test]
@@ -125,8 +139,12 @@ mod tests {
 
     #[test]
     fn unknown_key_is_an_error_naming_file_and_line() {
-        let err = Config::parse(Path::new("c.yaml"), "state_dir: /x\nbind_adress: 1.2.3.4\n").unwrap_err();
+        let err = Config::parse(Path::new("c.yaml"), "state_dir: /x\nbind_adress: 1.2.3.4\n")
+            .unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("c.yaml") && msg.contains("bind_adress") && msg.contains("line 2"), "{msg}");
+        assert!(
+            msg.contains("c.yaml") && msg.contains("bind_adress") && msg.contains("line 2"),
+            "{msg}"
+        );
     }
 }

@@ -13,11 +13,21 @@ pub struct DockerUnavailable {
 
 /// Connects, negotiates the API version and pings the engine.
 pub async fn connect() -> Result<Docker, DockerUnavailable> {
-    let endpoint = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
-    let unavailable = |reason: String| DockerUnavailable { endpoint: endpoint.clone(), reason };
+    let endpoint =
+        std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+    let unavailable = |reason: String| DockerUnavailable {
+        endpoint: endpoint.clone(),
+        reason,
+    };
     let docker = Docker::connect_with_defaults().map_err(|e| unavailable(root_cause(&e)))?;
-    let docker = docker.negotiate_version().await.map_err(|e| unavailable(root_cause(&e)))?;
-    docker.ping().await.map_err(|e| unavailable(root_cause(&e)))?;
+    let docker = docker
+        .negotiate_version()
+        .await
+        .map_err(|e| unavailable(root_cause(&e)))?;
+    docker
+        .ping()
+        .await
+        .map_err(|e| unavailable(root_cause(&e)))?;
     Ok(docker)
 }
 

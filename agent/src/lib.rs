@@ -2,9 +2,13 @@
 //! The binary (`main.rs`, `cli.rs`) only wires these modules together; see ARCHITECTURE.md.
 
 pub mod build;
+pub mod collect;
 pub mod config;
 pub mod docker;
+pub mod heat;
+pub mod metadata;
 pub mod planfile;
+pub mod report;
 pub mod runtime;
 pub mod source;
 pub mod stack;

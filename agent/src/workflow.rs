@@ -181,7 +181,7 @@ impl Agent {
             env: env.clone(),
         };
         log(&format!("-----> {app}: starting release {release}"));
-        let status = self.runtime.release(&spec, log.clone()).await?;
+        let status = self.runtime.release(&spec, &mut |line: &str| log(line)).await?;
 
         let record = AppRecord {
             app: app.to_string(),

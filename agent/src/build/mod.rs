@@ -63,11 +63,19 @@ pub enum BuildError {
     #[error("no buildpack detected this app (tried: {tried})")]
     NothingDetected { tried: String },
     #[error("buildpack {buildpack} failed to compile (exit {code}); last lines:\n{tail}")]
-    CompileFailed { buildpack: String, code: i64, tail: String },
+    CompileFailed {
+        buildpack: String,
+        code: i64,
+        tail: String,
+    },
     #[error("docker build failed at {step}: {message}")]
     DockerfileFailed { step: String, message: String },
     #[error("unit tests failed (`{cmd}` exited {code}); output:\n{output}")]
-    UnitTestsFailed { cmd: String, code: i64, output: String },
+    UnitTestsFailed {
+        cmd: String,
+        code: i64,
+        output: String,
+    },
     #[error("language pack {name}: {message}")]
     LanguagePack { name: String, message: String },
     #[error("stack image {image} is missing; run `solum-agent stack build`")]
@@ -75,14 +83,20 @@ pub enum BuildError {
     #[error("docker: {0}")]
     Docker(#[from] bollard::errors::Error),
     #[error("{context}: {source}")]
-    Io { context: String, source: std::io::Error },
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Other(String),
 }
 
 impl BuildError {
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        BuildError::Io { context: context.into(), source }
+        BuildError::Io {
+            context: context.into(),
+            source,
+        }
     }
 }
 

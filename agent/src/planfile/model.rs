@@ -66,7 +66,10 @@ pub enum LanguagePack {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SourceSpec {
     /// A git remote; `revision` is a branch, tag or commit sha (default: the remote's HEAD).
-    Git { url: String, revision: Option<String> },
+    Git {
+        url: String,
+        revision: Option<String>,
+    },
     /// A directory on this host.
     Dir { path: std::path::PathBuf },
     /// A tarball (.tar, .tar.gz, .tgz) by URL (http, https or file), optionally verified.

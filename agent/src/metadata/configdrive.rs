@@ -1,0 +1,216 @@
+//! The config drive: a filesystem labelled `config-2` (or `CONFIG-2`), iso9660 or vfat. Given a
+//! directory (how Vagrant and tests feed it), its files are read in place; given a block
+//! device or image file, it is mounted read-only on a private temporary directory for the
+//! duration of the read and unmounted on every path.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::{from_files, MetadataError, NovaMetadata, MAX_FILE_BYTES};
+
+/// The labels Nova gives config drives.
+pub const LABELS: [&str; 2] = ["config-2", "CONFIG-2"];
+
+/// The config drive's device, found by label, if there is one.
+pub fn find_by_label() -> Option<PathBuf> {
+    for label in LABELS {
+        let p = Path::new("/dev/disk/by-label").join(label);
+        if p.exists() {
+            return Some(p);
+        }
+    }
+    // Without udev links (minimal images, containers): ask blkid.
+    for label in LABELS {
+        let out = Command::new("blkid")
+            .args(["-t", &format!("LABEL={label}"), "-o", "device"])
+            .output()
+            .ok()?;
+        let dev = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .next()
+            .map(str::trim)
+            .map(PathBuf::from);
+        if let Some(dev) = dev.filter(|d| !d.as_os_str().is_empty()) {
+            return Some(dev);
+        }
+    }
+    None
+}
+
+/// Reads the drive at `path`: a directory holding `openstack/`, or a device/image to mount.
+pub fn read(path: &Path) -> Result<NovaMetadata, MetadataError> {
+    let meta = std::fs::metadata(path).map_err(|source| MetadataError::Io {
+        context: format!("config drive {}", path.display()),
+        source,
+    })?;
+    if meta.is_dir() {
+        return read_dir(path, &format!("config drive {}", path.display()));
+    }
+    let mount = Mount::read_only(path)?;
+    read_dir(mount.dir(), &format!("config drive {}", path.display()))
+}
+
+/// Reads `openstack/latest/*` under `root`, refusing symlinks and oversized files.
+pub fn read_dir(root: &Path, origin: &str) -> Result<NovaMetadata, MetadataError> {
+    let latest = root.join("openstack/latest");
+    from_files(origin, |name| read_file(&latest.join(name), origin))
+}
+
+fn read_file(path: &Path, origin: &str) -> Result<Option<Vec<u8>>, MetadataError> {
+    let io = |source| MetadataError::Io {
+        context: format!("{origin}: {}", path.display()),
+        source,
+    };
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io(e)),
+    };
+    if !meta.is_file() {
+        return Err(MetadataError::Invalid {
+            origin: origin.into(),
+            path: path.display().to_string(),
+            message: "not a regular file (links are not followed)".into(),
+        });
+    }
+    if meta.len() as usize > MAX_FILE_BYTES {
+        return Err(MetadataError::Invalid {
+            origin: origin.into(),
+            path: path.display().to_string(),
+            message: format!("{} bytes, over the {MAX_FILE_BYTES} byte limit", meta.len()),
+        });
+    }
+    std::fs::read(path).map(Some).map_err(io)
+}
+
+/// A read-only mount that is undone when dropped.
+struct Mount {
+    dir: tempfile::TempDir,
+    mounted: bool,
+}
+
+impl Mount {
+    fn read_only(source: &Path) -> Result<Mount, MetadataError> {
+        let dir = tempfile::Builder::new()
+            .prefix("solum-config-drive-")
+            .tempdir()
+            .map_err(|source| MetadataError::Io {
+                context: "creating a mount point".into(),
+                source,
+            })?;
+        let is_block = {
+            use std::os::unix::fs::FileTypeExt;
+            std::fs::metadata(source)
+                .map(|m| m.file_type().is_block_device())
+                .unwrap_or(false)
+        };
+        let options = if is_block { "ro" } else { "ro,loop" };
+        let mut errors = Vec::new();
+        for fstype in ["iso9660", "vfat"] {
+            let out = Command::new("mount")
+                .args(["-t", fstype, "-o", options])
+                .arg(source)
+                .arg(dir.path())
+                .output()
+                .map_err(|source| MetadataError::Io {
+                    context: "running mount".into(),
+                    source,
+                })?;
+            if out.status.success() {
+                return Ok(Mount { dir, mounted: true });
+            }
+            errors.push(format!(
+                "{fstype}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Err(MetadataError::Unavailable {
+            origin: format!("config drive {}", source.display()),
+            message: format!("cannot mount it read-only ({})", errors.join("; ")),
+        })
+    }
+
+    fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        if self.mounted {
+            let ok = Command::new("umount")
+                .arg(self.dir.path())
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false);
+            if !ok {
+                // Lazy unmount so the temporary directory can still go.
+                let _ = Command::new("umount")
+                    .arg("-l")
+                    .arg(self.dir.path())
+                    .status();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn drive(files: &[(&str, &[u8])]) -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        let latest = d.path().join("openstack/latest");
+        std::fs::create_dir_all(&latest).unwrap();
+        for (name, body) in files {
+            std::fs::write(latest.join(name), body).unwrap();
+        }
+        d
+    }
+
+    #[test]
+    fn reads_a_directory_drive() {
+        let d = drive(&[
+            ("meta_data.json", br#"{"uuid": "u-1", "name": "vm", "meta": {"solum_wait_url": "http://x"}, "public_keys": {"k": "ssh-ed25519 AAA"}}"#),
+            ("user_data", b"#!/bin/sh\n"),
+            ("network_data.json", b"{\"links\": []}"),
+        ]);
+        let m = read(d.path()).unwrap();
+        assert_eq!(m.uuid(), Some("u-1"));
+        assert_eq!(m.meta("solum_wait_url"), Some("http://x"));
+        assert_eq!(m.user_data.as_deref(), Some(&b"#!/bin/sh\n"[..]));
+        assert_eq!(
+            m.public_keys(),
+            vec![("k".to_string(), "ssh-ed25519 AAA".to_string())]
+        );
+        assert!(m.vendor_data.is_none());
+        assert!(m.network_data.is_some());
+    }
+
+    #[test]
+    fn bad_drives_are_clear_errors() {
+        let d = drive(&[]);
+        let e = read(d.path()).unwrap_err().to_string();
+        assert!(e.contains("meta_data.json: missing"), "{e}");
+        let d = drive(&[("meta_data.json", b"[1]")]);
+        assert!(read(d.path())
+            .unwrap_err()
+            .to_string()
+            .contains("not a JSON object"));
+        let d = drive(&[("meta_data.json", b"{}"), ("vendor_data.json", b"{oops")]);
+        assert!(read(d.path())
+            .unwrap_err()
+            .to_string()
+            .contains("vendor_data.json"));
+        let d = drive(&[]);
+        std::os::unix::fs::symlink(
+            "/etc/passwd",
+            d.path().join("openstack/latest/meta_data.json"),
+        )
+        .unwrap();
+        assert!(read(d.path())
+            .unwrap_err()
+            .to_string()
+            .contains("links are not followed"));
+    }
+}
