@@ -15,6 +15,7 @@ mod convert;
 mod fields;
 mod locate;
 mod model;
+mod nesting;
 mod planfile_v1;
 
 pub use fields::ARTIFACT_TYPES;
@@ -82,6 +83,12 @@ fn base_of(file: &Path) -> PathBuf {
 
 fn parse_in(file: &Path, base: PathBuf, text: &str, source_override: Option<SourceSpec>) -> Result<Plan, PlanError> {
     let mut ctx = Ctx::new(file, base, text, source_override);
+    if let Some(line) = nesting::too_deep_at(text) {
+        return Err(ctx.error_at_file(&format!(
+            "nested deeper than {} levels at line {line}",
+            nesting::MAX_FLOW_DEPTH
+        )));
+    }
     match detect(&ctx)? {
         Format::Planfile => planfile_v1::parse(&mut ctx),
         Format::AppFile => appfile_v1::parse(&mut ctx),

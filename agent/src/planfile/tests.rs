@@ -403,12 +403,20 @@ fn billion_laughs_is_refused() {
 
 #[test]
 fn deep_nesting_is_refused() {
-    let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
-    let text = format!("{}services: {deep}\n", minimal(""));
-    check(&text, Err("recursion limit exceeded"));
+    // Refused before parsing: libyaml is quadratic in the depth.
+    let started = std::time::Instant::now();
+    let deep = format!("{}{}", "[".repeat(500_000), "]".repeat(500_000));
+    check(&format!("{}colour: {deep}\n", minimal("")), Err("nested deeper than 128 levels at line 7"));
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "took {:?}", started.elapsed());
+    // Block nesting is bounded by serde_norway's recursion limit.
+    let mut block = String::from("services:\n");
+    for i in 0..200 {
+        block.push_str(&format!("{}- \n", "  ".repeat(i + 1)));
+    }
+    check(&format!("{}{block}", minimal("")), Err("recursion limit exceeded"));
     // An unknown key is skipped without recursing.
-    let text = format!("{}colour: {deep}\n", minimal(""));
-    let p = parse(Path::new(FILE), &text).unwrap();
+    let shallow = format!("{}{}", "[".repeat(100), "]".repeat(100));
+    let p = parse(Path::new(FILE), &format!("{}colour: {shallow}\n", minimal(""))).unwrap();
     assert_eq!(p.warnings, vec![format!("{FILE}: colour: unknown key, ignored at line 7")]);
 }
 
