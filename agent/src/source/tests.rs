@@ -20,12 +20,25 @@ fn sh_git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
         .arg("-C")
         .arg(dir)
-        .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid", "-c", "commit.gpgsign=false", "-c", "tag.gpgsign=false"])
+        .args([
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.invalid",
+            "-c",
+            "commit.gpgsign=false",
+            "-c",
+            "tag.gpgsign=false",
+        ])
         .args(args)
         .env("GIT_CONFIG_GLOBAL", "/dev/null")
         .output()
         .expect("git runs");
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
@@ -56,11 +69,20 @@ fn repo() -> Repo {
     sh_git(r, &["commit", "-q", "-am", "v2"]);
     let v2 = sh_git(r, &["rev-parse", "HEAD"]);
     let url = url::Url::from_file_path(r).unwrap().to_string();
-    Repo { _dir: dir, url, v1, v2, feature }
+    Repo {
+        _dir: dir,
+        url,
+        v1,
+        v2,
+        feature,
+    }
 }
 
 fn git_spec(url: &str, rev: Option<&str>) -> SourceSpec {
-    SourceSpec::Git { url: url.into(), revision: rev.map(Into::into) }
+    SourceSpec::Git {
+        url: url.into(),
+        revision: rev.map(Into::into),
+    }
 }
 
 /// A parent directory for `dest`s; `leftovers` checks no staging directory stayed behind.
@@ -74,14 +96,20 @@ impl Out {
         self.0.path().join("src")
     }
     fn assert_clean(&self) {
-        let left: Vec<_> = fs::read_dir(self.0.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let left: Vec<_> = fs::read_dir(self.0.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert!(left.is_empty(), "left behind: {left:?}");
     }
 }
 
 async fn fetch_err(spec: &SourceSpec, token: Option<&Secret>) -> String {
     let out = Out::new();
-    let err = fetch(spec, token, &out.dest()).await.expect_err("fetch should fail").to_string();
+    let err = fetch(spec, token, &out.dest())
+        .await
+        .expect_err("fetch should fail")
+        .to_string();
     out.assert_clean();
     err
 }
@@ -102,9 +130,22 @@ async fn git_revisions() {
     ];
     for (rev, sha, content) in cases {
         let out = Out::new();
-        let got = fetch(&git_spec(&repo.url, rev), None, &out.dest()).await.unwrap_or_else(|e| panic!("{rev:?}: {e}"));
-        assert_eq!(got, Fetched { dir: out.dest(), version: sha.to_owned() }, "{rev:?}");
-        assert_eq!(fs::read_to_string(out.dest().join("a.txt")).unwrap(), content, "{rev:?}");
+        let got = fetch(&git_spec(&repo.url, rev), None, &out.dest())
+            .await
+            .unwrap_or_else(|e| panic!("{rev:?}: {e}"));
+        assert_eq!(
+            got,
+            Fetched {
+                dir: out.dest(),
+                version: sha.to_owned()
+            },
+            "{rev:?}"
+        );
+        assert_eq!(
+            fs::read_to_string(out.dest().join("a.txt")).unwrap(),
+            content,
+            "{rev:?}"
+        );
         assert!(out.dest().join(".git").is_dir(), ".git is kept");
     }
 }
@@ -115,7 +156,13 @@ async fn git_plain_path_and_empty_dest() {
     let path = url::Url::parse(&repo.url).unwrap().to_file_path().unwrap();
     let out = Out::new();
     fs::create_dir(out.dest()).unwrap();
-    let got = fetch(&git_spec(path.to_str().unwrap(), Some("feature")), None, &out.dest()).await.unwrap();
+    let got = fetch(
+        &git_spec(path.to_str().unwrap(), Some("feature")),
+        None,
+        &out.dest(),
+    )
+    .await
+    .unwrap();
     assert_eq!(got.version, repo.feature);
 }
 
@@ -123,7 +170,10 @@ async fn git_plain_path_and_empty_dest() {
 async fn git_errors_are_one_clear_line() {
     let repo = repo();
     let err = fetch_err(&git_spec(&repo.url, Some("no-such-branch")), None).await;
-    assert!(err.starts_with(&format!("git clone of {} failed: ", repo.url)), "{err}");
+    assert!(
+        err.starts_with(&format!("git clone of {} failed: ", repo.url)),
+        "{err}"
+    );
     assert!(err.contains("no-such-branch"), "{err}");
     assert!(!err.contains('\n'), "{err}");
 
@@ -131,12 +181,22 @@ async fn git_errors_are_one_clear_line() {
     assert!(err.contains("revision abcdef1 not found"), "{err}");
 
     let err = fetch_err(&git_spec("file:///nonexistent/solum-repo.git", None), None).await;
-    assert!(err.starts_with("git clone of file:///nonexistent/solum-repo.git failed: "), "{err}");
+    assert!(
+        err.starts_with("git clone of file:///nonexistent/solum-repo.git failed: "),
+        "{err}"
+    );
     assert!(!err.contains('\n'), "{err}");
 
     // Port 9 on localhost: nothing listens; the password must not show.
-    let err = fetch_err(&git_spec("http://user:hunter22@127.0.0.1:9/x.git", None), None).await;
-    assert!(err.starts_with("git clone of http://user:***@127.0.0.1:9/x.git failed: "), "{err}");
+    let err = fetch_err(
+        &git_spec("http://user:hunter22@127.0.0.1:9/x.git", None),
+        None,
+    )
+    .await;
+    assert!(
+        err.starts_with("git clone of http://user:***@127.0.0.1:9/x.git failed: "),
+        "{err}"
+    );
     assert!(!err.contains("hunter22"), "{err}");
 
     let err = fetch_err(&git_spec("ext::sh -c touch% /tmp/solum-pwned", None), None).await;
@@ -165,7 +225,9 @@ async fn serve(status: &'static str, body: Vec<u8>) -> Server {
     let seen = requests.clone();
     let task = tokio::spawn(async move {
         loop {
-            let Ok((mut sock, _)) = listener.accept().await else { return };
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
             let mut head = Vec::new();
             let mut buf = [0u8; 4096];
             while !head.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -177,13 +239,20 @@ async fn serve(status: &'static str, body: Vec<u8>) -> Server {
             if let Ok(mut seen) = seen.lock() {
                 seen.push(String::from_utf8_lossy(&head).into_owned());
             }
-            let reply = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+            let reply = format!(
+                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
             let _ = sock.write_all(reply.as_bytes()).await;
             let _ = sock.write_all(&body).await;
             let _ = sock.shutdown().await;
         }
     });
-    Server { base, requests, task }
+    Server {
+        base,
+        requests,
+        task,
+    }
 }
 
 #[tokio::test]
@@ -192,13 +261,21 @@ async fn git_token_goes_in_a_header_and_stays_out_of_messages() {
     let token = Secret("tok-0123456789".into());
     let url = format!("{}/org/app.git", server.base);
     let err = fetch_err(&git_spec(&url, None), Some(&token)).await;
-    assert!(err.starts_with(&format!("git clone of {url} failed: ")), "{err}");
+    assert!(
+        err.starts_with(&format!("git clone of {url} failed: ")),
+        "{err}"
+    );
     assert!(!err.contains("tok-0123456789"), "{err}");
-    let expected = base64::engine::general_purpose::STANDARD.encode("x-access-token:tok-0123456789");
+    let expected =
+        base64::engine::general_purpose::STANDARD.encode("x-access-token:tok-0123456789");
     let requests = server.requests.lock().unwrap().clone();
     assert!(!requests.is_empty());
     let auth = format!("authorization: basic {}", expected.to_lowercase());
-    assert!(requests[0].to_lowercase().contains(&auth), "{:?}", requests[0]);
+    assert!(
+        requests[0].to_lowercase().contains(&auth),
+        "{:?}",
+        requests[0]
+    );
 }
 
 // ---------- directories ----------
@@ -210,18 +287,49 @@ async fn dir_copy_and_version() {
     fs::write(src.path().join(".git/HEAD"), "x").unwrap();
     fs::write(src.path().join("app.py"), "print(1)").unwrap();
     let out = Out::new();
-    let got = fetch(&SourceSpec::Dir { path: src.path().into() }, None, &out.dest()).await.unwrap();
-    assert_eq!(got.version, format!("sha256:{}", tree_hash(src.path()).unwrap()));
-    assert_eq!(fs::read_to_string(out.dest().join("app.py")).unwrap(), "print(1)");
+    let got = fetch(
+        &SourceSpec::Dir {
+            path: src.path().into(),
+        },
+        None,
+        &out.dest(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        got.version,
+        format!("sha256:{}", tree_hash(src.path()).unwrap())
+    );
+    assert_eq!(
+        fs::read_to_string(out.dest().join("app.py")).unwrap(),
+        "print(1)"
+    );
     assert!(!out.dest().join(".git").exists());
 
     // A non-empty dest is refused and left alone.
-    let err = fetch(&SourceSpec::Dir { path: src.path().into() }, None, &out.dest()).await.unwrap_err();
+    let err = fetch(
+        &SourceSpec::Dir {
+            path: src.path().into(),
+        },
+        None,
+        &out.dest(),
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(err, SourceError::DestNotEmpty(_)), "{err}");
     assert!(out.dest().join("app.py").exists());
 
-    let err = fetch_err(&SourceSpec::Dir { path: "/nonexistent/solum-src".into() }, None).await;
-    assert!(err.contains("source directory /nonexistent/solum-src does not exist"), "{err}");
+    let err = fetch_err(
+        &SourceSpec::Dir {
+            path: "/nonexistent/solum-src".into(),
+        },
+        None,
+    )
+    .await;
+    assert!(
+        err.contains("source directory /nonexistent/solum-src does not exist"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -230,10 +338,22 @@ async fn dir_dest_inside_the_source() {
     fs::write(src.path().join("app.py"), "x").unwrap();
     fs::create_dir(src.path().join("build")).unwrap();
     let dest = src.path().join("build/src");
-    fetch(&SourceSpec::Dir { path: src.path().into() }, None, &dest).await.unwrap();
+    fetch(
+        &SourceSpec::Dir {
+            path: src.path().into(),
+        },
+        None,
+        &dest,
+    )
+    .await
+    .unwrap();
     assert!(dest.join("app.py").exists());
     assert!(dest.join("build").is_dir());
-    assert_eq!(fs::read_dir(dest.join("build")).unwrap().count(), 0, "did not copy itself");
+    assert_eq!(
+        fs::read_dir(dest.join("build")).unwrap().count(),
+        0,
+        "did not copy itself"
+    );
 }
 
 // ---------- tarballs ----------
@@ -251,13 +371,14 @@ fn tar_bytes(entries: &[E]) -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());
     for e in entries {
         let mut h = tar::Header::new_gnu();
-        let (name, data, kind, mode, link): (&str, &[u8], tar::EntryType, u32, Option<&str>) = match e {
-            E::Dir(n) => (n, b"", tar::EntryType::Directory, 0o755, None),
-            E::File(n, d, m) => (n, d, tar::EntryType::Regular, *m, None),
-            E::Link(n, t) => (n, b"", tar::EntryType::Symlink, 0o777, Some(t)),
-            E::Hard(n, t) => (n, b"", tar::EntryType::Link, 0o644, Some(t)),
-            E::Dev(n) => (n, b"", tar::EntryType::Char, 0o644, None),
-        };
+        let (name, data, kind, mode, link): (&str, &[u8], tar::EntryType, u32, Option<&str>) =
+            match e {
+                E::Dir(n) => (n, b"", tar::EntryType::Directory, 0o755, None),
+                E::File(n, d, m) => (n, d, tar::EntryType::Regular, *m, None),
+                E::Link(n, t) => (n, b"", tar::EntryType::Symlink, 0o777, Some(t)),
+                E::Hard(n, t) => (n, b"", tar::EntryType::Link, 0o644, Some(t)),
+                E::Dev(n) => (n, b"", tar::EntryType::Char, 0o644, None),
+            };
         let raw = &mut h.as_old_mut().name;
         raw[..name.len()].copy_from_slice(name.as_bytes());
         if let Some(t) = link {
@@ -286,7 +407,10 @@ fn sha(bytes: &[u8]) -> String {
 fn file_tarball(dir: &Path, bytes: &[u8], sum: Option<String>) -> SourceSpec {
     let p = dir.join("t.tgz");
     fs::write(&p, bytes).unwrap();
-    SourceSpec::Tarball { url: url::Url::from_file_path(&p).unwrap().to_string(), sha256: sum }
+    SourceSpec::Tarball {
+        url: url::Url::from_file_path(&p).unwrap().to_string(),
+        sha256: sum,
+    }
 }
 
 fn app_tarball() -> Vec<u8> {
@@ -310,16 +434,27 @@ async fn tarball_extracts_and_strips_the_top_dir() {
         let got = fetch(&spec, None, &out.dest()).await.unwrap();
         assert_eq!(got.version, format!("sha256:{}", sha(&bytes)));
         let d = out.dest();
-        assert_eq!(fs::read_to_string(d.join("Procfile")).unwrap(), "web: ./run\n");
-        assert_eq!(fs::metadata(d.join("run")).unwrap().permissions().mode() & 0o777, 0o755);
-        assert_eq!(fs::read_link(d.join("lib/up")).unwrap(), Path::new("../Procfile"));
+        assert_eq!(
+            fs::read_to_string(d.join("Procfile")).unwrap(),
+            "web: ./run\n"
+        );
+        assert_eq!(
+            fs::metadata(d.join("run")).unwrap().permissions().mode() & 0o777,
+            0o755
+        );
+        assert_eq!(
+            fs::read_link(d.join("lib/up")).unwrap(),
+            Path::new("../Procfile")
+        );
         assert_eq!(fs::read_to_string(d.join("run2")).unwrap(), "#!/bin/sh\n");
         assert!(!d.join("app-1.0").exists());
     }
     // Two top-level entries: nothing stripped.
     let bytes = tar_bytes(&[E::File("a/x", b"1", 0o644), E::File("b", b"2", 0o644)]);
     let out = Out::new();
-    fetch(&file_tarball(tmp.path(), &bytes, None), None, &out.dest()).await.unwrap();
+    fetch(&file_tarball(tmp.path(), &bytes, None), None, &out.dest())
+        .await
+        .unwrap();
     assert!(out.dest().join("a/x").exists() && out.dest().join("b").exists());
 }
 
@@ -328,22 +463,65 @@ async fn tarball_refuses_hostile_entries() {
     let tmp = tempfile::tempdir().unwrap();
     let cases: Vec<(Vec<E>, &str, &str)> = vec![
         (vec![E::File("../x", b"1", 0o644)], "../x", "'..' in path"),
-        (vec![E::File("ok/../../x", b"1", 0o644)], "ok/../../x", "'..' in path"),
-        (vec![E::File("/etc/x", b"1", 0o644)], "/etc/x", "absolute path"),
-        (vec![E::File("a", b"1", 0o644), E::Link("etc", "/etc")], "etc", "symlink to /etc leaves the tree"),
-        (vec![E::File("a", b"1", 0o644), E::Link("d/a", "../../x")], "d/a", "symlink to ../../x leaves the tree"),
-        (vec![E::File("a", b"1", 0o644), E::Link("b", "d/../../x")], "b", "leaves the tree"),
-        (vec![E::Dir("sub/"), E::Link("l", "sub"), E::File("l/f", b"1", 0o644)], "l/f", "path goes through a symlink"),
-        (vec![E::File("a", b"1", 0o644), E::Hard("h", "/etc/passwd")], "h", "absolute path"),
-        (vec![E::File("a", b"1", 0o644), E::Hard("h", "../x")], "h", "'..'"),
+        (
+            vec![E::File("ok/../../x", b"1", 0o644)],
+            "ok/../../x",
+            "'..' in path",
+        ),
+        (
+            vec![E::File("/etc/x", b"1", 0o644)],
+            "/etc/x",
+            "absolute path",
+        ),
+        (
+            vec![E::File("a", b"1", 0o644), E::Link("etc", "/etc")],
+            "etc",
+            "symlink to /etc leaves the tree",
+        ),
+        (
+            vec![E::File("a", b"1", 0o644), E::Link("d/a", "../../x")],
+            "d/a",
+            "symlink to ../../x leaves the tree",
+        ),
+        (
+            vec![E::File("a", b"1", 0o644), E::Link("b", "d/../../x")],
+            "b",
+            "leaves the tree",
+        ),
+        (
+            vec![
+                E::Dir("sub/"),
+                E::Link("l", "sub"),
+                E::File("l/f", b"1", 0o644),
+            ],
+            "l/f",
+            "path goes through a symlink",
+        ),
+        (
+            vec![E::File("a", b"1", 0o644), E::Hard("h", "/etc/passwd")],
+            "h",
+            "absolute path",
+        ),
+        (
+            vec![E::File("a", b"1", 0o644), E::Hard("h", "../x")],
+            "h",
+            "'..'",
+        ),
         (vec![E::Dev("null")], "null", "device files are not allowed"),
-        (vec![E::Dir("top/"), E::Link("top/out", "../x")], "out", "leaves the tree once the top-level directory is stripped"),
+        (
+            vec![E::Dir("top/"), E::Link("top/out", "../x")],
+            "out",
+            "leaves the tree once the top-level directory is stripped",
+        ),
     ];
     for (entries, entry, reason) in cases {
         let bytes = gz(&tar_bytes(&entries));
         let spec = file_tarball(tmp.path(), &bytes, None);
         let err = fetch_err(&spec, None).await;
-        assert!(err.contains(&format!("entry {entry}: ")) && err.contains(reason), "{entry}: {err}");
+        assert!(
+            err.contains(&format!("entry {entry}: ")) && err.contains(reason),
+            "{entry}: {err}"
+        );
         assert!(err.contains("t.tgz"), "names the tarball: {err}");
     }
     assert!(!tmp.path().join("../x").exists());
@@ -356,7 +534,17 @@ async fn tarball_limits_stop_bombs() {
     let entries: Vec<E> = many.iter().map(|n| E::File(n, b"x", 0o644)).collect();
     let spec = file_tarball(tmp.path(), &tar_bytes(&entries), None);
     let out = Out::new();
-    let err = fetch_with_limits(&spec, None, &out.dest(), &Limits { max_bytes: 1 << 20, max_entries: 5 }).await.unwrap_err();
+    let err = fetch_with_limits(
+        &spec,
+        None,
+        &out.dest(),
+        &Limits {
+            max_bytes: 1 << 20,
+            max_entries: 5,
+        },
+    )
+    .await
+    .unwrap_err();
     assert!(err.to_string().contains("more than 5 entries"), "{err}");
     out.assert_clean();
 
@@ -365,8 +553,22 @@ async fn tarball_limits_stop_bombs() {
     let bomb = gz(&tar_bytes(&[E::File("zeros", &zeros, 0o644)]));
     assert!(bomb.len() < 100_000);
     let spec = file_tarball(tmp.path(), &bomb, None);
-    let err = fetch_with_limits(&spec, None, &out.dest(), &Limits { max_bytes: 1 << 20, max_entries: 10 }).await.unwrap_err();
-    assert!(err.to_string().contains("extracts to more than 1048576 bytes"), "{err}");
+    let err = fetch_with_limits(
+        &spec,
+        None,
+        &out.dest(),
+        &Limits {
+            max_bytes: 1 << 20,
+            max_entries: 10,
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("extracts to more than 1048576 bytes"),
+        "{err}"
+    );
     out.assert_clean();
 }
 
@@ -376,21 +578,53 @@ async fn tarball_bad_inputs() {
     let bytes = gz(&app_tarball());
     let wrong = "0".repeat(64);
     let err = fetch_err(&file_tarball(tmp.path(), &bytes, Some(wrong.clone())), None).await;
-    assert!(err.contains(&format!("expected {wrong}, got {}", sha(&bytes))), "{err}");
+    assert!(
+        err.contains(&format!("expected {wrong}, got {}", sha(&bytes))),
+        "{err}"
+    );
 
     let err = fetch_err(&file_tarball(tmp.path(), b"BZh91AY&SY garbage", None), None).await;
     assert!(err.contains("unsupported compression"), "{err}");
 
-    let err = fetch_err(&file_tarball(tmp.path(), b"this is not a tarball at all, just some text that is long enough", None), None).await;
+    let err = fetch_err(
+        &file_tarball(
+            tmp.path(),
+            b"this is not a tarball at all, just some text that is long enough",
+            None,
+        ),
+        None,
+    )
+    .await;
     assert!(err.contains("t.tgz"), "{err}");
 
-    let err = fetch_err(&SourceSpec::Tarball { url: "file:///nonexistent/solum.tgz".into(), sha256: None }, None).await;
+    let err = fetch_err(
+        &SourceSpec::Tarball {
+            url: "file:///nonexistent/solum.tgz".into(),
+            sha256: None,
+        },
+        None,
+    )
+    .await;
     assert!(err.contains("file:///nonexistent/solum.tgz"), "{err}");
 
-    let err = fetch_err(&SourceSpec::Tarball { url: "ftp://h/x.tgz".into(), sha256: None }, None).await;
+    let err = fetch_err(
+        &SourceSpec::Tarball {
+            url: "ftp://h/x.tgz".into(),
+            sha256: None,
+        },
+        None,
+    )
+    .await;
     assert!(err.contains("unsupported scheme ftp://"), "{err}");
 
-    let err = fetch_err(&SourceSpec::Tarball { url: "https://h/x.tgz".into(), sha256: Some("abc".into()) }, None).await;
+    let err = fetch_err(
+        &SourceSpec::Tarball {
+            url: "https://h/x.tgz".into(),
+            sha256: Some("abc".into()),
+        },
+        None,
+    )
+    .await;
     assert!(err.contains("not 64 hexadecimal digits"), "{err}");
 }
 
@@ -400,17 +634,50 @@ async fn tarball_over_http() {
     let server = serve("200 OK", bytes.clone()).await;
     let url = format!("{}/app.tgz", server.base);
     let out = Out::new();
-    let got = fetch(&SourceSpec::Tarball { url: url.clone(), sha256: Some(sha(&bytes)) }, None, &out.dest()).await.unwrap();
+    let got = fetch(
+        &SourceSpec::Tarball {
+            url: url.clone(),
+            sha256: Some(sha(&bytes)),
+        },
+        None,
+        &out.dest(),
+    )
+    .await
+    .unwrap();
     assert_eq!(got.version, format!("sha256:{}", sha(&bytes)));
     assert!(out.dest().join("Procfile").exists());
-    let leftovers: Vec<_> = fs::read_dir(out.0.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
-    assert_eq!(leftovers, vec![std::ffi::OsString::from("src")], "download not left behind");
+    let leftovers: Vec<_> = fs::read_dir(out.0.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        leftovers,
+        vec![std::ffi::OsString::from("src")],
+        "download not left behind"
+    );
 
-    let err = fetch_err(&SourceSpec::Tarball { url: url.clone(), sha256: Some("1".repeat(64)) }, None).await;
-    assert!(err.contains(&format!("sha256 mismatch for {url}: expected {}, got {}", "1".repeat(64), sha(&bytes))), "{err}");
+    let err = fetch_err(
+        &SourceSpec::Tarball {
+            url: url.clone(),
+            sha256: Some("1".repeat(64)),
+        },
+        None,
+    )
+    .await;
+    assert!(
+        err.contains(&format!(
+            "sha256 mismatch for {url}: expected {}, got {}",
+            "1".repeat(64),
+            sha(&bytes)
+        )),
+        "{err}"
+    );
 
     let missing = serve("404 Not Found", b"no".to_vec()).await;
-    let url = format!("http://user:pw@{}/app.tgz", missing.base.trim_start_matches("http://"));
+    let url = format!(
+        "http://user:pw@{}/app.tgz",
+        missing.base.trim_start_matches("http://")
+    );
     let err = fetch_err(&SourceSpec::Tarball { url, sha256: None }, None).await;
     assert!(err.contains("HTTP 404 Not Found"), "{err}");
     assert!(err.contains("user:***@") && !err.contains(":pw@"), "{err}");
