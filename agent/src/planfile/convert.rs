@@ -132,6 +132,9 @@ impl<'a> Ctx<'a> {
             .map_err(|e| self.error(href_path, &e.to_string()))?;
         if let Some((path, rev)) = revision {
             let rev = rev.trim();
+            if rev.starts_with('-') || rev.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err(self.error(&path, &format!("invalid revision {rev:?}")));
+            }
             match &mut spec {
                 SourceSpec::Git {
                     revision: Some(frag),

@@ -485,6 +485,10 @@ fn sources() {
         Err("artifacts[0].content.revision: \"v2\" conflicts with the #v1 of the source URL at line 7"),
     );
     check(
+        &with_content("    href: https://h/x.git\n    revision: --upload-pack=x\n"),
+        Err("artifacts[0].content.revision: invalid revision \"--upload-pack=x\" at line 7"),
+    );
+    check(
         &with_content("    href: /srv/app\n    revision: v2\n"),
         Err("artifacts[0].content.revision: a revision only applies to git sources"),
     );
