@@ -148,6 +148,16 @@ fn tarball(
     (SourceSpec::Tarball { url, sha256 }, problem)
 }
 
+/// git runs inside the destination, so a relative local repository path (possible when a
+/// Planfile was parsed with a relative path) is made absolute against the current directory.
+pub(super) fn git_url_for_fetch(url: &str) -> String {
+    let local = scheme_of(url).is_none() && !is_scp_like(url) && Path::new(url).is_relative();
+    match local.then(|| std::path::absolute(url)) {
+        Some(Ok(abs)) => abs.to_string_lossy().into_owned(),
+        _ => url.to_owned(),
+    }
+}
+
 /// The lowercased scheme of `scheme://...`, if the string has one.
 fn scheme_of(s: &str) -> Option<String> {
     let (scheme, _) = s.split_once("://")?;
@@ -313,6 +323,18 @@ mod tests {
         check_err("https://h/x.git#a b", "invalid revision");
         check_err("--upload-pack=evil", "must not start with '-'");
         check_err("https://user:pw@h/a.tgz#x", "https://user:***@h/a.tgz");
+    }
+
+    #[test]
+    fn git_urls_for_fetch() {
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(
+            git_url_for_fetch("../r.git"),
+            cwd.join("../r.git").to_string_lossy()
+        );
+        for kept in ["/srv/r.git", "https://h/r.git", "git@h:r.git", "file:///r"] {
+            assert_eq!(git_url_for_fetch(kept), kept);
+        }
     }
 
     #[test]

@@ -25,7 +25,8 @@ pub(super) async fn fetch(
     dest: &Path,
 ) -> Result<String, SourceError> {
     let git = Git::new(url, token, dest);
-    git.run(&["init", "-q"], "git init").await?;
+    // No templates: nothing (hooks) from the host's template directory gets in.
+    git.run(&["init", "-q", "--template="], "git init").await?;
     let wanted = revision.unwrap_or("HEAD");
     let shallow = git
         .run_fetch(&[

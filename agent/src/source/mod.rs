@@ -107,7 +107,8 @@ pub async fn fetch_with_limits(
     let tree = staging.tree();
     let version = match spec {
         SourceSpec::Git { url, revision } => {
-            git::fetch(url, revision.as_deref(), token, &tree).await?
+            let url = classify::git_url_for_fetch(url);
+            git::fetch(&url, revision.as_deref(), token, &tree).await?
         }
         SourceSpec::Dir { path } => {
             let (src, to, skip) = (path.clone(), tree.clone(), staging.dir.path().to_path_buf());
