@@ -778,3 +778,38 @@ fn load_reads_files() {
         "{err}"
     );
 }
+
+#[test]
+fn fixture_files_load_to_the_same_app() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let planfile = load(&data.join("planfiles/reference.yaml")).unwrap();
+    let appfile = load(&data.join("planfiles/appfile.yaml")).unwrap();
+    let dir = SourceSpec::Dir {
+        path: data.join("planfiles/../sources/hello"),
+    };
+    for plan in [&planfile, &appfile] {
+        let a = &plan.artifacts[0];
+        assert_eq!(plan.name, "cherrypy");
+        assert_eq!(a.source, dir);
+        assert_eq!(a.ports, vec![port(5000)]);
+        assert_eq!(a.run_cmd.as_deref(), Some("python3 app.py"));
+        assert_eq!(a.unittest_cmd.as_deref(), Some("./unit_tests.sh"));
+        assert_eq!(
+            plan.parameters.get("GREETING").map(String::as_str),
+            Some("hello")
+        );
+    }
+    assert_eq!(
+        planfile.artifacts,
+        appfile
+            .artifacts
+            .iter()
+            .map(|a| Artifact {
+                name: "web".into(),
+                ..a.clone()
+            })
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(planfile.warnings.len(), 2, "{:?}", planfile.warnings);
+    assert!(appfile.warnings.is_empty(), "{:?}", appfile.warnings);
+}
