@@ -180,11 +180,10 @@ impl<'a> Ctx<'a> {
             }
             for (i, p) in a.ports.iter().enumerate() {
                 if let Some(other) = ports.insert(p.number, &a.name) {
-                    let port_path = path.key("ports");
-                    let port_path = if a.ports.len() > 1 && p.name.is_none() {
-                        port_path.index(i)
-                    } else {
-                        port_path
+                    let port_path = match &p.name {
+                        Some(name) => path.key("ports").key(name),
+                        None if a.ports.len() > 1 => path.key("ports").index(i),
+                        None => path.key("ports"),
                     };
                     let whose = if other == a.name {
                         "this artifact".to_owned()

@@ -204,6 +204,14 @@ fn bad_ports() {
 }
 
 #[test]
+fn duplicate_named_ports() {
+    check(
+        &minimal("  ports:\n    web: 8080\n    admin: 8080\n"),
+        Err("artifacts[0].ports.admin: port 8080 is already used by this artifact at line 9"),
+    );
+}
+
+#[test]
 fn version() {
     check(
         "name: app\nartifacts: []\n",

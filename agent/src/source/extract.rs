@@ -8,7 +8,7 @@ use std::io::{self, BufReader, Read, Seek};
 use std::os::unix::fs::{symlink, OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
-use flate2::read::GzDecoder;
+use flate2::read::MultiGzDecoder;
 use tar::EntryType;
 
 use super::SourceError;
@@ -49,7 +49,7 @@ pub(super) fn extract(
         .map_err(|e| fail(format!("cannot read: {e}")))?;
     let magic = &magic[..n];
     let reader: Box<dyn Read> = if magic.starts_with(&[0x1f, 0x8b]) {
-        Box::new(GzDecoder::new(BufReader::new(file)))
+        Box::new(MultiGzDecoder::new(BufReader::new(file)))
     } else if magic.starts_with(b"BZh")
         || magic.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0])
         || magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])

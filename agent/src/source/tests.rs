@@ -428,7 +428,10 @@ fn app_tarball() -> Vec<u8> {
 #[tokio::test]
 async fn tarball_extracts_and_strips_the_top_dir() {
     let tmp = tempfile::tempdir().unwrap();
-    for bytes in [app_tarball(), gz(&app_tarball())] {
+    let plain = app_tarball();
+    // pigz-style: one tar split over two gzip members.
+    let two_members = [gz(&plain[..1024]), gz(&plain[1024..])].concat();
+    for bytes in [plain.clone(), gz(&plain), two_members] {
         let out = Out::new();
         let spec = file_tarball(tmp.path(), &bytes, Some(sha(&bytes)));
         let got = fetch(&spec, None, &out.dest()).await.unwrap();
