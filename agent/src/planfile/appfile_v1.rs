@@ -4,7 +4,9 @@
 use serde::Deserialize;
 
 use super::convert::{secret, Ctx, SourceFields};
-use super::fields::{Unsupported, Version, ArtifactType, LanguagePackField, Name, NonEmpty, Parameters, Ports};
+use super::fields::{
+    ArtifactType, LanguagePackField, Name, NonEmpty, Parameters, Ports, Unsupported, Version,
+};
 use super::locate::FieldPath;
 use super::model::{Artifact, ArtifactKind, LanguagePack, Plan, Port};
 use super::PlanError;
@@ -62,9 +64,15 @@ pub(super) fn parse(ctx: &mut Ctx) -> Result<Plan, PlanError> {
     let s = raw.source.as_ref();
     let fields = SourceFields {
         href_name: "source.repository",
-        href: s.and_then(|s| s.repository.as_ref()).map(|h| (src.key("repository"), h.0.as_str())),
-        revision: s.and_then(|s| s.revision.as_ref()).map(|r| (src.key("revision"), r.0.as_str())),
-        sha256: s.and_then(|s| s.sha256.as_ref()).map(|h| (src.key("sha256"), h.0.as_str())),
+        href: s
+            .and_then(|s| s.repository.as_ref())
+            .map(|h| (src.key("repository"), h.0.as_str())),
+        revision: s
+            .and_then(|s| s.revision.as_ref())
+            .map(|r| (src.key("revision"), r.0.as_str())),
+        sha256: s
+            .and_then(|s| s.sha256.as_ref())
+            .map(|h| (src.key("sha256"), h.0.as_str())),
     };
     let source = ctx.source(&src, fields)?;
     let (token, private, ssh_key) = match raw.source {
@@ -72,10 +80,16 @@ pub(super) fn parse(ctx: &mut Ctx) -> Result<Plan, PlanError> {
         None => (None, None, false),
     };
     if ssh_key {
-        ctx.warn(&src.key("private_ssh_key"), "not supported by solum-agent (use repo_token), ignored");
+        ctx.warn(
+            &src.key("private_ssh_key"),
+            "not supported by solum-agent (use repo_token), ignored",
+        );
     }
     if private == Some(true) && token.is_none() {
-        ctx.warn(&src.key("private"), "the source is private but there is no repo_token");
+        ctx.warn(
+            &src.key("private"),
+            "the source is private but there is no repo_token",
+        );
     }
     let (mut test_cmd, run_cmd) = match raw.workflow_config {
         Some(w) => (w.test_cmd.map(|c| c.0), w.run_cmd.map(|c| c.0)),
@@ -87,7 +101,10 @@ pub(super) fn parse(ctx: &mut Ctx) -> Result<Plan, PlanError> {
             test_cmd = None;
         }
         if !actions.contains(&TriggerAction::Build) || !actions.contains(&TriggerAction::Deploy) {
-            ctx.warn(&path, "solum-agent always builds and deploys; only `unittest` can be left out");
+            ctx.warn(
+                &path,
+                "solum-agent always builds and deploys; only `unittest` can be left out",
+            );
         }
     }
     let artifact = Artifact {
@@ -97,7 +114,15 @@ pub(super) fn parse(ctx: &mut Ctx) -> Result<Plan, PlanError> {
         language_pack: raw.languagepack.map_or(LanguagePack::Auto, |l| l.0),
         unittest_cmd: test_cmd,
         run_cmd,
-        ports: raw.ports.map_or_else(|| vec![Port { name: None, number: 80 }], |p| p.0),
+        ports: raw.ports.map_or_else(
+            || {
+                vec![Port {
+                    name: None,
+                    number: 80,
+                }]
+            },
+            |p| p.0,
+        ),
         repo_token: token,
     };
     Ok(Plan {

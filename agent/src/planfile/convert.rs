@@ -25,8 +25,19 @@ pub(super) struct Ctx<'a> {
 }
 
 impl<'a> Ctx<'a> {
-    pub fn new(file: &'a Path, base: PathBuf, text: &'a str, source_override: Option<SourceSpec>) -> Self {
-        Ctx { file, base, text, source_override, warnings: Vec::new() }
+    pub fn new(
+        file: &'a Path,
+        base: PathBuf,
+        text: &'a str,
+        source_override: Option<SourceSpec>,
+    ) -> Self {
+        Ctx {
+            file,
+            base,
+            text,
+            source_override,
+            warnings: Vec::new(),
+        }
     }
 
     fn at_line(&self, path: &FieldPath) -> String {
@@ -46,11 +57,19 @@ impl<'a> Ctx<'a> {
 
     /// An error about the field at `path`, with its line when it can be found.
     pub fn error(&self, path: &FieldPath, msg: &str) -> PlanError {
-        PlanError::new(format!("{}: {path}: {msg}{}", self.file.display(), self.at_line(path)))
+        PlanError::new(format!(
+            "{}: {path}: {msg}{}",
+            self.file.display(),
+            self.at_line(path)
+        ))
     }
 
     pub fn warn(&mut self, path: &FieldPath, msg: &str) {
-        let line = if self.warnings.len() < MAX_LOCATED_WARNINGS { self.at_line(path) } else { String::new() };
+        let line = if self.warnings.len() < MAX_LOCATED_WARNINGS {
+            self.at_line(path)
+        } else {
+            String::new()
+        };
         let w = format!("{}: {path}: {msg}{line}", self.file.display());
         self.warnings.push(w);
     }
@@ -69,13 +88,21 @@ impl<'a> Ctx<'a> {
 
     /// The source of one artifact: the file's `href` (checked and classified, with `revision`
     /// and `sha256` applied), replaced by the override when there is one.
-    pub fn source(&self, owner: &FieldPath, fields: SourceFields<'_>) -> Result<SourceSpec, PlanError> {
+    pub fn source(
+        &self,
+        owner: &FieldPath,
+        fields: SourceFields<'_>,
+    ) -> Result<SourceSpec, PlanError> {
         let from_file = match fields.href {
-            Some((path, href)) => Some(self.classify(&path, href, fields.revision, fields.sha256)?),
+            Some((path, href)) => {
+                Some(self.classify(&path, href, fields.revision, fields.sha256)?)
+            }
             None => {
                 for (path, _) in [fields.revision, fields.sha256].into_iter().flatten() {
                     if self.source_override.is_none() {
-                        return Err(self.error(&path, &format!("given without `{}`", fields.href_name)));
+                        return Err(
+                            self.error(&path, &format!("given without `{}`", fields.href_name))
+                        );
                     }
                 }
                 None
@@ -86,7 +113,10 @@ impl<'a> Ctx<'a> {
             (None, Some(spec)) => Ok(spec),
             (None, None) => Err(self.error(
                 owner,
-                &format!("no source: set `{}` (or give a source override, e.g. --source)", fields.href_name),
+                &format!(
+                    "no source: set `{}` (or give a source override, e.g. --source)",
+                    fields.href_name
+                ),
             )),
         }
     }
@@ -98,12 +128,22 @@ impl<'a> Ctx<'a> {
         revision: Option<(FieldPath, &str)>,
         sha256: Option<(FieldPath, &str)>,
     ) -> Result<SourceSpec, PlanError> {
-        let mut spec = source::classify_checked(href, &self.base).map_err(|e| self.error(href_path, &e.to_string()))?;
+        let mut spec = source::classify_checked(href, &self.base)
+            .map_err(|e| self.error(href_path, &e.to_string()))?;
         if let Some((path, rev)) = revision {
             let rev = rev.trim();
+            if rev.starts_with('-') || rev.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err(self.error(&path, &format!("invalid revision {rev:?}")));
+            }
             match &mut spec {
-                SourceSpec::Git { revision: Some(frag), .. } if frag != rev => {
-                    return Err(self.error(&path, &format!("{rev:?} conflicts with the #{frag} of the source URL")));
+                SourceSpec::Git {
+                    revision: Some(frag),
+                    ..
+                } if frag != rev => {
+                    return Err(self.error(
+                        &path,
+                        &format!("{rev:?} conflicts with the #{frag} of the source URL"),
+                    ));
                 }
                 SourceSpec::Git { revision, .. } => *revision = Some(rev.to_owned()),
                 _ => return Err(self.error(&path, "a revision only applies to git sources")),
@@ -115,7 +155,9 @@ impl<'a> Ctx<'a> {
                 return Err(self.error(&path, "must be 64 hexadecimal digits"));
             }
             match &mut spec {
-                SourceSpec::Tarball { sha256: Some(frag), .. } if *frag != sum => {
+                SourceSpec::Tarball {
+                    sha256: Some(frag), ..
+                } if *frag != sum => {
                     return Err(self.error(&path, "conflicts with the #sha256= of the source URL"));
                 }
                 SourceSpec::Tarball { sha256, .. } => *sha256 = Some(sum),
@@ -131,14 +173,27 @@ impl<'a> Ctx<'a> {
         let mut ports: HashMap<u16, &str> = HashMap::new();
         for (path, a) in artifacts {
             if !names.insert(&a.name) {
-                return Err(self.error(&path.key("name"), &format!("artifact name {:?} is used twice", a.name)));
+                return Err(self.error(
+                    &path.key("name"),
+                    &format!("artifact name {:?} is used twice", a.name),
+                ));
             }
             for (i, p) in a.ports.iter().enumerate() {
                 if let Some(other) = ports.insert(p.number, &a.name) {
-                    let port_path = path.key("ports");
-                    let port_path = if a.ports.len() > 1 && p.name.is_none() { port_path.index(i) } else { port_path };
-                    let whose = if other == a.name { "this artifact".to_owned() } else { format!("artifact {other:?}") };
-                    return Err(self.error(&port_path, &format!("port {} is already used by {whose}", p.number)));
+                    let port_path = match &p.name {
+                        Some(name) => path.key("ports").key(name),
+                        None if a.ports.len() > 1 => path.key("ports").index(i),
+                        None => path.key("ports"),
+                    };
+                    let whose = if other == a.name {
+                        "this artifact".to_owned()
+                    } else {
+                        format!("artifact {other:?}")
+                    };
+                    return Err(self.error(
+                        &port_path,
+                        &format!("port {} is already used by {whose}", p.number),
+                    ));
                 }
             }
         }
@@ -157,5 +212,7 @@ pub(super) struct SourceFields<'r> {
 
 /// An empty token counts as none.
 pub(super) fn secret(token: Option<String>) -> Option<Secret> {
-    token.filter(|t| !t.trim().is_empty()).map(|t| Secret(t.trim().to_owned()))
+    token
+        .filter(|t| !t.trim().is_empty())
+        .map(|t| Secret(t.trim().to_owned()))
 }

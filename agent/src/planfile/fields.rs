@@ -25,20 +25,26 @@ impl<'de> Deserialize<'de> for Version {
                 if v == 1 {
                     Ok(Version)
                 } else {
-                    Err(E::custom(format!("unsupported version {v}: only version 1 exists")))
+                    Err(E::custom(format!(
+                        "unsupported version {v}: only version 1 exists"
+                    )))
                 }
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Version, E> {
                 match u64::try_from(v) {
                     Ok(v) => self.visit_u64(v),
-                    Err(_) => Err(E::custom(format!("unsupported version {v}: only version 1 exists"))),
+                    Err(_) => Err(E::custom(format!(
+                        "unsupported version {v}: only version 1 exists"
+                    ))),
                 }
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Version, E> {
                 if v.trim() == "1" {
                     Ok(Version)
                 } else {
-                    Err(E::custom(format!("unsupported version {v:?}: only version 1 exists")))
+                    Err(E::custom(format!(
+                        "unsupported version {v:?}: only version 1 exists"
+                    )))
                 }
             }
         }
@@ -48,7 +54,9 @@ impl<'de> Deserialize<'de> for Version {
 
 /// Is `s` a valid plan, artifact or port name (`^[a-zA-Z0-9-_]{1,100}$`)?
 pub fn is_valid_name(s: &str) -> bool {
-    (1..=100).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    (1..=100).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// Is `s` usable as an environment variable name (`^[A-Za-z_][A-Za-z0-9_]*$`)?
@@ -65,7 +73,11 @@ fn name_error(what: &str, s: &str) -> String {
 
 /// Reads a string scalar (numbers and booleans as written) and checks it inside the visitor, so
 /// the YAML parser attaches the value's own path and line to the error.
-fn checked_str<'de, D, T>(d: D, expecting: &'static str, check: impl FnOnce(&str) -> Result<T, String>) -> Result<T, D::Error>
+fn checked_str<'de, D, T>(
+    d: D,
+    expecting: &'static str,
+    check: impl FnOnce(&str) -> Result<T, String>,
+) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
 {
@@ -99,7 +111,13 @@ pub struct Name(pub String);
 
 impl<'de> Deserialize<'de> for Name {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        checked_str(d, "a name", |s| if is_valid_name(s) { Ok(Name(s.to_owned())) } else { Err(name_error("name", s)) })
+        checked_str(d, "a name", |s| {
+            if is_valid_name(s) {
+                Ok(Name(s.to_owned()))
+            } else {
+                Err(name_error("name", s))
+            }
+        })
     }
 }
 
@@ -183,7 +201,10 @@ impl<'de> Deserialize<'de> for Ports {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Ports, A::Error> {
                 let mut ports = Vec::new();
                 while let Some((PortName(name), PortNumber(number))) = map.next_entry()? {
-                    ports.push(Port { name: Some(name), number });
+                    ports.push(Port {
+                        name: Some(name),
+                        number,
+                    });
                 }
                 non_empty(ports)
             }
@@ -194,7 +215,9 @@ impl<'de> Deserialize<'de> for Ports {
 
 fn non_empty<E: de::Error>(ports: Vec<Port>) -> Result<Ports, E> {
     if ports.is_empty() {
-        Err(E::custom("ports must not be empty (leave `ports` out for the default 80)"))
+        Err(E::custom(
+            "ports must not be empty (leave `ports` out for the default 80)",
+        ))
     } else {
         Ok(Ports(ports))
     }
@@ -227,7 +250,10 @@ impl<'de> de::DeserializeSeed<'de> for ParamSeed<'_> {
                 f.write_str("a string, number or boolean")
             }
             fn visit_none<E: de::Error>(self) -> Result<ParamValue, E> {
-                Err(E::custom(format!("parameter {} has no value (write \"\" for an empty string)", self.0)))
+                Err(E::custom(format!(
+                    "parameter {} has no value (write \"\" for an empty string)",
+                    self.0
+                )))
             }
             fn visit_unit<E: de::Error>(self) -> Result<ParamValue, E> {
                 self.visit_none()
@@ -308,7 +334,10 @@ impl<'de> Deserialize<'de> for ArtifactType {
                 None => {
                     let known: Vec<&str> = ARTIFACT_TYPES.iter().map(|(n, _)| *n).collect();
                     let shown: String = s.chars().take(120).collect();
-                    Err(format!("unknown artifact_type {shown:?}: expected one of {}", known.join(", ")))
+                    Err(format!(
+                        "unknown artifact_type {shown:?}: expected one of {}",
+                        known.join(", ")
+                    ))
                 }
             }
         })

@@ -47,7 +47,9 @@ impl FieldPath {
                     walk(parent, out);
                     out.push(Seg::Key(key.clone()));
                 }
-                P::Some { parent } | P::NewtypeStruct { parent } | P::NewtypeVariant { parent } => walk(parent, out),
+                P::Some { parent } | P::NewtypeStruct { parent } | P::NewtypeVariant { parent } => {
+                    walk(parent, out)
+                }
             }
         }
         let mut out = Vec::new();
@@ -111,7 +113,10 @@ impl<'de> Visitor<'de> for Walk<'_> {
         let (Some(Seg::Key(wanted)), rest) = (self.path.first(), &self.path[1..]) else {
             return Ok(());
         };
-        while let Some(found) = map.next_key_seed(KeySeed { wanted, last: rest.is_empty() })? {
+        while let Some(found) = map.next_key_seed(KeySeed {
+            wanted,
+            last: rest.is_empty(),
+        })? {
             if found {
                 return map.next_value_seed(Walk { path: rest });
             }
@@ -210,8 +215,17 @@ mod tests {
         assert_eq!(line_of(text, &p(&[k("name")])), Some(2));
         assert_eq!(line_of(text, &p(&[k("artifacts")])), Some(3));
         assert_eq!(line_of(text, &p(&[k("artifacts"), Seg::Index(1)])), Some(6));
-        assert_eq!(line_of(text, &p(&[k("artifacts"), Seg::Index(1), k("ports")])), Some(7));
-        assert_eq!(line_of(text, &p(&[k("artifacts"), Seg::Index(1), k("ports"), Seg::Index(1)])), Some(9));
+        assert_eq!(
+            line_of(text, &p(&[k("artifacts"), Seg::Index(1), k("ports")])),
+            Some(7)
+        );
+        assert_eq!(
+            line_of(
+                text,
+                &p(&[k("artifacts"), Seg::Index(1), k("ports"), Seg::Index(1)])
+            ),
+            Some(9)
+        );
         assert_eq!(line_of(text, &p(&[k("artifacts"), Seg::Index(2)])), None);
         assert_eq!(line_of(text, &p(&[k("nope")])), None);
         assert_eq!(line_of(text, &p(&[k("name"), k("deeper")])), None);

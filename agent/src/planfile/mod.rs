@@ -15,6 +15,7 @@ mod convert;
 mod fields;
 mod locate;
 mod model;
+mod nesting;
 mod planfile_v1;
 
 pub use fields::ARTIFACT_TYPES;
@@ -51,7 +52,10 @@ pub fn load(path: &Path) -> Result<Plan, PlanError> {
 }
 
 /// `load`, with the source of every artifact replaced by `source_override` when given.
-pub fn load_with_source(path: &Path, source_override: Option<SourceSpec>) -> Result<Plan, PlanError> {
+pub fn load_with_source(
+    path: &Path,
+    source_override: Option<SourceSpec>,
+) -> Result<Plan, PlanError> {
     let text = read_limited(path)?;
     let base = std::path::absolute(path)
         .ok()
@@ -68,7 +72,11 @@ pub fn parse(file: &Path, text: &str) -> Result<Plan, PlanError> {
 
 /// `parse`, with the source of every artifact replaced by `source_override` when given (the
 /// file then need not name a source).
-pub fn parse_with_source(file: &Path, text: &str, source_override: Option<SourceSpec>) -> Result<Plan, PlanError> {
+pub fn parse_with_source(
+    file: &Path,
+    text: &str,
+    source_override: Option<SourceSpec>,
+) -> Result<Plan, PlanError> {
     parse_in(file, base_of(file), text, source_override)
 }
 
@@ -80,8 +88,19 @@ fn base_of(file: &Path) -> PathBuf {
     }
 }
 
-fn parse_in(file: &Path, base: PathBuf, text: &str, source_override: Option<SourceSpec>) -> Result<Plan, PlanError> {
+fn parse_in(
+    file: &Path,
+    base: PathBuf,
+    text: &str,
+    source_override: Option<SourceSpec>,
+) -> Result<Plan, PlanError> {
     let mut ctx = Ctx::new(file, base, text, source_override);
+    if let Some(line) = nesting::too_deep_at(text) {
+        return Err(ctx.error_at_file(&format!(
+            "nested deeper than {} levels at line {line}",
+            nesting::MAX_FLOW_DEPTH
+        )));
+    }
     match detect(&ctx)? {
         Format::Planfile => planfile_v1::parse(&mut ctx),
         Format::AppFile => appfile_v1::parse(&mut ctx),
@@ -98,9 +117,15 @@ fn read_limited(path: &Path) -> Result<String, PlanError> {
         .metadata()
         .map_err(|e| PlanError::new(format!("{shown}: cannot read: {e}")))?;
     if meta.is_dir() {
-        return Err(PlanError::new(format!("{shown}: is a directory, not a Planfile")));
+        return Err(PlanError::new(format!(
+            "{shown}: is a directory, not a Planfile"
+        )));
     }
-    let too_big = || PlanError::new(format!("{shown}: larger than the limit of {MAX_PLANFILE_BYTES} bytes"));
+    let too_big = || {
+        PlanError::new(format!(
+            "{shown}: larger than the limit of {MAX_PLANFILE_BYTES} bytes"
+        ))
+    };
     if meta.len() > MAX_PLANFILE_BYTES {
         return Err(too_big());
     }
@@ -146,7 +171,8 @@ fn detect(ctx: &Ctx) -> Result<Format, PlanError> {
     if probe.version.is_none() {
         return Err(ctx.error_at_file("Version attribute is missing in Plan"));
     }
-    let app = probe.languagepack.is_some() || probe.source.is_some() || probe.workflow_config.is_some();
+    let app =
+        probe.languagepack.is_some() || probe.source.is_some() || probe.workflow_config.is_some();
     match (probe.artifacts.is_some(), app) {
         (true, false) => Ok(Format::Planfile),
         (false, true) => Ok(Format::AppFile),

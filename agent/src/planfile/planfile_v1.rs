@@ -4,7 +4,9 @@
 use serde::Deserialize;
 
 use super::convert::{secret, Ctx, SourceFields};
-use super::fields::{Unsupported, Version, ArtifactType, LanguagePackField, Name, NonEmpty, Parameters, Ports};
+use super::fields::{
+    ArtifactType, LanguagePackField, Name, NonEmpty, Parameters, Ports, Unsupported, Version,
+};
 use super::locate::FieldPath;
 use super::model::{Artifact, ArtifactKind, LanguagePack, Plan, Port};
 use super::PlanError;
@@ -55,7 +57,10 @@ pub(super) fn parse(ctx: &mut Ctx) -> Result<Plan, PlanError> {
         return Err(ctx.error(&root.key("artifacts"), "must list at least one artifact"));
     }
     if raw.services.is_some() {
-        ctx.warn(&root.key("services"), "services are not supported by solum-agent, ignored");
+        ctx.warn(
+            &root.key("services"),
+            "services are not supported by solum-agent, ignored",
+        );
     }
     let mut artifacts = Vec::new();
     for (i, a) in raw_artifacts.into_iter().enumerate() {
@@ -81,17 +86,29 @@ fn artifact(ctx: &mut Ctx, path: &FieldPath, a: RawArtifact) -> Result<Artifact,
     let c = a.content.as_ref();
     let fields = SourceFields {
         href_name: "content.href",
-        href: c.and_then(|c| c.href.as_ref()).map(|h| (content.key("href"), h.0.as_str())),
-        revision: c.and_then(|c| c.revision.as_ref()).map(|r| (content.key("revision"), r.0.as_str())),
-        sha256: c.and_then(|c| c.sha256.as_ref()).map(|s| (content.key("sha256"), s.0.as_str())),
+        href: c
+            .and_then(|c| c.href.as_ref())
+            .map(|h| (content.key("href"), h.0.as_str())),
+        revision: c
+            .and_then(|c| c.revision.as_ref())
+            .map(|r| (content.key("revision"), r.0.as_str())),
+        sha256: c
+            .and_then(|c| c.sha256.as_ref())
+            .map(|s| (content.key("sha256"), s.0.as_str())),
     };
     let source = ctx.source(path, fields)?;
     let repo_token = secret(a.repo_token);
     if c.and_then(|c| c.private) == Some(true) && repo_token.is_none() {
-        ctx.warn(&content.key("private"), "the source is private but there is no repo_token");
+        ctx.warn(
+            &content.key("private"),
+            "the source is private but there is no repo_token",
+        );
     }
     if a.requirements.is_some() {
-        ctx.warn(&path.key("requirements"), "requirements are not supported by solum-agent, ignored");
+        ctx.warn(
+            &path.key("requirements"),
+            "requirements are not supported by solum-agent, ignored",
+        );
     }
     Ok(Artifact {
         name,
@@ -100,7 +117,15 @@ fn artifact(ctx: &mut Ctx, path: &FieldPath, a: RawArtifact) -> Result<Artifact,
         language_pack: a.language_pack.map_or(LanguagePack::Auto, |l| l.0),
         unittest_cmd: a.unittest_cmd.map(|c| c.0),
         run_cmd: a.run_cmd.map(|c| c.0),
-        ports: a.ports.map_or_else(|| vec![Port { name: None, number: 80 }], |p| p.0),
+        ports: a.ports.map_or_else(
+            || {
+                vec![Port {
+                    name: None,
+                    number: 80,
+                }]
+            },
+            |p| p.0,
+        ),
         repo_token,
     })
 }

@@ -18,20 +18,39 @@ fn check_with(text: &str, over: Option<SourceSpec>, expected: Result<Plan, &str>
     match (got, expected) {
         (Ok(plan), Ok(want)) => assert_eq!(plan, want, "\n--- input:\n{text}"),
         (Err(e), Err(want)) => {
-            assert!(e.message.contains(want), "error {:?}\n lacks {want:?}\n--- input:\n{text}", e.message);
-            assert!(e.message.starts_with(FILE), "error does not name the file: {:?}", e.message);
+            assert!(
+                e.message.contains(want),
+                "error {:?}\n lacks {want:?}\n--- input:\n{text}",
+                e.message
+            );
+            assert!(
+                e.message.starts_with(FILE),
+                "error does not name the file: {:?}",
+                e.message
+            );
         }
-        (Ok(plan), Err(want)) => panic!("expected an error containing {want:?}, got {plan:#?}\n--- input:\n{text}"),
-        (Err(e), Ok(_)) => panic!("expected a plan, got error {:?}\n--- input:\n{text}", e.message),
+        (Ok(plan), Err(want)) => {
+            panic!("expected an error containing {want:?}, got {plan:#?}\n--- input:\n{text}")
+        }
+        (Err(e), Ok(_)) => panic!(
+            "expected a plan, got error {:?}\n--- input:\n{text}",
+            e.message
+        ),
     }
 }
 
 fn git(url: &str, rev: Option<&str>) -> SourceSpec {
-    SourceSpec::Git { url: url.into(), revision: rev.map(Into::into) }
+    SourceSpec::Git {
+        url: url.into(),
+        revision: rev.map(Into::into),
+    }
 }
 
 fn port(n: u16) -> Port {
-    Port { name: None, number: n }
+    Port {
+        name: None,
+        number: n,
+    }
 }
 
 fn artifact(name: &str, source: SourceSpec) -> Artifact {
@@ -48,7 +67,13 @@ fn artifact(name: &str, source: SourceSpec) -> Artifact {
 }
 
 fn plan(name: &str, artifacts: Vec<Artifact>) -> Plan {
-    Plan { name: name.into(), description: None, artifacts, parameters: BTreeMap::new(), warnings: vec![] }
+    Plan {
+        name: name.into(),
+        description: None,
+        artifacts,
+        parameters: BTreeMap::new(),
+        warnings: vec![],
+    }
 }
 
 /// A minimal Planfile with one artifact `web` whose artifact body is `extra` (indented by the caller).
@@ -109,53 +134,138 @@ fn defaults() {
 
 #[test]
 fn ports() {
-    check(&minimal("  ports: 5000\n"), Ok(with_artifact(|a| a.ports = vec![port(5000)])));
-    check(&minimal("  ports: [5000, 5001]\n"), Ok(with_artifact(|a| a.ports = vec![port(5000), port(5001)])));
-    let named = |n: &str, p| Port { name: Some(n.into()), number: p };
+    check(
+        &minimal("  ports: 5000\n"),
+        Ok(with_artifact(|a| a.ports = vec![port(5000)])),
+    );
+    check(
+        &minimal("  ports: [5000, 5001]\n"),
+        Ok(with_artifact(|a| a.ports = vec![port(5000), port(5001)])),
+    );
+    let named = |n: &str, p| Port {
+        name: Some(n.into()),
+        number: p,
+    };
     check(
         &minimal("  ports:\n    web: 8080\n    admin: 81\n"),
-        Ok(with_artifact(|a| a.ports = vec![named("web", 8080), named("admin", 81)])),
+        Ok(with_artifact(|a| {
+            a.ports = vec![named("web", 8080), named("admin", 81)]
+        })),
     );
-    check(&minimal("  ports: 65535\n"), Ok(with_artifact(|a| a.ports = vec![port(65535)])));
+    check(
+        &minimal("  ports: 65535\n"),
+        Ok(with_artifact(|a| a.ports = vec![port(65535)])),
+    );
 }
 
 #[test]
 fn bad_ports() {
-    check(&minimal("  ports: 0\n"), Err("artifacts[0].ports: invalid port 0: must be 1-65535 at line 7"));
-    check(&minimal("  ports: 65536\n"), Err("artifacts[0].ports: invalid port 65536"));
+    check(
+        &minimal("  ports: 0\n"),
+        Err("artifacts[0].ports: invalid port 0: must be 1-65535 at line 7"),
+    );
+    check(
+        &minimal("  ports: 65536\n"),
+        Err("artifacts[0].ports: invalid port 65536"),
+    );
     check(&minimal("  ports: -1\n"), Err("invalid port -1"));
-    check(&minimal("  ports: \"abc\"\n"), Err("artifacts[0].ports: invalid type: string \"abc\", expected a port number"));
-    check(&minimal("  ports: abc\n"), Err("artifacts[0].ports: invalid type: string \"abc\""));
-    check(&minimal("  ports: 80.5\n"), Err("artifacts[0].ports: invalid type: floating point"));
-    check(&minimal("  ports: [80, x]\n"), Err("artifacts[0].ports[1]: invalid type: string \"x\""));
-    check(&minimal("  ports: []\n"), Err("artifacts[0].ports: ports must not be empty"));
-    check(&minimal("  ports: {http: 0}\n"), Err("artifacts[0].ports.http: invalid port 0"));
-    check(&minimal("  ports: {\"a b\": 80}\n"), Err("invalid port name \"a b\""));
-    check(&minimal("  ports: [80, 80]\n"), Err("artifacts[0].ports[1]: port 80 is already used by this artifact at line 7"));
+    check(
+        &minimal("  ports: \"abc\"\n"),
+        Err("artifacts[0].ports: invalid type: string \"abc\", expected a port number"),
+    );
+    check(
+        &minimal("  ports: abc\n"),
+        Err("artifacts[0].ports: invalid type: string \"abc\""),
+    );
+    check(
+        &minimal("  ports: 80.5\n"),
+        Err("artifacts[0].ports: invalid type: floating point"),
+    );
+    check(
+        &minimal("  ports: [80, x]\n"),
+        Err("artifacts[0].ports[1]: invalid type: string \"x\""),
+    );
+    check(
+        &minimal("  ports: []\n"),
+        Err("artifacts[0].ports: ports must not be empty"),
+    );
+    check(
+        &minimal("  ports: {http: 0}\n"),
+        Err("artifacts[0].ports.http: invalid port 0"),
+    );
+    check(
+        &minimal("  ports: {\"a b\": 80}\n"),
+        Err("invalid port name \"a b\""),
+    );
+    check(
+        &minimal("  ports: [80, 80]\n"),
+        Err("artifacts[0].ports[1]: port 80 is already used by this artifact at line 7"),
+    );
+}
+
+#[test]
+fn duplicate_named_ports() {
+    check(
+        &minimal("  ports:\n    web: 8080\n    admin: 8080\n"),
+        Err("artifacts[0].ports.admin: port 8080 is already used by this artifact at line 9"),
+    );
 }
 
 #[test]
 fn version() {
-    check("name: app\nartifacts: []\n", Err("Version attribute is missing in Plan"));
-    check("version:\nname: app\n", Err("Version attribute is missing in Plan"));
-    check("version: 2\nname: app\nartifacts: []\n", Err("version: unsupported version 2: only version 1 exists at line 1"));
-    check("version: v1\nname: app\n", Err("unsupported version \"v1\""));
-    check("version: [1]\nname: app\n", Err("version: invalid type: sequence, expected version 1"));
+    check(
+        "name: app\nartifacts: []\n",
+        Err("Version attribute is missing in Plan"),
+    );
+    check(
+        "version:\nname: app\n",
+        Err("Version attribute is missing in Plan"),
+    );
+    check(
+        "version: 2\nname: app\nartifacts: []\n",
+        Err("version: unsupported version 2: only version 1 exists at line 1"),
+    );
+    check(
+        "version: v1\nname: app\n",
+        Err("unsupported version \"v1\""),
+    );
+    check(
+        "version: [1]\nname: app\n",
+        Err("version: invalid type: sequence, expected version 1"),
+    );
     let quoted = minimal("").replace("version: 1", "version: '1'");
     check(&quoted, Ok(minimal_plan()));
 }
 
 #[test]
 fn names() {
-    check("version: 1\nartifacts:\n- name: web\n", Err("name: missing: the plan needs a name"));
-    check(&minimal("").replace("name: app", "name: my app"), Err("name: invalid name \"my app\": must match ^[a-zA-Z0-9-_]{1,100}$ at line 2"));
-    check(&minimal("").replace("name: app", &format!("name: {}", "a".repeat(101))), Err("invalid name"));
-    check(&minimal("").replace("- name: web", "- name: web.1"), Err("artifacts[0].name: invalid name \"web.1\""));
+    check(
+        "version: 1\nartifacts:\n- name: web\n",
+        Err("name: missing: the plan needs a name"),
+    );
+    check(
+        &minimal("").replace("name: app", "name: my app"),
+        Err("name: invalid name \"my app\": must match ^[a-zA-Z0-9-_]{1,100}$ at line 2"),
+    );
+    check(
+        &minimal("").replace("name: app", &format!("name: {}", "a".repeat(101))),
+        Err("invalid name"),
+    );
+    check(
+        &minimal("").replace("- name: web", "- name: web.1"),
+        Err("artifacts[0].name: invalid name \"web.1\""),
+    );
     check(
         "version: 1\nname: app\nartifacts:\n- content: {href: /srv/app}\n",
         Err("artifacts[0].name: missing: every artifact needs a name"),
     );
-    check(&minimal("").replace("name: app", "name: 123"), Ok(Plan { name: "123".into(), ..minimal_plan() }));
+    check(
+        &minimal("").replace("name: app", "name: 123"),
+        Ok(Plan {
+            name: "123".into(),
+            ..minimal_plan()
+        }),
+    );
 }
 
 #[test]
@@ -169,7 +279,10 @@ fn artifact_types() {
         ("DockerFile", ArtifactKind::Dockerfile),
         ("docker", ArtifactKind::Dockerfile),
     ] {
-        check(&minimal(&format!("  artifact_type: {written}\n")), Ok(with_artifact(|a| a.kind = kind)));
+        check(
+            &minimal(&format!("  artifact_type: {written}\n")),
+            Ok(with_artifact(|a| a.kind = kind)),
+        );
     }
     check(
         &minimal("  artifact_type: chef\n"),
@@ -187,69 +300,142 @@ fn language_packs_and_commands() {
             a.run_cmd = Some("./start".into());
         })),
     );
-    check(&minimal("  language_pack: ''\n"), Err("artifacts[0].language_pack: language pack must not be empty"));
-    check(&minimal("  run_cmd: ''\n"), Err("artifacts[0].run_cmd: must not be empty"));
-    check(&minimal("  unittest_cmd: [a]\n"), Err("artifacts[0].unittest_cmd: invalid type: sequence"));
+    check(
+        &minimal("  language_pack: ''\n"),
+        Err("artifacts[0].language_pack: language pack must not be empty"),
+    );
+    check(
+        &minimal("  run_cmd: ''\n"),
+        Err("artifacts[0].run_cmd: must not be empty"),
+    );
+    check(
+        &minimal("  unittest_cmd: [a]\n"),
+        Err("artifacts[0].unittest_cmd: invalid type: sequence"),
+    );
 }
 
 #[test]
 fn parameters() {
     let text = "version: 1\nname: app\nparameters:\n  S: text\n  N: 5000\n  F: 1.50\n  B: true\n  E: ''\n  _U: x\nartifacts:\n- name: web\n  content: {href: https://h/app.git}\n";
     let mut p = minimal_plan();
-    for (k, v) in [("S", "text"), ("N", "5000"), ("F", "1.50"), ("B", "true"), ("E", ""), ("_U", "x")] {
+    for (k, v) in [
+        ("S", "text"),
+        ("N", "5000"),
+        ("F", "1.50"),
+        ("B", "true"),
+        ("E", ""),
+        ("_U", "x"),
+    ] {
         p.parameters.insert(k.into(), v.into());
     }
     check(text, Ok(p));
     let with = |params: &str| format!("{}parameters: {params}\n", minimal(""));
-    check(&with("[1, 2]"), Err("parameters: invalid type: sequence, expected a map of environment variable names"));
+    check(
+        &with("[1, 2]"),
+        Err("parameters: invalid type: sequence, expected a map of environment variable names"),
+    );
     check(&with("{1A: x}"), Err("invalid parameter name \"1A\""));
     check(&with("{A-B: x}"), Err("invalid parameter name \"A-B\""));
-    check(&with("{A: [x]}"), Err("parameters.A: invalid type: sequence, expected a string, number or boolean"));
+    check(
+        &with("{A: [x]}"),
+        Err("parameters.A: invalid type: sequence, expected a string, number or boolean"),
+    );
     check(&with("{A: {b: c}}"), Err("parameters.A: invalid type: map"));
-    check(&with("{A: ~}"), Err("parameter A has no value (write \"\" for an empty string) at line 7"));
+    check(
+        &with("{A: ~}"),
+        Err("parameter A has no value (write \"\" for an empty string) at line 7"),
+    );
     check(&with("{A: x, A: y}"), Err("parameters"));
 }
 
 #[test]
 fn unknown_keys_warn() {
-    let text = minimal("  colour: blue\n    \n").replace("name: app\n", "name: app\nflavour: vanilla\n");
+    let text =
+        minimal("  colour: blue\n    \n").replace("name: app\n", "name: app\nflavour: vanilla\n");
     let mut p = minimal_plan();
     p.warnings = vec![
         format!("{FILE}: flavour: unknown key, ignored at line 3"),
         format!("{FILE}: artifacts[0].colour: unknown key, ignored at line 8"),
     ];
     check(&text, Ok(p));
-    let text = minimal("").replace("href: https://h/app.git", "href: https://h/app.git\n    branch: main");
+    let text = minimal("").replace(
+        "href: https://h/app.git",
+        "href: https://h/app.git\n    branch: main",
+    );
     let mut p = minimal_plan();
-    p.warnings = vec![format!("{FILE}: artifacts[0].content.branch: unknown key, ignored at line 7")];
+    p.warnings = vec![format!(
+        "{FILE}: artifacts[0].content.branch: unknown key, ignored at line 7"
+    )];
     check(&text, Ok(p));
 }
 
 #[test]
 fn wrong_types_and_shapes() {
-    check("- a\n- b\n", Err("invalid type: sequence, expected a mapping (a Planfile or an app file)"));
+    check(
+        "- a\n- b\n",
+        Err("invalid type: sequence, expected a mapping (a Planfile or an app file)"),
+    );
     check("", Err("the file is empty"));
     check("# only a comment\n", Err("the file is empty"));
-    check("version: 1\nname: x\n", Err("neither a Planfile (no `artifacts`) nor an app file"));
-    check("version: 1\nname: x\nartifacts: []\nlanguagepack: python\n", Err("artifacts: has both `artifacts` (Planfile) and"));
-    check("version: 1\nname: x\nartifacts: 5\n", Err("artifacts: invalid type: integer `5`, expected a sequence"));
-    check("version: 1\nname: x\nartifacts: [5]\n", Err("artifacts[0]: invalid type: integer `5`, expected an artifact (a mapping)"));
-    check(&minimal("").replace("name: app", "name: app\ndescription: [x]"), Err("description: invalid type: sequence"));
-    check(&minimal("").replace("  content:\n    href: https://h/app.git", "  content: https://h/x"), Err("artifacts[0].content: invalid type: string"));
-    check(&minimal("    private: maybe\n"), Err("artifacts[0].content.private: invalid type: string \"maybe\", expected a boolean"));
+    check(
+        "version: 1\nname: x\n",
+        Err("neither a Planfile (no `artifacts`) nor an app file"),
+    );
+    check(
+        "version: 1\nname: x\nartifacts: []\nlanguagepack: python\n",
+        Err("artifacts: has both `artifacts` (Planfile) and"),
+    );
+    check(
+        "version: 1\nname: x\nartifacts: 5\n",
+        Err("artifacts: invalid type: integer `5`, expected a sequence"),
+    );
+    check(
+        "version: 1\nname: x\nartifacts: [5]\n",
+        Err("artifacts[0]: invalid type: integer `5`, expected an artifact (a mapping)"),
+    );
+    check(
+        &minimal("").replace("name: app", "name: app\ndescription: [x]"),
+        Err("description: invalid type: sequence"),
+    );
+    check(
+        &minimal("").replace(
+            "  content:\n    href: https://h/app.git",
+            "  content: https://h/x",
+        ),
+        Err("artifacts[0].content: invalid type: string"),
+    );
+    check(
+        &minimal("    private: maybe\n"),
+        Err("artifacts[0].content.private: invalid type: string \"maybe\", expected a boolean"),
+    );
     check("version: 1\nname: [x\n", Err("at line"));
-    check(&format!("{}---\nversion: 1\n", minimal("")), Err("more than one document"));
-    check("version: 1\nname: x\nname: y\nartifacts: []\n", Err("duplicate"));
+    check(
+        &format!("{}---\nversion: 1\n", minimal("")),
+        Err("more than one document"),
+    );
+    check(
+        "version: 1\nname: x\nname: y\nartifacts: []\n",
+        Err("duplicate"),
+    );
 }
 
 #[test]
 fn artifact_sets() {
-    check("version: 1\nname: app\nartifacts: []\n", Err("artifacts: must list at least one artifact at line 3"));
+    check(
+        "version: 1\nname: app\nartifacts: []\n",
+        Err("artifacts: must list at least one artifact at line 3"),
+    );
     let two = |second: &str| {
         format!("version: 1\nname: app\nartifacts:\n- name: web\n  content: {{href: /srv/a}}\n  ports: [5000]\n- name: {second}\n  content: {{href: /srv/b}}\n  ports: [6000, 5000]\n")
     };
-    check(&two("api"), Err("artifacts[1].ports[1]: port 5000 is already used by artifact \"web\" at line 9"));
-    check(&two("web").replace("[6000, 5000]", "7000"), Err("artifacts[1].name: artifact name \"web\" is used twice at line 7"));
+    check(
+        &two("api"),
+        Err("artifacts[1].ports[1]: port 5000 is already used by artifact \"web\" at line 9"),
+    );
+    check(
+        &two("web").replace("[6000, 5000]", "7000"),
+        Err("artifacts[1].name: artifact name \"web\" is used twice at line 7"),
+    );
     let ok = two("api").replace("[6000, 5000]", "6000");
     let dir = |p: &str| SourceSpec::Dir { path: p.into() };
     let mut web = artifact("web", dir("/srv/a"));
@@ -263,31 +449,83 @@ fn artifact_sets() {
 
 #[test]
 fn sources() {
-    let with_content = |content: &str| format!("version: 1\nname: app\nartifacts:\n- name: web\n  content:\n{content}");
+    let with_content = |content: &str| {
+        format!("version: 1\nname: app\nartifacts:\n- name: web\n  content:\n{content}")
+    };
     let source = |s: SourceSpec| Ok(plan("app", vec![artifact("web", s)]));
-    check(&with_content("    href: src\n"), source(SourceSpec::Dir { path: "/plans/app/src".into() }));
-    check(&with_content("    href: ./\n"), source(SourceSpec::Dir { path: "/plans/app".into() }));
-    check(&with_content("    href: https://h/x.git\n    revision: v2\n"), source(git("https://h/x.git", Some("v2"))));
-    check(&with_content("    href: https://h/x.git#v2\n    revision: v2\n"), source(git("https://h/x.git", Some("v2"))));
-    check(&with_content("    href: git@h:x/y.git#abc123\n"), source(git("git@h:x/y.git", Some("abc123"))));
+    check(
+        &with_content("    href: src\n"),
+        source(SourceSpec::Dir {
+            path: "/plans/app/src".into(),
+        }),
+    );
+    check(
+        &with_content("    href: ./\n"),
+        source(SourceSpec::Dir {
+            path: "/plans/app".into(),
+        }),
+    );
+    check(
+        &with_content("    href: https://h/x.git\n    revision: v2\n"),
+        source(git("https://h/x.git", Some("v2"))),
+    );
+    check(
+        &with_content("    href: https://h/x.git#v2\n    revision: v2\n"),
+        source(git("https://h/x.git", Some("v2"))),
+    );
+    check(
+        &with_content("    href: git@h:x/y.git#abc123\n"),
+        source(git("git@h:x/y.git", Some("abc123"))),
+    );
     let sum = "ab".repeat(32);
     check(
-        &with_content(&format!("    href: https://h/x.tgz\n    sha256: {}\n", sum.to_uppercase())),
-        source(SourceSpec::Tarball { url: "https://h/x.tgz".into(), sha256: Some(sum.clone()) }),
+        &with_content(&format!(
+            "    href: https://h/x.tgz\n    sha256: {}\n",
+            sum.to_uppercase()
+        )),
+        source(SourceSpec::Tarball {
+            url: "https://h/x.tgz".into(),
+            sha256: Some(sum.clone()),
+        }),
     );
     check(
         &with_content("    href: https://h/x.git#v1\n    revision: v2\n"),
         Err("artifacts[0].content.revision: \"v2\" conflicts with the #v1 of the source URL at line 7"),
     );
-    check(&with_content("    href: /srv/app\n    revision: v2\n"), Err("artifacts[0].content.revision: a revision only applies to git sources"));
-    check(&with_content("    href: https://h/x.git\n    sha256: abc\n"), Err("artifacts[0].content.sha256: must be 64 hexadecimal digits"));
-    check(&with_content(&format!("    href: https://h/x.git\n    sha256: {sum}\n")), Err("a sha256 only applies to tarball sources"));
+    check(
+        &with_content("    href: https://h/x.git\n    revision: --upload-pack=x\n"),
+        Err("artifacts[0].content.revision: invalid revision \"--upload-pack=x\" at line 7"),
+    );
+    check(
+        &with_content("    href: /srv/app\n    revision: v2\n"),
+        Err("artifacts[0].content.revision: a revision only applies to git sources"),
+    );
+    check(
+        &with_content("    href: https://h/x.git\n    sha256: abc\n"),
+        Err("artifacts[0].content.sha256: must be 64 hexadecimal digits"),
+    );
+    check(
+        &with_content(&format!("    href: https://h/x.git\n    sha256: {sum}\n")),
+        Err("a sha256 only applies to tarball sources"),
+    );
     check(&with_content("    href: https://h/x.tgz#sha256=12\n"), Err("artifacts[0].content.href: source https://h/x.tgz#sha256=12: #sha256= must be followed by 64 hexadecimal digits at line 6"));
-    check(&with_content("    href: svn://h/x\n"), Err("artifacts[0].content.href: source svn://h/x: unsupported URL scheme"));
-    check(&with_content("    href: ''\n"), Err("artifacts[0].content.href: must not be empty"));
+    check(
+        &with_content("    href: svn://h/x\n"),
+        Err("artifacts[0].content.href: source svn://h/x: unsupported URL scheme"),
+    );
+    check(
+        &with_content("    href: ''\n"),
+        Err("artifacts[0].content.href: must not be empty"),
+    );
     check(&with_content("    private: true\n"), Err("artifacts[0]: no source: set `content.href` (or give a source override, e.g. --source) at line 4"));
-    check("version: 1\nname: app\nartifacts:\n- name: web\n", Err("artifacts[0]: no source"));
-    check(&with_content("    revision: main\n"), Err("artifacts[0].content.revision: given without `content.href`"));
+    check(
+        "version: 1\nname: app\nartifacts:\n- name: web\n",
+        Err("artifacts[0]: no source"),
+    );
+    check(
+        &with_content("    revision: main\n"),
+        Err("artifacts[0].content.revision: given without `content.href`"),
+    );
 }
 
 #[test]
@@ -299,15 +537,27 @@ fn private_sources_and_tokens() {
     check(&minimal("  repo_token: ''\n"), Ok(minimal_plan()));
     let plan = parse(Path::new(FILE), &minimal("  repo_token: tok-123\n")).unwrap();
     let shown = format!("{plan:?}");
-    assert!(!shown.contains("tok-123"), "token leaked into Debug: {shown}");
-    assert_eq!(plan.artifacts[0].repo_token.as_ref().map(Secret::expose), Some("tok-123"));
+    assert!(
+        !shown.contains("tok-123"),
+        "token leaked into Debug: {shown}"
+    );
+    assert_eq!(
+        plan.artifacts[0].repo_token.as_ref().map(Secret::expose),
+        Some("tok-123")
+    );
 }
 
 #[test]
 fn source_override() {
-    let over = SourceSpec::Dir { path: "/work/checkout".into() };
+    let over = SourceSpec::Dir {
+        path: "/work/checkout".into(),
+    };
     let want = Ok(plan("app", vec![artifact("web", over.clone())]));
-    check_with("version: 1\nname: app\nartifacts:\n- name: web\n", Some(over.clone()), want.clone());
+    check_with(
+        "version: 1\nname: app\nartifacts:\n- name: web\n",
+        Some(over.clone()),
+        want.clone(),
+    );
     check_with(&minimal(""), Some(over.clone()), want);
     check_with(
         "version: 1\nname: app\nartifacts:\n- name: web\n  content: {href: 'svn://x'}\n",
@@ -334,7 +584,10 @@ trigger_actions: [unittest, build, deploy]
 ports: [80, 8080]
 parameters: {DEBUG: 1}
 "#;
-    let mut a = artifact("cherrypy", git("https://github.com/example/app.git", Some("master")));
+    let mut a = artifact(
+        "cherrypy",
+        git("https://github.com/example/app.git", Some("master")),
+    );
     a.language_pack = LanguagePack::Named("python".into());
     a.unittest_cmd = Some("./unit_tests.sh".into());
     a.run_cmd = Some("python app.py".into());
@@ -356,22 +609,49 @@ parameters: {DEBUG: 1}
     p3.warnings = vec![format!("{FILE}: trigger_actions: solum-agent always builds and deploys; only `unittest` can be left out at line 13")];
     check(&only_test, Ok(p3));
 
-    check(&text.replace("[unittest, build, deploy]", "[unittest, launch]"), Err("trigger_actions[1]: unknown variant `launch`, expected one of"));
-    check(&text.replace("ports: [80, 8080]", "ports: [80, 0]"), Err("ports[1]: invalid port 0: must be 1-65535 at line 14"));
-    check(&text.replace("name: cherrypy", "name: 'a/b'"), Err("name: invalid name \"a/b\""));
-    check(&text.replace("languagepack: python", "languagepack: python\nartifact_type: dockerfile"), Ok({
-        let mut p4 = p.clone();
-        p4.artifacts[0].kind = ArtifactKind::Dockerfile;
-        p4
-    }));
+    check(
+        &text.replace("[unittest, build, deploy]", "[unittest, launch]"),
+        Err("trigger_actions[1]: unknown variant `launch`, expected one of"),
+    );
+    check(
+        &text.replace("ports: [80, 8080]", "ports: [80, 0]"),
+        Err("ports[1]: invalid port 0: must be 1-65535 at line 14"),
+    );
+    check(
+        &text.replace("name: cherrypy", "name: 'a/b'"),
+        Err("name: invalid name \"a/b\""),
+    );
+    check(
+        &text.replace(
+            "languagepack: python",
+            "languagepack: python\nartifact_type: dockerfile",
+        ),
+        Ok({
+            let mut p4 = p.clone();
+            p4.artifacts[0].kind = ArtifactKind::Dockerfile;
+            p4
+        }),
+    );
 
     let minimal_app = "version: 1\nname: tiny\nsource:\n  repository: ../repo#main\n  private_ssh_key: SECRETKEY\n";
-    let mut p5 = plan("tiny", vec![artifact("tiny", git("/plans/app/../repo", Some("main")))]);
+    let mut p5 = plan(
+        "tiny",
+        vec![artifact("tiny", git("/plans/app/../repo", Some("main")))],
+    );
     p5.warnings = vec![format!("{FILE}: source.private_ssh_key: not supported by solum-agent (use repo_token), ignored at line 5")];
     check(minimal_app, Ok(p5));
-    check("version: 1\nname: tiny\nlanguagepack: auto\n", Err("source: no source: set `source.repository`"));
-    check("version: 1\nname: tiny\nsource: {repository: /x}\nworkflow_config: {run_cmd: [a]}\n", Err("workflow_config.run_cmd: invalid type: sequence"));
-    check("version: 1\nlanguagepack: auto\nsource: {repository: /x}\n", Err("name: missing: the app needs a name"));
+    check(
+        "version: 1\nname: tiny\nlanguagepack: auto\n",
+        Err("source: no source: set `source.repository`"),
+    );
+    check(
+        "version: 1\nname: tiny\nsource: {repository: /x}\nworkflow_config: {run_cmd: [a]}\n",
+        Err("workflow_config.run_cmd: invalid type: sequence"),
+    );
+    check(
+        "version: 1\nlanguagepack: auto\nsource: {repository: /x}\n",
+        Err("name: missing: the app needs a name"),
+    );
 }
 
 #[test]
@@ -379,15 +659,23 @@ fn app_file_secrets_stay_out_of_messages() {
     let text = "version: 1\nname: tiny\nsource:\n  repository: /x\n  private_ssh_key: SECRETKEY\n  repo_token: TOKEN123\nbogus: 1\n";
     let plan = parse(Path::new(FILE), text).unwrap();
     let all = format!("{plan:?} {}", plan.warnings.join("\n"));
-    assert!(!all.contains("SECRETKEY") && !all.contains("TOKEN123"), "{all}");
+    assert!(
+        !all.contains("SECRETKEY") && !all.contains("TOKEN123"),
+        "{all}"
+    );
 }
 
 #[test]
 fn billion_laughs_is_refused() {
-    let mut text = String::from("version: 1\nname: app\na0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+    let mut text = String::from(
+        "version: 1\nname: app\na0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n",
+    );
     for i in 1..10 {
         let prev = format!("*a{}", i - 1);
-        text.push_str(&format!("a{i}: &a{i} [{}]\n", vec![prev.as_str(); 9].join(", ")));
+        text.push_str(&format!(
+            "a{i}: &a{i} [{}]\n",
+            [prev.as_str(); 9].join(", ")
+        ));
     }
     let started = std::time::Instant::now();
     // Into a field that expands aliases...
@@ -396,20 +684,53 @@ fn billion_laughs_is_refused() {
         Err("repetition limit exceeded"),
     );
     // ...and into unknown keys, which are skipped without expansion.
-    let p = parse(Path::new(FILE), &format!("{text}artifacts:\n- name: web\n  content: {{href: /x}}\n")).unwrap();
+    let p = parse(
+        Path::new(FILE),
+        &format!("{text}artifacts:\n- name: web\n  content: {{href: /x}}\n"),
+    )
+    .unwrap();
     assert_eq!(p.warnings.len(), 10);
-    assert!(started.elapsed() < std::time::Duration::from_secs(10), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
 }
 
 #[test]
 fn deep_nesting_is_refused() {
-    let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
-    let text = format!("{}services: {deep}\n", minimal(""));
-    check(&text, Err("recursion limit exceeded"));
+    // Refused before parsing: libyaml is quadratic in the depth.
+    let started = std::time::Instant::now();
+    let deep = format!("{}{}", "[".repeat(500_000), "]".repeat(500_000));
+    check(
+        &format!("{}colour: {deep}\n", minimal("")),
+        Err("nested deeper than 128 levels at line 7"),
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+    // Block nesting is bounded by serde_norway's recursion limit.
+    let mut block = String::from("services:\n");
+    for i in 0..200 {
+        block.push_str(&format!("{}- \n", "  ".repeat(i + 1)));
+    }
+    check(
+        &format!("{}{block}", minimal("")),
+        Err("recursion limit exceeded"),
+    );
     // An unknown key is skipped without recursing.
-    let text = format!("{}colour: {deep}\n", minimal(""));
-    let p = parse(Path::new(FILE), &text).unwrap();
-    assert_eq!(p.warnings, vec![format!("{FILE}: colour: unknown key, ignored at line 7")]);
+    let shallow = format!("{}{}", "[".repeat(100), "]".repeat(100));
+    let p = parse(
+        Path::new(FILE),
+        &format!("{}colour: {shallow}\n", minimal("")),
+    )
+    .unwrap();
+    assert_eq!(
+        p.warnings,
+        vec![format!("{FILE}: colour: unknown key, ignored at line 7")]
+    );
 }
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
@@ -421,11 +742,23 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
 #[test]
 fn load_reads_files() {
     let dir = tempfile::tempdir().unwrap();
-    let p = write(dir.path(), "Planfile", b"version: 1\nname: app\nartifacts:\n- name: web\n  content: {href: ./src}\n");
+    let p = write(
+        dir.path(),
+        "Planfile",
+        b"version: 1\nname: app\nartifacts:\n- name: web\n  content: {href: ./src}\n",
+    );
     let plan = load(&p).unwrap();
-    assert_eq!(plan.artifacts[0].source, SourceSpec::Dir { path: dir.path().join("src") });
+    assert_eq!(
+        plan.artifacts[0].source,
+        SourceSpec::Dir {
+            path: dir.path().join("src")
+        }
+    );
 
-    let over = SourceSpec::Git { url: "https://h/x.git".into(), revision: None };
+    let over = SourceSpec::Git {
+        url: "https://h/x.git".into(),
+        revision: None,
+    };
     let plan = load_with_source(&p, Some(over.clone())).unwrap();
     assert_eq!(plan.artifacts[0].source, over);
 
@@ -435,11 +768,56 @@ fn load_reads_files() {
     let err = load(dir.path()).unwrap_err().message;
     assert!(err.contains("is a directory"), "{err}");
 
-    let big = write(dir.path(), "big", &vec![b'#'; MAX_PLANFILE_BYTES as usize + 1]);
+    let big = write(
+        dir.path(),
+        "big",
+        &vec![b'#'; MAX_PLANFILE_BYTES as usize + 1],
+    );
     let err = load(&big).unwrap_err().message;
-    assert!(err.contains("larger than the limit of 1048576 bytes"), "{err}");
+    assert!(
+        err.contains("larger than the limit of 1048576 bytes"),
+        "{err}"
+    );
 
     let bin = write(dir.path(), "bin", b"version: 1\nname: \xff\xfe\n");
     let err = load(&bin).unwrap_err().message;
-    assert!(err.contains("bin: not UTF-8 text (invalid byte at offset 17)"), "{err}");
+    assert!(
+        err.contains("bin: not UTF-8 text (invalid byte at offset 17)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn fixture_files_load_to_the_same_app() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let planfile = load(&data.join("planfiles/reference.yaml")).unwrap();
+    let appfile = load(&data.join("planfiles/appfile.yaml")).unwrap();
+    let dir = SourceSpec::Dir {
+        path: data.join("planfiles/../sources/hello"),
+    };
+    for plan in [&planfile, &appfile] {
+        let a = &plan.artifacts[0];
+        assert_eq!(plan.name, "cherrypy");
+        assert_eq!(a.source, dir);
+        assert_eq!(a.ports, vec![port(5000)]);
+        assert_eq!(a.run_cmd.as_deref(), Some("python3 app.py"));
+        assert_eq!(a.unittest_cmd.as_deref(), Some("./unit_tests.sh"));
+        assert_eq!(
+            plan.parameters.get("GREETING").map(String::as_str),
+            Some("hello")
+        );
+    }
+    assert_eq!(
+        planfile.artifacts,
+        appfile
+            .artifacts
+            .iter()
+            .map(|a| Artifact {
+                name: "web".into(),
+                ..a.clone()
+            })
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(planfile.warnings.len(), 2, "{:?}", planfile.warnings);
+    assert!(appfile.warnings.is_empty(), "{:?}", appfile.warnings);
 }

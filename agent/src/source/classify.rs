@@ -27,14 +27,22 @@ pub(super) fn classify(href: &str, base: &Path) -> SourceSpec {
 pub(super) fn classify_checked(href: &str, base: &Path) -> Result<SourceSpec, SourceError> {
     match classify_inner(href, base) {
         (spec, None) => Ok(spec),
-        (_, Some(problem)) => Err(SourceError::Invalid(format!("source {}: {problem}", super::redact::redact_urls(href.trim())))),
+        (_, Some(problem)) => Err(SourceError::Invalid(format!(
+            "source {}: {problem}",
+            super::redact::redact_urls(href.trim())
+        ))),
     }
 }
 
 fn classify_inner(href: &str, base: &Path) -> (SourceSpec, Option<String>) {
     let href = href.trim();
     if href.is_empty() {
-        return (SourceSpec::Dir { path: base.to_path_buf() }, Some("empty".into()));
+        return (
+            SourceSpec::Dir {
+                path: base.to_path_buf(),
+            },
+            Some("empty".into()),
+        );
     }
     let (main, frag) = match href.split_once('#') {
         Some((m, f)) => (m, Some(f).filter(|f| !f.is_empty())),
@@ -50,10 +58,21 @@ fn classify_inner(href: &str, base: &Path) -> (SourceSpec, Option<String>) {
             problem = Some(format!("invalid revision {rev:?}"));
         }
     }
-    let git = |url: String, problem: Option<String>| (SourceSpec::Git { url, revision: frag.map(str::to_owned) }, problem);
+    let git = |url: String, problem: Option<String>| {
+        (
+            SourceSpec::Git {
+                url,
+                revision: frag.map(str::to_owned),
+            },
+            problem,
+        )
+    };
     match scheme.as_deref() {
         Some("file") => {
-            let Some(path) = url::Url::parse(main).ok().and_then(|u| u.to_file_path().ok()) else {
+            let Some(path) = url::Url::parse(main)
+                .ok()
+                .and_then(|u| u.to_file_path().ok())
+            else {
                 return git(main.to_owned(), Some("not a valid file:// URL".into()));
             };
             if main.ends_with(".git") || frag.is_some() {
@@ -63,8 +82,13 @@ fn classify_inner(href: &str, base: &Path) -> (SourceSpec, Option<String>) {
             }
         }
         Some(s) if GIT_SCHEMES.contains(&s) => git(main.to_owned(), problem),
-        Some(s) => git(main.to_owned(), Some(format!("unsupported URL scheme {s}://"))),
-        None if main.starts_with('-') => git(main.to_owned(), Some("must not start with '-'".into())),
+        Some(s) => git(
+            main.to_owned(),
+            Some(format!("unsupported URL scheme {s}://")),
+        ),
+        None if main.starts_with('-') => {
+            git(main.to_owned(), Some("must not start with '-'".into()))
+        }
         None if is_scp_like(main) => git(main.to_owned(), problem),
         None => {
             let path = normalize(&base.join(main));
@@ -77,7 +101,12 @@ fn classify_inner(href: &str, base: &Path) -> (SourceSpec, Option<String>) {
     }
 }
 
-fn tarball(main: &str, frag: Option<&str>, scheme: Option<&str>, base: &Path) -> (SourceSpec, Option<String>) {
+fn tarball(
+    main: &str,
+    frag: Option<&str>,
+    scheme: Option<&str>,
+    base: &Path,
+) -> (SourceSpec, Option<String>) {
     let mut problem = None;
     let sha256 = match frag {
         None => None,
@@ -89,7 +118,9 @@ fn tarball(main: &str, frag: Option<&str>, scheme: Option<&str>, base: &Path) ->
                 Some(sum.to_ascii_lowercase())
             }
             None => {
-                problem = Some(format!("unknown fragment #{f} for a tarball (expected #sha256=<64 hex digits>)"));
+                problem = Some(format!(
+                    "unknown fragment #{f} for a tarball (expected #sha256=<64 hex digits>)"
+                ));
                 None
             }
         },
@@ -97,7 +128,9 @@ fn tarball(main: &str, frag: Option<&str>, scheme: Option<&str>, base: &Path) ->
     let url = match scheme {
         Some("http" | "https" | "file") => main.to_owned(),
         Some(s) => {
-            problem = Some(format!("unsupported URL scheme {s}:// for a tarball (use http, https or file)"));
+            problem = Some(format!(
+                "unsupported URL scheme {s}:// for a tarball (use http, https or file)"
+            ));
             main.to_owned()
         }
         None => {
@@ -115,17 +148,34 @@ fn tarball(main: &str, frag: Option<&str>, scheme: Option<&str>, base: &Path) ->
     (SourceSpec::Tarball { url, sha256 }, problem)
 }
 
+/// git runs inside the destination, so a relative local repository path (possible when a
+/// Planfile was parsed with a relative path) is made absolute against the current directory.
+pub(super) fn git_url_for_fetch(url: &str) -> String {
+    let local = scheme_of(url).is_none() && !is_scp_like(url) && Path::new(url).is_relative();
+    match local.then(|| std::path::absolute(url)) {
+        Some(Ok(abs)) => abs.to_string_lossy().into_owned(),
+        _ => url.to_owned(),
+    }
+}
+
 /// The lowercased scheme of `scheme://...`, if the string has one.
 fn scheme_of(s: &str) -> Option<String> {
     let (scheme, _) = s.split_once("://")?;
-    let valid = scheme.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-        && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+    let valid = scheme
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
     valid.then(|| scheme.to_ascii_lowercase())
 }
 
 fn is_tarball(main: &str, scheme: Option<&str>) -> bool {
     let path = match scheme {
-        Some(_) => url::Url::parse(main).map(|u| u.path().to_owned()).unwrap_or_else(|_| main.to_owned()),
+        Some(_) => url::Url::parse(main)
+            .map(|u| u.path().to_owned())
+            .unwrap_or_else(|_| main.to_owned()),
         None => main.to_owned(),
     };
     let path = path.to_ascii_lowercase();
@@ -159,38 +209,74 @@ mod tests {
     const SUM: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
     fn git(url: &str, rev: Option<&str>) -> SourceSpec {
-        SourceSpec::Git { url: url.into(), revision: rev.map(Into::into) }
+        SourceSpec::Git {
+            url: url.into(),
+            revision: rev.map(Into::into),
+        }
     }
     fn dir(p: &str) -> SourceSpec {
         SourceSpec::Dir { path: p.into() }
     }
     fn tgz(url: &str, sha: Option<&str>) -> SourceSpec {
-        SourceSpec::Tarball { url: url.into(), sha256: sha.map(Into::into) }
+        SourceSpec::Tarball {
+            url: url.into(),
+            sha256: sha.map(Into::into),
+        }
     }
 
     fn check(href: &str, expected: SourceSpec) {
         let base = Path::new("/plans/app");
         assert_eq!(classify(href, base), expected, "classify({href:?})");
-        assert_eq!(classify_checked(href, base).ok(), Some(expected), "classify_checked({href:?})");
+        assert_eq!(
+            classify_checked(href, base).ok(),
+            Some(expected),
+            "classify_checked({href:?})"
+        );
     }
 
     fn check_err(href: &str, expected: &str) {
-        let err = classify_checked(href, Path::new("/plans")).expect_err(href).to_string();
-        assert!(err.contains(expected), "{href:?}: {err:?} lacks {expected:?}");
+        let err = classify_checked(href, Path::new("/plans"))
+            .expect_err(href)
+            .to_string();
+        assert!(
+            err.contains(expected),
+            "{href:?}: {err:?} lacks {expected:?}"
+        );
     }
 
     #[test]
     fn git_remotes() {
-        check("https://github.com/example/app.git", git("https://github.com/example/app.git", None));
-        check("https://github.com/example/app", git("https://github.com/example/app", None));
-        check("https://github.com/example/app.git#v1.2", git("https://github.com/example/app.git", Some("v1.2")));
+        check(
+            "https://github.com/example/app.git",
+            git("https://github.com/example/app.git", None),
+        );
+        check(
+            "https://github.com/example/app",
+            git("https://github.com/example/app", None),
+        );
+        check(
+            "https://github.com/example/app.git#v1.2",
+            git("https://github.com/example/app.git", Some("v1.2")),
+        );
         check("http://h/x.git#", git("http://h/x.git", None));
-        check("ssh://git@h:22/x/y.git#main", git("ssh://git@h:22/x/y.git", Some("main")));
+        check(
+            "ssh://git@h:22/x/y.git#main",
+            git("ssh://git@h:22/x/y.git", Some("main")),
+        );
         check("git://h/x/y", git("git://h/x/y", None));
-        check("git@github.com:x/y.git", git("git@github.com:x/y.git", None));
-        check("git@github.com:x/y.git#abc123", git("git@github.com:x/y.git", Some("abc123")));
+        check(
+            "git@github.com:x/y.git",
+            git("git@github.com:x/y.git", None),
+        );
+        check(
+            "git@github.com:x/y.git#abc123",
+            git("git@github.com:x/y.git", Some("abc123")),
+        );
         check("file:///srv/repo.git", git("file:///srv/repo.git", None));
-        check("file:///srv/repo#feature", git("file:///srv/repo", Some("feature")));
+        check(
+            "file:///srv/repo#feature",
+            git("file:///srv/repo", Some("feature")),
+        );
         check("/srv/repos/app.git", git("/srv/repos/app.git", None));
         check("../repo#main", git("/plans/app/../repo", Some("main")));
         check(" https://h/x.git ", git("https://h/x.git", None));
@@ -210,10 +296,16 @@ mod tests {
 
     #[test]
     fn tarballs() {
-        check("https://h/a/app.tar.gz", tgz("https://h/a/app.tar.gz", None));
+        check(
+            "https://h/a/app.tar.gz",
+            tgz("https://h/a/app.tar.gz", None),
+        );
         check("http://h/app.TGZ", tgz("http://h/app.TGZ", None));
         check("https://h/app.tar?x=1", tgz("https://h/app.tar?x=1", None));
-        check(&format!("https://h/app.tgz#sha256={}", SUM.to_uppercase()), tgz("https://h/app.tgz", Some(SUM)));
+        check(
+            &format!("https://h/app.tgz#sha256={}", SUM.to_uppercase()),
+            tgz("https://h/app.tgz", Some(SUM)),
+        );
         check("file:///srv/app.tar", tgz("file:///srv/app.tar", None));
         check("/srv/app.tar.gz", tgz("file:///srv/app.tar.gz", None));
         check("pkg/app.tgz", tgz("file:///plans/app/pkg/app.tgz", None));
@@ -231,6 +323,18 @@ mod tests {
         check_err("https://h/x.git#a b", "invalid revision");
         check_err("--upload-pack=evil", "must not start with '-'");
         check_err("https://user:pw@h/a.tgz#x", "https://user:***@h/a.tgz");
+    }
+
+    #[test]
+    fn git_urls_for_fetch() {
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(
+            git_url_for_fetch("../r.git"),
+            cwd.join("../r.git").to_string_lossy()
+        );
+        for kept in ["/srv/r.git", "https://h/r.git", "git@h:r.git", "file:///r"] {
+            assert_eq!(git_url_for_fetch(kept), kept);
+        }
     }
 
     #[test]

@@ -17,11 +17,19 @@ pub(super) fn copy_tree(src: &Path, dest: &Path, skip: &Path) -> Result<(), Sour
         move |source: std::io::Error| SourceError::Io { path, source }
     };
     let meta = fs::metadata(src).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => SourceError::Invalid(format!("source directory {} does not exist", src.display())),
-        _ => SourceError::Io { path: src.to_path_buf(), source: e },
+        std::io::ErrorKind::NotFound => {
+            SourceError::Invalid(format!("source directory {} does not exist", src.display()))
+        }
+        _ => SourceError::Io {
+            path: src.to_path_buf(),
+            source: e,
+        },
     })?;
     if !meta.is_dir() {
-        return Err(SourceError::Invalid(format!("source {} is not a directory", src.display())));
+        return Err(SourceError::Invalid(format!(
+            "source {} is not a directory",
+            src.display()
+        )));
     }
     let src = fs::canonicalize(src).map_err(io(src))?;
     let skip = fs::canonicalize(skip).unwrap_or_else(|_| skip.to_path_buf());
@@ -33,16 +41,30 @@ pub(super) fn copy_tree(src: &Path, dest: &Path, skip: &Path) -> Result<(), Sour
     for entry in walk {
         let entry = entry.map_err(|e| {
             let path = e.path().unwrap_or(&src).to_path_buf();
-            SourceError::Io { path, source: e.into() }
+            SourceError::Io {
+                path,
+                source: e.into(),
+            }
         })?;
-        let rel = entry.path().strip_prefix(&src).map_err(|e| SourceError::Other(e.to_string()))?;
+        let rel = entry
+            .path()
+            .strip_prefix(&src)
+            .map_err(|e| SourceError::Other(e.to_string()))?;
         let to = dest.join(rel);
         let ft = entry.file_type();
         if ft.is_dir() {
             fs::create_dir(&to).map_err(io(&to))?;
-            let mode = entry.metadata().map_err(|e| SourceError::Io { path: entry.path().into(), source: e.into() })?.permissions().mode();
+            let mode = entry
+                .metadata()
+                .map_err(|e| SourceError::Io {
+                    path: entry.path().into(),
+                    source: e.into(),
+                })?
+                .permissions()
+                .mode();
             // Owner keeps rwx so the tree can be filled and removed again.
-            fs::set_permissions(&to, fs::Permissions::from_mode((mode & 0o777) | 0o700)).map_err(io(&to))?;
+            fs::set_permissions(&to, fs::Permissions::from_mode((mode & 0o777) | 0o700))
+                .map_err(io(&to))?;
         } else if ft.is_symlink() {
             let target = fs::read_link(entry.path()).map_err(io(entry.path()))?;
             symlink(&target, &to).map_err(io(&to))?;
@@ -76,18 +98,45 @@ mod tests {
         copy_tree(s, out.path(), Path::new("/nonexistent")).unwrap();
         let d = out.path();
         assert!(!d.join(".git").exists());
-        assert_eq!(fs::read_to_string(d.join("bin/run")).unwrap(), "#!/bin/sh\n");
-        assert_eq!(fs::metadata(d.join("bin/run")).unwrap().permissions().mode() & 0o777, 0o750);
-        assert_eq!(fs::read_link(d.join("outside")).unwrap(), Path::new("/etc/passwd"));
-        assert!(fs::symlink_metadata(d.join("outside")).unwrap().file_type().is_symlink());
-        assert_eq!(fs::read_link(d.join("inside")).unwrap(), Path::new("bin/run"));
-        assert_eq!(super::super::tree_hash(s).unwrap(), super::super::tree_hash(d).unwrap());
+        assert_eq!(
+            fs::read_to_string(d.join("bin/run")).unwrap(),
+            "#!/bin/sh\n"
+        );
+        assert_eq!(
+            fs::metadata(d.join("bin/run"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o750
+        );
+        assert_eq!(
+            fs::read_link(d.join("outside")).unwrap(),
+            Path::new("/etc/passwd")
+        );
+        assert!(fs::symlink_metadata(d.join("outside"))
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(
+            fs::read_link(d.join("inside")).unwrap(),
+            Path::new("bin/run")
+        );
+        assert_eq!(
+            super::super::tree_hash(s).unwrap(),
+            super::super::tree_hash(d).unwrap()
+        );
     }
 
     #[test]
     fn missing_source_is_clear() {
         let out = tempfile::tempdir().unwrap();
-        let err = copy_tree(Path::new("/nonexistent/solum-src"), out.path(), out.path()).unwrap_err();
-        assert!(err.to_string().contains("source directory /nonexistent/solum-src does not exist"), "{err}");
+        let err =
+            copy_tree(Path::new("/nonexistent/solum-src"), out.path(), out.path()).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("source directory /nonexistent/solum-src does not exist"),
+            "{err}"
+        );
     }
 }

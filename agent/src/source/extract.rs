@@ -8,7 +8,7 @@ use std::io::{self, BufReader, Read, Seek};
 use std::os::unix::fs::{symlink, OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
-use flate2::read::GzDecoder;
+use flate2::read::MultiGzDecoder;
 use tar::EntryType;
 
 use super::SourceError;
@@ -23,29 +23,54 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_bytes: 2 << 30, max_entries: 200_000 }
+        Limits {
+            max_bytes: 2 << 30,
+            max_entries: 200_000,
+        }
     }
 }
 
 /// Extracts the tarball file `archive` into `dest` (an existing empty directory); `name` is how
 /// messages call the tarball. Then strips a single top-level directory.
-pub(super) fn extract(archive: &Path, name: &str, dest: &Path, limits: &Limits) -> Result<(), SourceError> {
-    let fail = |reason: String| SourceError::Tarball { tarball: name.to_owned(), reason };
+pub(super) fn extract(
+    archive: &Path,
+    name: &str,
+    dest: &Path,
+    limits: &Limits,
+) -> Result<(), SourceError> {
+    let fail = |reason: String| SourceError::Tarball {
+        tarball: name.to_owned(),
+        reason,
+    };
     let mut file = File::open(archive).map_err(|e| fail(format!("cannot open: {e}")))?;
     let mut magic = [0u8; 6];
     let n = read_up_to(&mut file, &mut magic).map_err(|e| fail(format!("cannot read: {e}")))?;
-    file.rewind().map_err(|e| fail(format!("cannot read: {e}")))?;
+    file.rewind()
+        .map_err(|e| fail(format!("cannot read: {e}")))?;
     let magic = &magic[..n];
     let reader: Box<dyn Read> = if magic.starts_with(&[0x1f, 0x8b]) {
-        Box::new(GzDecoder::new(BufReader::new(file)))
-    } else if magic.starts_with(b"BZh") || magic.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) || magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        return Err(fail("unsupported compression (only gzip or plain tar)".into()));
+        Box::new(MultiGzDecoder::new(BufReader::new(file)))
+    } else if magic.starts_with(b"BZh")
+        || magic.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0])
+        || magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
+    {
+        return Err(fail(
+            "unsupported compression (only gzip or plain tar)".into(),
+        ));
     } else {
         Box::new(BufReader::new(file))
     };
-    let mut x = Extractor { name, root: dest, limits, bytes: 0, entries: 0, dirs: Vec::new() };
+    let mut x = Extractor {
+        name,
+        root: dest,
+        limits,
+        bytes: 0,
+        entries: 0,
+        dirs: Vec::new(),
+    };
     x.run(reader)?;
-    strip_single_top_dir(dest).map_err(|e| fail(format!("cannot strip the top-level directory: {e}")))?;
+    strip_single_top_dir(dest)
+        .map_err(|e| fail(format!("cannot strip the top-level directory: {e}")))?;
     check_links(dest, name)
 }
 
@@ -72,11 +97,18 @@ struct Extractor<'a> {
 
 impl Extractor<'_> {
     fn err(&self, entry: &Path, reason: impl Into<String>) -> SourceError {
-        SourceError::UnsafeEntry { tarball: self.name.to_owned(), entry: entry.display().to_string(), reason: reason.into() }
+        SourceError::UnsafeEntry {
+            tarball: self.name.to_owned(),
+            entry: entry.display().to_string(),
+            reason: reason.into(),
+        }
     }
 
     fn run(&mut self, reader: Box<dyn Read>) -> Result<(), SourceError> {
-        let fail = |e: io::Error| SourceError::Tarball { tarball: self.name.to_owned(), reason: format!("not a valid tar archive: {e}") };
+        let fail = |e: io::Error| SourceError::Tarball {
+            tarball: self.name.to_owned(),
+            reason: format!("not a valid tar archive: {e}"),
+        };
         let mut archive = tar::Archive::new(reader);
         for entry in archive.entries().map_err(fail)? {
             let entry = entry.map_err(fail)?;
@@ -90,13 +122,17 @@ impl Extractor<'_> {
             self.entry(entry)?;
         }
         for (dir, mode) in self.dirs.iter().rev() {
-            fs::set_permissions(dir, fs::Permissions::from_mode((mode & 0o777) | 0o700)).map_err(|e| self.err(dir, e.to_string()))?;
+            fs::set_permissions(dir, fs::Permissions::from_mode((mode & 0o777) | 0o700))
+                .map_err(|e| self.err(dir, e.to_string()))?;
         }
         Ok(())
     }
 
     fn entry<R: Read>(&mut self, mut entry: tar::Entry<R>) -> Result<(), SourceError> {
-        let raw = entry.path().map_err(|e| self.err(Path::new("?"), format!("bad path: {e}")))?.into_owned();
+        let raw = entry
+            .path()
+            .map_err(|e| self.err(Path::new("?"), format!("bad path: {e}")))?
+            .into_owned();
         let rel = clean_relative(&raw).map_err(|reason| self.err(&raw, reason))?;
         if rel.as_os_str().is_empty() {
             return Ok(()); // "./" itself
@@ -127,18 +163,23 @@ impl Extractor<'_> {
                     .open(&to)
                     .map_err(|e| self.err(&raw, e.to_string()))?;
                 let budget = self.limits.max_bytes - self.bytes;
-                let written = io::copy(&mut (&mut entry).take(budget + 1), &mut out).map_err(|e| self.err(&raw, e.to_string()))?;
+                let written = io::copy(&mut (&mut entry).take(budget + 1), &mut out)
+                    .map_err(|e| self.err(&raw, e.to_string()))?;
                 if written > budget {
                     return Err(self.too_big());
                 }
                 self.bytes += written;
                 // Explicit, since the umask may have cleared bits given to `mode`.
-                fs::set_permissions(&to, fs::Permissions::from_mode((mode & 0o777) | 0o600)).map_err(|e| self.err(&raw, e.to_string()))?;
+                fs::set_permissions(&to, fs::Permissions::from_mode((mode & 0o777) | 0o600))
+                    .map_err(|e| self.err(&raw, e.to_string()))?;
             }
             EntryType::Symlink => {
                 let target = self.link_target(&entry, &raw)?;
                 if !link_stays_inside(&rel, &target) {
-                    return Err(self.err(&raw, format!("symlink to {} leaves the tree", target.display())));
+                    return Err(self.err(
+                        &raw,
+                        format!("symlink to {} leaves the tree", target.display()),
+                    ));
                 }
                 self.make_parent(&raw, &to)?;
                 self.replaceable(&raw, &to)?;
@@ -146,31 +187,53 @@ impl Extractor<'_> {
             }
             EntryType::Link => {
                 let target = self.link_target(&entry, &raw)?;
-                let target_rel = clean_relative(&target).map_err(|r| self.err(&raw, format!("hardlink target {}: {r}", target.display())))?;
+                let target_rel = clean_relative(&target).map_err(|r| {
+                    self.err(&raw, format!("hardlink target {}: {r}", target.display()))
+                })?;
                 self.check_no_symlink_parents(&raw, &target_rel)?;
                 let from = self.root.join(&target_rel);
                 match fs::symlink_metadata(&from) {
                     Ok(m) if m.is_file() => {}
-                    _ => return Err(self.err(&raw, format!("hardlink target {} is not a file extracted before it", target.display()))),
+                    _ => {
+                        return Err(self.err(
+                            &raw,
+                            format!(
+                                "hardlink target {} is not a file extracted before it",
+                                target.display()
+                            ),
+                        ))
+                    }
                 }
                 self.make_parent(&raw, &to)?;
                 self.replaceable(&raw, &to)?;
                 fs::hard_link(&from, &to).map_err(|e| self.err(&raw, e.to_string()))?;
             }
-            EntryType::Char | EntryType::Block => return Err(self.err(&raw, "device files are not allowed")),
+            EntryType::Char | EntryType::Block => {
+                return Err(self.err(&raw, "device files are not allowed"))
+            }
             EntryType::Fifo => return Err(self.err(&raw, "fifos are not allowed")),
             // PAX and GNU long-name headers are consumed by `tar` itself; skip any others.
-            EntryType::XGlobalHeader | EntryType::XHeader | EntryType::GNULongName | EntryType::GNULongLink => {}
+            EntryType::XGlobalHeader
+            | EntryType::XHeader
+            | EntryType::GNULongName
+            | EntryType::GNULongLink => {}
             other => return Err(self.err(&raw, format!("unsupported entry type {other:?}"))),
         }
         Ok(())
     }
 
     fn too_big(&self) -> SourceError {
-        SourceError::Tarball { tarball: self.name.to_owned(), reason: format!("extracts to more than {} bytes", self.limits.max_bytes) }
+        SourceError::Tarball {
+            tarball: self.name.to_owned(),
+            reason: format!("extracts to more than {} bytes", self.limits.max_bytes),
+        }
     }
 
-    fn link_target<R: Read>(&self, entry: &tar::Entry<R>, raw: &Path) -> Result<PathBuf, SourceError> {
+    fn link_target<R: Read>(
+        &self,
+        entry: &tar::Entry<R>,
+        raw: &Path,
+    ) -> Result<PathBuf, SourceError> {
         match entry.link_name() {
             Ok(Some(t)) if !t.as_os_str().is_empty() => Ok(t.into_owned()),
             Ok(_) => Err(self.err(raw, "link without a target")),
@@ -185,8 +248,12 @@ impl Extractor<'_> {
         for c in parents.iter().take(parents.len().saturating_sub(1)) {
             at.push(c);
             match fs::symlink_metadata(&at) {
-                Ok(m) if m.file_type().is_symlink() => return Err(self.err(raw, "path goes through a symlink")),
-                Ok(m) if !m.is_dir() => return Err(self.err(raw, "a parent of this entry is not a directory")),
+                Ok(m) if m.file_type().is_symlink() => {
+                    return Err(self.err(raw, "path goes through a symlink"))
+                }
+                Ok(m) if !m.is_dir() => {
+                    return Err(self.err(raw, "a parent of this entry is not a directory"))
+                }
                 _ => {}
             }
         }
@@ -269,15 +336,24 @@ fn strip_single_top_dir(dest: &Path) -> io::Result<()> {
 /// After stripping, every symlink must still stay inside the (new) root.
 fn check_links(root: &Path, name: &str) -> Result<(), SourceError> {
     for e in walkdir::WalkDir::new(root).min_depth(1).follow_links(false) {
-        let e = e.map_err(|e| SourceError::Tarball { tarball: name.to_owned(), reason: e.to_string() })?;
+        let e = e.map_err(|e| SourceError::Tarball {
+            tarball: name.to_owned(),
+            reason: e.to_string(),
+        })?;
         if e.file_type().is_symlink() {
             let rel = e.path().strip_prefix(root).unwrap_or(e.path());
-            let target = fs::read_link(e.path()).map_err(|err| SourceError::Io { path: e.path().into(), source: err })?;
+            let target = fs::read_link(e.path()).map_err(|err| SourceError::Io {
+                path: e.path().into(),
+                source: err,
+            })?;
             if !link_stays_inside(rel, &target) {
                 return Err(SourceError::UnsafeEntry {
                     tarball: name.to_owned(),
                     entry: rel.display().to_string(),
-                    reason: format!("symlink to {} leaves the tree once the top-level directory is stripped", target.display()),
+                    reason: format!(
+                        "symlink to {} leaves the tree once the top-level directory is stripped",
+                        target.display()
+                    ),
                 });
             }
         }
@@ -291,7 +367,10 @@ mod tests {
 
     #[test]
     fn relative_paths() {
-        assert_eq!(clean_relative(Path::new("./a/b")).unwrap(), Path::new("a/b"));
+        assert_eq!(
+            clean_relative(Path::new("./a/b")).unwrap(),
+            Path::new("a/b")
+        );
         assert_eq!(clean_relative(Path::new("./")).unwrap(), Path::new(""));
         assert!(clean_relative(Path::new("/etc/x")).is_err());
         assert!(clean_relative(Path::new("a/../../x")).is_err());
@@ -300,13 +379,33 @@ mod tests {
 
     #[test]
     fn link_targets() {
-        let ok = [("a", "b"), ("d/a", "../b"), ("d/e/a", "../../b/c"), ("a", "./b"), ("d/a", ".."), ("a", ".")];
+        let ok = [
+            ("a", "b"),
+            ("d/a", "../b"),
+            ("d/e/a", "../../b/c"),
+            ("a", "./b"),
+            ("d/a", ".."),
+            ("a", "."),
+        ];
         for (link, target) in ok {
-            assert!(link_stays_inside(Path::new(link), Path::new(target)), "{link} -> {target}");
+            assert!(
+                link_stays_inside(Path::new(link), Path::new(target)),
+                "{link} -> {target}"
+            );
         }
-        let bad = [("a", "../x"), ("d/a", "../../x"), ("a", "/etc"), ("a", "b/../../x"), ("d/a", "b/.."), ("a", "..")];
+        let bad = [
+            ("a", "../x"),
+            ("d/a", "../../x"),
+            ("a", "/etc"),
+            ("a", "b/../../x"),
+            ("d/a", "b/.."),
+            ("a", ".."),
+        ];
         for (link, target) in bad {
-            assert!(!link_stays_inside(Path::new(link), Path::new(target)), "{link} -> {target}");
+            assert!(
+                !link_stays_inside(Path::new(link), Path::new(target)),
+                "{link} -> {target}"
+            );
         }
     }
 }

@@ -18,25 +18,65 @@ const ALLOWED_PROTOCOLS: &str = "file:git:http:https:ssh";
 
 /// Fetches `url` at `revision` (default: the remote's HEAD) into the empty directory `dest`
 /// and checks it out; returns the full commit sha. `.git` stays in `dest`.
-pub(super) async fn fetch(url: &str, revision: Option<&str>, token: Option<&Secret>, dest: &Path) -> Result<String, SourceError> {
+pub(super) async fn fetch(
+    url: &str,
+    revision: Option<&str>,
+    token: Option<&Secret>,
+    dest: &Path,
+) -> Result<String, SourceError> {
     let git = Git::new(url, token, dest);
-    git.run(&["init", "-q"], "git init").await?;
+    // No templates: nothing (hooks) from the host's template directory gets in.
+    git.run(&["init", "-q", "--template="], "git init").await?;
     let wanted = revision.unwrap_or("HEAD");
-    let shallow = git.run_fetch(&["fetch", "-q", "--no-tags", "--depth", "1", "--", url, wanted]).await;
+    let shallow = git
+        .run_fetch(&[
+            "fetch",
+            "-q",
+            "--no-tags",
+            "--depth",
+            "1",
+            "--",
+            url,
+            wanted,
+        ])
+        .await;
     let commit = match (shallow, revision) {
         (Ok(()), _) => "FETCH_HEAD".to_owned(),
         (Err(first), Some(rev)) if looks_like_sha(rev) => {
             // Servers may refuse shallow fetches of (short) shas: fetch everything and look it up.
-            let all = ["fetch", "-q", "--", url, "+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*"];
+            let all = [
+                "fetch",
+                "-q",
+                "--",
+                url,
+                "+refs/heads/*:refs/remotes/origin/*",
+                "+refs/tags/*:refs/tags/*",
+            ];
             git.run_fetch(&all).await.map_err(|_| first)?;
             let spec = format!("{rev}^{{commit}}");
             git.output(&["rev-parse", "-q", "--verify", &spec], "git rev-parse")
                 .await
-                .map_err(|_| SourceError::Git(format!("git clone of {} failed: revision {rev} not found", git.shown_url())))?
+                .map_err(|_| {
+                    SourceError::Git(format!(
+                        "git clone of {} failed: revision {rev} not found",
+                        git.shown_url()
+                    ))
+                })?
         }
         (Err(e), _) => return Err(e),
     };
-    git.run(&["-c", "advice.detachedHead=false", "checkout", "-q", "--detach", &commit], "git checkout").await?;
+    git.run(
+        &[
+            "-c",
+            "advice.detachedHead=false",
+            "checkout",
+            "-q",
+            "--detach",
+            &commit,
+        ],
+        "git checkout",
+    )
+    .await?;
     git.output(&["rev-parse", "HEAD"], "git rev-parse").await
 }
 
@@ -56,7 +96,8 @@ struct Git<'a> {
 impl<'a> Git<'a> {
     fn new(url: &'a str, token: Option<&Secret>, dir: &'a Path) -> Self {
         let header = token.map(|t| {
-            let basic = base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{}", t.expose()));
+            let basic = base64::engine::general_purpose::STANDARD
+                .encode(format!("x-access-token:{}", t.expose()));
             format!("Authorization: Basic {basic}")
         });
         let mut secrets = Vec::new();
@@ -64,7 +105,12 @@ impl<'a> Git<'a> {
             secrets.push(t.expose().to_owned());
             secrets.push(h.trim_start_matches("Authorization: Basic ").to_owned());
         }
-        Git { url, dir, header, secrets }
+        Git {
+            url,
+            dir,
+            header,
+            secrets,
+        }
     }
 
     fn shown_url(&self) -> String {
@@ -79,7 +125,10 @@ impl<'a> Git<'a> {
     fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new("git");
         cmd.arg("-C").arg(self.dir).args(args);
-        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
         cmd.env("GIT_TERMINAL_PROMPT", "0")
             .env("GIT_ALLOW_PROTOCOL", ALLOWED_PROTOCOLS)
             .env("LC_ALL", "C")
@@ -88,11 +137,16 @@ impl<'a> Git<'a> {
             .env_remove("GIT_DIR")
             .env_remove("GIT_WORK_TREE");
         if std::env::var_os("GIT_SSH_COMMAND").is_none() {
-            cmd.env("GIT_SSH_COMMAND", "ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new");
+            cmd.env(
+                "GIT_SSH_COMMAND",
+                "ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new",
+            );
         }
         match &self.header {
             Some(h) => {
-                cmd.env("GIT_CONFIG_COUNT", "1").env("GIT_CONFIG_KEY_0", "http.extraHeader").env("GIT_CONFIG_VALUE_0", h);
+                cmd.env("GIT_CONFIG_COUNT", "1")
+                    .env("GIT_CONFIG_KEY_0", "http.extraHeader")
+                    .env("GIT_CONFIG_VALUE_0", h);
             }
             None => {
                 cmd.env("GIT_CONFIG_COUNT", "0");
@@ -110,7 +164,10 @@ impl<'a> Git<'a> {
         if out.status.success() {
             Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
         } else {
-            Err(SourceError::Git(format!("{what} failed: {}", self.last_line(&out.stderr))))
+            Err(SourceError::Git(format!(
+                "{what} failed: {}",
+                self.last_line(&out.stderr)
+            )))
         }
     }
 
@@ -120,19 +177,30 @@ impl<'a> Git<'a> {
 
     /// A fetch from the remote; failures read "git clone of <url> failed: <git's last line>".
     async fn run_fetch(&self, args: &[&str]) -> Result<(), SourceError> {
-        self.output(args, "fetch").await.map(|_| ()).map_err(|e| match e {
-            SourceError::Git(msg) => {
-                let detail = msg.trim_start_matches("fetch failed: ");
-                SourceError::Git(format!("git clone of {} failed: {detail}", self.shown_url()))
-            }
-            other => other,
-        })
+        self.output(args, "fetch")
+            .await
+            .map(|_| ())
+            .map_err(|e| match e {
+                SourceError::Git(msg) => {
+                    let detail = msg.trim_start_matches("fetch failed: ");
+                    SourceError::Git(format!(
+                        "git clone of {} failed: {detail}",
+                        self.shown_url()
+                    ))
+                }
+                other => other,
+            })
     }
 
     /// git's last non-empty stderr line, redacted.
     fn last_line(&self, stderr: &[u8]) -> String {
         let text = String::from_utf8_lossy(stderr);
-        let line = text.lines().rev().map(str::trim).find(|l| !l.is_empty()).unwrap_or("(no message)");
+        let line = text
+            .lines()
+            .rev()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .unwrap_or("(no message)");
         self.redact(line)
     }
 }
@@ -158,7 +226,10 @@ mod tests {
         let msg = format!("error s3cr3t-token {header} https://u:pw@h/x.git");
         let shown = git.redact(&msg);
         assert!(!shown.contains("s3cr3t"), "{shown}");
-        assert!(!shown.contains(header.trim_start_matches("Authorization: Basic ")), "{shown}");
+        assert!(
+            !shown.contains(header.trim_start_matches("Authorization: Basic ")),
+            "{shown}"
+        );
         assert!(shown.contains("https://u:***@h/x.git"), "{shown}");
     }
 }

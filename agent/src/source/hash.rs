@@ -32,8 +32,18 @@ pub fn tree_hash(dir: &Path) -> io::Result<String> {
             let target = std::fs::read_link(entry.path())?;
             field(&mut h, target.as_os_str().as_bytes());
         } else if ft.is_file() {
-            let exec = entry.metadata().map_err(io::Error::other)?.permissions().mode() & 0o111 != 0;
-            record(&mut h, if exec { b'x' } else { b'f' }, rel.as_os_str().as_bytes());
+            let exec = entry
+                .metadata()
+                .map_err(io::Error::other)?
+                .permissions()
+                .mode()
+                & 0o111
+                != 0;
+            record(
+                &mut h,
+                if exec { b'x' } else { b'f' },
+                rel.as_os_str().as_bytes(),
+            );
             let mut content = Sha256::new();
             io::copy(&mut File::open(entry.path())?, &mut content)?;
             h.update(content.finalize());

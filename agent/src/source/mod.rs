@@ -46,15 +46,26 @@ pub enum SourceError {
     #[error("{0}")]
     Git(String),
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("destination {0} exists and is not an empty directory")]
     DestNotEmpty(PathBuf),
     #[error("download of {url} failed: {message}")]
     Download { url: String, message: String },
     #[error("sha256 mismatch for {url}: expected {expected}, got {actual}")]
-    Checksum { url: String, expected: String, actual: String },
+    Checksum {
+        url: String,
+        expected: String,
+        actual: String,
+    },
     #[error("tarball {tarball}: entry {entry}: {reason}")]
-    UnsafeEntry { tarball: String, entry: String, reason: String },
+    UnsafeEntry {
+        tarball: String,
+        entry: String,
+        reason: String,
+    },
     #[error("tarball {tarball}: {reason}")]
     Tarball { tarball: String, reason: String },
 }
@@ -77,31 +88,49 @@ pub fn classify_checked(href: &str, base: &Path) -> Result<SourceSpec, SourceErr
 }
 
 /// Fetches `spec` into `dest` (created; must not exist or be empty).
-pub async fn fetch(spec: &SourceSpec, token: Option<&Secret>, dest: &Path) -> Result<Fetched, SourceError> {
+pub async fn fetch(
+    spec: &SourceSpec,
+    token: Option<&Secret>,
+    dest: &Path,
+) -> Result<Fetched, SourceError> {
     fetch_with_limits(spec, token, dest, &Limits::default()).await
 }
 
 /// `fetch` with explicit limits for tarball extraction.
-pub async fn fetch_with_limits(spec: &SourceSpec, token: Option<&Secret>, dest: &Path, limits: &Limits) -> Result<Fetched, SourceError> {
+pub async fn fetch_with_limits(
+    spec: &SourceSpec,
+    token: Option<&Secret>,
+    dest: &Path,
+    limits: &Limits,
+) -> Result<Fetched, SourceError> {
     let staging = Staging::new(dest)?;
     let tree = staging.tree();
     let version = match spec {
-        SourceSpec::Git { url, revision } => git::fetch(url, revision.as_deref(), token, &tree).await?,
+        SourceSpec::Git { url, revision } => {
+            let url = classify::git_url_for_fetch(url);
+            git::fetch(&url, revision.as_deref(), token, &tree).await?
+        }
         SourceSpec::Dir { path } => {
             let (src, to, skip) = (path.clone(), tree.clone(), staging.dir.path().to_path_buf());
             blocking(move || dir::copy_tree(&src, &to, &skip)).await?;
             format!("sha256:{}", hash_blocking(&tree).await?)
         }
         SourceSpec::Tarball { url, sha256 } => {
-            let sum = tarball::fetch(url, sha256.as_deref(), &tree, staging.dir.path(), limits).await?;
+            let sum =
+                tarball::fetch(url, sha256.as_deref(), &tree, staging.dir.path(), limits).await?;
             format!("sha256:{sum}")
         }
     };
     staging.finish(dest)?;
-    Ok(Fetched { dir: dest.to_path_buf(), version })
+    Ok(Fetched {
+        dir: dest.to_path_buf(),
+        version,
+    })
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, SourceError> + Send + 'static) -> Result<T, SourceError> {
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, SourceError> + Send + 'static,
+) -> Result<T, SourceError> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| SourceError::Other(format!("background task failed: {e}")))?
@@ -109,7 +138,13 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, SourceError> 
 
 async fn hash_blocking(dir: &Path) -> Result<String, SourceError> {
     let d = dir.to_path_buf();
-    blocking(move || tree_hash(&d).map_err(|source| SourceError::Io { path: d.clone(), source })).await
+    blocking(move || {
+        tree_hash(&d).map_err(|source| SourceError::Io {
+            path: d.clone(),
+            source,
+        })
+    })
+    .await
 }
 
 /// A temp directory next to `dest` (same file system, so the final rename is atomic); removed
@@ -127,20 +162,36 @@ impl Staging {
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => return Err(SourceError::DestNotEmpty(dest.to_path_buf())),
-            Err(source) => return Err(SourceError::Io { path: dest.to_path_buf(), source }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => {
+                return Err(SourceError::DestNotEmpty(dest.to_path_buf()))
+            }
+            Err(source) => {
+                return Err(SourceError::Io {
+                    path: dest.to_path_buf(),
+                    source,
+                })
+            }
         }
         let parent = match dest.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        std::fs::create_dir_all(&parent).map_err(|source| SourceError::Io { path: parent.clone(), source })?;
+        std::fs::create_dir_all(&parent).map_err(|source| SourceError::Io {
+            path: parent.clone(),
+            source,
+        })?;
         let dir = tempfile::Builder::new()
             .prefix(".solum-fetch-")
             .tempdir_in(&parent)
-            .map_err(|source| SourceError::Io { path: parent.clone(), source })?;
+            .map_err(|source| SourceError::Io {
+                path: parent.clone(),
+                source,
+            })?;
         let tree = dir.path().join("tree");
-        std::fs::create_dir(&tree).map_err(|source| SourceError::Io { path: tree.clone(), source })?;
+        std::fs::create_dir(&tree).map_err(|source| SourceError::Io {
+            path: tree.clone(),
+            source,
+        })?;
         Ok(Staging { dir })
     }
 
@@ -150,6 +201,9 @@ impl Staging {
 
     /// Moves the fetched tree to `dest` (replacing it if it is an empty directory).
     fn finish(self, dest: &Path) -> Result<(), SourceError> {
-        std::fs::rename(self.tree(), dest).map_err(|source| SourceError::Io { path: dest.to_path_buf(), source })
+        std::fs::rename(self.tree(), dest).map_err(|source| SourceError::Io {
+            path: dest.to_path_buf(),
+            source,
+        })
     }
 }

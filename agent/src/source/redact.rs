@@ -10,19 +10,26 @@ pub fn redact_urls(text: &str) -> String {
         let (before, after) = rest.split_at(i + 3);
         out.push_str(before);
         let end = after
-            .find(|c: char| c == '/' || c == '?' || c == '#' || c.is_whitespace() || "'\"<>`".contains(c))
+            .find(|c: char| {
+                c == '/' || c == '?' || c == '#' || c.is_whitespace() || "'\"<>`".contains(c)
+            })
             .unwrap_or(after.len());
         let authority = &after[..end];
         match authority.rfind('@') {
             Some(at) => {
                 let userinfo = &authority[..at];
-                let scheme = before[..i].rsplit(|c: char| !c.is_ascii_alphanumeric()).next().unwrap_or("");
+                let scheme = before[..i]
+                    .rsplit(|c: char| !c.is_ascii_alphanumeric())
+                    .next()
+                    .unwrap_or("");
                 match userinfo.split_once(':') {
                     Some((user, _)) => {
                         out.push_str(user);
                         out.push_str(":***");
                     }
-                    None if scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https") => {
+                    None if scheme.eq_ignore_ascii_case("http")
+                        || scheme.eq_ignore_ascii_case("https") =>
+                    {
                         out.push_str("***")
                     }
                     None => out.push_str(userinfo),
@@ -53,12 +60,18 @@ mod tests {
     #[test]
     fn urls() {
         let cases = [
-            ("https://user:pass@host/x.git", "https://user:***@host/x.git"),
+            (
+                "https://user:pass@host/x.git",
+                "https://user:***@host/x.git",
+            ),
             ("https://tok3n@host/x", "https://***@host/x"),
             ("ssh://git@host/x", "ssh://git@host/x"),
             ("git@host:x/y.git", "git@host:x/y.git"),
             ("https://host/x", "https://host/x"),
-            ("fatal: 'https://u:p@h' nope; http://a:b@c:80/x", "fatal: 'https://u:***@h' nope; http://a:***@c:80/x"),
+            (
+                "fatal: 'https://u:p@h' nope; http://a:b@c:80/x",
+                "fatal: 'https://u:***@h' nope; http://a:***@c:80/x",
+            ),
             ("https://u:p:q@h", "https://u:***@h"),
             ("https://u:p@h?x#y", "https://u:***@h?x#y"),
             ("no url here", "no url here"),
@@ -71,7 +84,14 @@ mod tests {
 
     #[test]
     fn secrets() {
-        assert_eq!(redact("header: Basic c2VjcmV0 and secret", &["secret", "c2VjcmV0"]), "header: Basic *** and ***");
-        assert_eq!(redact("a b", &["a"]), "a b", "too short secrets are not replaced");
+        assert_eq!(
+            redact("header: Basic c2VjcmV0 and secret", &["secret", "c2VjcmV0"]),
+            "header: Basic *** and ***"
+        );
+        assert_eq!(
+            redact("a b", &["a"]),
+            "a b",
+            "too short secrets are not replaced"
+        );
     }
 }

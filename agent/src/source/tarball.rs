@@ -14,28 +14,45 @@ use super::{is_sha256_hex, SourceError};
 
 /// Fetches and extracts the tarball at `url` into `dest` (an existing empty directory), using
 /// `scratch` for the download. Returns the tarball's sha256 (hex).
-pub(super) async fn fetch(url: &str, sha256: Option<&str>, dest: &Path, scratch: &Path, limits: &Limits) -> Result<String, SourceError> {
+pub(super) async fn fetch(
+    url: &str,
+    sha256: Option<&str>,
+    dest: &Path,
+    scratch: &Path,
+    limits: &Limits,
+) -> Result<String, SourceError> {
     let shown = redact_urls(url);
     if let Some(expected) = sha256 {
         if !is_sha256_hex(expected) {
-            return Err(SourceError::Invalid(format!("tarball {shown}: expected sha256 {expected:?} is not 64 hexadecimal digits")));
+            return Err(SourceError::Invalid(format!(
+                "tarball {shown}: expected sha256 {expected:?} is not 64 hexadecimal digits"
+            )));
         }
     }
-    let parsed = url::Url::parse(url).map_err(|e| SourceError::Invalid(format!("tarball {shown}: not a URL: {e}")))?;
+    let parsed = url::Url::parse(url)
+        .map_err(|e| SourceError::Invalid(format!("tarball {shown}: not a URL: {e}")))?;
     let (file, actual) = match parsed.scheme() {
         "http" | "https" => download(url, &shown, scratch, limits).await?,
         "file" => {
-            let path = parsed
-                .to_file_path()
-                .map_err(|()| SourceError::Invalid(format!("tarball {shown}: not a local file URL")))?;
+            let path = parsed.to_file_path().map_err(|()| {
+                SourceError::Invalid(format!("tarball {shown}: not a local file URL"))
+            })?;
             let sum = hash_file(&path, &shown).await?;
             (path, sum)
         }
-        other => return Err(SourceError::Invalid(format!("tarball {shown}: unsupported scheme {other}:// (use http, https or file)"))),
+        other => {
+            return Err(SourceError::Invalid(format!(
+                "tarball {shown}: unsupported scheme {other}:// (use http, https or file)"
+            )))
+        }
     };
     if let Some(expected) = sha256 {
         if !expected.eq_ignore_ascii_case(&actual) {
-            return Err(SourceError::Checksum { url: shown, expected: expected.to_ascii_lowercase(), actual });
+            return Err(SourceError::Checksum {
+                url: shown,
+                expected: expected.to_ascii_lowercase(),
+                actual,
+            });
         }
     }
     let (dest, limits) = (dest.to_path_buf(), *limits);
@@ -45,21 +62,35 @@ pub(super) async fn fetch(url: &str, sha256: Option<&str>, dest: &Path, scratch:
     Ok(actual)
 }
 
-async fn download(url: &str, shown: &str, scratch: &Path, limits: &Limits) -> Result<(PathBuf, String), SourceError> {
-    let fail = |message: String| SourceError::Download { url: shown.to_owned(), message };
+async fn download(
+    url: &str,
+    shown: &str,
+    scratch: &Path,
+    limits: &Limits,
+) -> Result<(PathBuf, String), SourceError> {
+    let fail = |message: String| SourceError::Download {
+        url: shown.to_owned(),
+        message,
+    };
     let client = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(30))
         .read_timeout(Duration::from_secs(60))
         .build()
         .map_err(|e| fail(e.to_string()))?;
     // reqwest errors can carry the URL: show ours (redacted) instead.
-    let response = client.get(url).send().await.map_err(|e| fail(describe(e)))?;
+    let response = client
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| fail(describe(e)))?;
     let status = response.status();
     if !status.is_success() {
         return Err(fail(format!("HTTP {status}")));
     }
     let path = scratch.join("download.tar");
-    let mut out = tokio::fs::File::create(&path).await.map_err(|e| fail(format!("cannot write {}: {e}", path.display())))?;
+    let mut out = tokio::fs::File::create(&path)
+        .await
+        .map_err(|e| fail(format!("cannot write {}: {e}", path.display())))?;
     let mut hasher = Sha256::new();
     let mut total: u64 = 0;
     let mut body = response.bytes_stream();
@@ -70,7 +101,9 @@ async fn download(url: &str, shown: &str, scratch: &Path, limits: &Limits) -> Re
             return Err(fail(format!("larger than {} bytes", limits.max_bytes)));
         }
         hasher.update(&chunk);
-        out.write_all(&chunk).await.map_err(|e| fail(format!("cannot write {}: {e}", path.display())))?;
+        out.write_all(&chunk)
+            .await
+            .map_err(|e| fail(format!("cannot write {}: {e}", path.display())))?;
     }
     out.flush().await.map_err(|e| fail(e.to_string()))?;
     Ok((path, hex::encode(hasher.finalize())))
@@ -98,5 +131,8 @@ async fn hash_file(path: &Path, shown: &str) -> Result<String, SourceError> {
     })
     .await
     .map_err(|e| SourceError::Other(format!("hashing task failed: {e}")))?;
-    result.map_err(|e| SourceError::Download { url: shown.to_owned(), message: e.to_string() })
+    result.map_err(|e| SourceError::Download {
+        url: shown.to_owned(),
+        message: e.to_string(),
+    })
 }
