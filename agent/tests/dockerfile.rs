@@ -340,3 +340,60 @@ async fn missing_dockerfile_is_a_clear_error() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn dockerfile_syntax_error_is_reported() {
+    let docker = docker().await;
+    let src = tempfile::tempdir().unwrap();
+    write(
+        src.path(),
+        "Dockerfile",
+        "FROM solum/stack-run:bookworm\nNOTANINSTRUCTION foo\n",
+    );
+    let work = tempfile::tempdir().unwrap();
+    let (log, _) = collecting_log();
+    let req = request(&unique("syntax"), src.path(), work.path(), &[], log);
+    let err = dockerfile::build(&docker, &req).await.unwrap_err();
+    let text = err.to_string();
+    assert!(
+        matches!(err, BuildError::DockerfileFailed { .. }),
+        "{err:?}"
+    );
+    assert!(text.to_lowercase().contains("notaninstruction"), "{text}");
+}
+
+#[tokio::test]
+async fn undeclared_build_args_are_passed_and_only_warned_about() {
+    let docker = docker().await;
+    let mut cleanup = Cleanup::default();
+    let src = tempfile::tempdir().unwrap();
+    write(
+        src.path(),
+        "Dockerfile",
+        "FROM solum/stack-run:bookworm\nARG USED\nRUN test \"$USED\" = yes\n",
+    );
+    let work = tempfile::tempdir().unwrap();
+    let (log, lines) = collecting_log();
+    let req = request(
+        &unique("args"),
+        src.path(),
+        work.path(),
+        &[("USED", "yes"), ("UNUSED", "secret-value")],
+        log,
+    );
+    cleanup
+        .images
+        .push(dockerfile::app_tag(&req.app, &req.key).unwrap());
+    dockerfile::build(&docker, &req)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let lines = lines.lock().unwrap().clone();
+    assert!(
+        lines.iter().any(|l| l.contains("UNUSED")),
+        "Docker warns about the unused arg: {lines:?}"
+    );
+    assert!(
+        !lines.iter().any(|l| l.contains("secret-value")),
+        "values are never logged: {lines:?}"
+    );
+}
