@@ -329,6 +329,23 @@ mod tests {
     }
 
     #[test]
+    fn langpacks_are_told_from_buildpacks() {
+        let d = tempfile::tempdir().unwrap();
+        assert!(!is_langpack(d.path()), "empty directory");
+        std::fs::write(d.path().join("Dockerfile"), "FROM x\n").unwrap();
+        assert!(
+            is_langpack(d.path()),
+            "a Dockerfile makes a language pack (build.sh is checked by build)"
+        );
+        std::fs::create_dir(d.path().join("bin")).unwrap();
+        std::fs::write(d.path().join("bin/compile"), "#!/bin/sh\n").unwrap();
+        assert!(
+            !is_langpack(d.path()),
+            "a buildpack that ships a Dockerfile stays a buildpack"
+        );
+    }
+
+    #[test]
     fn env_names() {
         for (k, ok) in [
             ("GREETING", true),

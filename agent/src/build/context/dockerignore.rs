@@ -238,7 +238,7 @@ fn validate(pattern: &str) -> Result<(), &'static str> {
                 i += 2;
             }
             '[' => {
-                let (_, _, next) = parse_class(&chars, i + 1)?;
+                let (_, next) = parse_class(&chars, i + 1)?;
                 i = next;
             }
             _ => i += 1,
@@ -250,10 +250,7 @@ fn validate(pattern: &str) -> Result<(), &'static str> {
 /// Parses a character class whose body starts at `start` (after `[`); returns the class and
 /// the index after its `]`. Follows `filepath.Match`: `^` negates, `\` escapes, a range item
 /// may not start with `-` or `]`.
-fn parse_class(
-    chars: &[char],
-    start: usize,
-) -> Result<(bool, Vec<(char, char)>, usize), &'static str> {
+fn parse_class(chars: &[char], start: usize) -> Result<(Tok, usize), &'static str> {
     let mut i = start;
     let negated = chars.get(i) == Some(&'^');
     if negated {
@@ -264,7 +261,7 @@ fn parse_class(
     loop {
         match chars.get(i) {
             None => return Err("a character class is not closed with ]"),
-            Some(']') if !first => return Ok((negated, ranges, i + 1)),
+            Some(']') if !first => return Ok((Tok::Class { negated, ranges }, i + 1)),
             _ => {}
         }
         first = false;
@@ -353,8 +350,8 @@ fn compile(pattern: &str) -> Kind {
             '[' => {
                 kind = K::Glob;
                 match parse_class(&chars, i) {
-                    Ok((negated, ranges, next)) => {
-                        toks.push(Tok::Class { negated, ranges });
+                    Ok((class, next)) => {
+                        toks.push(class);
                         i = next;
                     }
                     Err(_) => toks.push(Tok::Lit('[')),
