@@ -78,24 +78,29 @@ fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> DeployEr
 
 impl Agent {
     /// Deploys every artifact of the Planfile at `path`; returns one report per app.
+    /// Relative paths in it (source, language pack) are relative to its directory.
     pub async fn deploy_file(&self, path: &Path, opts: &DeployOptions) -> Result<Vec<DeployReport>, DeployError> {
-        let mut plan = planfile::load(path)?;
+        let cwd = std::env::current_dir().map_err(io_err("reading the current directory"))?;
+        let source = opts.source.as_deref().map(|s| source::classify(s, &cwd));
+        let plan = planfile::load_with_source(path, source)?;
         for w in &plan.warnings {
             (opts.log)(&format!("warning: {w}"));
         }
-        if let Some(src) = &opts.source {
-            override_source(&mut plan, src)?;
-        }
-        self.deploy_plan(&plan, opts).await
+        let base = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => cwd.join(p),
+            _ => cwd,
+        };
+        self.deploy_plan(&plan, &base, opts).await
     }
 
     /// Deploys a parsed plan (the daemon's entry point: Heat deployments carry the Planfile).
-    pub async fn deploy_plan(&self, plan: &Plan, opts: &DeployOptions) -> Result<Vec<DeployReport>, DeployError> {
+    /// `base` is where relative paths of the plan are resolved.
+    pub async fn deploy_plan(&self, plan: &Plan, base: &Path, opts: &DeployOptions) -> Result<Vec<DeployReport>, DeployError> {
         check_ports_distinct(plan)?;
         let mut reports = Vec::new();
         for artifact in &plan.artifacts {
             let app = plan.app_name(artifact);
-            match self.deploy_artifact(plan, artifact, &app, opts).await {
+            match self.deploy_artifact(plan, artifact, &app, base, opts).await {
                 Ok(r) => reports.push(r),
                 Err(e) => {
                     self.record_error(&app, &e.to_string());
@@ -111,6 +116,7 @@ impl Agent {
         plan: &Plan,
         artifact: &Artifact,
         app: &str,
+        base: &Path,
         opts: &DeployOptions,
     ) -> Result<DeployReport, DeployError> {
         let started = Instant::now();
@@ -119,7 +125,7 @@ impl Agent {
 
         let work = self.work_dir(app)?;
         let fetched = fetch_source(&artifact.source, artifact, work.path()).await?;
-        let builder = self.choose_builder(artifact, work.path()).await?;
+        let builder = self.choose_builder(artifact, base, work.path()).await?;
         let key = self.build_key(artifact, plan, &fetched, &builder).await?;
         let release = key[..12].to_string();
 
@@ -224,7 +230,7 @@ impl Agent {
     /// Decides which builder applies. A named language pack that is not an installed buildpack
     /// is fetched here, so that a Solum custom language pack (Dockerfile + build.sh) can be told
     /// apart from a buildpack.
-    async fn choose_builder(&self, artifact: &Artifact, work: &Path) -> Result<Builder, DeployError> {
+    async fn choose_builder(&self, artifact: &Artifact, base: &Path, work: &Path) -> Result<Builder, DeployError> {
         if artifact.kind == ArtifactKind::Dockerfile {
             return Ok(Builder::Dockerfile);
         }
@@ -235,7 +241,7 @@ impl Agent {
         if is_plain_name(name) && installed.is_dir() {
             return Ok(Builder::Buildpack { pack: LanguagePack::Named(name.clone()), identity: Some(installed) });
         }
-        let dir = match source::classify(name, Path::new(".")) {
+        let dir = match source::classify(name, base) {
             SourceSpec::Dir { path } => path,
             spec => source::fetch(&spec, None, &work.join("language-pack")).await?.dir,
         };
@@ -467,19 +473,6 @@ fn report(status: &AppStatus, image: &str, cached: bool, unchanged: bool, starte
         unchanged,
         duration_ms: started.elapsed().as_millis() as u64,
     }
-}
-
-fn override_source(plan: &mut Plan, src: &str) -> Result<(), DeployError> {
-    if plan.artifacts.len() != 1 {
-        return Err(DeployError::Invalid(format!(
-            "--source needs a plan with exactly one artifact; {} has {}",
-            plan.name,
-            plan.artifacts.len()
-        )));
-    }
-    let cwd = std::env::current_dir().map_err(io_err("reading the current directory"))?;
-    plan.artifacts[0].source = source::classify(src, &cwd);
-    Ok(())
 }
 
 /// Two apps of one plan cannot publish the same port.

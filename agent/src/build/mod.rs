@@ -101,8 +101,28 @@ impl BuildError {
 }
 
 /// Image repository of an app's releases.
+///
+/// Docker repository names are lower-case; app names may not be, so a name with capitals is
+/// lower-cased and suffixed with a short hash of the original, keeping `App` and `app` apart.
 pub fn image_repo(app: &str) -> String {
-    format!("solum/app-{app}")
+    if app.bytes().any(|b| b.is_ascii_uppercase()) {
+        use sha2::Digest;
+        let h = hex::encode(sha2::Sha256::digest(app.as_bytes()));
+        format!("solum/app-{}-{}", app.to_ascii_lowercase(), &h[..8])
+    } else {
+        format!("solum/app-{app}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn image_repos_are_lower_case_and_distinct() {
+        assert_eq!(super::image_repo("web-1"), "solum/app-web-1");
+        let upper = super::image_repo("Web");
+        assert!(upper.starts_with("solum/app-web-") && upper.len() == "solum/app-web-".len() + 8, "{upper}");
+        assert_ne!(upper, super::image_repo("WEB"));
+    }
 }
 
 /// Label on every image we build: the build key, so a rebuild with the same inputs is skipped.

@@ -123,7 +123,7 @@ fn read_limited(path: &Path) -> Result<String, PlanError> {
     }
     let too_big = || {
         PlanError::new(format!(
-            "{shown}: larger than the limit of {MAX_PLANFILE_BYTES} bytes"
+            "{shown}: larger than the 1 MiB limit ({MAX_PLANFILE_BYTES} bytes)"
         ))
     };
     if meta.len() > MAX_PLANFILE_BYTES {

@@ -775,7 +775,7 @@ fn load_reads_files() {
     );
     let err = load(&big).unwrap_err().message;
     assert!(
-        err.contains("larger than the limit of 1048576 bytes"),
+        err.contains("larger than the 1 MiB limit (1048576 bytes)"),
         "{err}"
     );
 
