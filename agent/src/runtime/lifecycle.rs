@@ -396,7 +396,9 @@ impl Runtime {
             return Ok(());
         }
         let code = if state == "running" || state == "restarting" {
-            containers::first_exit_code(&self.docker, &s.id, s.since).await.unwrap_or(code)
+            containers::first_exit_code(&self.docker, &s.id, s.since)
+                .await
+                .unwrap_or(code)
         } else {
             code
         };

@@ -353,34 +353,33 @@ impl Watcher {
             tokio::time::sleep(interval).await;
             let (result, docker_state) = self.check().await;
             let verdict = health::judge(&result);
-            if let Decision::Restart { reason } =
-                tracker.record(verdict, policy.failures, Instant::now())
-            {
-                // Docker is already restarting a crashed process with its own backoff.
-                if docker_state != "restarting" {
-                    tracing::warn!(
-                        "{}: unhealthy ({reason}); restarting {} (restart #{}, next no sooner than {} ms)",
-                        self.app,
-                        self.route.container,
-                        tracker.restarts,
-                        tracker.current_backoff().as_millis()
-                    );
-                    let opts = RestartContainerOptions {
-                        t: Some(5),
-                        signal: None,
-                    };
-                    if let Err(e) = self
-                        .docker
-                        .restart_container(&self.route.container, Some(opts))
-                        .await
-                    {
-                        tracing::error!(
-                            "{}: cannot restart {}: {e}",
-                            self.app,
-                            self.route.container
-                        );
-                        tracker.last_error = Some(format!("restart failed: {e}"));
-                    }
+            // Docker is already restarting a crashed process with its own backoff.
+            if docker_state == "restarting" {
+                if let Err(reason) = verdict {
+                    tracker.note(reason);
+                }
+                self.write(&tracker);
+                continue;
+            }
+            if let Decision::Restart { reason } = tracker.record(verdict, policy, Instant::now()) {
+                tracing::warn!(
+                    "{}: unhealthy ({reason}); restarting {} (restart #{}, next no sooner than {} ms)",
+                    self.app,
+                    self.route.container,
+                    tracker.restarts,
+                    tracker.current_backoff().as_millis()
+                );
+                let opts = RestartContainerOptions {
+                    t: Some(5),
+                    signal: None,
+                };
+                if let Err(e) = self
+                    .docker
+                    .restart_container(&self.route.container, Some(opts))
+                    .await
+                {
+                    tracing::error!("{}: cannot restart {}: {e}", self.app, self.route.container);
+                    tracker.last_error = Some(format!("restart failed: {e}"));
                 }
             }
             self.write(&tracker);
@@ -422,6 +421,7 @@ impl Watcher {
             state: tracker.state_name().to_string(),
             restarts: tracker.restarts,
             last_error: tracker.last_error.clone(),
+            restart_reason: tracker.restart_reason.clone(),
             last_check: health::unix_now(),
             listener_error: lock(&self.errors).get(&self.app).cloned(),
         };
