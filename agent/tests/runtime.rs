@@ -93,6 +93,14 @@ impl World {
         }
     }
 
+    /// Another runtime on the same state dir that mounts `binary` into the supervisor.
+    fn runtime_with_binary(&self, binary: &Path) -> Runtime {
+        let state = StateDir::open(self.dir.path()).unwrap();
+        let mut s = settings(health(Duration::from_secs(30)));
+        s.agent_binary = binary.to_path_buf();
+        Runtime::new(self.docker.clone(), state, s).unwrap()
+    }
+
     /// Names of our containers (any state).
     fn containers(&self) -> Vec<String> {
         let out = std::process::Command::new("docker")
@@ -514,4 +522,92 @@ async fn worker_processes_get_no_ports_and_must_keep_running() {
         "{msg}"
     );
     assert_eq!(get(w.port, "/").await, Ok((200, "one".into())));
+}
+
+fn docker_cli(args: &[&str]) -> String {
+    let out = std::process::Command::new("docker")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_supervisor_is_kept_current_and_picks_its_routes_up_again() {
+    let w = World::new().await;
+    let bin_dir = tempfile::tempdir().unwrap();
+    let binary = bin_dir.path().join("solum-agent");
+    std::fs::copy(env!("CARGO_BIN_EXE_solum-agent"), &binary).unwrap();
+    let rt = w.runtime_with_binary(&binary);
+    rt.release(&w.spec("v1", "one"), &mut progress())
+        .await
+        .unwrap();
+    let sup = format!("solum-supervisor-{}", w.agent);
+    let id = || docker_cli(&["inspect", "-f", "{{.Id}}", &sup]);
+    let first = id();
+    assert_eq!(
+        docker_cli(&[
+            "inspect",
+            "-f",
+            "{{.HostConfig.NetworkMode}} {{.HostConfig.RestartPolicy.Name}}",
+            &sup
+        ]),
+        "host unless-stopped"
+    );
+
+    rt.ensure_supervisor().await.unwrap();
+    assert_eq!(id(), first, "a current, running supervisor is kept");
+
+    // A new agent binary (new file): the supervisor is recreated and serves the routes again.
+    let fresh = bin_dir.path().join("solum-agent.new");
+    std::fs::copy(env!("CARGO_BIN_EXE_solum-agent"), &fresh).unwrap();
+    std::fs::rename(&fresh, &binary).unwrap();
+    rt.ensure_supervisor().await.unwrap();
+    let second = id();
+    assert_ne!(second, first, "recreated for the new binary");
+    wait_for_body(w.port, "one", 20).await;
+
+    // Gone: made again.
+    docker_cli(&["rm", "-f", &sup]);
+    rt.ensure_supervisor().await.unwrap();
+    assert_ne!(id(), second);
+    wait_for_body(w.port, "one", 20).await;
+
+    // Restarted by Docker (e.g. after a crash): reads its routes again.
+    docker_cli(&["restart", "-t", "1", &sup]);
+    wait_for_body(w.port, "one", 20).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn followed_logs_end_when_the_app_stops() {
+    let w = World::new().await;
+    w.runtime
+        .release(&w.spec("v1", "one"), &mut progress())
+        .await
+        .unwrap();
+    let follower = w.runtime_with(health(Duration::from_secs(30)));
+    let task = tokio::spawn(async move {
+        let mut out = Vec::new();
+        follower
+            .logs("shop", true, &mut out)
+            .await
+            .map(|()| String::from_utf8(out).unwrap())
+    });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(!task.is_finished(), "follow keeps going while the app runs");
+    w.runtime.stop("shop").await.unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(15), task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(
+        out.contains(&format!("web | listening on {}", w.port)),
+        "{out}"
+    );
 }

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use super::proxy::ConnCounts;
 use super::HealthConfig;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -125,6 +126,15 @@ pub struct Tracker {
 }
 
 impl Tracker {
+    /// A tracker that goes on counting from an earlier record (a restarted supervisor).
+    pub fn resume(restarts: u64, restart_reason: Option<String>) -> Tracker {
+        Tracker {
+            restarts,
+            restart_reason,
+            ..Tracker::default()
+        }
+    }
+
     /// Records a check at `now`: `policy.failures` consecutive failures make a restart, no
     /// sooner than the backoff after the previous one; a restarted process gets
     /// `policy.start_timeout` to come back before its failures count.
@@ -211,6 +221,9 @@ pub struct HealthRecord {
     /// Why a public listener of the app could not be opened, if so.
     #[serde(default)]
     pub listener_error: Option<String>,
+    /// Connections through the app's public listeners.
+    #[serde(default)]
+    pub connections: ConnCounts,
 }
 
 pub fn health_path(root: &Path, app: &str) -> PathBuf {

@@ -11,6 +11,7 @@ use tokio::time::Instant;
 use super::containers::{self, Managed, WEB};
 use super::health;
 use super::routes::{self, AppRoute, PortRoute, Routes};
+use super::supervisor;
 use super::{AppStatus, ReleaseSpec, Runtime, RuntimeError};
 
 /// How long the supervisor has to acknowledge new routes.
@@ -326,6 +327,9 @@ impl Runtime {
                 Err(e) => tracing::warn!("reading the routes acknowledgement: {e}"),
             }
             if Instant::now() >= deadline {
+                let name = supervisor::supervisor_name(&self.agent);
+                let logs = containers::last_lines(&self.docker, &name, 5).await;
+                tracing::error!("the supervisor {name} did not acknowledge generation {generation}; its last output:\n{logs}");
                 return Err(RuntimeError::SupervisorTimeout(ACK_TIMEOUT.as_secs()));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;

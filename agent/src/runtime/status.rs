@@ -292,6 +292,7 @@ mod tests {
             restart_reason: None,
             last_check: 1,
             listener_error: None,
+            connections: Default::default(),
         }
     }
 

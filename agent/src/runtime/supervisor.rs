@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 
 use super::containers::{self, LABEL_AGENT, LABEL_ROLE};
 use super::health::{self, Decision, HealthRecord, Tracker};
-use super::proxy::Proxy;
+use super::proxy::{ConnCounts, Proxy};
 use super::routes::{self, Ack, AppRoute, Routes};
 use super::RuntimeError;
 use crate::state::write_json;
@@ -211,6 +211,7 @@ pub async fn supervise(state_root: &Path) -> Result<(), RuntimeError> {
 }
 
 type ListenerErrors = Arc<Mutex<BTreeMap<String, String>>>;
+type Counts = Arc<Mutex<BTreeMap<String, ConnCounts>>>;
 
 struct Supervisor {
     docker: Docker,
@@ -219,6 +220,7 @@ struct Supervisor {
     applied: Option<Routes>,
     listening: BTreeMap<SocketAddr, routes::Upstream>,
     errors: ListenerErrors,
+    counts: Counts,
     last_retry: Instant,
     watchers: HashMap<String, (AppRoute, JoinHandle<()>)>,
 }
@@ -232,6 +234,7 @@ impl Supervisor {
             applied: None,
             listening: BTreeMap::new(),
             errors: Arc::default(),
+            counts: Arc::default(),
             last_retry: Instant::now(),
             watchers: HashMap::new(),
         }
@@ -245,6 +248,7 @@ impl Supervisor {
                 return;
             }
         };
+        *lock(&self.counts) = self.proxy.counts_by_app();
         let changed = self.applied.as_ref() != Some(&routes);
         let retry = !lock(&self.errors).is_empty() && self.last_retry.elapsed() >= RETRY_LISTENERS;
         if changed || retry {
@@ -323,6 +327,7 @@ impl Supervisor {
                 app: app.clone(),
                 route: route.clone(),
                 errors: self.errors.clone(),
+                counts: self.counts.clone(),
             };
             self.watchers
                 .insert(app.clone(), (route.clone(), tokio::spawn(w.run())));
@@ -341,16 +346,20 @@ struct Watcher {
     app: String,
     route: AppRoute,
     errors: ListenerErrors,
+    counts: Counts,
 }
 
 impl Watcher {
     async fn run(self) {
-        let mut tracker = Tracker::default();
+        let mut tracker = self.earlier().unwrap_or_default();
         let policy = &self.route.health;
         let interval = policy.interval.max(Duration::from_millis(100));
-        self.write(&tracker);
+        let mut first = true;
         loop {
-            tokio::time::sleep(interval).await;
+            if !first {
+                tokio::time::sleep(interval).await;
+            }
+            first = false;
             let (result, docker_state) = self.check().await;
             let verdict = health::judge(&result);
             // Docker is already restarting a crashed process with its own backoff.
@@ -414,6 +423,14 @@ impl Watcher {
         )
     }
 
+    /// The restart history of the same release from the record (the supervisor restarted).
+    fn earlier(&self) -> Option<Tracker> {
+        let path = health::health_path(&self.root, &self.app);
+        let old: HealthRecord = crate::state::read_json(&path).ok().flatten()?;
+        (old.release == self.route.release)
+            .then(|| Tracker::resume(old.restarts, old.restart_reason))
+    }
+
     fn write(&self, tracker: &Tracker) {
         let record = HealthRecord {
             app: self.app.clone(),
@@ -424,6 +441,10 @@ impl Watcher {
             restart_reason: tracker.restart_reason.clone(),
             last_check: health::unix_now(),
             listener_error: lock(&self.errors).get(&self.app).cloned(),
+            connections: lock(&self.counts)
+                .get(&self.app)
+                .copied()
+                .unwrap_or_default(),
         };
         if let Err(e) = write_json(&health::health_path(&self.root, &self.app), &record) {
             tracing::error!("{}: cannot write the health record: {e}", self.app);
