@@ -611,3 +611,41 @@ async fn followed_logs_end_when_the_app_stops() {
         "{out}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_public_port_taken_while_the_supervisor_was_down_is_reported_and_retried() {
+    let w = World::new().await;
+    w.runtime
+        .release(&w.spec("v1", "one"), &mut progress())
+        .await
+        .unwrap();
+    let sup = format!("solum-supervisor-{}", w.agent);
+    docker_cli(&["stop", "-t", "5", &sup]);
+    let squatter = std::net::TcpListener::bind(("127.0.0.1", w.port)).unwrap();
+    w.runtime.ensure_supervisor().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let st = loop {
+        let st = w.runtime.status(Some("shop")).await.unwrap().remove(0);
+        if st.state == AppState::Error {
+            break st;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "port conflict never reported: {st:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let err = st.last_error.unwrap_or_default();
+    assert!(
+        err.contains(&format!("cannot listen on 127.0.0.1:{}", w.port)),
+        "{err}"
+    );
+    drop(squatter);
+    // The supervisor retries the listener and the app serves again.
+    wait_for_body(w.port, "one", 20).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while w.runtime.status(Some("shop")).await.unwrap()[0].state != AppState::DeploymentComplete {
+        assert!(Instant::now() < deadline, "status never recovered");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
