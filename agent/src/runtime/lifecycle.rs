@@ -55,6 +55,12 @@ impl Runtime {
                 "release {} of {} is already running",
                 spec.release, spec.app
             ));
+            // An agent killed between the switch and the cleanup left the old release behind.
+            self.retire(
+                existing.iter().filter(|c| c.release != spec.release),
+                on_progress,
+            )
+            .await?;
             return self.status_of(&spec.app).await;
         }
         let web_ports = if spec.processes.contains_key(WEB) {
@@ -119,19 +125,32 @@ impl Runtime {
             return Err(e);
         }
 
-        let old: Vec<&Managed> = existing
-            .iter()
-            .filter(|c| c.release != spec.release)
-            .collect();
-        if !old.is_empty() {
+        if existing.iter().any(|c| c.release != spec.release) {
             tokio::time::sleep(DRAIN).await;
-            on_progress("stopping the previous release");
-            for c in old {
-                containers::stop(&self.docker, &c.id, STOP_SECS).await?;
-                containers::remove(&self.docker, &c.id).await?;
-            }
+            self.retire(
+                existing.iter().filter(|c| c.release != spec.release),
+                on_progress,
+            )
+            .await?;
         }
         self.status_of(&spec.app).await
+    }
+
+    /// Gracefully stops and removes containers of releases no longer served.
+    async fn retire<'a>(
+        &self,
+        old: impl Iterator<Item = &'a Managed>,
+        on_progress: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<(), RuntimeError> {
+        for c in old {
+            on_progress(&format!(
+                "stopping {} of the previous release ({})",
+                c.process, c.name
+            ));
+            containers::stop(&self.docker, &c.id, STOP_SECS).await?;
+            containers::remove(&self.docker, &c.id).await?;
+        }
+        Ok(())
     }
 
     /// Stops the app's containers (kept, with their images) after taking its route away.

@@ -315,6 +315,10 @@ impl Supervisor {
             let _ = std::fs::remove_file(health::health_path(&self.root, &app));
         }
         for (app, route) in &routes.apps {
+            if let Err(e) = containers::check_name("app", app) {
+                tracing::error!("routes: {e}; not health-checked");
+                continue;
+            }
             if self.watchers.get(app).is_some_and(|(r, _)| r == route) {
                 continue;
             }
