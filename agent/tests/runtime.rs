@@ -381,6 +381,18 @@ async fn a_killed_container_comes_back_and_serves_again() {
         String::from_utf8_lossy(&out.stderr)
     );
     wait_for_body(w.port, "one", 30).await;
+    // The proxy keeps half-closed connections: request sent, write side shut, answer read.
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", w.port))
+        .await
+        .unwrap();
+    s.write_all(b"GET / HTTP/1.0\r\n\r\n").await.unwrap();
+    s.shutdown().await.unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).await.unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.0 200") && answer.ends_with("one"),
+        "{answer}"
+    );
     let st = w.runtime.status(Some("shop")).await.unwrap();
     assert!(st[0].restarts >= 1, "{st:?}");
 }

@@ -188,6 +188,12 @@ pub async fn ensure(docker: &Docker, s: &SupervisorSetup) -> Result<(), RuntimeE
 
 /// The supervisor's main loop; returns on SIGTERM/SIGINT.
 pub async fn supervise(state_root: &Path) -> Result<(), RuntimeError> {
+    if !state_root.is_dir() {
+        return Err(RuntimeError::Other(format!(
+            "state directory {} does not exist (is it mounted into the supervisor?)",
+            state_root.display()
+        )));
+    }
     let docker = crate::docker::connect()
         .await
         .map_err(|e| RuntimeError::Other(e.to_string()))?;
