@@ -64,7 +64,14 @@ impl World {
         let runtime = Runtime::new(docker.clone(), state, settings(health)).unwrap();
         let agent = runtime.agent_id().to_string();
         let image = format!("solum-rttest-{agent}:app");
-        let world = World { docker, dir, runtime, agent, image, port: free_port() };
+        let world = World {
+            docker,
+            dir,
+            runtime,
+            agent,
+            image,
+            port: free_port(),
+        };
         build_image(&world.docker, &world.image).await;
         world
     }
@@ -86,6 +93,14 @@ impl World {
         }
     }
 
+    /// Another runtime on the same state dir that mounts `binary` into the supervisor.
+    fn runtime_with_binary(&self, binary: &Path) -> Runtime {
+        let state = StateDir::open(self.dir.path()).unwrap();
+        let mut s = settings(health(Duration::from_secs(30)));
+        s.agent_binary = binary.to_path_buf();
+        Runtime::new(self.docker.clone(), state, s).unwrap()
+    }
+
     /// Names of our containers (any state).
     fn containers(&self) -> Vec<String> {
         let out = std::process::Command::new("docker")
@@ -93,7 +108,10 @@ impl World {
             .arg(format!("label=solum.agent={}", self.agent))
             .output()
             .unwrap();
-        let mut names: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(String::from).collect();
+        let mut names: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(String::from)
+            .collect();
         names.sort();
         names
     }
@@ -107,9 +125,14 @@ impl Drop for World {
     fn drop(&mut self) {
         let names = self.containers();
         if !names.is_empty() {
-            let _ = std::process::Command::new("docker").args(["rm", "-f", "-v"]).args(&names).output();
+            let _ = std::process::Command::new("docker")
+                .args(["rm", "-f", "-v"])
+                .args(&names)
+                .output();
         }
-        let _ = std::process::Command::new("docker").args(["rmi", "-f", &self.image]).output();
+        let _ = std::process::Command::new("docker")
+            .args(["rmi", "-f", &self.image])
+            .output();
     }
 }
 
@@ -133,7 +156,11 @@ fn settings(health: HealthConfig) -> RuntimeSettings {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 async fn build_image(docker: &Docker, tag: &str) {
@@ -147,7 +174,12 @@ async fn build_image(docker: &Docker, tag: &str) {
         tar.append_data(&mut h, name, body.as_bytes()).unwrap();
     }
     let bytes = tar.into_inner().unwrap();
-    let opts = BuildImageOptions { t: Some(tag.into()), rm: true, forcerm: true, ..Default::default() };
+    let opts = BuildImageOptions {
+        t: Some(tag.into()),
+        rm: true,
+        forcerm: true,
+        ..Default::default()
+    };
     let mut stream = docker.build_image(opts, None, Some(bollard::body_full(bytes.into())));
     while let Some(item) = stream.next().await {
         let info = item.unwrap_or_else(|e| panic!("building {tag}: {e}"));
@@ -160,16 +192,30 @@ async fn build_image(docker: &Docker, tag: &str) {
 /// HTTP/1.0 GET on 127.0.0.1:port: (status, body) or the I/O error.
 async fn get(port: u16, path: &str) -> Result<(u16, String), String> {
     let work = async {
-        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.map_err(|e| format!("connect: {e}"))?;
-        s.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes()).await.map_err(|e| e.to_string())?;
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
+        s.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
         let mut buf = Vec::new();
-        s.read_to_end(&mut buf).await.map_err(|e| format!("read: {e}"))?;
+        s.read_to_end(&mut buf)
+            .await
+            .map_err(|e| format!("read: {e}"))?;
         let text = String::from_utf8_lossy(&buf).to_string();
-        let code = text.get(9..12).and_then(|c| c.parse().ok()).ok_or_else(|| format!("bad response {text:?}"))?;
-        let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+        let code = text
+            .get(9..12)
+            .and_then(|c| c.parse().ok())
+            .ok_or_else(|| format!("bad response {text:?}"))?;
+        let body = text
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
         Ok((code, body))
     };
-    tokio::time::timeout(Duration::from_secs(5), work).await.unwrap_or_else(|_| Err("timeout".into()))
+    tokio::time::timeout(Duration::from_secs(5), work)
+        .await
+        .unwrap_or_else(|_| Err("timeout".into()))
 }
 
 /// Polls until `get` returns `want` (status 200 and that body), or panics after `secs`.
@@ -193,7 +239,11 @@ fn progress() -> impl FnMut(&str) + Send {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn releases_switch_without_refused_connections_and_bad_releases_roll_back() {
     let w = World::new().await;
-    let st = w.runtime.release(&w.spec("v1", "one"), &mut progress()).await.unwrap();
+    let st = w
+        .runtime
+        .release(&w.spec("v1", "one"), &mut progress())
+        .await
+        .unwrap();
     assert_eq!(st.state, AppState::DeploymentComplete, "{st:?}");
     assert_eq!(st.urls, [format!("http://127.0.0.1:{}/", w.port)]);
     assert_eq!(get(w.port, "/").await, Ok((200, "one".into())));
@@ -212,34 +262,70 @@ async fn releases_switch_without_refused_connections_and_bad_releases_roll_back(
             seen
         }
     });
-    let st = w.runtime.release(&w.spec("v2", "two"), &mut progress()).await.unwrap();
-    assert_eq!((st.state, st.release.as_deref()), (AppState::DeploymentComplete, Some("v2")));
+    let st = w
+        .runtime
+        .release(&w.spec("v2", "two"), &mut progress())
+        .await
+        .unwrap();
+    assert_eq!(
+        (st.state, st.release.as_deref()),
+        (AppState::DeploymentComplete, Some("v2"))
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
     stop.store(true, Ordering::Relaxed);
     let seen = client.await.unwrap();
-    let bad: Vec<_> = seen.iter().filter(|r| !matches!(r, Ok((200, b)) if b == "one" || b == "two")).collect();
-    assert!(bad.is_empty(), "{} of {} requests failed during the switch: {bad:?}", bad.len(), seen.len());
-    assert!(seen.len() > 20, "the client ran during the switch ({} requests)", seen.len());
+    let bad: Vec<_> = seen
+        .iter()
+        .filter(|r| !matches!(r, Ok((200, b)) if b == "one" || b == "two"))
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "{} of {} requests failed during the switch: {bad:?}",
+        bad.len(),
+        seen.len()
+    );
+    assert!(
+        seen.len() > 20,
+        "the client ran during the switch ({} requests)",
+        seen.len()
+    );
     assert!(matches!(seen.last(), Some(Ok((200, b))) if b == "two"));
     let v1 = format!("solum-{}-shop-v1-web", w.agent);
-    assert!(!w.containers().contains(&v1), "old release removed: {:?}", w.containers());
+    assert!(
+        !w.containers().contains(&v1),
+        "old release removed: {:?}",
+        w.containers()
+    );
 
     // v3 never binds its port: unhealthy, removed, v2 keeps serving.
     let quick = w.runtime_with(health(Duration::from_secs(3)));
     let mut v3 = w.spec("v3", "three");
-    v3.processes.insert("web".into(), Some("exec sleep 600".into()));
+    v3.processes
+        .insert("web".into(), Some("exec sleep 600".into()));
     let err = quick.release(&v3, &mut progress()).await.unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, RuntimeError::Unhealthy { .. }), "{msg}");
     assert!(msg.contains("does not answer HTTP on port"), "{msg}");
     assert_eq!(get(w.port, "/").await, Ok((200, "two".into())));
-    assert!(!w.containers().iter().any(|n| n.contains("-v3-")), "{:?}", w.containers());
+    assert!(
+        !w.containers().iter().any(|n| n.contains("-v3-")),
+        "{:?}",
+        w.containers()
+    );
 
     // v4 crashes at once: the exit code and its output are in the error.
     let mut v4 = w.spec("v4", "four");
-    v4.processes.insert("web".into(), Some("echo boom-$MESSAGE; exit 3".into()));
-    let msg = quick.release(&v4, &mut progress()).await.unwrap_err().to_string();
-    assert!(msg.contains("exited with code 3") && msg.contains("boom-four"), "{msg}");
+    v4.processes
+        .insert("web".into(), Some("echo boom-$MESSAGE; exit 3".into()));
+    let msg = quick
+        .release(&v4, &mut progress())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("exited with code 3") && msg.contains("boom-four"),
+        "{msg}"
+    );
     assert_eq!(get(w.port, "/").await, Ok((200, "two".into())));
 
     // Status and logs of the serving release.
@@ -253,13 +339,25 @@ async fn releases_switch_without_refused_connections_and_bad_releases_roll_back(
     assert_eq!(v["urls"][0], format!("http://127.0.0.1:{}/", w.port));
     assert_eq!(v["processes"][0]["process"], "web");
     assert_eq!(v["processes"][0]["docker_state"], "running");
-    assert_eq!(v["processes"][0]["container"], format!("solum-{}-shop-v2-web", w.agent));
-    assert!(v["restarts"].is_u64() && v.get("last_error").is_some(), "{v}");
+    assert_eq!(
+        v["processes"][0]["container"],
+        format!("solum-{}-shop-v2-web", w.agent)
+    );
+    assert!(
+        v["restarts"].is_u64() && v.get("last_error").is_some(),
+        "{v}"
+    );
     let mut out = Vec::new();
     w.runtime.logs("shop", false, &mut out).await.unwrap();
     let out = String::from_utf8(out).unwrap();
-    assert!(out.contains(&format!("web | listening on {}", w.port)), "{out}");
-    assert!(matches!(w.runtime.status(Some("nope")).await, Err(RuntimeError::NoSuchApp(_))));
+    assert!(
+        out.contains(&format!("web | listening on {}", w.port)),
+        "{out}"
+    );
+    assert!(matches!(
+        w.runtime.status(Some("nope")).await,
+        Err(RuntimeError::NoSuchApp(_))
+    ));
 
     w.runtime.destroy("shop").await.unwrap();
     assert_eq!(w.containers(), [format!("solum-supervisor-{}", w.agent)]);
@@ -268,11 +366,33 @@ async fn releases_switch_without_refused_connections_and_bad_releases_roll_back(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_container_comes_back_and_serves_again() {
     let w = World::new().await;
-    w.runtime.release(&w.spec("v1", "one"), &mut progress()).await.unwrap();
+    w.runtime
+        .release(&w.spec("v1", "one"), &mut progress())
+        .await
+        .unwrap();
     let web = format!("solum-{}-shop-v1-web", w.agent);
-    let out = std::process::Command::new("docker").args(["kill", &web]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = std::process::Command::new("docker")
+        .args(["kill", &web])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     wait_for_body(w.port, "one", 30).await;
+    // The proxy keeps half-closed connections: request sent, write side shut, answer read.
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", w.port))
+        .await
+        .unwrap();
+    s.write_all(b"GET / HTTP/1.0\r\n\r\n").await.unwrap();
+    s.shutdown().await.unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).await.unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.0 200") && answer.ends_with("one"),
+        "{answer}"
+    );
     let st = w.runtime.status(Some("shop")).await.unwrap();
     assert!(st[0].restarts >= 1, "{st:?}");
 }
@@ -280,7 +400,10 @@ async fn a_killed_container_comes_back_and_serves_again() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unhealthy_app_is_restarted_by_the_supervisor() {
     let w = World::new().await;
-    w.runtime.release(&w.spec("v1", "one"), &mut progress()).await.unwrap();
+    w.runtime
+        .release(&w.spec("v1", "one"), &mut progress())
+        .await
+        .unwrap();
     // From now on the app answers 500 until restarted.
     assert_eq!(get(w.port, "/fail").await, Ok((500, "one".into())));
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -290,10 +413,13 @@ async fn an_unhealthy_app_is_restarted_by_the_supervisor() {
         if v["restarts"].as_u64().unwrap_or(0) >= 1 && v["state"] == "healthy" {
             break v;
         }
-        assert!(Instant::now() < deadline, "no restart by the supervisor: {text}");
+        assert!(
+            Instant::now() < deadline,
+            "no restart by the supervisor: {text}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    assert_eq!(record["last_error"], "health check answered HTTP 500");
+    assert_eq!(record["restart_reason"], "health check answered HTTP 500");
     assert_eq!(record["release"], "v1");
     assert_eq!(get(w.port, "/").await, Ok((200, "one".into())));
     let st = &w.runtime.status(Some("shop")).await.unwrap()[0];
@@ -308,14 +434,31 @@ async fn stop_start_destroy_and_adoption() {
     let first = w.runtime.release(&spec, &mut progress()).await.unwrap();
     // The same release again (e.g. a restarted agent): adopted, no duplicate.
     let again = w.runtime.release(&spec, &mut progress()).await.unwrap();
-    assert_eq!(first.processes, again.processes);
-    assert_eq!(w.containers().len(), 2, "web + supervisor: {:?}", w.containers());
+    let names = |st: &solum_agent::runtime::AppStatus| {
+        st.processes
+            .iter()
+            .map(|p| p.container.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names(&first), names(&again));
+    assert_eq!(
+        w.containers().len(),
+        2,
+        "web + supervisor: {:?}",
+        w.containers()
+    );
 
     w.runtime.stop("shop").await.unwrap();
     let st = &w.runtime.status(Some("shop")).await.unwrap()[0];
-    assert_eq!((st.state, st.processes[0].docker_state.as_str()), (AppState::Stopped, "exited"));
+    assert_eq!(
+        (st.state, st.processes[0].docker_state.as_str()),
+        (AppState::Stopped, "exited")
+    );
     assert!(st.urls.is_empty());
-    assert!(get(w.port, "/").await.is_err(), "public port closed while stopped");
+    assert!(
+        get(w.port, "/").await.is_err(),
+        "public port closed while stopped"
+    );
 
     let st = w.runtime.start("shop").await.unwrap();
     assert_eq!(st.state, AppState::DeploymentComplete, "{st:?}");
@@ -323,8 +466,14 @@ async fn stop_start_destroy_and_adoption() {
 
     w.runtime.destroy("shop").await.unwrap();
     assert_eq!(w.containers(), [format!("solum-supervisor-{}", w.agent)]);
-    assert!(matches!(w.runtime.status(Some("shop")).await, Err(RuntimeError::NoSuchApp(_))));
-    assert!(matches!(w.runtime.destroy("shop").await, Err(RuntimeError::NoSuchApp(_))));
+    assert!(matches!(
+        w.runtime.status(Some("shop")).await,
+        Err(RuntimeError::NoSuchApp(_))
+    ));
+    assert!(matches!(
+        w.runtime.destroy("shop").await,
+        Err(RuntimeError::NoSuchApp(_))
+    ));
     assert!(w.runtime.status(None).await.unwrap().is_empty());
 }
 
@@ -332,9 +481,20 @@ async fn stop_start_destroy_and_adoption() {
 async fn a_public_port_held_by_someone_else_is_refused() {
     let w = World::new().await;
     let holder = std::net::TcpListener::bind(("127.0.0.1", w.port)).unwrap();
-    let err = w.runtime.release(&w.spec("v1", "one"), &mut progress()).await.unwrap_err();
-    assert!(matches!(err, RuntimeError::PortInUse { port, .. } if port == w.port), "{err}");
-    assert!(!w.containers().iter().any(|n| n.contains("-shop-")), "{:?}", w.containers());
+    let err = w
+        .runtime
+        .release(&w.spec("v1", "one"), &mut progress())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, RuntimeError::PortInUse { port, .. } if port == w.port),
+        "{err}"
+    );
+    assert!(
+        !w.containers().iter().any(|n| n.contains("-shop-")),
+        "{:?}",
+        w.containers()
+    );
     drop(holder);
 }
 
@@ -342,23 +502,168 @@ async fn a_public_port_held_by_someone_else_is_refused() {
 async fn worker_processes_get_no_ports_and_must_keep_running() {
     let w = World::new().await;
     let mut spec = w.spec("v1", "one");
-    spec.processes.insert("worker".into(), Some("echo working; exec sleep 600".into()));
+    spec.processes
+        .insert("worker".into(), Some("echo working; exec sleep 600".into()));
     let st = w.runtime.release(&spec, &mut progress()).await.unwrap();
-    let names: Vec<(&str, &str)> =
-        st.processes.iter().map(|p| (p.process.as_str(), p.health.as_str())).collect();
+    let names: Vec<(&str, &str)> = st
+        .processes
+        .iter()
+        .map(|p| (p.process.as_str(), p.health.as_str()))
+        .collect();
     assert_eq!(names.len(), 2);
     assert_eq!(names[1], ("worker", "unchecked"));
     let worker = format!("solum-{}-shop-v1-worker", w.agent);
-    let out = std::process::Command::new("docker").args(["port", &worker]).output().unwrap();
-    assert!(String::from_utf8_lossy(&out.stdout).trim().is_empty(), "worker has no published ports");
+    let out = std::process::Command::new("docker")
+        .args(["port", &worker])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).trim().is_empty(),
+        "worker has no published ports"
+    );
     let mut out = Vec::new();
     w.runtime.logs("shop", false, &mut out).await.unwrap();
     let out = String::from_utf8(out).unwrap();
     assert!(out.contains("worker | working"), "{out}");
 
     let mut bad = w.spec("v2", "two");
-    bad.processes.insert("worker".into(), Some("echo dying; exit 7".into()));
-    let msg = w.runtime.release(&bad, &mut progress()).await.unwrap_err().to_string();
-    assert!(msg.contains("worker container exited with code 7") && msg.contains("dying"), "{msg}");
+    bad.processes
+        .insert("worker".into(), Some("echo dying; exit 7".into()));
+    let msg = w
+        .runtime
+        .release(&bad, &mut progress())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("worker container exited with code 7") && msg.contains("dying"),
+        "{msg}"
+    );
     assert_eq!(get(w.port, "/").await, Ok((200, "one".into())));
+}
+
+fn docker_cli(args: &[&str]) -> String {
+    let out = std::process::Command::new("docker")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_supervisor_is_kept_current_and_picks_its_routes_up_again() {
+    let w = World::new().await;
+    let bin_dir = tempfile::tempdir().unwrap();
+    let binary = bin_dir.path().join("solum-agent");
+    std::fs::copy(env!("CARGO_BIN_EXE_solum-agent"), &binary).unwrap();
+    let rt = w.runtime_with_binary(&binary);
+    rt.release(&w.spec("v1", "one"), &mut progress())
+        .await
+        .unwrap();
+    let sup = format!("solum-supervisor-{}", w.agent);
+    let id = || docker_cli(&["inspect", "-f", "{{.Id}}", &sup]);
+    let first = id();
+    assert_eq!(
+        docker_cli(&[
+            "inspect",
+            "-f",
+            "{{.HostConfig.NetworkMode}} {{.HostConfig.RestartPolicy.Name}}",
+            &sup
+        ]),
+        "host unless-stopped"
+    );
+
+    rt.ensure_supervisor().await.unwrap();
+    assert_eq!(id(), first, "a current, running supervisor is kept");
+
+    // A new agent binary (new file): the supervisor is recreated and serves the routes again.
+    let fresh = bin_dir.path().join("solum-agent.new");
+    std::fs::copy(env!("CARGO_BIN_EXE_solum-agent"), &fresh).unwrap();
+    std::fs::rename(&fresh, &binary).unwrap();
+    rt.ensure_supervisor().await.unwrap();
+    let second = id();
+    assert_ne!(second, first, "recreated for the new binary");
+    wait_for_body(w.port, "one", 20).await;
+
+    // Gone: made again.
+    docker_cli(&["rm", "-f", &sup]);
+    rt.ensure_supervisor().await.unwrap();
+    assert_ne!(id(), second);
+    wait_for_body(w.port, "one", 20).await;
+
+    // Restarted by Docker (e.g. after a crash): reads its routes again.
+    docker_cli(&["restart", "-t", "1", &sup]);
+    wait_for_body(w.port, "one", 20).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn followed_logs_end_when_the_app_stops() {
+    let w = World::new().await;
+    w.runtime
+        .release(&w.spec("v1", "one"), &mut progress())
+        .await
+        .unwrap();
+    let follower = w.runtime_with(health(Duration::from_secs(30)));
+    let task = tokio::spawn(async move {
+        let mut out = Vec::new();
+        follower
+            .logs("shop", true, &mut out)
+            .await
+            .map(|()| String::from_utf8(out).unwrap())
+    });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(!task.is_finished(), "follow keeps going while the app runs");
+    w.runtime.stop("shop").await.unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(15), task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(
+        out.contains(&format!("web | listening on {}", w.port)),
+        "{out}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_public_port_taken_while_the_supervisor_was_down_is_reported_and_retried() {
+    let w = World::new().await;
+    w.runtime
+        .release(&w.spec("v1", "one"), &mut progress())
+        .await
+        .unwrap();
+    let sup = format!("solum-supervisor-{}", w.agent);
+    docker_cli(&["stop", "-t", "5", &sup]);
+    let squatter = std::net::TcpListener::bind(("127.0.0.1", w.port)).unwrap();
+    w.runtime.ensure_supervisor().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let st = loop {
+        let st = w.runtime.status(Some("shop")).await.unwrap().remove(0);
+        if st.state == AppState::Error {
+            break st;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "port conflict never reported: {st:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let err = st.last_error.unwrap_or_default();
+    assert!(
+        err.contains(&format!("cannot listen on 127.0.0.1:{}", w.port)),
+        "{err}"
+    );
+    drop(squatter);
+    // The supervisor retries the listener and the app serves again.
+    wait_for_body(w.port, "one", 20).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while w.runtime.status(Some("shop")).await.unwrap()[0].state != AppState::DeploymentComplete {
+        assert!(Instant::now() < deadline, "status never recovered");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

@@ -8,8 +8,8 @@ use bollard::models::{
     RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
-    CreateContainerOptions, EventsOptions, InspectContainerOptions, ListContainersOptions, LogsOptions,
-    RemoveContainerOptions, StopContainerOptions,
+    CreateContainerOptions, EventsOptions, InspectContainerOptions, ListContainersOptions,
+    LogsOptions, RemoveContainerOptions, StopContainerOptions,
 };
 use bollard::Docker;
 use futures_util::StreamExt;
@@ -302,7 +302,10 @@ pub async fn first_exit_code(docker: &Docker, id: &str, since: u64) -> Option<i6
     let mut stream = docker.events(Some(opts));
     let deadline = std::time::Duration::from_secs(3);
     while let Ok(Some(Ok(ev))) = tokio::time::timeout(deadline, stream.next()).await {
-        let code = ev.actor.and_then(|a| a.attributes).and_then(|a| a.get("exitCode").and_then(|c| c.parse().ok()));
+        let code = ev
+            .actor
+            .and_then(|a| a.attributes)
+            .and_then(|a| a.get("exitCode").and_then(|c| c.parse().ok()));
         if code.is_some() {
             return code;
         }

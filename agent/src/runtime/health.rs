@@ -6,6 +6,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use super::proxy::ConnCounts;
+use super::HealthConfig;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -107,38 +109,45 @@ pub enum Decision {
 }
 
 /// Health state of one web process, fed with check results (pure: time is passed in).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Tracker {
     pub consecutive_failures: u32,
     pub restarts: u64,
+    /// The last counted failure.
     pub last_error: Option<String>,
+    /// Why the supervisor last restarted the process.
+    pub restart_reason: Option<String>,
     pub healthy: Option<bool>,
     in_a_row: u32,
     last_restart: Option<Instant>,
     healthy_since: Option<Instant>,
-}
-
-impl Default for Tracker {
-    fn default() -> Self {
-        Tracker {
-            consecutive_failures: 0,
-            restarts: 0,
-            last_error: None,
-            healthy: None,
-            in_a_row: 0,
-            last_restart: None,
-            healthy_since: None,
-        }
-    }
+    /// After a restart, failures do not count until the process answers or this passes.
+    grace_until: Option<Instant>,
 }
 
 impl Tracker {
-    /// Records a check at `now`; `failures` consecutive failures make a restart, no sooner than
-    /// the backoff after the previous one.
-    pub fn record(&mut self, result: Result<(), String>, failures: u32, now: Instant) -> Decision {
+    /// A tracker that goes on counting from an earlier record (a restarted supervisor).
+    pub fn resume(restarts: u64, restart_reason: Option<String>) -> Tracker {
+        Tracker {
+            restarts,
+            restart_reason,
+            ..Tracker::default()
+        }
+    }
+
+    /// Records a check at `now`: `policy.failures` consecutive failures make a restart, no
+    /// sooner than the backoff after the previous one; a restarted process gets
+    /// `policy.start_timeout` to come back before its failures count.
+    pub fn record(
+        &mut self,
+        result: Result<(), String>,
+        policy: &HealthConfig,
+        now: Instant,
+    ) -> Decision {
         match result {
             Ok(()) => {
                 self.consecutive_failures = 0;
+                self.grace_until = None;
                 self.healthy = Some(true);
                 let since = *self.healthy_since.get_or_insert(now);
                 if now.duration_since(since) >= BACKOFF_RESET {
@@ -146,11 +155,15 @@ impl Tracker {
                 }
                 Decision::Nothing
             }
+            Err(_) if self.grace_until.is_some_and(|g| now < g) => {
+                self.healthy_since = None;
+                Decision::Nothing
+            }
             Err(reason) => {
                 self.consecutive_failures = self.consecutive_failures.saturating_add(1);
                 self.healthy_since = None;
                 self.last_error = Some(reason.clone());
-                if self.consecutive_failures < failures.max(1) {
+                if self.consecutive_failures < policy.failures.max(1) {
                     return Decision::Nothing;
                 }
                 self.healthy = Some(false);
@@ -163,9 +176,18 @@ impl Tracker {
                 self.restarts += 1;
                 self.consecutive_failures = 0;
                 self.last_restart = Some(now);
+                self.grace_until = Some(now + policy.start_timeout);
+                self.restart_reason = Some(reason.clone());
                 Decision::Restart { reason }
             }
         }
+    }
+
+    /// A failure that is not the process's fault to count (e.g. Docker is restarting it
+    /// after a crash, with its own backoff): noted, never a restart.
+    pub fn note(&mut self, reason: String) {
+        self.healthy_since = None;
+        self.last_error = Some(reason);
     }
 
     /// The delay before the next restart may happen (for logs).
@@ -193,9 +215,15 @@ pub struct HealthRecord {
     pub last_error: Option<String>,
     /// Unix seconds of the last check.
     pub last_check: u64,
+    /// Why the supervisor last restarted the process.
+    #[serde(default)]
+    pub restart_reason: Option<String>,
     /// Why a public listener of the app could not be opened, if so.
     #[serde(default)]
     pub listener_error: Option<String>,
+    /// Connections through the app's public listeners.
+    #[serde(default)]
+    pub connections: ConnCounts,
 }
 
 pub fn health_path(root: &Path, app: &str) -> PathBuf {
@@ -262,17 +290,26 @@ mod tests {
         assert_eq!(backoff(u32::MAX), BACKOFF_MAX);
     }
 
+    fn policy(failures: u32, start_ms: u64) -> HealthConfig {
+        HealthConfig {
+            failures,
+            start_timeout: Duration::from_millis(start_ms),
+            ..HealthConfig::default()
+        }
+    }
+
     #[test]
     fn restarts_after_consecutive_failures_with_backoff() {
         let t0 = Instant::now();
         let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let p = policy(3, 0);
         let mut t = Tracker::default();
         assert_eq!(t.state_name(), "starting");
         let fail = || Err::<(), _>("HTTP 500".to_string());
-        assert_eq!(t.record(fail(), 3, at(0)), Decision::Nothing);
-        assert_eq!(t.record(fail(), 3, at(1)), Decision::Nothing);
+        assert_eq!(t.record(fail(), &p, at(0)), Decision::Nothing);
+        assert_eq!(t.record(fail(), &p, at(1)), Decision::Nothing);
         assert_eq!(
-            t.record(fail(), 3, at(2)),
+            t.record(fail(), &p, at(2)),
             Decision::Restart {
                 reason: "HTTP 500".into()
             }
@@ -280,48 +317,50 @@ mod tests {
         assert_eq!((t.restarts, t.state_name()), (1, "unhealthy"));
         // Three more failures within 100 ms of the restart: wait for the backoff.
         for ms in [10, 20, 30] {
-            assert_eq!(t.record(fail(), 3, at(ms)), Decision::Nothing);
+            assert_eq!(t.record(fail(), &p, at(ms)), Decision::Nothing);
         }
         assert!(matches!(
-            t.record(fail(), 3, at(200)),
+            t.record(fail(), &p, at(200)),
             Decision::Restart { .. }
         ));
         assert_eq!(t.current_backoff(), Duration::from_millis(200));
         for ms in [210, 220, 300] {
-            assert_eq!(t.record(fail(), 3, at(ms)), Decision::Nothing, "{ms}");
+            assert_eq!(t.record(fail(), &p, at(ms)), Decision::Nothing, "{ms}");
         }
         assert!(matches!(
-            t.record(fail(), 3, at(401)),
+            t.record(fail(), &p, at(401)),
             Decision::Restart { .. }
         ));
         assert_eq!(t.current_backoff(), Duration::from_millis(400));
         // Healthy for 10 s resets the backoff.
-        assert_eq!(t.record(Ok(()), 3, at(1_000)), Decision::Nothing);
+        assert_eq!(t.record(Ok(()), &p, at(1_000)), Decision::Nothing);
         assert_eq!(t.state_name(), "healthy");
-        t.record(Ok(()), 3, at(11_000));
+        t.record(Ok(()), &p, at(11_000));
         assert_eq!(t.current_backoff(), Duration::from_millis(100));
         assert_eq!(t.restarts, 3);
         assert_eq!(t.last_error.as_deref(), Some("HTTP 500"));
+        assert_eq!(t.restart_reason.as_deref(), Some("HTTP 500"));
     }
 
     #[test]
     fn short_health_does_not_reset_backoff() {
         let t0 = Instant::now();
         let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let p = policy(1, 0);
         let mut t = Tracker::default();
         let fail = || Err::<(), _>("x".to_string());
         assert!(matches!(
-            t.record(fail(), 1, at(0)),
+            t.record(fail(), &p, at(0)),
             Decision::Restart { .. }
         ));
         assert!(matches!(
-            t.record(fail(), 1, at(100)),
+            t.record(fail(), &p, at(100)),
             Decision::Restart { .. }
         ));
-        t.record(Ok(()), 1, at(150));
-        t.record(Ok(()), 1, at(5_000));
+        t.record(Ok(()), &p, at(150));
+        t.record(Ok(()), &p, at(5_000));
         assert!(matches!(
-            t.record(fail(), 1, at(5_100)),
+            t.record(fail(), &p, at(5_100)),
             Decision::Restart { .. }
         ));
         assert_eq!(
@@ -329,6 +368,42 @@ mod tests {
             Duration::from_millis(400),
             "5 s healthy is not enough to reset"
         );
+    }
+
+    #[test]
+    fn a_restarted_process_gets_the_start_timeout_before_failures_count() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let p = policy(1, 5_000);
+        let mut t = Tracker::default();
+        assert!(matches!(
+            t.record(Err("HTTP 500".into()), &p, at(0)),
+            Decision::Restart { .. }
+        ));
+        for ms in [500, 1_000, 4_000] {
+            assert_eq!(
+                t.record(Err("connection reset".into()), &p, at(ms)),
+                Decision::Nothing
+            );
+        }
+        assert_eq!(
+            t.last_error.as_deref(),
+            Some("HTTP 500"),
+            "failures in the grace period are not counted"
+        );
+        assert!(matches!(
+            t.record(Err("refused".into()), &p, at(5_001)),
+            Decision::Restart { .. }
+        ));
+        // Answering ends the grace at once.
+        t.record(Ok(()), &p, at(6_000));
+        assert!(matches!(
+            t.record(Err("HTTP 500".into()), &p, at(6_500)),
+            Decision::Restart { .. }
+        ));
+        t.note("container is restarting".into());
+        assert_eq!(t.restarts, 3);
+        assert_eq!(t.last_error.as_deref(), Some("container is restarting"));
     }
 
     #[tokio::test]

@@ -11,6 +11,7 @@ use tokio::time::Instant;
 use super::containers::{self, Managed, WEB};
 use super::health;
 use super::routes::{self, AppRoute, PortRoute, Routes};
+use super::supervisor;
 use super::{AppStatus, ReleaseSpec, Runtime, RuntimeError};
 
 /// How long the supervisor has to acknowledge new routes.
@@ -54,6 +55,12 @@ impl Runtime {
                 "release {} of {} is already running",
                 spec.release, spec.app
             ));
+            // An agent killed between the switch and the cleanup left the old release behind.
+            self.retire(
+                existing.iter().filter(|c| c.release != spec.release),
+                on_progress,
+            )
+            .await?;
             return self.status_of(&spec.app).await;
         }
         let web_ports = if spec.processes.contains_key(WEB) {
@@ -118,19 +125,32 @@ impl Runtime {
             return Err(e);
         }
 
-        let old: Vec<&Managed> = existing
-            .iter()
-            .filter(|c| c.release != spec.release)
-            .collect();
-        if !old.is_empty() {
+        if existing.iter().any(|c| c.release != spec.release) {
             tokio::time::sleep(DRAIN).await;
-            on_progress("stopping the previous release");
-            for c in old {
-                containers::stop(&self.docker, &c.id, STOP_SECS).await?;
-                containers::remove(&self.docker, &c.id).await?;
-            }
+            self.retire(
+                existing.iter().filter(|c| c.release != spec.release),
+                on_progress,
+            )
+            .await?;
         }
         self.status_of(&spec.app).await
+    }
+
+    /// Gracefully stops and removes containers of releases no longer served.
+    async fn retire<'a>(
+        &self,
+        old: impl Iterator<Item = &'a Managed>,
+        on_progress: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<(), RuntimeError> {
+        for c in old {
+            on_progress(&format!(
+                "stopping {} of the previous release ({})",
+                c.process, c.name
+            ));
+            containers::stop(&self.docker, &c.id, STOP_SECS).await?;
+            containers::remove(&self.docker, &c.id).await?;
+        }
+        Ok(())
     }
 
     /// Stops the app's containers (kept, with their images) after taking its route away.
@@ -326,6 +346,9 @@ impl Runtime {
                 Err(e) => tracing::warn!("reading the routes acknowledgement: {e}"),
             }
             if Instant::now() >= deadline {
+                let name = supervisor::supervisor_name(&self.agent);
+                let logs = containers::last_lines(&self.docker, &name, 5).await;
+                tracing::error!("the supervisor {name} did not acknowledge generation {generation}; its last output:\n{logs}");
                 return Err(RuntimeError::SupervisorTimeout(ACK_TIMEOUT.as_secs()));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -396,7 +419,9 @@ impl Runtime {
             return Ok(());
         }
         let code = if state == "running" || state == "restarting" {
-            containers::first_exit_code(&self.docker, &s.id, s.since).await.unwrap_or(code)
+            containers::first_exit_code(&self.docker, &s.id, s.since)
+                .await
+                .unwrap_or(code)
         } else {
             code
         };

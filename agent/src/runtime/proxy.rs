@@ -3,13 +3,14 @@
 //! upstream container. Retargeting a listener only affects new connections; established
 //! ones drain on their own.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bollard::Docker;
+use serde::{Deserialize, Serialize};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -29,6 +30,24 @@ pub struct Stats {
     pub total: AtomicU64,
     /// Connections dropped because no upstream answered in time.
     pub failed: AtomicU64,
+}
+
+/// A snapshot of connection counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnCounts {
+    pub active: u64,
+    pub total: u64,
+    pub failed: u64,
+}
+
+impl Stats {
+    fn snapshot(&self) -> ConnCounts {
+        ConnCounts {
+            active: self.active.load(Ordering::Relaxed),
+            total: self.total.load(Ordering::Relaxed),
+            failed: self.failed.load(Ordering::Relaxed),
+        }
+    }
 }
 
 struct Target {
@@ -99,6 +118,11 @@ impl Proxy {
     pub fn close(&mut self, addr: SocketAddr) {
         if let Some(l) = self.listeners.remove(&addr) {
             l.accept.abort();
+            let c = l.shared.stats.snapshot();
+            tracing::info!(
+                "closed listener {addr} ({} connections still open drain on their own)",
+                c.active
+            );
         }
     }
 
@@ -106,16 +130,23 @@ impl Proxy {
         self.listeners.contains_key(&addr)
     }
 
-    /// (active, total, failed) connections of a listener.
-    pub fn stats(&self, addr: SocketAddr) -> Option<(u64, u64, u64)> {
-        self.listeners.get(&addr).map(|l| {
-            let s = &l.shared.stats;
-            (
-                s.active.load(Ordering::Relaxed),
-                s.total.load(Ordering::Relaxed),
-                s.failed.load(Ordering::Relaxed),
-            )
-        })
+    /// Connection counters of a listener.
+    pub fn counts(&self, addr: SocketAddr) -> Option<ConnCounts> {
+        self.listeners.get(&addr).map(|l| l.shared.stats.snapshot())
+    }
+
+    /// Connection counters summed per app (over the app's listeners).
+    pub fn counts_by_app(&self) -> BTreeMap<String, ConnCounts> {
+        let mut out: BTreeMap<String, ConnCounts> = BTreeMap::new();
+        for l in self.listeners.values() {
+            let app = lock(&l.shared.target).upstream.app.clone();
+            let c = l.shared.stats.snapshot();
+            let e = out.entry(app).or_default();
+            e.active += c.active;
+            e.total += c.total;
+            e.failed += c.failed;
+        }
+        out
     }
 }
 

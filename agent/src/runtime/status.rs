@@ -289,8 +289,10 @@ mod tests {
             state: state.into(),
             restarts,
             last_error: err.map(String::from),
+            restart_reason: None,
             last_check: 1,
             listener_error: None,
+            connections: Default::default(),
         }
     }
 

@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 
 use super::containers::{self, LABEL_AGENT, LABEL_ROLE};
 use super::health::{self, Decision, HealthRecord, Tracker};
-use super::proxy::Proxy;
+use super::proxy::{ConnCounts, Proxy};
 use super::routes::{self, Ack, AppRoute, Routes};
 use super::RuntimeError;
 use crate::state::write_json;
@@ -188,6 +188,12 @@ pub async fn ensure(docker: &Docker, s: &SupervisorSetup) -> Result<(), RuntimeE
 
 /// The supervisor's main loop; returns on SIGTERM/SIGINT.
 pub async fn supervise(state_root: &Path) -> Result<(), RuntimeError> {
+    if !state_root.is_dir() {
+        return Err(RuntimeError::Other(format!(
+            "state directory {} does not exist (is it mounted into the supervisor?)",
+            state_root.display()
+        )));
+    }
     let docker = crate::docker::connect()
         .await
         .map_err(|e| RuntimeError::Other(e.to_string()))?;
@@ -211,6 +217,7 @@ pub async fn supervise(state_root: &Path) -> Result<(), RuntimeError> {
 }
 
 type ListenerErrors = Arc<Mutex<BTreeMap<String, String>>>;
+type Counts = Arc<Mutex<BTreeMap<String, ConnCounts>>>;
 
 struct Supervisor {
     docker: Docker,
@@ -219,6 +226,7 @@ struct Supervisor {
     applied: Option<Routes>,
     listening: BTreeMap<SocketAddr, routes::Upstream>,
     errors: ListenerErrors,
+    counts: Counts,
     last_retry: Instant,
     watchers: HashMap<String, (AppRoute, JoinHandle<()>)>,
 }
@@ -232,6 +240,7 @@ impl Supervisor {
             applied: None,
             listening: BTreeMap::new(),
             errors: Arc::default(),
+            counts: Arc::default(),
             last_retry: Instant::now(),
             watchers: HashMap::new(),
         }
@@ -245,6 +254,7 @@ impl Supervisor {
                 return;
             }
         };
+        *lock(&self.counts) = self.proxy.counts_by_app();
         let changed = self.applied.as_ref() != Some(&routes);
         let retry = !lock(&self.errors).is_empty() && self.last_retry.elapsed() >= RETRY_LISTENERS;
         if changed || retry {
@@ -311,6 +321,10 @@ impl Supervisor {
             let _ = std::fs::remove_file(health::health_path(&self.root, &app));
         }
         for (app, route) in &routes.apps {
+            if let Err(e) = containers::check_name("app", app) {
+                tracing::error!("routes: {e}; not health-checked");
+                continue;
+            }
             if self.watchers.get(app).is_some_and(|(r, _)| r == route) {
                 continue;
             }
@@ -323,6 +337,7 @@ impl Supervisor {
                 app: app.clone(),
                 route: route.clone(),
                 errors: self.errors.clone(),
+                counts: self.counts.clone(),
             };
             self.watchers
                 .insert(app.clone(), (route.clone(), tokio::spawn(w.run())));
@@ -341,46 +356,49 @@ struct Watcher {
     app: String,
     route: AppRoute,
     errors: ListenerErrors,
+    counts: Counts,
 }
 
 impl Watcher {
     async fn run(self) {
-        let mut tracker = Tracker::default();
+        let mut tracker = self.earlier().unwrap_or_default();
         let policy = &self.route.health;
         let interval = policy.interval.max(Duration::from_millis(100));
-        self.write(&tracker);
+        let mut first = true;
         loop {
-            tokio::time::sleep(interval).await;
+            if !first {
+                tokio::time::sleep(interval).await;
+            }
+            first = false;
             let (result, docker_state) = self.check().await;
             let verdict = health::judge(&result);
-            if let Decision::Restart { reason } =
-                tracker.record(verdict, policy.failures, Instant::now())
-            {
-                // Docker is already restarting a crashed process with its own backoff.
-                if docker_state != "restarting" {
-                    tracing::warn!(
-                        "{}: unhealthy ({reason}); restarting {} (restart #{}, next no sooner than {} ms)",
-                        self.app,
-                        self.route.container,
-                        tracker.restarts,
-                        tracker.current_backoff().as_millis()
-                    );
-                    let opts = RestartContainerOptions {
-                        t: Some(5),
-                        signal: None,
-                    };
-                    if let Err(e) = self
-                        .docker
-                        .restart_container(&self.route.container, Some(opts))
-                        .await
-                    {
-                        tracing::error!(
-                            "{}: cannot restart {}: {e}",
-                            self.app,
-                            self.route.container
-                        );
-                        tracker.last_error = Some(format!("restart failed: {e}"));
-                    }
+            // Docker is already restarting a crashed process with its own backoff.
+            if docker_state == "restarting" {
+                if let Err(reason) = verdict {
+                    tracker.note(reason);
+                }
+                self.write(&tracker);
+                continue;
+            }
+            if let Decision::Restart { reason } = tracker.record(verdict, policy, Instant::now()) {
+                tracing::warn!(
+                    "{}: unhealthy ({reason}); restarting {} (restart #{}, next no sooner than {} ms)",
+                    self.app,
+                    self.route.container,
+                    tracker.restarts,
+                    tracker.current_backoff().as_millis()
+                );
+                let opts = RestartContainerOptions {
+                    t: Some(5),
+                    signal: None,
+                };
+                if let Err(e) = self
+                    .docker
+                    .restart_container(&self.route.container, Some(opts))
+                    .await
+                {
+                    tracing::error!("{}: cannot restart {}: {e}", self.app, self.route.container);
+                    tracker.last_error = Some(format!("restart failed: {e}"));
                 }
             }
             self.write(&tracker);
@@ -415,6 +433,14 @@ impl Watcher {
         )
     }
 
+    /// The restart history of the same release from the record (the supervisor restarted).
+    fn earlier(&self) -> Option<Tracker> {
+        let path = health::health_path(&self.root, &self.app);
+        let old: HealthRecord = crate::state::read_json(&path).ok().flatten()?;
+        (old.release == self.route.release)
+            .then(|| Tracker::resume(old.restarts, old.restart_reason))
+    }
+
     fn write(&self, tracker: &Tracker) {
         let record = HealthRecord {
             app: self.app.clone(),
@@ -422,8 +448,13 @@ impl Watcher {
             state: tracker.state_name().to_string(),
             restarts: tracker.restarts,
             last_error: tracker.last_error.clone(),
+            restart_reason: tracker.restart_reason.clone(),
             last_check: health::unix_now(),
             listener_error: lock(&self.errors).get(&self.app).cloned(),
+            connections: lock(&self.counts)
+                .get(&self.app)
+                .copied()
+                .unwrap_or_default(),
         };
         if let Err(e) = write_json(&health::health_path(&self.root, &self.app), &record) {
             tracing::error!("{}: cannot write the health record: {e}", self.app);
