@@ -192,22 +192,35 @@ impl<'a> Git<'a> {
             })
     }
 
-    /// git's last non-empty stderr line, redacted.
+    /// The line of git's stderr that says what went wrong, redacted: the first `fatal:` or
+    /// `error:` line (git follows it with generic advice), else the last non-empty line.
     fn last_line(&self, stderr: &[u8]) -> String {
-        let text = String::from_utf8_lossy(stderr);
-        let line = text
-            .lines()
-            .rev()
-            .map(str::trim)
-            .find(|l| !l.is_empty())
-            .unwrap_or("(no message)");
-        self.redact(line)
+        self.redact(&pick_error_line(&String::from_utf8_lossy(stderr)))
     }
+}
+
+fn pick_error_line(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let line = lines
+        .iter()
+        .find(|l| l.starts_with("fatal:") || l.starts_with("error:"))
+        .or(lines.last())
+        .copied()
+        .unwrap_or("(no message)");
+    line.strip_prefix("fatal: ").unwrap_or(line).to_string()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn picks_the_line_that_explains() {
+        let stderr = "fatal: '/x.git' does not appear to be a git repository\nfatal: Could not read from remote repository.\n\nPlease make sure you have the correct access rights\nand the repository exists.\n";
+        assert_eq!(pick_error_line(stderr), "'/x.git' does not appear to be a git repository");
+        assert_eq!(pick_error_line("warning: a\nsomething broke\n"), "something broke");
+        assert_eq!(pick_error_line(""), "(no message)");
+    }
 
     #[test]
     fn sha_like() {
