@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use bollard::models::{ContainerCreateBody, HostConfig, PortBinding};
-use bollard::query_parameters::{CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder, StartContainerOptions};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder, StartContainerOptions,
+};
 use buildpack_support::{capture_log, docker, run_in, unique, AppCleanup};
 use solum_agent::build::cache::{build_key, KeyInputs};
 use solum_agent::build::{buildpack, BuildError, BuildRequest};
@@ -43,9 +45,15 @@ fn write_exec(path: &Path, text: &str) {
 /// A buildpack in `dir` from its three scripts (`release` may be empty: no bin/release).
 fn make_buildpack(dir: &Path, detect: &str, compile: &str, release: &str) {
     write_exec(&dir.join("bin/detect"), &format!("#!/bin/bash\n{detect}\n"));
-    write_exec(&dir.join("bin/compile"), &format!("#!/bin/bash\nset -e\n{compile}\n"));
+    write_exec(
+        &dir.join("bin/compile"),
+        &format!("#!/bin/bash\nset -e\n{compile}\n"),
+    );
     if !release.is_empty() {
-        write_exec(&dir.join("bin/release"), &format!("#!/bin/bash\n{release}\n"));
+        write_exec(
+            &dir.join("bin/release"),
+            &format!("#!/bin/bash\n{release}\n"),
+        );
     }
 }
 
@@ -58,14 +66,24 @@ struct Fixture {
 impl Fixture {
     fn new(prefix: &str) -> Fixture {
         let app = unique(prefix);
-        Fixture { _cleanup: AppCleanup { app: app.clone() }, app, tmp: tempfile::tempdir().unwrap() }
+        Fixture {
+            _cleanup: AppCleanup { app: app.clone() },
+            app,
+            tmp: tempfile::tempdir().unwrap(),
+        }
     }
 
     fn path(&self, rel: &str) -> PathBuf {
         self.tmp.path().join(rel)
     }
 
-    fn request(&self, source: &Path, lp: LanguagePack, buildpacks_dir: &Path, salt: &str) -> BuildRequest {
+    fn request(
+        &self,
+        source: &Path,
+        lp: LanguagePack,
+        buildpacks_dir: &Path,
+        salt: &str,
+    ) -> BuildRequest {
         let work = self.path("work");
         std::fs::create_dir_all(&work).unwrap();
         let key = build_key(&KeyInputs {
@@ -92,7 +110,9 @@ impl Fixture {
 async fn ready_stack(docker: &bollard::Docker) -> StackConfig {
     let cfg = StackConfig::default();
     let (log, _) = capture_log();
-    solum_agent::stack::build(docker, &cfg, false, log).await.expect("stack images");
+    solum_agent::stack::build(docker, &cfg, false, log)
+        .await
+        .expect("stack images");
     cfg
 }
 
@@ -108,16 +128,34 @@ async fn serve_and_get(docker: &bollard::Docker, image: &str, app: &str) -> Stri
         host_config: Some(HostConfig {
             port_bindings: Some(HashMap::from([(
                 "5000/tcp".to_string(),
-                Some(vec![PortBinding { host_ip: Some("127.0.0.1".into()), host_port: Some(String::new()) }]),
+                Some(vec![PortBinding {
+                    host_ip: Some("127.0.0.1".into()),
+                    host_port: Some(String::new()),
+                }]),
             )])),
             ..Default::default()
         }),
         ..Default::default()
     };
-    docker.create_container(Some(CreateContainerOptionsBuilder::new().name(&name).build()), body).await.unwrap();
+    docker
+        .create_container(
+            Some(CreateContainerOptionsBuilder::new().name(&name).build()),
+            body,
+        )
+        .await
+        .unwrap();
     let result = async {
-        docker.start_container(&name, None::<StartContainerOptions>).await.unwrap();
-        let inspect = docker.inspect_container(&name, None::<bollard::query_parameters::InspectContainerOptions>).await.unwrap();
+        docker
+            .start_container(&name, None::<StartContainerOptions>)
+            .await
+            .unwrap();
+        let inspect = docker
+            .inspect_container(
+                &name,
+                None::<bollard::query_parameters::InspectContainerOptions>,
+            )
+            .await
+            .unwrap();
         let port = inspect
             .network_settings
             .and_then(|n| n.ports)
@@ -125,7 +163,11 @@ async fn serve_and_get(docker: &bollard::Docker, image: &str, app: &str) -> Stri
             .and_then(|b| b.first().and_then(|b| b.host_port.clone()))
             .expect("published port");
         let url = format!("http://127.0.0.1:{port}/");
-        let client = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(2)).build().unwrap();
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(2))
+            .build()
+            .unwrap();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             match client.get(&url).send().await {
@@ -136,7 +178,13 @@ async fn serve_and_get(docker: &bollard::Docker, image: &str, app: &str) -> Stri
         }
     }
     .await;
-    docker.remove_container(&name, Some(RemoveContainerOptionsBuilder::new().force(true).build())).await.unwrap();
+    docker
+        .remove_container(
+            &name,
+            Some(RemoveContainerOptionsBuilder::new().force(true).build()),
+        )
+        .await
+        .unwrap();
     result
 }
 
@@ -156,11 +204,21 @@ async fn python_web_example_is_detected_built_served_and_cached() {
     copy_tree(&repo_root().join("examples/python-web"), &src);
     std::fs::create_dir_all(src.join(".git")).unwrap();
     std::fs::write(src.join(".git/HEAD"), "ref: refs/heads/main\n").unwrap();
-    let req = fx.request(&src, LanguagePack::Auto, &repo_root().join("buildpacks"), "1");
+    let req = fx.request(
+        &src,
+        LanguagePack::Auto,
+        &repo_root().join("buildpacks"),
+        "1",
+    );
 
-    let outcome = buildpack::build(&docker, &req, &stack).await.expect("build");
+    let outcome = buildpack::build(&docker, &req, &stack)
+        .await
+        .expect("build");
     assert!(!outcome.cached);
-    assert_eq!(outcome.processes, BTreeMap::from([("web".to_string(), Some("python3 app.py".to_string()))]));
+    assert_eq!(
+        outcome.processes,
+        BTreeMap::from([("web".to_string(), Some("python3 app.py".to_string()))])
+    );
     let body = serve_and_get(&docker, &outcome.image, &fx.app).await;
     assert!(body.contains("Hello from solum python-web"), "{body}");
 
@@ -172,20 +230,34 @@ async fn python_web_example_is_detected_built_served_and_cached() {
         "test ! -e .git && test ! -e README.md && command -v python3 && id -u && stat -c %u app.py && ./unit_tests.sh 2>&1 | tail -1",
     )
     .await;
-    assert_eq!(out.lines().collect::<Vec<_>>(), ["/app/.venv/bin/python3", "32767", "32767", "OK"], "{out}");
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        ["/app/.venv/bin/python3", "32767", "32767", "OK"],
+        "{out}"
+    );
 
     let inspect = docker.inspect_image(&outcome.image).await.unwrap();
     let labels = inspect.config.and_then(|c| c.labels).unwrap();
     assert_eq!(labels.get("solum.build-key"), Some(&req.key));
     assert_eq!(labels.get("solum.app"), Some(&fx.app));
-    assert!(inspect.repo_tags.unwrap().contains(&format!("solum/app-{}:{}", fx.app, &req.key[..12])));
+    assert!(inspect.repo_tags.unwrap().contains(&format!(
+        "solum/app-{}:{}",
+        fx.app,
+        &req.key[..12]
+    )));
 
     let started = Instant::now();
-    let again = buildpack::build(&docker, &req, &stack).await.expect("second build");
+    let again = buildpack::build(&docker, &req, &stack)
+        .await
+        .expect("second build");
     assert!(again.cached, "same inputs must be a cache hit");
     assert_eq!(again.image, outcome.image);
     assert_eq!(again.processes, outcome.processes);
-    assert!(started.elapsed() < Duration::from_secs(1), "cache hit took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "cache hit took {:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -212,20 +284,34 @@ echo "$STACK $HOME $SOURCE_VERSION ${REQUEST_ID:+has-request-id}" >> "$1/env.txt
     );
     let src = fx.path("src");
     std::fs::create_dir_all(&src).unwrap();
-    std::fs::write(src.join(".buildpacks"), format!("# two local buildpacks\n{}\n{}\n", first.display(), second.display()))
-        .unwrap();
+    std::fs::write(
+        src.join(".buildpacks"),
+        format!(
+            "# two local buildpacks\n{}\n{}\n",
+            first.display(),
+            second.display()
+        ),
+    )
+    .unwrap();
     let empty = fx.path("installed");
     std::fs::create_dir_all(&empty).unwrap();
     let mut req = fx.request(&src, LanguagePack::Auto, &empty, "1");
     req.env.insert("GREETING".into(), "hi there".into());
 
-    let outcome = buildpack::build(&docker, &req, &stack).await.expect("build");
+    let outcome = buildpack::build(&docker, &req, &stack)
+        .await
+        .expect("build");
     assert_eq!(
         outcome.processes,
         BTreeMap::from([("web".to_string(), Some("cat seen.txt".to_string()))]),
         "the last release wins"
     );
-    let out = sh(&docker, &outcome.image, "cat first.txt seen.txt uid.txt env.txt; echo \"$FROM_RELEASE\"").await;
+    let out = sh(
+        &docker,
+        &outcome.image,
+        "cat first.txt seen.txt uid.txt env.txt; echo \"$FROM_RELEASE\"",
+    )
+    .await;
     assert_eq!(
         out.lines().collect::<Vec<_>>(),
         [
@@ -279,18 +365,37 @@ async fn failing_compile_reports_buildpack_code_and_last_lines() {
     std::fs::create_dir_all(&src).unwrap();
     std::fs::write(src.join("x"), "x").unwrap();
     let (log, lines) = capture_log();
-    let req = BuildRequest { log, ..fx.request(&src, LanguagePack::Auto, &installed, "1") };
+    let req = BuildRequest {
+        log,
+        ..fx.request(&src, LanguagePack::Auto, &installed, "1")
+    };
     match buildpack::build(&docker, &req, &stack).await {
-        Err(BuildError::CompileFailed { buildpack, code, tail }) => {
+        Err(BuildError::CompileFailed {
+            buildpack,
+            code,
+            tail,
+        }) => {
             assert_eq!((buildpack.as_str(), code), ("breaks", 7));
-            assert!(tail.contains("compile line 40") && tail.contains("fatal: oops"), "{tail}");
-            assert!(!tail.contains("compile line 5\n") && tail.lines().count() <= 20, "{tail}");
+            assert!(
+                tail.contains("compile line 40") && tail.contains("fatal: oops"),
+                "{tail}"
+            );
+            assert!(
+                !tail.contains("compile line 5\n") && tail.lines().count() <= 20,
+                "{tail}"
+            );
         }
         other => panic!("expected CompileFailed, got {other:?}"),
     }
     let lines = lines.lock().unwrap().clone();
-    assert!(lines.iter().any(|l| l == "-----> Breaks app detected"), "{lines:?}");
-    assert!(lines.iter().any(|l| l == "compile line 1"), "output is streamed to the log: {lines:?}");
+    assert!(
+        lines.iter().any(|l| l == "-----> Breaks app detected"),
+        "{lines:?}"
+    );
+    assert!(
+        lines.iter().any(|l| l == "compile line 1"),
+        "output is streamed to the log: {lines:?}"
+    );
     assert_no_build_container(&fx.app).await;
 }
 
@@ -312,20 +417,36 @@ async fn cache_dir_survives_between_builds_and_run_cmd_becomes_web() {
     let lp = LanguagePack::Named(bp.to_string_lossy().into_owned());
 
     // No Procfile, no release, no run_cmd: nothing to run.
-    let err = buildpack::build(&docker, &fx.request(&src, lp.clone(), &fx.path("none"), "0"), &stack).await.unwrap_err();
+    let err = buildpack::build(
+        &docker,
+        &fx.request(&src, lp.clone(), &fx.path("none"), "0"),
+        &stack,
+    )
+    .await
+    .unwrap_err();
     assert!(err.to_string().contains("no Procfile"), "{err}");
 
     let mut req = fx.request(&src, lp.clone(), &fx.path("none"), "1");
     req.run_cmd = Some("cat count.txt".into());
-    let one = buildpack::build(&docker, &req, &stack).await.expect("first build");
+    let one = buildpack::build(&docker, &req, &stack)
+        .await
+        .expect("first build");
     let mut req2 = fx.request(&src, lp, &fx.path("none"), "2");
     req2.run_cmd = Some("cat count.txt".into());
-    let two = buildpack::build(&docker, &req2, &stack).await.expect("second build");
+    let two = buildpack::build(&docker, &req2, &stack)
+        .await
+        .expect("second build");
     assert!(!two.cached);
-    assert_eq!(two.processes, BTreeMap::from([("web".to_string(), Some("cat count.txt".to_string()))]));
+    assert_eq!(
+        two.processes,
+        BTreeMap::from([("web".to_string(), Some("cat count.txt".to_string()))])
+    );
     // The third compile (after the failed-to-run one counted 1) sees the cache of the others.
     assert_eq!(sh(&docker, &one.image, "cat count.txt").await.trim(), "2");
-    assert_eq!(run_in(&docker, &two.image, None, None, vec!["web"]).await, (0, "3\n".to_string()));
+    assert_eq!(
+        run_in(&docker, &two.image, None, None, vec!["web"]).await,
+        (0, "3\n".to_string())
+    );
 }
 
 async fn assert_no_build_container(app: &str) {
@@ -333,5 +454,8 @@ async fn assert_no_build_container(app: &str) {
         .args(["ps", "-aq", "--filter", &format!("label=solum.app={app}")])
         .output()
         .unwrap();
-    assert!(String::from_utf8_lossy(&out.stdout).trim().is_empty(), "a build container of {app} was left behind");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).trim().is_empty(),
+        "a build container of {app} was left behind"
+    );
 }

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use bollard::models::{ContainerCreateBody, HostConfig};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
-    RemoveImageOptionsBuilder, RemoveVolumeOptionsBuilder, WaitContainerOptionsBuilder,
+    WaitContainerOptionsBuilder,
 };
 use bollard::Docker;
 use futures_util::StreamExt;
@@ -114,7 +114,12 @@ pub struct AppCleanup {
 
 impl Drop for AppCleanup {
     fn drop(&mut self) {
-        let docker = |args: &[&str]| std::process::Command::new("docker").args(args).output().ok();
+        let docker = |args: &[&str]| {
+            std::process::Command::new("docker")
+                .args(args)
+                .output()
+                .ok()
+        };
         let label = format!("label=solum.app={}", self.app);
         if let Some(out) = docker(&["ps", "-aq", "--filter", &label]) {
             for id in String::from_utf8_lossy(&out.stdout).split_whitespace() {
@@ -122,7 +127,10 @@ impl Drop for AppCleanup {
             }
         }
         if let Some(out) = docker(&["images", "-q", &format!("solum/app-{}", self.app)]) {
-            let mut ids: Vec<String> = String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_string).collect();
+            let mut ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+                .split_whitespace()
+                .map(str::to_string)
+                .collect();
             ids.dedup();
             for id in ids {
                 docker(&["rmi", "-f", &id]);

@@ -17,7 +17,12 @@ use crate::build::{BuildError, LogFn};
 
 /// Writes the build context to `out`: `Dockerfile`, `.release` and the `slug.tgz` found in the
 /// engine's archive `slug_download`.
-pub fn write_context(out: &Path, dockerfile: &str, release: &str, slug_download: &Path) -> Result<(), BuildError> {
+pub fn write_context(
+    out: &Path,
+    dockerfile: &str,
+    release: &str,
+    slug_download: &Path,
+) -> Result<(), BuildError> {
     let io = |what: &str| {
         let what = format!("{what} ({})", out.display());
         move |e: std::io::Error| BuildError::io(what, e)
@@ -29,7 +34,8 @@ pub fn write_context(out: &Path, dockerfile: &str, release: &str, slug_download:
         h.set_size(text.len() as u64);
         h.set_mode(0o644);
         h.set_mtime(0);
-        b.append_data(&mut h, name, text.as_bytes()).map_err(io("writing the build context"))?;
+        b.append_data(&mut h, name, text.as_bytes())
+            .map_err(io("writing the build context"))?;
     }
     let slug = std::fs::File::open(slug_download).map_err(io("opening the slug"))?;
     let mut archive = tar::Archive::new(std::io::BufReader::new(slug));
@@ -39,13 +45,16 @@ pub fn write_context(out: &Path, dockerfile: &str, release: &str, slug_download:
         if entry.header().entry_type().is_file() {
             let mut h = entry.header().clone();
             h.set_mode(0o644);
-            b.append_data(&mut h, "slug.tgz", entry).map_err(io("writing the build context"))?;
+            b.append_data(&mut h, "slug.tgz", entry)
+                .map_err(io("writing the build context"))?;
             found = true;
             break;
         }
     }
     if !found {
-        return Err(BuildError::Other("the build container produced no slug".into()));
+        return Err(BuildError::Other(
+            "the build container produced no slug".into(),
+        ));
     }
     b.into_inner().map_err(io("writing the build context"))?;
     Ok(())
@@ -59,14 +68,27 @@ pub async fn build(
     labels: HashMap<String, String>,
     log: &LogFn,
 ) -> Result<String, BuildError> {
-    let file =
-        tokio::fs::File::open(context).await.map_err(|e| BuildError::io(format!("opening {}", context.display()), e))?;
-    let options = BuildImageOptionsBuilder::new().t(tag).labels(&labels).rm(true).forcerm(true).build();
-    let mut stream = docker.build_image(options, None, Some(bollard::body_try_stream(crate::stack::file_stream(file))));
+    let file = tokio::fs::File::open(context)
+        .await
+        .map_err(|e| BuildError::io(format!("opening {}", context.display()), e))?;
+    let options = BuildImageOptionsBuilder::new()
+        .t(tag)
+        .labels(&labels)
+        .rm(true)
+        .forcerm(true)
+        .build();
+    let mut stream = docker.build_image(
+        options,
+        None,
+        Some(bollard::body_try_stream(crate::stack::file_stream(file))),
+    );
     while let Some(item) = stream.next().await {
-        let info = item.map_err(|e| BuildError::Other(format!("building the runtime image {tag}: {e}")))?;
+        let info =
+            item.map_err(|e| BuildError::Other(format!("building the runtime image {tag}: {e}")))?;
         if let Some(error) = info.error {
-            return Err(BuildError::Other(format!("building the runtime image {tag}: {error}")));
+            return Err(BuildError::Other(format!(
+                "building the runtime image {tag}: {error}"
+            )));
         }
         if let Some(line) = info.stream {
             for l in line.lines().filter(|l| !l.trim().is_empty()) {
@@ -75,5 +97,7 @@ pub async fn build(
         }
     }
     let inspect = docker.inspect_image(tag).await?;
-    inspect.id.ok_or_else(|| BuildError::Other(format!("the engine reports no id for {tag}")))
+    inspect
+        .id
+        .ok_or_else(|| BuildError::Other(format!("the engine reports no id for {tag}")))
 }

@@ -24,7 +24,10 @@ pub fn parse_procfile(text: &str, file: &str) -> Result<BTreeMap<String, String>
             continue;
         }
         let Some((name, command)) = line.split_once(':') else {
-            return Err(BuildError::Other(format!("{file} line {}: expected `<type>: <command>`, got {line:?}", n + 1)));
+            return Err(BuildError::Other(format!(
+                "{file} line {}: expected `<type>: <command>`, got {line:?}",
+                n + 1
+            )));
         };
         let name = name.trim();
         if !is_process_type(name) {
@@ -35,7 +38,10 @@ pub fn parse_procfile(text: &str, file: &str) -> Result<BTreeMap<String, String>
         }
         let command = command.trim();
         if command.is_empty() {
-            return Err(BuildError::Other(format!("{file} line {}: process type {name} has no command", n + 1)));
+            return Err(BuildError::Other(format!(
+                "{file} line {}: process type {name} has no command",
+                n + 1
+            )));
         }
         types.insert(name.to_string(), command.to_string());
     }
@@ -43,7 +49,10 @@ pub fn parse_procfile(text: &str, file: &str) -> Result<BTreeMap<String, String>
 }
 
 fn is_process_type(name: &str) -> bool {
-    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 /// Parses `bin/release` output (YAML; empty means nothing). Scalars of any type become strings.
@@ -52,7 +61,8 @@ pub fn parse_release(text: &str, buildpack: &str) -> Result<Release, BuildError>
         return Ok(Release::default());
     }
     let bad = |what: String| BuildError::Other(format!("bin/release of {buildpack}: {what}"));
-    let doc: serde_norway::Value = serde_norway::from_str(text).map_err(|e| bad(format!("invalid YAML: {e}")))?;
+    let doc: serde_norway::Value =
+        serde_norway::from_str(text).map_err(|e| bad(format!("invalid YAML: {e}")))?;
     if doc.is_null() {
         return Ok(Release::default());
     }
@@ -75,10 +85,15 @@ pub fn parse_release(text: &str, buildpack: &str) -> Result<Release, BuildError>
         }
         Ok(out)
     };
-    let release = Release { default_process_types: table("default_process_types")?, config_vars: table("config_vars")? };
+    let release = Release {
+        default_process_types: table("default_process_types")?,
+        config_vars: table("config_vars")?,
+    };
     for (name, command) in &release.default_process_types {
         if !is_process_type(name) || command.contains('\n') || command.trim().is_empty() {
-            return Err(bad(format!("default process type {name:?}: bad name or multi-line/empty command")));
+            return Err(bad(format!(
+                "default process type {name:?}: bad name or multi-line/empty command"
+            )));
         }
     }
     Ok(release)
@@ -103,7 +118,8 @@ pub fn processes(
     let mut all = release.default_process_types.clone();
     all.extend(procfile.iter().map(|(k, v)| (k.clone(), v.clone())));
     if let Some(cmd) = run_cmd.map(str::trim).filter(|c| !c.is_empty()) {
-        all.entry("web".to_string()).or_insert_with(|| cmd.to_string());
+        all.entry("web".to_string())
+            .or_insert_with(|| cmd.to_string());
     }
     if all.is_empty() {
         return Err(BuildError::Other(
@@ -118,7 +134,9 @@ pub fn processes(
 /// `/app/.release`: the process types `solum-start` falls back to when the Procfile lacks one
 /// (release defaults and `run_cmd`), in Procfile format.
 pub fn release_file(all: &BTreeMap<String, String>, procfile: &BTreeMap<String, String>) -> String {
-    let mut out = String::from("# process types from the buildpack release and the plan's run_cmd (solum-start)\n");
+    let mut out = String::from(
+        "# process types from the buildpack release and the plan's run_cmd (solum-start)\n",
+    );
     for (name, command) in all.iter().filter(|(name, _)| !procfile.contains_key(*name)) {
         out.push_str(&format!("{name}: {command}\n"));
     }
@@ -146,7 +164,10 @@ fn is_env_name(k: &str) -> bool {
 
 /// The runtime image's Dockerfile: the run stack, the slug at /app, config vars as ENV
 /// defaults, the launcher as entrypoint, `web` by default, as the unprivileged user.
-pub fn dockerfile(run_image: &str, config_vars: &BTreeMap<String, String>) -> Result<String, BuildError> {
+pub fn dockerfile(
+    run_image: &str,
+    config_vars: &BTreeMap<String, String>,
+) -> Result<String, BuildError> {
     let mut out = format!("FROM {run_image}\nADD slug.tgz /app/\nCOPY --chown={APP_UID}:{APP_UID} .release /app/.release\n");
     for (k, v) in config_vars {
         if !is_env_name(k) || v.contains('\n') || v.contains('\r') {
@@ -167,16 +188,33 @@ mod tests {
     use super::*;
 
     fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn procfile_lines_comments_and_errors() {
-        let p = parse_procfile("# c\nweb: python3 app.py --port $PORT\r\n\n  worker:  celery -A x: y\n", "Procfile").unwrap();
-        assert_eq!(p, map(&[("web", "python3 app.py --port $PORT"), ("worker", "celery -A x: y")]));
-        let e = parse_procfile("web python3\n", "Procfile").unwrap_err().to_string();
+        let p = parse_procfile(
+            "# c\nweb: python3 app.py --port $PORT\r\n\n  worker:  celery -A x: y\n",
+            "Procfile",
+        )
+        .unwrap();
+        assert_eq!(
+            p,
+            map(&[
+                ("web", "python3 app.py --port $PORT"),
+                ("worker", "celery -A x: y")
+            ])
+        );
+        let e = parse_procfile("web python3\n", "Procfile")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("Procfile line 1"), "{e}");
-        let e = parse_procfile("ok: x\nw b: y\n", "Procfile").unwrap_err().to_string();
+        let e = parse_procfile("ok: x\nw b: y\n", "Procfile")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("line 2") && e.contains("w b"), "{e}");
         assert!(parse_procfile("web:   \n", "Procfile").is_err());
     }
@@ -199,14 +237,27 @@ mod tests {
 
     #[test]
     fn procfile_overrides_release_and_run_cmd_fills_web() {
-        let release = Release { default_process_types: map(&[("web", "default web"), ("clock", "c")]), ..Default::default() };
+        let release = Release {
+            default_process_types: map(&[("web", "default web"), ("clock", "c")]),
+            ..Default::default()
+        };
         let procfile = map(&[("web", "mine")]);
-        assert_eq!(processes(&procfile, &release, Some("run")).unwrap(), map(&[("web", "mine"), ("clock", "c")]));
         assert_eq!(
-            processes(&map(&[("worker", "w")]), &Release::default(), Some("python3 app.py")).unwrap(),
+            processes(&procfile, &release, Some("run")).unwrap(),
+            map(&[("web", "mine"), ("clock", "c")])
+        );
+        assert_eq!(
+            processes(
+                &map(&[("worker", "w")]),
+                &Release::default(),
+                Some("python3 app.py")
+            )
+            .unwrap(),
             map(&[("worker", "w"), ("web", "python3 app.py")])
         );
-        let e = processes(&BTreeMap::new(), &Release::default(), None).unwrap_err().to_string();
+        let e = processes(&BTreeMap::new(), &Release::default(), None)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("no Procfile") && e.contains("run_cmd"), "{e}");
         assert!(processes(&BTreeMap::new(), &Release::default(), Some("  ")).is_err());
     }
@@ -215,15 +266,28 @@ mod tests {
     fn release_file_holds_only_what_the_procfile_lacks() {
         let all = map(&[("web", "mine"), ("clock", "c")]);
         let text = release_file(&all, &map(&[("web", "mine")]));
-        assert!(text.ends_with("\nclock: c\n") && !text.contains("web"), "{text}");
+        assert!(
+            text.ends_with("\nclock: c\n") && !text.contains("web"),
+            "{text}"
+        );
     }
 
     #[test]
     fn dockerfile_escapes_env_and_refuses_bad_names() {
-        let d = dockerfile("solum/stack-run:bookworm", &map(&[("A", r#"x "$HOME" \n"#)])).unwrap();
-        assert!(d.starts_with("FROM solum/stack-run:bookworm\nADD slug.tgz /app/\n"), "{d}");
+        let d = dockerfile(
+            "solum/stack-run:bookworm",
+            &map(&[("A", r#"x "$HOME" \n"#)]),
+        )
+        .unwrap();
+        assert!(
+            d.starts_with("FROM solum/stack-run:bookworm\nADD slug.tgz /app/\n"),
+            "{d}"
+        );
         assert!(d.contains(r#"ENV A="x \"\$HOME\" \\n""#), "{d}");
-        assert!(d.contains("USER 32767:32767") && d.contains("ENTRYPOINT [\"/usr/local/bin/solum-start\"]"));
+        assert!(
+            d.contains("USER 32767:32767")
+                && d.contains("ENTRYPOINT [\"/usr/local/bin/solum-start\"]")
+        );
         assert!(d.ends_with("CMD [\"web\"]\n"));
         assert!(dockerfile("r", &map(&[("A B", "x")])).is_err());
         assert!(dockerfile("r", &map(&[("1A", "x")])).is_err());
