@@ -449,6 +449,76 @@ async fn cache_dir_survives_between_builds_and_run_cmd_becomes_web() {
     );
 }
 
+#[tokio::test]
+async fn static_site_and_procfile_app_use_the_bundled_buildpacks() {
+    let docker = docker().await;
+    let stack = ready_stack(&docker).await;
+    let fx = Fixture::new("bp-static");
+    let site = fx.path("site");
+    std::fs::create_dir_all(&site).unwrap();
+    std::fs::write(site.join("index.html"), "<h1>static solum site</h1>\n").unwrap();
+    let bundled = repo_root().join("buildpacks");
+    let outcome = buildpack::build(
+        &docker,
+        &fx.request(&site, LanguagePack::Auto, &bundled, "1"),
+        &stack,
+    )
+    .await
+    .expect("static build");
+    assert_eq!(
+        outcome.processes.get("web"),
+        Some(&Some(
+            "python3 -m http.server $PORT --bind 0.0.0.0".to_string()
+        ))
+    );
+    let body = serve_and_get(&docker, &outcome.image, &fx.app).await;
+    assert!(body.contains("static solum site"), "{body}");
+
+    let procfile_app = fx.path("procfile-app");
+    std::fs::create_dir_all(&procfile_app).unwrap();
+    std::fs::write(
+        procfile_app.join("Procfile"),
+        "web: echo procfile web on $PORT\nworker: echo w\n",
+    )
+    .unwrap();
+    std::fs::write(procfile_app.join("index.html"), "also a site").unwrap();
+    let req = fx.request(&procfile_app, LanguagePack::Auto, &bundled, "2");
+    let outcome = buildpack::build(&docker, &req, &stack)
+        .await
+        .expect("procfile build");
+    assert_eq!(outcome.processes.len(), 2, "{:?}", outcome.processes);
+    assert_eq!(
+        outcome.processes.get("web"),
+        Some(&Some("echo procfile web on $PORT".to_string()))
+    );
+    let out = run_in(&docker, &outcome.image, None, None, vec!["web"]).await;
+    assert_eq!(out, (0, "procfile web on 5000\n".to_string()));
+
+    // A named installed buildpack is used without asking its detect (static would say no).
+    let plain = fx.path("plain");
+    std::fs::create_dir_all(&plain).unwrap();
+    std::fs::write(plain.join("Procfile"), "web: echo plain\n").unwrap();
+    let (log, lines) = capture_log();
+    let named = BuildRequest {
+        log,
+        ..fx.request(&plain, LanguagePack::Named("static".into()), &bundled, "3")
+    };
+    let outcome = buildpack::build(&docker, &named, &stack)
+        .await
+        .expect("named build");
+    assert_eq!(
+        outcome.processes.get("web"),
+        Some(&Some("echo plain".to_string()))
+    );
+    let lines = lines.lock().unwrap().clone();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("static files are served as they are")),
+        "{lines:?}"
+    );
+}
+
 async fn assert_no_build_container(app: &str) {
     let out = std::process::Command::new("docker")
         .args(["ps", "-aq", "--filter", &format!("label=solum.app={app}")])

@@ -13,7 +13,6 @@ mod release;
 mod upload;
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
 
 use bollard::Docker;
 
@@ -216,11 +215,4 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| BuildError::Other(format!("a build task failed: {e}")))?
-}
-
-/// Identities of the buildpacks `language_pack: auto` may use (one tree hash over the
-/// installed directory) for build keys; see `cache::KeyInputs`.
-pub fn installed_identity(buildpacks_dir: &Path) -> Result<String, BuildError> {
-    cache::tree_hash(buildpacks_dir)
-        .map_err(|e| BuildError::io(format!("hashing {}", buildpacks_dir.display()), e))
 }
