@@ -78,13 +78,13 @@ pub async fn build(
         .unwrap_or("buildpack");
     let rel = release::parse_release(finished.release.as_deref().unwrap_or(""), last)?;
     let processes = release::processes(&procfile, &rel, req.run_cmd.as_deref())?;
-    let dockerfile = release::dockerfile(&stack.run_image, &rel.config_vars)?;
+    let env = release::image_env(&rel.config_vars)?;
     let release_text = release::release_file(&processes, &procfile);
 
-    let context = scratch.path().join("context.tar");
+    let slug = scratch.path().join("slug.tgz");
     {
-        let (ctx, slug) = (context.clone(), slug_download.clone());
-        blocking(move || image::write_context(&ctx, &dockerfile, &release_text, &slug)).await?;
+        let (download, slug) = (slug_download.clone(), slug.clone());
+        blocking(move || image::unwrap_slug(&download, &slug)).await?;
     }
     let processes: BTreeMap<String, Option<String>> =
         processes.into_iter().map(|(k, v)| (k, Some(v))).collect();
@@ -96,10 +96,18 @@ pub async fn build(
             serde_json::to_string(&processes).unwrap_or_default(),
         ),
     ]);
-    (req.log)(&format!("-----> Building {tag}"));
-    let image = image::build(docker, &context, &tag, labels, &req.log).await?;
+    (req.log)(&format!("-----> Making {tag}"));
+    let spec = image::ImageSpec {
+        app: &req.app,
+        run_image: &stack.run_image,
+        tag: &tag,
+        env,
+        labels,
+        release: &release_text,
+    };
+    let image = image::create(docker, &spec, &slug).await?;
     (req.log)(&format!(
-        "-----> Built {tag} ({})",
+        "-----> Made {tag} ({})",
         &image[..image.len().min(19)]
     ));
     Ok(BuildOutcome {

@@ -1,11 +1,10 @@
 //! What a buildpack build says about running the app, as pure functions: the Procfile, the
 //! `bin/release` YAML, the merged process table, the `/app/.release` file read by
-//! `solum-start`, and the runtime image's Dockerfile.
+//! `solum-start`, and the runtime image's environment.
 
 use std::collections::BTreeMap;
 
 use crate::build::BuildError;
-use crate::stack::{APP_UID, LAUNCHER_PATH};
 
 /// The parts of `bin/release` output we use.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -143,44 +142,28 @@ pub fn release_file(all: &BTreeMap<String, String>, procfile: &BTreeMap<String, 
     out
 }
 
-/// A Dockerfile `ENV` value: quoted, with `\`, `"` and `$` escaped.
-fn env_value(v: &str) -> String {
-    let mut out = String::from("\"");
-    for c in v.chars() {
-        if matches!(c, '\\' | '"' | '$') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('"');
-    out
-}
-
 fn is_env_name(k: &str) -> bool {
     let mut chars = k.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// The runtime image's Dockerfile: the run stack, the slug at /app, config vars as ENV
-/// defaults, the launcher as entrypoint, `web` by default, as the unprivileged user.
-pub fn dockerfile(
-    run_image: &str,
-    config_vars: &BTreeMap<String, String>,
-) -> Result<String, BuildError> {
-    let mut out = format!("FROM {run_image}\nADD slug.tgz /app/\nCOPY --chown={APP_UID}:{APP_UID} .release /app/.release\n");
+/// The runtime image's environment (`KEY=value`): the release's config vars as defaults (the
+/// plan's parameters override them when the app runs) and `HOME=/app`.
+pub fn image_env(config_vars: &BTreeMap<String, String>) -> Result<Vec<String>, BuildError> {
+    let mut env = Vec::new();
     for (k, v) in config_vars {
-        if !is_env_name(k) || v.contains('\n') || v.contains('\r') {
+        if !is_env_name(k) || v.contains('\0') {
             return Err(BuildError::Other(format!(
-                "bin/release config_vars: {k:?} is not a valid variable name or its value spans lines"
+                "bin/release config_vars: {k:?} is not a valid variable name or its value holds a NUL"
             )));
         }
-        out.push_str(&format!("ENV {k}={}\n", env_value(v)));
+        if k != "HOME" {
+            env.push(format!("{k}={v}"));
+        }
     }
-    out.push_str(&format!(
-        "USER {APP_UID}:{APP_UID}\nWORKDIR /app\nENV HOME=/app\nENTRYPOINT [\"{LAUNCHER_PATH}\"]\nCMD [\"web\"]\n"
-    ));
-    Ok(out)
+    env.push("HOME=/app".to_string());
+    Ok(env)
 }
 
 #[cfg(test)]
@@ -273,24 +256,13 @@ mod tests {
     }
 
     #[test]
-    fn dockerfile_escapes_env_and_refuses_bad_names() {
-        let d = dockerfile(
-            "solum/stack-run:bookworm",
-            &map(&[("A", r#"x "$HOME" \n"#)]),
-        )
-        .unwrap();
-        assert!(
-            d.starts_with("FROM solum/stack-run:bookworm\nADD slug.tgz /app/\n"),
-            "{d}"
-        );
-        assert!(d.contains(r#"ENV A="x \"\$HOME\" \\n""#), "{d}");
-        assert!(
-            d.contains("USER 32767:32767")
-                && d.contains("ENTRYPOINT [\"/usr/local/bin/solum-start\"]")
-        );
-        assert!(d.ends_with("CMD [\"web\"]\n"));
-        assert!(dockerfile("r", &map(&[("A B", "x")])).is_err());
-        assert!(dockerfile("r", &map(&[("1A", "x")])).is_err());
-        assert!(dockerfile("r", &map(&[("A", "x\ny")])).is_err());
+    fn image_env_keeps_values_verbatim_and_refuses_bad_names() {
+        let env = image_env(&map(&[("A", r#"x "$HOME" \n"#), ("HOME", "/elsewhere")])).unwrap();
+        assert_eq!(env, [r#"A=x "$HOME" \n"#, "HOME=/app"]);
+        assert!(image_env(&map(&[("A B", "x")])).is_err());
+        assert!(image_env(&map(&[("1A", "x")]))
+            .unwrap_err()
+            .to_string()
+            .contains("config_vars"));
     }
 }
