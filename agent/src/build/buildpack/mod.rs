@@ -2,8 +2,8 @@
 //! build stack as uid 32767 (never on the host), the slug into a runtime image on the run
 //! stack started by `solum-start`. Submodules: `plan` (which buildpacks), `fetch` (remote
 //! buildpacks), `upload` (the archive fed to the container), `container` (running it),
-//! `release` (Procfile, release YAML, process table, Dockerfile: pure), `image` (the runtime
-//! image).
+//! `release` (Procfile, release YAML, process table, image environment: pure), `image` (the
+//! runtime image, by create + upload + commit).
 
 mod container;
 mod fetch;
