@@ -78,7 +78,7 @@ set +e
 "#;
     let script = format!(
         "{setup}\nsolum-start web; solum-start worker; solum-start clock; PORT=8080 solum-start web; \
-         solum-start echo plain \\$PORT; solum-start 'echo one arg'; solum-start nosuchtype; echo \"exit=$?\""
+         solum-start echo plain \\$PORT; solum-start 'echo one arg'; solum-start nosuchtype 2>&1; echo \"exit=$?\""
     );
     let (code, out) = run_in(
         &docker,

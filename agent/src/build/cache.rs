@@ -114,7 +114,7 @@ pub async fn stack_image_ids(
 /// A sha256 (hex) over a tree: sorted relative paths, file modes, contents and link targets,
 /// `.git` excluded. Same tree, same hash, whatever the mtimes. (Stands in for
 /// `source::tree_hash` until that lands.)
-pub(crate) fn tree_hash(dir: &Path) -> std::io::Result<String> {
+pub fn tree_hash(dir: &Path) -> std::io::Result<String> {
     let mut h = Sha256::new();
     let walk = walkdir::WalkDir::new(dir)
         .follow_links(false)

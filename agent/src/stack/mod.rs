@@ -155,7 +155,27 @@ async fn build_one(
         log,
     )
     .await?;
+    let previous = docker.inspect_image(image).await.ok().and_then(|i| i.id);
     import::import(docker, &tar, image, import_changes(digest), log).await?;
+    // The replaced image is now untagged: remove it unless something still uses it (a
+    // container or an app image built on it), in which case the engine refuses and it stays.
+    let current = docker.inspect_image(image).await?.id;
+    if let Some(old) = previous.filter(|old| Some(old) != current.as_ref()) {
+        if docker
+            .remove_image(
+                &old,
+                None::<bollard::query_parameters::RemoveImageOptions>,
+                None,
+            )
+            .await
+            .is_ok()
+        {
+            log(&format!(
+                "       removed the replaced image {}",
+                &old[..old.len().min(19)]
+            ));
+        }
+    }
     log(&format!(
         "-----> {image} built in {} s",
         started.elapsed().as_secs()

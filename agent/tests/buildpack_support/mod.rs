@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use bollard::models::{ContainerCreateBody, HostConfig};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
-    RemoveImageOptionsBuilder, RemoveVolumeOptionsBuilder, WaitContainerOptionsBuilder,
+    WaitContainerOptionsBuilder,
 };
 use bollard::Docker;
 use futures_util::StreamExt;
@@ -107,34 +107,35 @@ pub async fn run_in(
     result
 }
 
-/// Removes every image of `repo` and the volume `volume` (best effort).
-pub async fn cleanup(docker: &Docker, repo: &str, volume: Option<&str>) {
-    let filters =
-        std::collections::HashMap::from([("reference".to_string(), vec![repo.to_string()])]);
-    if let Ok(images) = docker
-        .list_images(Some(
-            bollard::query_parameters::ListImagesOptionsBuilder::new()
-                .filters(&filters)
-                .build(),
-        ))
-        .await
-    {
-        for image in images {
-            let _ = docker
-                .remove_image(
-                    &image.id,
-                    Some(RemoveImageOptionsBuilder::new().force(true).build()),
-                    None,
-                )
-                .await;
+/// Removes an app's images, cache volume and containers when dropped, also when a test panics.
+pub struct AppCleanup {
+    pub app: String,
+}
+
+impl Drop for AppCleanup {
+    fn drop(&mut self) {
+        let docker = |args: &[&str]| {
+            std::process::Command::new("docker")
+                .args(args)
+                .output()
+                .ok()
+        };
+        let label = format!("label=solum.app={}", self.app);
+        if let Some(out) = docker(&["ps", "-aq", "--filter", &label]) {
+            for id in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                docker(&["rm", "-f", "-v", id]);
+            }
         }
-    }
-    if let Some(volume) = volume {
-        let _ = docker
-            .remove_volume(
-                volume,
-                Some(RemoveVolumeOptionsBuilder::new().force(true).build()),
-            )
-            .await;
+        if let Some(out) = docker(&["images", "-q", &format!("solum/app-{}", self.app)]) {
+            let mut ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+                .split_whitespace()
+                .map(str::to_string)
+                .collect();
+            ids.dedup();
+            for id in ids {
+                docker(&["rmi", "-f", &id]);
+            }
+        }
+        docker(&["volume", "rm", "-f", &format!("solum-cache-{}", self.app)]);
     }
 }

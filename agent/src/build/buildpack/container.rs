@@ -8,7 +8,8 @@ use std::path::Path;
 use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountTypeEnum, VolumeCreateOptions};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, DownloadFromContainerOptionsBuilder, LogsOptionsBuilder,
-    RemoveContainerOptionsBuilder, StartContainerOptions, UploadToContainerOptionsBuilder, WaitContainerOptionsBuilder,
+    RemoveContainerOptionsBuilder, StartContainerOptions, UploadToContainerOptionsBuilder,
+    WaitContainerOptionsBuilder,
 };
 use bollard::Docker;
 use futures_util::StreamExt;
@@ -55,7 +56,10 @@ pub async fn run(
             ..Default::default()
         })
         .await?;
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
     let name = format!("solum-build-{}-{:x}", req.app, nanos);
     let short_key = &req.key[..req.key.len().min(12)];
     let body = ContainerCreateBody {
@@ -85,16 +89,39 @@ pub async fn run(
         }),
         ..Default::default()
     };
-    docker.create_container(Some(CreateContainerOptionsBuilder::new().name(&name).build()), body).await?;
+    docker
+        .create_container(
+            Some(CreateContainerOptionsBuilder::new().name(&name).build()),
+            body,
+        )
+        .await?;
     let result = drive(docker, &name, upload, slug_out, &req.log).await;
-    let removed = docker.remove_container(&name, Some(RemoveContainerOptionsBuilder::new().force(true).v(true).build())).await;
+    let removed = docker
+        .remove_container(
+            &name,
+            Some(
+                RemoveContainerOptionsBuilder::new()
+                    .force(true)
+                    .v(true)
+                    .build(),
+            ),
+        )
+        .await;
     let finished = result?;
     removed?;
     Ok(finished)
 }
 
-async fn drive(docker: &Docker, name: &str, upload: &Path, slug_out: &Path, log: &LogFn) -> Result<Finished, BuildError> {
-    let file = tokio::fs::File::open(upload).await.map_err(|e| BuildError::io(format!("opening {}", upload.display()), e))?;
+async fn drive(
+    docker: &Docker,
+    name: &str,
+    upload: &Path,
+    slug_out: &Path,
+    log: &LogFn,
+) -> Result<Finished, BuildError> {
+    let file = tokio::fs::File::open(upload)
+        .await
+        .map_err(|e| BuildError::io(format!("opening {}", upload.display()), e))?;
     docker
         .upload_to_container(
             name,
@@ -102,7 +129,9 @@ async fn drive(docker: &Docker, name: &str, upload: &Path, slug_out: &Path, log:
             bollard::body_try_stream(crate::stack::file_stream(file)),
         )
         .await?;
-    docker.start_container(name, None::<StartContainerOptions>).await?;
+    docker
+        .start_container(name, None::<StartContainerOptions>)
+        .await?;
 
     let mut tail: VecDeque<String> = VecDeque::with_capacity(TAIL_LINES);
     let mut pending = String::new();
@@ -113,7 +142,16 @@ async fn drive(docker: &Docker, name: &str, upload: &Path, slug_out: &Path, log:
         }
         tail.push_back(line.to_string());
     };
-    let mut logs = docker.logs(name, Some(LogsOptionsBuilder::new().follow(true).stdout(true).stderr(true).build()));
+    let mut logs = docker.logs(
+        name,
+        Some(
+            LogsOptionsBuilder::new()
+                .follow(true)
+                .stdout(true)
+                .stderr(true)
+                .build(),
+        ),
+    );
     while let Some(chunk) = logs.next().await {
         pending.push_str(&String::from_utf8_lossy(&chunk?.into_bytes()));
         while let Some(pos) = pending.find('\n') {
@@ -124,34 +162,65 @@ async fn drive(docker: &Docker, name: &str, upload: &Path, slug_out: &Path, log:
     if !pending.is_empty() {
         emit(pending.trim_end_matches('\r'));
     }
-    let code = match docker.wait_container(name, Some(WaitContainerOptionsBuilder::new().build())).next().await {
+    let code = match docker
+        .wait_container(name, Some(WaitContainerOptionsBuilder::new().build()))
+        .next()
+        .await
+    {
         Some(Ok(r)) => r.status_code,
         Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => code,
         Some(Err(e)) => return Err(e.into()),
-        None => return Err(BuildError::Other(format!("build container {name} vanished"))),
+        None => {
+            return Err(BuildError::Other(format!(
+                "build container {name} vanished"
+            )))
+        }
     };
     let tail = tail.into_iter().collect::<Vec<_>>().join("\n");
-    let status = read_file(docker, name, "/tmp/status").await?.map(|s| s.lines().next().unwrap_or("").to_string());
+    let status = read_file(docker, name, "/tmp/status")
+        .await?
+        .map(|s| s.lines().next().unwrap_or("").to_string());
     let Some(status) = status else {
-        return Err(BuildError::Other(format!("the build driver exited {code} without a status; last lines:\n{tail}")));
+        return Err(BuildError::Other(format!(
+            "the build driver exited {code} without a status; last lines:\n{tail}"
+        )));
     };
     if status != "ok" {
-        return Ok(Finished { status, tail, release: None, procfile: None });
+        return Ok(Finished {
+            status,
+            tail,
+            release: None,
+            procfile: None,
+        });
     }
     let release = read_file(docker, name, "/tmp/release.yml").await?;
     let procfile = read_file(docker, name, "/tmp/build/Procfile").await?;
     save_slug(docker, name, slug_out).await?;
-    Ok(Finished { status, tail, release, procfile })
+    Ok(Finished {
+        status,
+        tail,
+        release,
+        procfile,
+    })
 }
 
 /// A small file of the container as text; `None` if it does not exist.
 async fn read_file(docker: &Docker, name: &str, path: &str) -> Result<Option<String>, BuildError> {
-    let mut stream = docker.download_from_container(name, Some(DownloadFromContainerOptionsBuilder::new().path(path).build()));
+    let mut stream = docker.download_from_container(
+        name,
+        Some(
+            DownloadFromContainerOptionsBuilder::new()
+                .path(path)
+                .build(),
+        ),
+    );
     let mut bytes = Vec::new();
     while let Some(chunk) = stream.next().await {
         match chunk {
             Ok(c) => bytes.extend_from_slice(&c),
-            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => return Ok(None),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => return Ok(None),
             Err(e) => return Err(e.into()),
         }
     }
@@ -172,11 +241,23 @@ async fn read_file(docker: &Docker, name: &str, path: &str) -> Result<Option<Str
 
 /// Streams /tmp/slug.tgz (as the engine's tar) into `out`.
 async fn save_slug(docker: &Docker, name: &str, out: &Path) -> Result<(), BuildError> {
-    let mut file = tokio::fs::File::create(out).await.map_err(|e| BuildError::io(format!("creating {}", out.display()), e))?;
-    let mut stream =
-        docker.download_from_container(name, Some(DownloadFromContainerOptionsBuilder::new().path("/tmp/slug.tgz").build()));
+    let mut file = tokio::fs::File::create(out)
+        .await
+        .map_err(|e| BuildError::io(format!("creating {}", out.display()), e))?;
+    let mut stream = docker.download_from_container(
+        name,
+        Some(
+            DownloadFromContainerOptionsBuilder::new()
+                .path("/tmp/slug.tgz")
+                .build(),
+        ),
+    );
     while let Some(chunk) = stream.next().await {
-        file.write_all(&chunk?).await.map_err(|e| BuildError::io(format!("writing {}", out.display()), e))?;
+        file.write_all(&chunk?)
+            .await
+            .map_err(|e| BuildError::io(format!("writing {}", out.display()), e))?;
     }
-    file.flush().await.map_err(|e| BuildError::io(format!("writing {}", out.display()), e))
+    file.flush()
+        .await
+        .map_err(|e| BuildError::io(format!("writing {}", out.display()), e))
 }

@@ -39,15 +39,22 @@ pub fn classify(spec: &str, base: &Path) -> Kind {
     }
     // A revision or a `.git` suffix can only mean git, even for a local path.
     if rev.is_some() || lower.ends_with(".git") {
-        return Kind::Git { url: url.to_string(), rev };
+        return Kind::Git {
+            url: url.to_string(),
+            rev,
+        };
     }
     if let Some(path) = url.strip_prefix("file://") {
         return Kind::Dir(PathBuf::from(path));
     }
-    if url.starts_with('/') || url.starts_with("./") || url.starts_with("../") || !url.contains(':') {
+    if url.starts_with('/') || url.starts_with("./") || url.starts_with("../") || !url.contains(':')
+    {
         return Kind::Dir(base.join(url));
     }
-    Kind::Git { url: url.to_string(), rev }
+    Kind::Git {
+        url: url.to_string(),
+        rev,
+    }
 }
 
 /// Fetches `spec` (into `dest` when it is not a local directory) and returns the buildpack's
@@ -57,7 +64,10 @@ pub async fn fetch(spec: &str, base: &Path, dest: &Path) -> Result<PathBuf, Buil
     let dir = match classify(spec, base) {
         Kind::Dir(dir) => {
             if !dir.is_dir() {
-                return Err(BuildError::Other(format!("buildpack {shown}: {} is not a directory", dir.display())));
+                return Err(BuildError::Other(format!(
+                    "buildpack {shown}: {} is not a directory",
+                    dir.display()
+                )));
             }
             dir
         }
@@ -71,31 +81,64 @@ pub async fn fetch(spec: &str, base: &Path, dest: &Path) -> Result<PathBuf, Buil
             single_top_dir(dest)
         }
         Kind::Git { url, rev } => {
-            git("clone", &["clone", "--quiet", "--", &url, &dest.to_string_lossy()], None, &shown).await?;
+            git(
+                "clone",
+                &["clone", "--quiet", "--", &url, &dest.to_string_lossy()],
+                None,
+                &shown,
+            )
+            .await?;
             if let Some(rev) = rev {
-                git("checkout", &["-c", "advice.detachedHead=false", "checkout", "--quiet", &rev, "--"], Some(dest), &shown).await?;
+                git(
+                    "checkout",
+                    &[
+                        "-c",
+                        "advice.detachedHead=false",
+                        "checkout",
+                        "--quiet",
+                        &rev,
+                        "--",
+                    ],
+                    Some(dest),
+                    &shown,
+                )
+                .await?;
             }
             dest.to_path_buf()
         }
     };
     if !dir.join("bin").join("compile").is_file() {
-        return Err(BuildError::Other(format!("buildpack {shown}: no bin/compile in {}", dir.display())));
+        return Err(BuildError::Other(format!(
+            "buildpack {shown}: no bin/compile in {}",
+            dir.display()
+        )));
     }
     Ok(dir)
 }
 
 async fn download(url: &str, shown: &str) -> Result<Vec<u8>, BuildError> {
     if let Some(path) = url.strip_prefix("file://") {
-        return std::fs::read(path).map_err(|e| BuildError::io(format!("buildpack {shown}: reading {path}"), e));
+        return std::fs::read(path)
+            .map_err(|e| BuildError::io(format!("buildpack {shown}: reading {path}"), e));
     }
-    let fail = |e: reqwest::Error| BuildError::Other(format!("buildpack {shown}: downloading: {}", redact(&e.to_string())));
-    let resp = reqwest::get(url).await.map_err(fail)?.error_for_status().map_err(fail)?;
+    let fail = |e: reqwest::Error| {
+        BuildError::Other(format!(
+            "buildpack {shown}: downloading: {}",
+            redact(&e.to_string())
+        ))
+    };
+    let resp = reqwest::get(url)
+        .await
+        .map_err(fail)?
+        .error_for_status()
+        .map_err(fail)?;
     Ok(resp.bytes().await.map_err(fail)?.to_vec())
 }
 
 /// Unpacks a (gzipped) tar; the `tar` crate refuses entries that would land outside `dest`.
 fn unpack(bytes: &[u8], dest: &Path, shown: &str) -> Result<(), BuildError> {
-    std::fs::create_dir_all(dest).map_err(|e| BuildError::io(format!("creating {}", dest.display()), e))?;
+    std::fs::create_dir_all(dest)
+        .map_err(|e| BuildError::io(format!("creating {}", dest.display()), e))?;
     let reader: Box<dyn std::io::Read> = if bytes.starts_with(&[0x1f, 0x8b]) {
         Box::new(flate2::read::GzDecoder::new(bytes))
     } else {
@@ -111,7 +154,9 @@ fn single_top_dir(dest: &Path) -> PathBuf {
     if dest.join("bin").is_dir() {
         return dest.to_path_buf();
     }
-    let entries: Vec<_> = std::fs::read_dir(dest).map(|rd| rd.flatten().collect()).unwrap_or_default();
+    let entries: Vec<_> = std::fs::read_dir(dest)
+        .map(|rd| rd.flatten().collect())
+        .unwrap_or_default();
     match entries.as_slice() {
         [only] if only.path().is_dir() => only.path(),
         _ => dest.to_path_buf(),
@@ -120,16 +165,26 @@ fn single_top_dir(dest: &Path) -> PathBuf {
 
 async fn git(what: &str, args: &[&str], cwd: Option<&Path>, shown: &str) -> Result<(), BuildError> {
     let mut cmd = tokio::process::Command::new("git");
-    cmd.args(args).env("GIT_TERMINAL_PROMPT", "0").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+    cmd.args(args)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
     if let Some(cwd) = cwd {
         cmd.current_dir(cwd);
     }
-    let out = cmd.output().await.map_err(|e| BuildError::io("running git", e))?;
+    let out = cmd
+        .output()
+        .await
+        .map_err(|e| BuildError::io("running git", e))?;
     if out.status.success() {
         return Ok(());
     }
     let stderr = String::from_utf8_lossy(&out.stderr);
-    Err(BuildError::Other(format!("buildpack {shown}: git {what} failed: {}", redact(stderr.trim()))))
+    Err(BuildError::Other(format!(
+        "buildpack {shown}: git {what} failed: {}",
+        redact(stderr.trim())
+    )))
 }
 
 #[cfg(test)]
@@ -141,15 +196,39 @@ mod tests {
         let base = Path::new("/src");
         assert_eq!(classify("./bp", base), Kind::Dir("/src/./bp".into()));
         assert_eq!(classify("/opt/bp", base), Kind::Dir("/opt/bp".into()));
-        assert_eq!(classify("file:///opt/bp", base), Kind::Dir("/opt/bp".into()));
-        assert_eq!(classify("https://h/x.tgz", base), Kind::Tarball("https://h/x.tgz".into()));
-        assert_eq!(classify("file:///t/x.tar.gz", base), Kind::Tarball("file:///t/x.tar.gz".into()));
+        assert_eq!(
+            classify("file:///opt/bp", base),
+            Kind::Dir("/opt/bp".into())
+        );
+        assert_eq!(
+            classify("https://h/x.tgz", base),
+            Kind::Tarball("https://h/x.tgz".into())
+        );
+        assert_eq!(
+            classify("file:///t/x.tar.gz", base),
+            Kind::Tarball("file:///t/x.tar.gz".into())
+        );
         assert_eq!(
             classify("https://h/r.git#v2", base),
-            Kind::Git { url: "https://h/r.git".into(), rev: Some("v2".into()) }
+            Kind::Git {
+                url: "https://h/r.git".into(),
+                rev: Some("v2".into())
+            }
         );
-        assert_eq!(classify("git@h:r.git", base), Kind::Git { url: "git@h:r.git".into(), rev: None });
-        assert_eq!(classify("/srv/bp#main", base), Kind::Git { url: "/srv/bp".into(), rev: Some("main".into()) });
+        assert_eq!(
+            classify("git@h:r.git", base),
+            Kind::Git {
+                url: "git@h:r.git".into(),
+                rev: None
+            }
+        );
+        assert_eq!(
+            classify("/srv/bp#main", base),
+            Kind::Git {
+                url: "/srv/bp".into(),
+                rev: Some("main".into())
+            }
+        );
     }
 
     #[test]
@@ -166,7 +245,14 @@ mod tests {
         std::fs::write(repo.join("bin/compile"), "#!/bin/sh\necho v1\n").unwrap();
         let run = |args: &[&str]| {
             let ok = std::process::Command::new("git")
-                .args(["-c", "user.name=t", "-c", "user.email=t@t", "-c", "init.defaultBranch=main"])
+                .args([
+                    "-c",
+                    "user.name=t",
+                    "-c",
+                    "user.email=t@t",
+                    "-c",
+                    "init.defaultBranch=main",
+                ])
                 .args(args)
                 .current_dir(&repo)
                 .output()
@@ -179,18 +265,48 @@ mod tests {
         run(&["tag", "v1"]);
         std::fs::write(repo.join("bin/compile"), "#!/bin/sh\necho v2\n").unwrap();
         run(&["commit", "-qam", "v2"]);
-        let dir = fetch(&format!("file://{}#v1", repo.display()), tmp.path(), &tmp.path().join("g")).await.unwrap();
-        assert_eq!(std::fs::read_to_string(dir.join("bin/compile")).unwrap(), "#!/bin/sh\necho v1\n");
-        let e = fetch(&format!("file://{}#nope", repo.display()), tmp.path(), &tmp.path().join("h")).await.unwrap_err();
+        let dir = fetch(
+            &format!("file://{}#v1", repo.display()),
+            tmp.path(),
+            &tmp.path().join("g"),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dir.join("bin/compile")).unwrap(),
+            "#!/bin/sh\necho v1\n"
+        );
+        let e = fetch(
+            &format!("file://{}#nope", repo.display()),
+            tmp.path(),
+            &tmp.path().join("h"),
+        )
+        .await
+        .unwrap_err();
         assert!(e.to_string().contains("git checkout failed"), "{e}");
 
         let tar_path = tmp.path().join("bp.tgz");
         let status = std::process::Command::new("tar")
-            .args(["-czf", &tar_path.to_string_lossy(), "-C", &tmp.path().to_string_lossy(), "repo"])
+            .args([
+                "-czf",
+                &tar_path.to_string_lossy(),
+                "-C",
+                &tmp.path().to_string_lossy(),
+                "repo",
+            ])
             .status()
             .unwrap();
         assert!(status.success());
-        let dir = fetch(&format!("file://{}", tar_path.display()), tmp.path(), &tmp.path().join("t")).await.unwrap();
-        assert_eq!(std::fs::read_to_string(dir.join("bin/compile")).unwrap(), "#!/bin/sh\necho v2\n");
+        let dir = fetch(
+            &format!("file://{}", tar_path.display()),
+            tmp.path(),
+            &tmp.path().join("t"),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dir.join("bin/compile")).unwrap(),
+            "#!/bin/sh\necho v2\n"
+        );
     }
 }

@@ -2,8 +2,8 @@
 //! build stack as uid 32767 (never on the host), the slug into a runtime image on the run
 //! stack started by `solum-start`. Submodules: `plan` (which buildpacks), `fetch` (remote
 //! buildpacks), `upload` (the archive fed to the container), `container` (running it),
-//! `release` (Procfile, release YAML, process table, Dockerfile: pure), `image` (the runtime
-//! image).
+//! `release` (Procfile, release YAML, process table, image environment: pure), `image` (the
+//! runtime image, by create + upload + commit).
 
 mod container;
 mod fetch;
@@ -13,11 +13,12 @@ mod release;
 mod upload;
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
 
 use bollard::Docker;
 
-use super::{cache, image_repo, BuildError, BuildOutcome, BuildRequest, LABEL_APP, LABEL_BUILD_KEY};
+use super::{
+    cache, image_repo, BuildError, BuildOutcome, BuildRequest, LABEL_APP, LABEL_BUILD_KEY,
+};
 use crate::config::StackConfig;
 
 pub use container::cache_volume;
@@ -27,11 +28,17 @@ pub use plan::parse_buildpacks_file;
 pub const LABEL_PROCESSES: &str = "solum.processes";
 
 /// Builds `req` with buildpacks; an image already built with `req.key` is reused.
-pub async fn build(docker: &Docker, req: &BuildRequest, stack: &StackConfig) -> Result<BuildOutcome, BuildError> {
+pub async fn build(
+    docker: &Docker,
+    req: &BuildRequest,
+    stack: &StackConfig,
+) -> Result<BuildOutcome, BuildError> {
     check_request(req)?;
     let tag = format!("{}:{}", image_repo(&req.app), &req.key[..12]);
     if let Some(outcome) = cached(docker, req).await? {
-        (req.log)(&format!("-----> {tag} exists for these inputs: not rebuilding"));
+        (req.log)(&format!(
+            "-----> {tag} exists for these inputs: not rebuilding"
+        ));
         return Ok(outcome);
     }
     cache::stack_image_ids(docker, stack).await?;
@@ -40,11 +47,20 @@ pub async fn build(docker: &Docker, req: &BuildRequest, stack: &StackConfig) -> 
     let scratch = tempfile::Builder::new()
         .prefix("buildpack-")
         .tempdir_in(&req.work_dir)
-        .map_err(|e| BuildError::io(format!("creating a scratch directory in {}", req.work_dir.display()), e))?;
+        .map_err(|e| {
+            BuildError::io(
+                format!("creating a scratch directory in {}", req.work_dir.display()),
+                e,
+            )
+        })?;
     let upload_path = scratch.path().join("upload.tar");
     {
-        let (path, source, selection, env) =
-            (upload_path.clone(), req.source_dir.clone(), selection.clone(), req.env.clone());
+        let (path, source, selection, env) = (
+            upload_path.clone(),
+            req.source_dir.clone(),
+            selection.clone(),
+            req.env.clone(),
+        );
         blocking(move || upload::write_archive(&path, &source, &selection, &env)).await?;
     }
     let slug_download = scratch.path().join("slug-download.tar");
@@ -55,35 +71,65 @@ pub async fn build(docker: &Docker, req: &BuildRequest, stack: &StackConfig) -> 
         Some(text) => release::parse_procfile(text, "Procfile")?,
         None => BTreeMap::new(),
     };
-    let last = selection.packs.last().map(|p| p.name.as_str()).unwrap_or("buildpack");
+    let last = selection
+        .packs
+        .last()
+        .map(|p| p.name.as_str())
+        .unwrap_or("buildpack");
     let rel = release::parse_release(finished.release.as_deref().unwrap_or(""), last)?;
     let processes = release::processes(&procfile, &rel, req.run_cmd.as_deref())?;
-    let dockerfile = release::dockerfile(&stack.run_image, &rel.config_vars)?;
+    let env = release::image_env(&rel.config_vars)?;
     let release_text = release::release_file(&processes, &procfile);
 
-    let context = scratch.path().join("context.tar");
+    let slug = scratch.path().join("slug.tgz");
     {
-        let (ctx, slug) = (context.clone(), slug_download.clone());
-        blocking(move || image::write_context(&ctx, &dockerfile, &release_text, &slug)).await?;
+        let (download, slug) = (slug_download.clone(), slug.clone());
+        blocking(move || image::unwrap_slug(&download, &slug)).await?;
     }
-    let processes: BTreeMap<String, Option<String>> = processes.into_iter().map(|(k, v)| (k, Some(v))).collect();
+    let processes: BTreeMap<String, Option<String>> =
+        processes.into_iter().map(|(k, v)| (k, Some(v))).collect();
     let labels = HashMap::from([
         (LABEL_APP.to_string(), req.app.clone()),
         (LABEL_BUILD_KEY.to_string(), req.key.clone()),
-        (LABEL_PROCESSES.to_string(), serde_json::to_string(&processes).unwrap_or_default()),
+        (
+            LABEL_PROCESSES.to_string(),
+            serde_json::to_string(&processes).unwrap_or_default(),
+        ),
     ]);
-    (req.log)(&format!("-----> Building {tag}"));
-    let image = image::build(docker, &context, &tag, labels, &req.log).await?;
-    (req.log)(&format!("-----> Built {tag} ({})", &image[..image.len().min(19)]));
-    Ok(BuildOutcome { image, processes, cached: false })
+    (req.log)(&format!("-----> Making {tag}"));
+    let spec = image::ImageSpec {
+        app: &req.app,
+        run_image: &stack.run_image,
+        tag: &tag,
+        env,
+        labels,
+        release: &release_text,
+    };
+    let image = image::create(docker, &spec, &slug).await?;
+    (req.log)(&format!(
+        "-----> Made {tag} ({})",
+        &image[..image.len().min(19)]
+    ));
+    Ok(BuildOutcome {
+        image,
+        processes,
+        cached: false,
+    })
 }
 
 /// The app name and key must make a valid image reference and volume name.
 fn check_request(req: &BuildRequest) -> Result<(), BuildError> {
     let app_ok = !req.app.is_empty()
         && req.app.len() <= 100
-        && req.app.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
-        && req.app.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
+        && req
+            .app
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+        && req
+            .app
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric());
     if !app_ok {
         return Err(BuildError::Other(format!(
             "app name {:?} cannot name a Docker image: use lowercase letters, digits, `-` and `_`",
@@ -91,10 +137,16 @@ fn check_request(req: &BuildRequest) -> Result<(), BuildError> {
         )));
     }
     if req.key.len() < 12 || !req.key.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(BuildError::Other(format!("build key {:?} is not a hex digest", req.key)));
+        return Err(BuildError::Other(format!(
+            "build key {:?} is not a hex digest",
+            req.key
+        )));
     }
     if !req.source_dir.is_dir() {
-        return Err(BuildError::Other(format!("source directory {} does not exist", req.source_dir.display())));
+        return Err(BuildError::Other(format!(
+            "source directory {} does not exist",
+            req.source_dir.display()
+        )));
     }
     Ok(())
 }
@@ -111,17 +163,29 @@ async fn cached(docker: &Docker, req: &BuildRequest) -> Result<Option<BuildOutco
         .and_then(|l| l.get(LABEL_PROCESSES).cloned())
         .and_then(|json| serde_json::from_str::<BTreeMap<String, Option<String>>>(&json).ok())
         .filter(|p| !p.is_empty());
-    Ok(processes.map(|processes| BuildOutcome { image: id, processes, cached: true }))
+    Ok(processes.map(|processes| BuildOutcome {
+        image: id,
+        processes,
+        cached: true,
+    }))
 }
 
 /// Turns the driver's status into the matching error.
-fn check_status(finished: &container::Finished, selection: &plan::Selection) -> Result<(), BuildError> {
+fn check_status(
+    finished: &container::Finished,
+    selection: &plan::Selection,
+) -> Result<(), BuildError> {
     let status = finished.status.as_str();
     if status == "ok" {
         return Ok(());
     }
     if status == "nothing-detected" {
-        let tried = selection.packs.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ");
+        let tried = selection
+            .packs
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
         return Err(BuildError::NothingDetected { tried });
     }
     if let Some(rest) = status.strip_prefix("failed ") {
@@ -135,21 +199,28 @@ fn check_status(finished: &container::Finished, selection: &plan::Selection) -> 
             .and_then(|i| selection.packs.get(i))
             .map(|p| p.name.clone())
             .unwrap_or_else(|| dir.to_string());
-        let buildpack = if what == "bin/compile" { name } else { format!("{name} ({what})") };
-        return Err(BuildError::CompileFailed { buildpack, code, tail: finished.tail.clone() });
+        let buildpack = if what == "bin/compile" {
+            name
+        } else {
+            format!("{name} ({what})")
+        };
+        return Err(BuildError::CompileFailed {
+            buildpack,
+            code,
+            tail: finished.tail.clone(),
+        });
     }
     let message = status.strip_prefix("error ").unwrap_or(status);
-    Err(BuildError::Other(format!("buildpack build: {message}; last lines:\n{}", finished.tail)))
+    Err(BuildError::Other(format!(
+        "buildpack build: {message}; last lines:\n{}",
+        finished.tail
+    )))
 }
 
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, BuildError> + Send + 'static,
 ) -> Result<T, BuildError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| BuildError::Other(format!("a build task failed: {e}")))?
-}
-
-/// Identities of the buildpacks `language_pack: auto` may use (one tree hash over the
-/// installed directory) for build keys; see `cache::KeyInputs`.
-pub fn installed_identity(buildpacks_dir: &Path) -> Result<String, BuildError> {
-    cache::tree_hash(buildpacks_dir).map_err(|e| BuildError::io(format!("hashing {}", buildpacks_dir.display()), e))
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| BuildError::Other(format!("a build task failed: {e}")))?
 }

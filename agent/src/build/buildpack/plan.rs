@@ -41,24 +41,38 @@ pub struct Selection {
 
 /// The entries of a `.buildpacks` file: one URL per line, `#` comments and blanks skipped.
 pub fn parse_buildpacks_file(text: &str) -> Vec<String> {
-    text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_string).collect()
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_string)
+        .collect()
 }
 
 /// A name that can only mean an installed buildpack directory.
 fn is_plain_name(s: &str) -> bool {
-    !s.is_empty() && !s.starts_with('.') && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    !s.is_empty()
+        && !s.starts_with('.')
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
 }
 
 /// The installed buildpacks (subdirectories of `dir`, hidden ones skipped), in name order.
 pub fn installed(dir: &Path) -> Result<Vec<Buildpack>, BuildError> {
-    let entries =
-        std::fs::read_dir(dir).map_err(|e| BuildError::io(format!("reading the buildpacks directory {}", dir.display()), e))?;
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        BuildError::io(
+            format!("reading the buildpacks directory {}", dir.display()),
+            e,
+        )
+    })?;
     let mut packs = Vec::new();
     for entry in entries {
         let entry = entry.map_err(|e| BuildError::io(format!("reading {}", dir.display()), e))?;
         let name = entry.file_name().to_string_lossy().into_owned();
         if !name.starts_with('.') && entry.path().is_dir() {
-            packs.push(Buildpack { name, dir: entry.path() });
+            packs.push(Buildpack {
+                name,
+                dir: entry.path(),
+            });
         }
     }
     packs.sort_by(|a, b| a.name.cmp(&b.name));
@@ -68,9 +82,10 @@ pub fn installed(dir: &Path) -> Result<Vec<Buildpack>, BuildError> {
 /// Decides the buildpacks of `req`, fetching remote ones into `req.work_dir/buildpacks`.
 pub async fn select(req: &BuildRequest) -> Result<Selection, BuildError> {
     match &req.language_pack {
-        LanguagePack::Named(spec) => {
-            Ok(Selection { mode: Mode::All, packs: vec![resolve(spec, req, 0, &req.buildpacks_dir).await?] })
-        }
+        LanguagePack::Named(spec) => Ok(Selection {
+            mode: Mode::All,
+            packs: vec![resolve(spec, req, 0, &req.buildpacks_dir).await?],
+        }),
         LanguagePack::Auto => {
             let listed = req.source_dir.join(".buildpacks");
             if listed.is_file() {
@@ -82,29 +97,49 @@ pub async fn select(req: &BuildRequest) -> Result<Selection, BuildError> {
                     for (i, url) in urls.iter().enumerate() {
                         packs.push(resolve(url, req, i, &req.source_dir).await?);
                     }
-                    return Ok(Selection { mode: Mode::All, packs });
+                    return Ok(Selection {
+                        mode: Mode::All,
+                        packs,
+                    });
                 }
             }
             let packs = installed(&req.buildpacks_dir)?;
             if packs.is_empty() {
-                return Err(BuildError::Other(format!("no buildpacks installed in {}", req.buildpacks_dir.display())));
+                return Err(BuildError::Other(format!(
+                    "no buildpacks installed in {}",
+                    req.buildpacks_dir.display()
+                )));
             }
-            Ok(Selection { mode: Mode::DetectFirst, packs })
+            Ok(Selection {
+                mode: Mode::DetectFirst,
+                packs,
+            })
         }
     }
 }
 
 /// An installed buildpack by name, else a fetched URL or a directory (relative to `base`).
-async fn resolve(spec: &str, req: &BuildRequest, index: usize, base: &Path) -> Result<Buildpack, BuildError> {
+async fn resolve(
+    spec: &str,
+    req: &BuildRequest,
+    index: usize,
+    base: &Path,
+) -> Result<Buildpack, BuildError> {
     if is_plain_name(spec) {
         let dir = req.buildpacks_dir.join(spec);
         if dir.is_dir() {
-            return Ok(Buildpack { name: spec.to_string(), dir });
+            return Ok(Buildpack {
+                name: spec.to_string(),
+                dir,
+            });
         }
     }
     let dest = req.work_dir.join("buildpacks").join(format!("{index:02}"));
     let dir = fetch::fetch(spec, base, &dest).await?;
-    Ok(Buildpack { name: fetch::redact(spec), dir })
+    Ok(Buildpack {
+        name: fetch::redact(spec),
+        dir,
+    })
 }
 
 #[cfg(test)]
@@ -114,7 +149,10 @@ mod tests {
     #[test]
     fn buildpacks_file_lines() {
         let text = "# first\nhttps://x/a.git#v1\n\n  ./local  \n";
-        assert_eq!(parse_buildpacks_file(text), ["https://x/a.git#v1", "./local"]);
+        assert_eq!(
+            parse_buildpacks_file(text),
+            ["https://x/a.git#v1", "./local"]
+        );
     }
 
     #[test]
@@ -124,10 +162,17 @@ mod tests {
             std::fs::create_dir(dir.path().join(d)).unwrap();
         }
         std::fs::write(dir.path().join("README.md"), "x").unwrap();
-        let names: Vec<String> = installed(dir.path()).unwrap().into_iter().map(|b| b.name).collect();
+        let names: Vec<String> = installed(dir.path())
+            .unwrap()
+            .into_iter()
+            .map(|b| b.name)
+            .collect();
         assert_eq!(names, ["python", "shell", "static"]);
         let e = installed(&dir.path().join("nope")).unwrap_err().to_string();
-        assert!(e.contains("buildpacks directory") && e.contains("nope"), "{e}");
+        assert!(
+            e.contains("buildpacks directory") && e.contains("nope"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -1,11 +1,10 @@
 //! What a buildpack build says about running the app, as pure functions: the Procfile, the
 //! `bin/release` YAML, the merged process table, the `/app/.release` file read by
-//! `solum-start`, and the runtime image's Dockerfile.
+//! `solum-start`, and the runtime image's environment.
 
 use std::collections::BTreeMap;
 
 use crate::build::BuildError;
-use crate::stack::{APP_UID, LAUNCHER_PATH};
 
 /// The parts of `bin/release` output we use.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -24,7 +23,10 @@ pub fn parse_procfile(text: &str, file: &str) -> Result<BTreeMap<String, String>
             continue;
         }
         let Some((name, command)) = line.split_once(':') else {
-            return Err(BuildError::Other(format!("{file} line {}: expected `<type>: <command>`, got {line:?}", n + 1)));
+            return Err(BuildError::Other(format!(
+                "{file} line {}: expected `<type>: <command>`, got {line:?}",
+                n + 1
+            )));
         };
         let name = name.trim();
         if !is_process_type(name) {
@@ -35,7 +37,10 @@ pub fn parse_procfile(text: &str, file: &str) -> Result<BTreeMap<String, String>
         }
         let command = command.trim();
         if command.is_empty() {
-            return Err(BuildError::Other(format!("{file} line {}: process type {name} has no command", n + 1)));
+            return Err(BuildError::Other(format!(
+                "{file} line {}: process type {name} has no command",
+                n + 1
+            )));
         }
         types.insert(name.to_string(), command.to_string());
     }
@@ -43,7 +48,10 @@ pub fn parse_procfile(text: &str, file: &str) -> Result<BTreeMap<String, String>
 }
 
 fn is_process_type(name: &str) -> bool {
-    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 /// Parses `bin/release` output (YAML; empty means nothing). Scalars of any type become strings.
@@ -52,7 +60,8 @@ pub fn parse_release(text: &str, buildpack: &str) -> Result<Release, BuildError>
         return Ok(Release::default());
     }
     let bad = |what: String| BuildError::Other(format!("bin/release of {buildpack}: {what}"));
-    let doc: serde_norway::Value = serde_norway::from_str(text).map_err(|e| bad(format!("invalid YAML: {e}")))?;
+    let doc: serde_norway::Value =
+        serde_norway::from_str(text).map_err(|e| bad(format!("invalid YAML: {e}")))?;
     if doc.is_null() {
         return Ok(Release::default());
     }
@@ -75,10 +84,15 @@ pub fn parse_release(text: &str, buildpack: &str) -> Result<Release, BuildError>
         }
         Ok(out)
     };
-    let release = Release { default_process_types: table("default_process_types")?, config_vars: table("config_vars")? };
+    let release = Release {
+        default_process_types: table("default_process_types")?,
+        config_vars: table("config_vars")?,
+    };
     for (name, command) in &release.default_process_types {
         if !is_process_type(name) || command.contains('\n') || command.trim().is_empty() {
-            return Err(bad(format!("default process type {name:?}: bad name or multi-line/empty command")));
+            return Err(bad(format!(
+                "default process type {name:?}: bad name or multi-line/empty command"
+            )));
         }
     }
     Ok(release)
@@ -103,7 +117,8 @@ pub fn processes(
     let mut all = release.default_process_types.clone();
     all.extend(procfile.iter().map(|(k, v)| (k.clone(), v.clone())));
     if let Some(cmd) = run_cmd.map(str::trim).filter(|c| !c.is_empty()) {
-        all.entry("web".to_string()).or_insert_with(|| cmd.to_string());
+        all.entry("web".to_string())
+            .or_insert_with(|| cmd.to_string());
     }
     if all.is_empty() {
         return Err(BuildError::Other(
@@ -118,23 +133,12 @@ pub fn processes(
 /// `/app/.release`: the process types `solum-start` falls back to when the Procfile lacks one
 /// (release defaults and `run_cmd`), in Procfile format.
 pub fn release_file(all: &BTreeMap<String, String>, procfile: &BTreeMap<String, String>) -> String {
-    let mut out = String::from("# process types from the buildpack release and the plan's run_cmd (solum-start)\n");
+    let mut out = String::from(
+        "# process types from the buildpack release and the plan's run_cmd (solum-start)\n",
+    );
     for (name, command) in all.iter().filter(|(name, _)| !procfile.contains_key(*name)) {
         out.push_str(&format!("{name}: {command}\n"));
     }
-    out
-}
-
-/// A Dockerfile `ENV` value: quoted, with `\`, `"` and `$` escaped.
-fn env_value(v: &str) -> String {
-    let mut out = String::from("\"");
-    for c in v.chars() {
-        if matches!(c, '\\' | '"' | '$') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('"');
     out
 }
 
@@ -144,22 +148,22 @@ fn is_env_name(k: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// The runtime image's Dockerfile: the run stack, the slug at /app, config vars as ENV
-/// defaults, the launcher as entrypoint, `web` by default, as the unprivileged user.
-pub fn dockerfile(run_image: &str, config_vars: &BTreeMap<String, String>) -> Result<String, BuildError> {
-    let mut out = format!("FROM {run_image}\nADD slug.tgz /app/\nCOPY --chown={APP_UID}:{APP_UID} .release /app/.release\n");
+/// The runtime image's environment (`KEY=value`): the release's config vars as defaults (the
+/// plan's parameters override them when the app runs) and `HOME=/app`.
+pub fn image_env(config_vars: &BTreeMap<String, String>) -> Result<Vec<String>, BuildError> {
+    let mut env = Vec::new();
     for (k, v) in config_vars {
-        if !is_env_name(k) || v.contains('\n') || v.contains('\r') {
+        if !is_env_name(k) || v.contains('\0') {
             return Err(BuildError::Other(format!(
-                "bin/release config_vars: {k:?} is not a valid variable name or its value spans lines"
+                "bin/release config_vars: {k:?} is not a valid variable name or its value holds a NUL"
             )));
         }
-        out.push_str(&format!("ENV {k}={}\n", env_value(v)));
+        if k != "HOME" {
+            env.push(format!("{k}={v}"));
+        }
     }
-    out.push_str(&format!(
-        "USER {APP_UID}:{APP_UID}\nWORKDIR /app\nENV HOME=/app\nENTRYPOINT [\"{LAUNCHER_PATH}\"]\nCMD [\"web\"]\n"
-    ));
-    Ok(out)
+    env.push("HOME=/app".to_string());
+    Ok(env)
 }
 
 #[cfg(test)]
@@ -167,16 +171,33 @@ mod tests {
     use super::*;
 
     fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn procfile_lines_comments_and_errors() {
-        let p = parse_procfile("# c\nweb: python3 app.py --port $PORT\r\n\n  worker:  celery -A x: y\n", "Procfile").unwrap();
-        assert_eq!(p, map(&[("web", "python3 app.py --port $PORT"), ("worker", "celery -A x: y")]));
-        let e = parse_procfile("web python3\n", "Procfile").unwrap_err().to_string();
+        let p = parse_procfile(
+            "# c\nweb: python3 app.py --port $PORT\r\n\n  worker:  celery -A x: y\n",
+            "Procfile",
+        )
+        .unwrap();
+        assert_eq!(
+            p,
+            map(&[
+                ("web", "python3 app.py --port $PORT"),
+                ("worker", "celery -A x: y")
+            ])
+        );
+        let e = parse_procfile("web python3\n", "Procfile")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("Procfile line 1"), "{e}");
-        let e = parse_procfile("ok: x\nw b: y\n", "Procfile").unwrap_err().to_string();
+        let e = parse_procfile("ok: x\nw b: y\n", "Procfile")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("line 2") && e.contains("w b"), "{e}");
         assert!(parse_procfile("web:   \n", "Procfile").is_err());
     }
@@ -199,14 +220,27 @@ mod tests {
 
     #[test]
     fn procfile_overrides_release_and_run_cmd_fills_web() {
-        let release = Release { default_process_types: map(&[("web", "default web"), ("clock", "c")]), ..Default::default() };
+        let release = Release {
+            default_process_types: map(&[("web", "default web"), ("clock", "c")]),
+            ..Default::default()
+        };
         let procfile = map(&[("web", "mine")]);
-        assert_eq!(processes(&procfile, &release, Some("run")).unwrap(), map(&[("web", "mine"), ("clock", "c")]));
         assert_eq!(
-            processes(&map(&[("worker", "w")]), &Release::default(), Some("python3 app.py")).unwrap(),
+            processes(&procfile, &release, Some("run")).unwrap(),
+            map(&[("web", "mine"), ("clock", "c")])
+        );
+        assert_eq!(
+            processes(
+                &map(&[("worker", "w")]),
+                &Release::default(),
+                Some("python3 app.py")
+            )
+            .unwrap(),
             map(&[("worker", "w"), ("web", "python3 app.py")])
         );
-        let e = processes(&BTreeMap::new(), &Release::default(), None).unwrap_err().to_string();
+        let e = processes(&BTreeMap::new(), &Release::default(), None)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("no Procfile") && e.contains("run_cmd"), "{e}");
         assert!(processes(&BTreeMap::new(), &Release::default(), Some("  ")).is_err());
     }
@@ -215,18 +249,20 @@ mod tests {
     fn release_file_holds_only_what_the_procfile_lacks() {
         let all = map(&[("web", "mine"), ("clock", "c")]);
         let text = release_file(&all, &map(&[("web", "mine")]));
-        assert!(text.ends_with("\nclock: c\n") && !text.contains("web"), "{text}");
+        assert!(
+            text.ends_with("\nclock: c\n") && !text.contains("web"),
+            "{text}"
+        );
     }
 
     #[test]
-    fn dockerfile_escapes_env_and_refuses_bad_names() {
-        let d = dockerfile("solum/stack-run:bookworm", &map(&[("A", r#"x "$HOME" \n"#)])).unwrap();
-        assert!(d.starts_with("FROM solum/stack-run:bookworm\nADD slug.tgz /app/\n"), "{d}");
-        assert!(d.contains(r#"ENV A="x \"\$HOME\" \\n""#), "{d}");
-        assert!(d.contains("USER 32767:32767") && d.contains("ENTRYPOINT [\"/usr/local/bin/solum-start\"]"));
-        assert!(d.ends_with("CMD [\"web\"]\n"));
-        assert!(dockerfile("r", &map(&[("A B", "x")])).is_err());
-        assert!(dockerfile("r", &map(&[("1A", "x")])).is_err());
-        assert!(dockerfile("r", &map(&[("A", "x\ny")])).is_err());
+    fn image_env_keeps_values_verbatim_and_refuses_bad_names() {
+        let env = image_env(&map(&[("A", r#"x "$HOME" \n"#), ("HOME", "/elsewhere")])).unwrap();
+        assert_eq!(env, [r#"A=x "$HOME" \n"#, "HOME=/app"]);
+        assert!(image_env(&map(&[("A B", "x")])).is_err());
+        assert!(image_env(&map(&[("1A", "x")]))
+            .unwrap_err()
+            .to_string()
+            .contains("config_vars"));
     }
 }

@@ -57,7 +57,12 @@ fn header(kind: EntryType, mode: u32, size: u64) -> Header {
     h
 }
 
-fn append_bytes<W: Write>(b: &mut Builder<W>, path: &str, mode: u32, data: &[u8]) -> std::io::Result<()> {
+fn append_bytes<W: Write>(
+    b: &mut Builder<W>,
+    path: &str,
+    mode: u32,
+    data: &[u8],
+) -> std::io::Result<()> {
     let mut h = header(EntryType::Regular, mode, data.len() as u64);
     b.append_data(&mut h, path, data)
 }
@@ -71,8 +76,15 @@ fn append_tree<W: Write>(b: &mut Builder<W>, src: &Path, prefix: &str) -> std::i
         .filter_entry(|e| e.depth() == 0 || e.file_name() != ".git");
     for entry in walk {
         let entry = entry.map_err(std::io::Error::other)?;
-        let rel = entry.path().strip_prefix(src).map_err(std::io::Error::other)?;
-        let path = if rel.as_os_str().is_empty() { prefix.to_string() } else { format!("{prefix}/{}", rel.display()) };
+        let rel = entry
+            .path()
+            .strip_prefix(src)
+            .map_err(std::io::Error::other)?;
+        let path = if rel.as_os_str().is_empty() {
+            prefix.to_string()
+        } else {
+            format!("{prefix}/{}", rel.display())
+        };
         let meta = entry.path().symlink_metadata()?;
         // The owner (32767) must be able to read everything and enter every directory.
         let mode = meta.permissions().mode() & 0o7777;
@@ -103,22 +115,45 @@ pub fn write_archive(
     for key in env.keys() {
         check_env_key(key)?;
     }
-    let file = std::fs::File::create(out).map_err(|e| BuildError::io(format!("creating {}", out.display()), e))?;
+    let file = std::fs::File::create(out)
+        .map_err(|e| BuildError::io(format!("creating {}", out.display()), e))?;
     let mut b = Builder::new(std::io::BufWriter::new(file));
     let ctx = |what: String| move |e: std::io::Error| BuildError::io(what, e);
-    append_tree(&mut b, source, "tmp/build").map_err(ctx(format!("archiving the source {}", source.display())))?;
+    append_tree(&mut b, source, "tmp/build")
+        .map_err(ctx(format!("archiving the source {}", source.display())))?;
     for (i, pack) in selection.packs.iter().enumerate() {
-        append_tree(&mut b, &pack.dir, &format!("tmp/buildpacks/{}", pack_dir_name(i)))
-            .map_err(ctx(format!("archiving buildpack {} ({})", pack.name, pack.dir.display())))?;
+        append_tree(
+            &mut b,
+            &pack.dir,
+            &format!("tmp/buildpacks/{}", pack_dir_name(i)),
+        )
+        .map_err(ctx(format!(
+            "archiving buildpack {} ({})",
+            pack.name,
+            pack.dir.display()
+        )))?;
     }
-    append_bytes(&mut b, "tmp/buildpacks/.order", 0o644, order_file(selection).as_bytes())
-        .map_err(ctx("archiving the buildpack order".into()))?;
+    append_bytes(
+        &mut b,
+        "tmp/buildpacks/.order",
+        0o644,
+        order_file(selection).as_bytes(),
+    )
+    .map_err(ctx("archiving the buildpack order".into()))?;
     for (k, v) in env {
-        append_bytes(&mut b, &format!("tmp/env/{k}"), 0o600, v.as_bytes()).map_err(ctx(format!("archiving ENV_DIR/{k}")))?;
+        append_bytes(&mut b, &format!("tmp/env/{k}"), 0o600, v.as_bytes())
+            .map_err(ctx(format!("archiving ENV_DIR/{k}")))?;
     }
-    append_bytes(&mut b, "tmp/driver.sh", 0o755, DRIVER.as_bytes()).map_err(ctx("archiving the driver".into()))?;
-    let writer = b.into_inner().map_err(ctx(format!("writing {}", out.display())))?;
-    writer.into_inner().map_err(|e| BuildError::io(format!("writing {}", out.display()), e.into_error()))?.sync_all().ok();
+    append_bytes(&mut b, "tmp/driver.sh", 0o755, DRIVER.as_bytes())
+        .map_err(ctx("archiving the driver".into()))?;
+    let writer = b
+        .into_inner()
+        .map_err(ctx(format!("writing {}", out.display())))?;
+    writer
+        .into_inner()
+        .map_err(|e| BuildError::io(format!("writing {}", out.display()), e.into_error()))?
+        .sync_all()
+        .ok();
     Ok(())
 }
 
@@ -133,7 +168,10 @@ mod tests {
         assert!(check_env_key("_x1").is_ok());
         for bad in ["", "1A", "A-B", "../x", "A B", "a/b"] {
             let e = check_env_key(bad).unwrap_err().to_string();
-            assert!(e.contains("not a valid environment variable name"), "{bad}: {e}");
+            assert!(
+                e.contains("not a valid environment variable name"),
+                "{bad}: {e}"
+            );
         }
     }
 
@@ -149,8 +187,18 @@ mod tests {
         let bp = tmp.path().join("bp");
         std::fs::create_dir_all(bp.join("bin")).unwrap();
         std::fs::write(bp.join("bin/compile"), "#!/bin/sh\n").unwrap();
-        std::fs::set_permissions(bp.join("bin/compile"), std::fs::Permissions::from_mode(0o755)).unwrap();
-        let sel = Selection { mode: Mode::DetectFirst, packs: vec![Buildpack { name: "x".into(), dir: bp }] };
+        std::fs::set_permissions(
+            bp.join("bin/compile"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+        let sel = Selection {
+            mode: Mode::DetectFirst,
+            packs: vec![Buildpack {
+                name: "x".into(),
+                dir: bp,
+            }],
+        };
         let out = tmp.path().join("up.tar");
         let env = BTreeMap::from([("SECRET".to_string(), "s3".to_string())]);
         write_archive(&out, &src, &sel, &env).unwrap();
@@ -159,19 +207,32 @@ mod tests {
         let mut ar = tar::Archive::new(std::fs::File::open(&out).unwrap());
         for e in ar.entries().unwrap() {
             let mut e = e.unwrap();
-            assert_eq!((e.header().uid().unwrap(), e.header().gid().unwrap()), (32767, 32767));
+            assert_eq!(
+                (e.header().uid().unwrap(), e.header().gid().unwrap()),
+                (32767, 32767)
+            );
             let path = e.path().unwrap().to_string_lossy().into_owned();
             let mut body = String::new();
             std::io::Read::read_to_string(&mut e, &mut body).unwrap();
             seen.insert(path, (e.header().mode().unwrap(), body));
         }
-        assert!(seen.keys().all(|p| !p.contains(".git")), "{:?}", seen.keys());
+        assert!(
+            seen.keys().all(|p| !p.contains(".git")),
+            "{:?}",
+            seen.keys()
+        );
         assert_eq!(seen["tmp/build/lib/a.py"].1, "print(1)");
         assert!(seen.contains_key("tmp/build/link"));
         assert_eq!(seen["tmp/buildpacks/00/bin/compile"].0 & 0o111, 0o111);
         assert_eq!(seen["tmp/buildpacks/.order"].1, "detect-first\n00\n");
         assert_eq!(seen["tmp/env/SECRET"].1, "s3");
         assert!(seen["tmp/driver.sh"].1.starts_with("#!/bin/bash"));
-        assert!(write_archive(&out, &src, &sel, &BTreeMap::from([("A/B".to_string(), String::new())])).is_err());
+        assert!(write_archive(
+            &out,
+            &src,
+            &sel,
+            &BTreeMap::from([("A/B".to_string(), String::new())])
+        )
+        .is_err());
     }
 }
