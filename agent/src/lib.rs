@@ -14,3 +14,4 @@ pub mod source;
 pub mod stack;
 pub mod state;
 pub mod workflow;
+pub mod deployments;

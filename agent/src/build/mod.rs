@@ -100,31 +100,63 @@ impl BuildError {
     }
 }
 
-/// Image repository of an app's releases.
+/// Image repository of an app's releases: `solum/app-<app>`.
 ///
-/// Docker repository names are lower-case; app names may not be, so a name with capitals is
-/// lower-cased and suffixed with a short hash of the original, keeping `App` and `app` apart.
+/// Docker repository components are lower-case alphanumerics joined by single separators; app
+/// names are freer (capitals, `-_` runs, a trailing `-`). Such a name is normalised (lower-cased,
+/// separator runs folded to one `-`, trailing ones dropped) and suffixed with a short hash of the
+/// original, so that `App`, `app` and `a--pp` still get distinct repositories.
 pub fn image_repo(app: &str) -> String {
-    if app.bytes().any(|b| b.is_ascii_uppercase()) {
+    let mut norm = String::with_capacity(app.len());
+    for c in app.chars() {
+        if c.is_ascii_alphanumeric() {
+            norm.push(c.to_ascii_lowercase());
+        } else if !norm.ends_with('-') {
+            norm.push('-');
+        }
+    }
+    let norm = norm.trim_matches('-');
+    if norm == app {
+        format!("solum/app-{app}")
+    } else {
         use sha2::Digest;
         let h = hex::encode(sha2::Sha256::digest(app.as_bytes()));
-        format!("solum/app-{}-{}", app.to_ascii_lowercase(), &h[..8])
-    } else {
-        format!("solum/app-{app}")
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn image_repos_are_lower_case_and_distinct() {
-        assert_eq!(super::image_repo("web-1"), "solum/app-web-1");
-        let upper = super::image_repo("Web");
-        assert!(upper.starts_with("solum/app-web-") && upper.len() == "solum/app-web-".len() + 8, "{upper}");
-        assert_ne!(upper, super::image_repo("WEB"));
+        let norm = if norm.is_empty() { "x" } else { norm };
+        format!("solum/app-{norm}-{}", &h[..8])
     }
 }
 
 /// Label on every image we build: the build key, so a rebuild with the same inputs is skipped.
 pub const LABEL_BUILD_KEY: &str = "solum.build-key";
 pub const LABEL_APP: &str = "solum.app";
+
+#[cfg(test)]
+mod tests {
+    /// Docker's grammar for a repository path component.
+    fn valid_component(s: &str) -> bool {
+        let parts: Vec<&str> = s.split(|c: char| c == '.' || c == '_' || c == '-').collect();
+        !s.is_empty()
+            && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
+            && s.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && s.ends_with(|c: char| c.is_ascii_alphanumeric())
+            && !s.contains("_-")
+            && !s.contains("-_")
+            && !s.contains("___")
+            && parts.iter().any(|p| !p.is_empty())
+    }
+
+    #[test]
+    fn image_repos_are_valid_and_distinct() {
+        assert_eq!(super::image_repo("web-1"), "solum/app-web-1");
+        let names = ["Web", "WEB", "web_", "web-", "a_-b", "a__b", "-x", "_", "UPPER-case_mixed--"];
+        let repos: Vec<String> = names.iter().map(|n| super::image_repo(n)).collect();
+        for r in &repos {
+            let component = r.strip_prefix("solum/").unwrap();
+            assert!(valid_component(component), "{r}");
+        }
+        let mut unique = repos.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), repos.len(), "{repos:?}");
+    }
+}

@@ -149,12 +149,9 @@ async fn apply(agent: &Agent, d: &Deployment, records: &Records) -> (Outcome, Ve
         "solum" => solum(agent, d, action, records).await,
         "script" => {
             let work = agent.state.root().join("deployments").join("work").join(hex::encode(&d.id));
-            let outcome = match action {
-                // heat-config's script hook runs the script for every action; the script
-                // reads deploy_action itself.
-                _ => script::run(d, &work).await,
-            };
-            (outcome, Vec::new())
+            // heat-config's script hook runs the script for every action; the script reads
+            // deploy_action itself.
+            (script::run(d, &work).await, Vec::new())
         }
         other => (
             Outcome::failed(format!(

@@ -70,7 +70,7 @@ impl Records {
                 }
             }
         }
-        out.sort_by(|a: &DeploymentRecord, b| a.updated_at.cmp(&b.updated_at));
+        out.sort_by_key(|r: &DeploymentRecord| r.updated_at);
         Ok(out)
     }
 }

@@ -119,20 +119,14 @@ pub async fn build(
 
 /// The app name and key must make a valid image reference and volume name.
 fn check_request(req: &BuildRequest) -> Result<(), BuildError> {
+    // Any app name maps to a valid image reference (see `image_repo`); it must only be one
+    // the Planfile rules allow, since it also names the cache volume.
     let app_ok = !req.app.is_empty()
         && req.app.len() <= 100
-        && req
-            .app
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
-        && req
-            .app
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric());
+        && req.app.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if !app_ok {
         return Err(BuildError::Other(format!(
-            "app name {:?} cannot name a Docker image: use lowercase letters, digits, `-` and `_`",
+            "app name {:?} is not usable: letters, digits, `-` and `_`, at most 100",
             req.app
         )));
     }
