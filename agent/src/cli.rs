@@ -28,6 +28,13 @@ struct Cli {
     /// Address the apps' public ports are bound on (overrides `bind_address`; default all).
     #[arg(long, global = true)]
     bind_address: Option<IpAddr>,
+    /// `run`/`collect`: the config drive (a device, an image file or a directory holding
+    /// `openstack/latest`); default: the filesystem labelled config-2.
+    #[arg(long, global = true)]
+    config_drive: Option<PathBuf>,
+    /// `run`/`collect`: the Nova metadata service (default http://169.254.169.254).
+    #[arg(long, global = true)]
+    metadata_url: Option<String>,
     /// More log output (-v info, -vv debug); RUST_LOG works too.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -70,6 +77,15 @@ enum Command {
     Stack {
         #[command(subcommand)]
         command: StackCommand,
+    },
+    /// The daemon inside the app VM: Heat and Nova metadata in, deployments applied once,
+    /// signals, registration and health beats out.
+    Run,
+    /// Fetch the metadata once from every source and print the merged document.
+    Collect {
+        /// Print the merged document (the default and only output).
+        #[arg(long)]
+        print: bool,
     },
     /// Run the supervisor (proxy, health checks, restarts). Normally started by the agent
     /// itself inside the `solum-supervisor-<id>` container.
@@ -137,6 +153,12 @@ fn load_config(cli: &Cli) -> Result<Config> {
     }
     if let Some(addr) = cli.bind_address {
         cfg.bind_address = addr;
+    }
+    if let Some(d) = &cli.config_drive {
+        cfg.config_drive = Some(d.clone());
+    }
+    if let Some(u) = &cli.metadata_url {
+        cfg.metadata_url = Some(u.clone());
     }
     Ok(cfg)
 }
@@ -217,6 +239,15 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let docker = docker::connect().await?;
             stack::build(&docker, &cfg.stack, force, stderr_log()).await?;
             println!("{}\n{}", cfg.stack.build_image, cfg.stack.run_image);
+        }
+        Command::Run => {
+            let opts = cfg.run_options();
+            let agent = std::sync::Arc::new(agent(cfg).await?);
+            solum_agent::daemon::run(agent, opts).await.context("the daemon stopped")?;
+        }
+        Command::Collect { print: _ } => {
+            let doc = solum_agent::daemon::collect_once(&cfg.run_options()).await;
+            println!("{}", serde_json::to_string_pretty(&doc)?);
         }
         Command::Supervise => {
             runtime::supervisor::supervise(&cfg.state_dir).await?;

@@ -23,6 +23,20 @@ pub struct Config {
     /// Installed buildpacks, tried in name order for `language_pack: auto`.
     pub buildpacks_dir: Option<PathBuf>,
     pub stack: StackConfig,
+    /// `run`/`collect`: the config drive (device, image or directory); default: by label.
+    pub config_drive: Option<PathBuf>,
+    /// `run`/`collect`: the Nova metadata service.
+    pub metadata_url: Option<String>,
+    /// `run`: where Heat's cfn-init-data lives (heat-cfntools' path by default).
+    pub cfn_init_path: Option<PathBuf>,
+    /// `run`: os-collect-config's local-data directory.
+    pub local_data_dir: Option<PathBuf>,
+    /// `run`: the local status API socket; `""` turns it off.
+    pub status_socket: Option<PathBuf>,
+    /// `run`: longest pause between polls of a metadata source, seconds.
+    pub poll_max_interval: Option<u64>,
+    /// `run`: seconds between health beats to the registrar.
+    pub beat_interval: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -55,6 +69,13 @@ impl Default for Config {
             health: HealthConfig::default(),
             buildpacks_dir: None,
             stack: StackConfig::default(),
+            config_drive: None,
+            metadata_url: None,
+            cfn_init_path: None,
+            local_data_dir: None,
+            status_socket: None,
+            poll_max_interval: None,
+            beat_interval: None,
         }
     }
 }
@@ -71,6 +92,30 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// The daemon's options: defaults overridden by the configuration's keys.
+    pub fn run_options(&self) -> crate::daemon::RunOptions {
+        let mut o = crate::daemon::RunOptions { config_drive: self.config_drive.clone(), ..Default::default() };
+        if let Some(u) = &self.metadata_url {
+            o.metadata_url = u.clone();
+        }
+        if let Some(p) = &self.cfn_init_path {
+            o.cfn_init_path = p.clone();
+        }
+        if let Some(p) = &self.local_data_dir {
+            o.local_dir = p.clone();
+        }
+        if let Some(p) = &self.status_socket {
+            o.status_socket = if p.as_os_str().is_empty() { None } else { Some(p.clone()) };
+        }
+        if let Some(s) = self.poll_max_interval {
+            o.max_interval = std::time::Duration::from_secs(s.max(1));
+        }
+        if let Some(s) = self.beat_interval {
+            o.beat_interval = std::time::Duration::from_secs(s.max(1));
+        }
+        o
+    }
+
     /// Loads `path`; a missing file is fine only when `required` is false (the default path).
     pub fn load(path: &Path, required: bool) -> Result<Config, ConfigError> {
         match std::fs::read_to_string(path) {

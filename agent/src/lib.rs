@@ -15,3 +15,4 @@ pub mod stack;
 pub mod state;
 pub mod workflow;
 pub mod deployments;
+pub mod daemon;

@@ -134,7 +134,7 @@ pub const LABEL_APP: &str = "solum.app";
 mod tests {
     /// Docker's grammar for a repository path component.
     fn valid_component(s: &str) -> bool {
-        let parts: Vec<&str> = s.split(|c: char| c == '.' || c == '_' || c == '-').collect();
+        let parts: Vec<&str> = s.split(['.', '_', '-']).collect();
         !s.is_empty()
             && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
             && s.starts_with(|c: char| c.is_ascii_alphanumeric())

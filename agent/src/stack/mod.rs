@@ -101,7 +101,7 @@ pub async fn build(
         let digest = recipe_digest(flavor, cfg);
         let current = import::image_env(docker, image, STACK_ENV).await?;
         if !force && current.as_deref() == Some(digest.as_str()) {
-            log(&format!("-----> {image} is up to date"));
+            tracing::debug!("{image} is up to date");
             continue;
         }
         if !force && current.is_none() && docker.inspect_image(image).await.is_ok() {
