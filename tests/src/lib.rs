@@ -2,6 +2,8 @@
 //! client (std only, so a probe never depends on the code under test), and the rule that a
 //! test needing Docker, qemu or root fails loudly instead of skipping.
 
+pub mod fixture;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream, ToSocketAddrs};
 use std::path::Path;

@@ -1,0 +1,378 @@
+//! End-to-end: `solum-agent run` as a real process against the fixture that plays Nova,
+//! Keystone, Heat (cfn with signature checks, metadata and signal APIs) and Swift TempURLs.
+//! Config drives are a directory or a real ISO image made with genisoimage.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use solum_tests::fixture::Fixture;
+use solum_tests::{free_port, require_docker, require_program, unique_name, wait_http};
+
+/// A temp world for one agent: state dir, config file, config drive dir, logs.
+struct Vm {
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+    apps: Vec<String>,
+}
+
+impl Vm {
+    fn new() -> Vm {
+        Vm { dir: tempfile::tempdir().unwrap(), child: None, apps: Vec::new() }
+    }
+
+    fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+
+    /// Writes the config drive (meta_data.json + user_data) as a directory.
+    fn config_drive(&self, meta: &Value, user_data: &[u8]) -> PathBuf {
+        let latest = self.path("drive/openstack/latest");
+        std::fs::create_dir_all(&latest).unwrap();
+        std::fs::write(latest.join("meta_data.json"), meta.to_string()).unwrap();
+        std::fs::write(latest.join("user_data"), user_data).unwrap();
+        self.path("drive")
+    }
+
+    fn config(&self, fx: &Fixture, drive: &Path) -> PathBuf {
+        let cfg = self.path("config.yaml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "state_dir: {}\nbind_address: 127.0.0.1\nconfig_drive: {}\nmetadata_url: {}\ncfn_init_path: {}\nlocal_data_dir: {}\nstatus_socket: {}\npoll_max_interval: 2\nbeat_interval: 1\nhealth:\n  start_timeout: 30\n",
+                self.path("state").display(),
+                drive.display(),
+                fx.url(""),
+                self.path("cfn-init-data").display(),
+                self.path("local-data").display(),
+                self.path("status.sock").display(),
+            ),
+        )
+        .unwrap();
+        cfg
+    }
+
+    fn start(&mut self, cfg: &Path) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.path("agent.log")).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_solum-agent"))
+            .args(["--config", cfg.to_str().unwrap(), "-vv", "run"])
+            .env("RUST_LOG", "debug")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("starting solum-agent run");
+        self.child = Some(child);
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.path("agent.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Vm {
+    fn drop(&mut self) {
+        self.kill();
+        let state = self.path("state");
+        for app in &self.apps {
+            let _ = Command::new(env!("CARGO_BIN_EXE_solum-agent"))
+                .args(["--state-dir", state.to_str().unwrap(), "destroy", app])
+                .output();
+        }
+        if let Ok(id) = std::fs::read_to_string(state.join("agent-id")) {
+            let _ = Command::new("sh")
+                .arg("-c")
+                .arg(format!("docker ps -aq --filter label=solum.agent={} | xargs -r docker rm -f", id.trim()))
+                .output();
+        }
+    }
+}
+
+/// Heat's SOFTWARE_CONFIG user_data: MIME multipart with the cfn-init-data part.
+fn user_data(initial: &Value) -> Vec<u8> {
+    format!(
+        "Content-Type: multipart/mixed; boundary=\"===============0001==\"\nMIME-Version: 1.0\n\n--===============0001==\nContent-Type: text/cloud-config; charset=\"us-ascii\"\nMIME-Version: 1.0\nContent-Disposition: attachment; filename=\"cloud-config\"\n\nruncmd: []\n\n--===============0001==\nContent-Type: text/x-cfninitdata; charset=\"us-ascii\"\nMIME-Version: 1.0\nContent-Transfer-Encoding: 7bit\nContent-Disposition: attachment; filename=\"cfn-init-data\"\n\n{}\n--===============0001==--\n",
+        initial
+    )
+    .into_bytes()
+}
+
+fn input(name: &str, value: &str) -> Value {
+    json!({"name": name, "value": value})
+}
+
+fn cfn_world(fx: &Fixture) -> Value {
+    fx.with(|w| {
+        w.cfn_access_key = "AKIAFIXTURE".into();
+        w.cfn_secret_key = "s3cr3t-cfn-key".into();
+        w.stack_name = "app-stack".into();
+        w.resource = "server".into();
+    });
+    json!({"os-collect-config": {"collectors": ["ec2", "cfn", "local"], "cfn": {
+        "metadata_url": fx.url("/v1/"), "access_key_id": "AKIAFIXTURE", "secret_access_key": "s3cr3t-cfn-key",
+        "stack_name": "app-stack", "path": "server.Metadata"}}})
+}
+
+fn signals(fx: &Fixture, prefix: &str) -> Vec<Value> {
+    fx.requests_to(prefix).into_iter().filter(|r| r.status == 200).map(|r| r.json()).collect()
+}
+
+#[test]
+fn cfn_transport_script_deployments_apply_once_and_bad_ones_fail_alone() {
+    require_docker();
+    let fx = Fixture::start();
+    let initial = cfn_world(&fx);
+    let script = |id: &str, name: &str, body: &str| {
+        json!({"id": id, "name": name, "group": "script", "config": body,
+            "outputs": [{"name": "result"}],
+            "inputs": [input("greeting", "hi there"), input("deploy_action", "CREATE"),
+                input("deploy_signal_transport", "CFN_SIGNAL"), input("deploy_signal_id", &fx.cfn_signal_url(name)),
+                input("deploy_signal_verb", "POST")]})
+    };
+    let mut metadata = initial.clone();
+    metadata["deployments"] = json!([
+        script("d-1", "a_script", "#!/bin/sh\necho \"$greeting from script\"\nprintf 42 > \"$heat_outputs_path.result\"\n"),
+        {"id": "d-2", "name": "b_unknown", "group": "puppet", "config": "x",
+         "inputs": [input("deploy_signal_transport", "CFN_SIGNAL"), input("deploy_signal_id", &fx.cfn_signal_url("b_unknown"))]},
+        {"id": "d-3", "name": "c_badplan", "group": "solum", "config": "version: 7\nname: x\n",
+         "inputs": [input("deploy_signal_transport", "CFN_SIGNAL"), input("deploy_signal_id", &fx.cfn_signal_url("c_badplan"))]},
+        {"name": "no id at all"},
+    ]);
+    fx.with(|w| {
+        w.metadata = metadata;
+        w.meta_data = Some(json!({"uuid": "11111111-2222", "name": "vm1", "meta": {}}));
+    });
+
+    let mut vm = Vm::new();
+    let drive = vm.config_drive(&json!({"uuid": "11111111-2222", "name": "vm1", "meta": {}}), &user_data(&initial));
+    let cfg = vm.config(&fx, &drive);
+    vm.start(&cfg);
+    fx.wait_for("three deployment signals", Duration::from_secs(60), |reqs| {
+        reqs.iter().filter(|r| r.path.starts_with("/v1/signal/") && r.status == 200).count() >= 3
+    });
+
+    let by_name = |name: &str| -> Value {
+        let r = fx.requests_to(&format!("/v1/signal/{name}"));
+        assert_eq!(r.len(), 1, "{name}: one signal expected, got {}", r.len());
+        r[0].json()
+    };
+    let ok = by_name("a_script");
+    assert_eq!(ok["deploy_status_code"], 0, "{ok}");
+    assert_eq!(ok["deploy_stdout"], "hi there from script\n");
+    assert_eq!(ok["result"], "42");
+    let unknown = by_name("b_unknown");
+    assert_eq!(unknown["deploy_status_code"], 1);
+    assert!(unknown["deploy_stderr"].as_str().unwrap().contains("\"puppet\""), "{unknown}");
+    let bad = by_name("c_badplan");
+    assert_eq!(bad["deploy_status_code"], 1);
+    assert!(bad["deploy_stderr"].as_str().unwrap().contains("version"), "{bad}");
+
+    // Heat's initial document was written where heat-cfntools writes it.
+    let written: Value = serde_json::from_slice(&std::fs::read(vm.path("cfn-init-data")).unwrap()).unwrap();
+    assert_eq!(written, initial);
+
+    // Killed and restarted: nothing is applied or signalled twice.
+    vm.kill();
+    vm.start(&cfg);
+    std::thread::sleep(Duration::from_secs(6));
+    assert_eq!(fx.requests_to("/v1/signal/").len(), 3, "a restart re-signalled");
+    // It keeps polling cfn with valid signatures.
+    let polls = fx.requests_to("/v1/");
+    assert!(polls.iter().filter(|r| r.path == "/v1/").all(|r| r.status == 200), "a cfn poll was refused");
+
+    // A new deployment appears later: applied once.
+    let url = fx.cfn_signal_url("d_later");
+    fx.with(|w| {
+        w.metadata["deployments"].as_array_mut().unwrap().push(json!({"id": "d-4", "name": "d_later", "group": "script",
+            "config": "#!/bin/sh\necho later\n",
+            "inputs": [input("deploy_signal_transport", "CFN_SIGNAL"), input("deploy_signal_id", &url)]}));
+        w.metadata_version += 1;
+    });
+    fx.wait_for("the later deployment's signal", Duration::from_secs(40), |reqs| {
+        reqs.iter().any(|r| r.path == "/v1/signal/d_later" && r.status == 200)
+    });
+    assert_eq!(signals(&fx, "/v1/signal/d_later")[0]["deploy_stdout"], "later\n");
+
+    // Secrets never reach the log.
+    let log = vm.log();
+    for secret in ["s3cr3t-cfn-key", "Signature="] {
+        assert!(!log.contains(secret), "the log contains {secret:?}:\n{log}");
+    }
+    assert!(log.contains("no id at all") || log.contains("missing `id`"), "the rejected item is reported:\n{log}");
+}
+
+#[test]
+fn solum_deployment_over_temp_url_deploys_the_app_and_signals_wait_condition() {
+    require_docker();
+    let fx = Fixture::start();
+    let port = free_port();
+    let name = unique_name("heatapp");
+    let mut vm = Vm::new();
+    let src = vm.path("app");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(
+        src.join("app.py"),
+        "import http.server, os\nclass H(http.server.BaseHTTPRequestHandler):\n    def do_GET(self):\n        b = os.environ.get('GREETING', '?').encode()\n        self.send_response(200); self.send_header('Content-Length', str(len(b))); self.end_headers(); self.wfile.write(b)\nhttp.server.ThreadingHTTPServer(('', int(os.environ['PORT'])), H).serve_forever()\n",
+    )
+    .unwrap();
+    std::fs::write(src.join("Procfile"), "web: python3 app.py\n").unwrap();
+    let planfile = format!(
+        "version: 1\nname: {name}\nartifacts:\n- name: web\n  artifact_type: heroku\n  content:\n    href: {}\n  ports: {port}\nparameters:\n  GREETING: from-planfile\n",
+        src.display()
+    );
+    let initial = json!({"os-collect-config": {"collectors": ["request"], "request": {"metadata_url": fx.temp_url("metadata", "GET")}}});
+    let metadata = json!({"deployments": [{"id": "sol-1", "name": "app", "group": "solum", "config": planfile,
+        "outputs": [{"name": "url"}],
+        "inputs": [input("GREETING", "from-heat"), input("deploy_action", "CREATE"),
+            input("deploy_signal_transport", "TEMP_URL_SIGNAL"), input("deploy_signal_id", &fx.temp_url("signal-app", "PUT")),
+            input("deploy_signal_verb", "PUT")]}]});
+    fx.with(|w| w.metadata = metadata);
+    let meta = json!({"uuid": "uuid-2", "name": "vm2", "meta": {
+        "solum_wait_url": fx.url("/heat/v1/p/stacks/app-stack/sid/resources/wait_handle/signal"),
+        "solum_wait_token": "tok-wait",
+        "solum_registrar_url": fx.url("/registrar"), "solum_registrar_token": "reg-token"}});
+    fx.with(|w| w.tokens.push("tok-wait".into()));
+    let drive = vm.config_drive(&meta, &user_data(&initial));
+    let cfg = vm.config(&fx, &drive);
+    vm.apps.push(name.clone());
+    vm.start(&cfg);
+
+    fx.wait_for("the deployment signal", Duration::from_secs(240), |reqs| {
+        reqs.iter().any(|r| r.path.ends_with("/signal-app") && r.status == 200)
+    });
+    let sig = signals(&fx, "/swift/v1/AUTH_p/c/signal-app");
+    assert_eq!(sig.len(), 1);
+    assert_eq!(sig[0]["deploy_status_code"], 0, "{}", sig[0]);
+    let url = sig[0]["url"].as_str().expect("url output").to_string();
+    assert_eq!(url, format!("http://127.0.0.1:{port}/"));
+    assert_eq!(wait_http(&url, Duration::from_secs(10)).unwrap().body, "from-heat", "Heat inputs override parameters");
+
+    fx.wait_for("the wait condition", Duration::from_secs(30), |reqs| {
+        reqs.iter().any(|r| r.path.ends_with("/wait_handle/signal") && r.status == 200)
+    });
+    let wait = fx.requests_to("/heat/v1/p/stacks/app-stack/sid/resources/wait_handle/signal");
+    assert_eq!(wait[0].headers.get("x-auth-token").map(String::as_str), Some("tok-wait"));
+    assert_eq!(wait[0].json()["status"], "SUCCESS");
+
+    // Registration, then beats with increasing sequence numbers.
+    fx.wait_for("two health beats", Duration::from_secs(20), |reqs| {
+        reqs.iter().filter(|r| r.path.ends_with("/beats")).count() >= 2
+    });
+    let reg = fx.requests_to("/registrar/v1/agents");
+    let reg: Vec<_> = reg.iter().filter(|r| r.path == "/registrar/v1/agents").collect();
+    assert_eq!(reg.len(), 1);
+    assert_eq!(reg[0].json()["instance_uuid"], "uuid-2");
+    assert_eq!(reg[0].headers.get("x-auth-token").map(String::as_str), Some("reg-token"));
+    let seqs: Vec<u64> = fx.requests_to("/registrar/v1/agents/uuid-2/beats").iter().map(|r| r.json()["seq"].as_u64().unwrap()).collect();
+    assert!(seqs.windows(2).all(|w| w[1] > w[0]), "{seqs:?}");
+
+    // The local status API answers what `status --json` answers.
+    let answer = {
+        use std::io::{Read, Write};
+        let mut sock = std::os::unix::net::UnixStream::connect(vm.path("status.sock")).expect("status socket");
+        sock.write_all(b"GET /status HTTP/1.0\r\n\r\n").unwrap();
+        let mut text = String::new();
+        sock.read_to_string(&mut text).unwrap();
+        text
+    };
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.0 200"), "{head}");
+    let v: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(v["apps"][0]["app"], name.as_str(), "{v}");
+    assert_eq!(v["apps"][0]["state"], "DEPLOYMENT_COMPLETE");
+
+    // DELETE removes the app.
+    fx.with(|w| {
+        let d = &mut w.metadata["deployments"][0];
+        d["id"] = json!("sol-2");
+        d["inputs"][1]["value"] = json!("DELETE");
+        w.metadata_version += 1;
+    });
+    fx.wait_for("the DELETE signal", Duration::from_secs(60), |reqs| {
+        reqs.iter().filter(|r| r.path.ends_with("/signal-app") && r.status == 200).count() >= 2
+    });
+    let statuses = Command::new(env!("CARGO_BIN_EXE_solum-agent"))
+        .args(["--state-dir", vm.path("state").to_str().unwrap(), "status", "--json"])
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&statuses.stdout).unwrap();
+    assert!(v["apps"].as_array().unwrap().is_empty(), "{v}");
+}
+
+#[test]
+fn heat_transport_with_keystone_signals_survive_500s_and_restarts_on_an_iso_config_drive() {
+    require_docker();
+    require_program("genisoimage");
+    let fx = Fixture::start();
+    fx.with(|w| {
+        w.users.insert("stack-user".into(), ("p4ssw0rd-heat".into(), "proj".into()));
+        w.resource = "server".into();
+        w.fail_signals = 12; // more than one round of 10 tries
+    });
+    let initial = json!({"os-collect-config": {"collectors": ["heat"], "heat": {
+        "auth_url": fx.url("/v3"), "user_id": "stack-user", "password": "p4ssw0rd-heat", "project_id": "proj",
+        "stack_id": "app-stack/sid", "resource_name": "server", "region_name": "RegionOne"}}});
+    let deployment = json!({"id": "h-1", "name": "hs", "group": "script", "config": "#!/bin/sh\necho via heat\n",
+        "inputs": [input("deploy_signal_transport", "HEAT_SIGNAL"), input("deploy_auth_url", &fx.url("/v3")),
+            input("deploy_user_id", "stack-user"), input("deploy_password", "p4ssw0rd-heat"),
+            input("deploy_project_id", "proj"), input("deploy_stack_id", "app-stack/sid"),
+            input("deploy_resource_name", "hs")]});
+    fx.with(|w| w.metadata = json!({"deployments": [deployment]}));
+
+    let mut vm = Vm::new();
+    let dir = vm.config_drive(&json!({"uuid": "uuid-3", "name": "vm3"}), &user_data(&initial));
+    let iso = vm.path("config-drive.iso");
+    let out = Command::new("genisoimage")
+        .args(["-quiet", "-R", "-J", "-V", "config-2", "-o", iso.to_str().unwrap(), dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::remove_dir_all(&dir).unwrap();
+    let cfg = vm.config(&fx, &iso);
+    vm.start(&cfg);
+
+    // The first round of 10 tries meets 500s only; kill the agent in the middle of it.
+    fx.wait_for("some failed signal tries", Duration::from_secs(60), |reqs| {
+        reqs.iter().filter(|r| r.path.ends_with("/resources/hs/signal") && r.status == 500).count() >= 3
+    });
+    vm.kill();
+    assert!(signals(&fx, "/heat/v1/proj/stacks/app-stack/sid/resources/hs/signal").is_empty());
+    vm.start(&cfg);
+    fx.wait_for("the signal delivered after the restart", Duration::from_secs(120), |reqs| {
+        reqs.iter().any(|r| r.path.ends_with("/resources/hs/signal") && r.status == 200)
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    let ok = signals(&fx, "/heat/v1/proj/stacks/app-stack/sid/resources/hs/signal");
+    assert_eq!(ok.len(), 1, "delivered exactly once");
+    assert_eq!(ok[0]["deploy_stdout"], "via heat\n");
+    // The ISO was mounted read-only and unmounted again.
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains("solum-config-drive-"), "a config drive mount was left behind");
+    let log = vm.log();
+    assert!(!log.contains("p4ssw0rd-heat"), "the password reached the log");
+}
+
+#[test]
+fn collect_print_merges_the_sources() {
+    let fx = Fixture::start();
+    let initial = cfn_world(&fx);
+    fx.with(|w| w.metadata = json!({"deployments": [{"id": "x", "name": "n", "group": "script", "config": "#!/bin/sh\n"}]}));
+    let vm = Vm::new();
+    let drive = vm.config_drive(&json!({"uuid": "u", "name": "n"}), &user_data(&initial));
+    std::fs::create_dir_all(vm.path("local-data")).unwrap();
+    std::fs::write(vm.path("local-data/extra.json"), r#"{"extra": true}"#).unwrap();
+    let cfg = vm.config(&fx, &drive);
+    let out = Command::new(env!("CARGO_BIN_EXE_solum-agent")).args(["--config", cfg.to_str().unwrap(), "collect", "--print"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["deployments"][0]["id"], "x", "{v}");
+    assert_eq!(v["extra"], true);
+    assert_eq!(v["os-collect-config"]["collectors"], json!(["ec2", "cfn", "local"]));
+}
