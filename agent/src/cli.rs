@@ -17,7 +17,11 @@ use solum_agent::workflow::{Agent, DeployOptions};
 use solum_agent::{docker, runtime, stack};
 
 #[derive(Parser)]
-#[command(name = "solum-agent", version, about = "From a Solum Planfile to a healthy app in Docker")]
+#[command(
+    name = "solum-agent",
+    version,
+    about = "From a Solum Planfile to a healthy app in Docker"
+)]
 struct Cli {
     /// Configuration file (YAML). Default: /etc/solum-agent/config.yaml if it exists.
     #[arg(long, global = true, env = "SOLUM_AGENT_CONFIG")]
@@ -105,7 +109,11 @@ enum StackCommand {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.verbose);
-    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("solum-agent: cannot start the async runtime: {e}");
@@ -140,7 +148,11 @@ fn init_tracing(verbose: u8) {
         _ => "debug",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
 }
 
 fn load_config(cli: &Cli) -> Result<Config> {
@@ -164,7 +176,8 @@ fn load_config(cli: &Cli) -> Result<Config> {
 }
 
 async fn agent(cfg: Config) -> Result<Agent> {
-    let state = StateDir::open(&cfg.state_dir).with_context(|| format!("state directory {}", cfg.state_dir.display()))?;
+    let state = StateDir::open(&cfg.state_dir)
+        .with_context(|| format!("state directory {}", cfg.state_dir.display()))?;
     let docker = docker::connect().await?;
     let settings = RuntimeSettings {
         public: PublicAddr(cfg.bind_address),
@@ -172,8 +185,14 @@ async fn agent(cfg: Config) -> Result<Agent> {
         agent_binary: std::env::current_exe().context("locating the agent binary")?,
         run_image: cfg.stack.run_image.clone(),
     };
-    let runtime = Runtime::new(docker.clone(), state.clone(), settings).context("setting up the runtime")?;
-    Ok(Agent { config: cfg, state, docker, runtime })
+    let runtime =
+        Runtime::new(docker.clone(), state.clone(), settings).context("setting up the runtime")?;
+    Ok(Agent {
+        config: cfg,
+        state,
+        docker,
+        runtime,
+    })
 }
 
 fn stderr_log() -> LogFn {
@@ -183,12 +202,22 @@ fn stderr_log() -> LogFn {
 async fn run(cli: Cli) -> Result<ExitCode> {
     let cfg = load_config(&cli)?;
     match cli.command {
-        Command::Deploy { planfile, source, json } => {
+        Command::Deploy {
+            planfile,
+            source,
+            json,
+        } => {
             let agent = agent(cfg).await?;
-            let opts = DeployOptions { source, log: stderr_log() };
+            let opts = DeployOptions {
+                source,
+                log: stderr_log(),
+            };
             let reports = agent.deploy_file(&planfile, &opts).await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "apps": reports }))?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({ "apps": reports }))?
+                );
             } else {
                 for r in &reports {
                     let how = if r.unchanged {
@@ -198,7 +227,12 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                     } else {
                         "deployed"
                     };
-                    println!("{} {how}: release {} in {:.1} s", r.app, r.release, r.duration_ms as f64 / 1000.0);
+                    println!(
+                        "{} {how}: release {} in {:.1} s",
+                        r.app,
+                        r.release,
+                        r.duration_ms as f64 / 1000.0
+                    );
                     for url in &r.urls {
                         println!("  {url}");
                     }
@@ -214,14 +248,20 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 }
             }
             if json {
-                println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "apps": statuses }))?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({ "apps": statuses }))?
+                );
             } else {
                 print_status(&statuses);
             }
         }
         Command::Logs { app, follow } => {
             let agent = agent(cfg).await?;
-            agent.runtime.logs(&app, follow, &mut tokio::io::stdout()).await?;
+            agent
+                .runtime
+                .logs(&app, follow, &mut tokio::io::stdout())
+                .await?;
         }
         Command::Stop { app } => {
             agent(cfg).await?.stop(&app).await?;
@@ -235,7 +275,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             agent(cfg).await?.destroy(&app).await?;
             println!("{app} destroyed");
         }
-        Command::Stack { command: StackCommand::Build { force } } => {
+        Command::Stack {
+            command: StackCommand::Build { force },
+        } => {
             let docker = docker::connect().await?;
             stack::build(&docker, &cfg.stack, force, stderr_log()).await?;
             println!("{}\n{}", cfg.stack.build_image, cfg.stack.run_image);
@@ -243,7 +285,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Run => {
             let opts = cfg.run_options();
             let agent = std::sync::Arc::new(agent(cfg).await?);
-            solum_agent::daemon::run(agent, opts).await.context("the daemon stopped")?;
+            solum_agent::daemon::run(agent, opts)
+                .await
+                .context("the daemon stopped")?;
         }
         Command::Collect { print: _ } => {
             let doc = solum_agent::daemon::collect_once(&cfg.run_options()).await;
@@ -262,13 +306,25 @@ fn print_status(statuses: &[AppStatus]) {
         return;
     }
     for s in statuses {
-        let state = serde_json::to_value(s.state).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
-        println!("{}  {}  release {}  restarts {}", s.app, state, s.release.as_deref().unwrap_or("-"), s.restarts);
+        let state = serde_json::to_value(s.state)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        println!(
+            "{}  {}  release {}  restarts {}",
+            s.app,
+            state,
+            s.release.as_deref().unwrap_or("-"),
+            s.restarts
+        );
         for url in &s.urls {
             println!("  {url}");
         }
         for p in &s.processes {
-            println!("  {:<8} {:<10} {:<9} {}", p.process, p.docker_state, p.health, p.container);
+            println!(
+                "  {:<8} {:<10} {:<9} {}",
+                p.process, p.docker_state, p.health, p.container
+            );
         }
         if let Some(e) = &s.last_error {
             println!("  last error: {e}");

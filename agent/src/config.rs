@@ -94,7 +94,10 @@ pub enum ConfigError {
 impl Config {
     /// The daemon's options: defaults overridden by the configuration's keys.
     pub fn run_options(&self) -> crate::daemon::RunOptions {
-        let mut o = crate::daemon::RunOptions { config_drive: self.config_drive.clone(), ..Default::default() };
+        let mut o = crate::daemon::RunOptions {
+            config_drive: self.config_drive.clone(),
+            ..Default::default()
+        };
         if let Some(u) = &self.metadata_url {
             o.metadata_url = u.clone();
         }
@@ -105,7 +108,11 @@ impl Config {
             o.local_dir = p.clone();
         }
         if let Some(p) = &self.status_socket {
-            o.status_socket = if p.as_os_str().is_empty() { None } else { Some(p.clone()) };
+            o.status_socket = if p.as_os_str().is_empty() {
+                None
+            } else {
+                Some(p.clone())
+            };
         }
         if let Some(s) = self.poll_max_interval {
             o.max_interval = std::time::Duration::from_secs(s.max(1));

@@ -4,6 +4,8 @@
 pub mod build;
 pub mod collect;
 pub mod config;
+pub mod daemon;
+pub mod deployments;
 pub mod docker;
 pub mod heat;
 pub mod metadata;
@@ -14,5 +16,3 @@ pub mod source;
 pub mod stack;
 pub mod state;
 pub mod workflow;
-pub mod deployments;
-pub mod daemon;

@@ -66,7 +66,10 @@ pub enum DeployError {
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
     #[error("{context}: {source}")]
-    Io { context: String, source: std::io::Error },
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Invalid(String),
 }
@@ -79,7 +82,11 @@ fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> DeployEr
 impl Agent {
     /// Deploys every artifact of the Planfile at `path`; returns one report per app.
     /// Relative paths in it (source, language pack) are relative to its directory.
-    pub async fn deploy_file(&self, path: &Path, opts: &DeployOptions) -> Result<Vec<DeployReport>, DeployError> {
+    pub async fn deploy_file(
+        &self,
+        path: &Path,
+        opts: &DeployOptions,
+    ) -> Result<Vec<DeployReport>, DeployError> {
         let cwd = std::env::current_dir().map_err(io_err("reading the current directory"))?;
         let source = opts.source.as_deref().map(|s| source::classify(s, &cwd));
         let plan = planfile::load_with_source(path, source)?;
@@ -95,7 +102,12 @@ impl Agent {
 
     /// Deploys a parsed plan (the daemon's entry point: Heat deployments carry the Planfile).
     /// `base` is where relative paths of the plan are resolved.
-    pub async fn deploy_plan(&self, plan: &Plan, base: &Path, opts: &DeployOptions) -> Result<Vec<DeployReport>, DeployError> {
+    pub async fn deploy_plan(
+        &self,
+        plan: &Plan,
+        base: &Path,
+        opts: &DeployOptions,
+    ) -> Result<Vec<DeployReport>, DeployError> {
         check_ports_distinct(plan)?;
         let mut reports = Vec::new();
         for artifact in &plan.artifacts {
@@ -130,7 +142,10 @@ impl Agent {
         let release = key[..12].to_string();
 
         // Warm path: same inputs and the release is already serving.
-        let record = self.state.read_app(app).map_err(io_err(format!("reading the record of {app}")))?;
+        let record = self
+            .state
+            .read_app(app)
+            .map_err(io_err(format!("reading the record of {app}")))?;
         if let Some(current) = record.as_ref().and_then(|r| r.release.as_ref()) {
             if current.build_key == key && !record.as_ref().is_some_and(|r| r.stopped) {
                 if let Some(status) = self.serving(app, &release).await? {
@@ -153,12 +168,21 @@ impl Agent {
             log: log.clone(),
         };
         let cached = match build::cache::find_cached(&self.docker, app, &key).await? {
-            Some(image) => self.built_processes(app, &key).map(|processes| BuildOutcome { image, processes, cached: true }),
+            Some(image) => self
+                .built_processes(app, &key)
+                .map(|processes| BuildOutcome {
+                    image,
+                    processes,
+                    cached: true,
+                }),
             None => None,
         };
         let (outcome, cached) = match cached {
             Some(outcome) => {
-                log(&format!("-----> {app}: image for these inputs exists ({}), not rebuilding", short(&outcome.image)));
+                log(&format!(
+                    "-----> {app}: image for these inputs exists ({}), not rebuilding",
+                    short(&outcome.image)
+                ));
                 (outcome, true)
             }
             None => {
@@ -173,7 +197,15 @@ impl Agent {
                 log(&format!("-----> {app}: running unit tests: {cmd}"));
                 let mut test_env = env.clone();
                 test_env.insert("PORT".into(), artifact.ports[0].number.to_string());
-                build::unittest::run(&self.docker, &outcome.image, cmd, &test_env, log.clone(), UNIT_TEST_TIMEOUT).await?;
+                build::unittest::run(
+                    &self.docker,
+                    &outcome.image,
+                    cmd,
+                    &test_env,
+                    log.clone(),
+                    UNIT_TEST_TIMEOUT,
+                )
+                .await?;
                 self.remember_tests_passed(app, &key, cmd);
             }
         }
@@ -187,7 +219,10 @@ impl Agent {
             env: env.clone(),
         };
         log(&format!("-----> {app}: starting release {release}"));
-        let status = self.runtime.release(&spec, &mut |line: &str| log(line)).await?;
+        let status = self
+            .runtime
+            .release(&spec, &mut |line: &str| log(line))
+            .await?;
 
         let record = AppRecord {
             app: app.to_string(),
@@ -199,12 +234,17 @@ impl Agent {
                 processes: spec.processes.clone(),
                 env,
                 source_version: fetched.version.clone(),
-                deployed_at: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+                deployed_at: SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map(|d| d.as_secs())
+                    .unwrap_or(0),
             }),
             stopped: false,
             last_error: None,
         };
-        self.state.write_app(&record).map_err(io_err(format!("writing the record of {app}")))?;
+        self.state
+            .write_app(&record)
+            .map_err(io_err(format!("writing the record of {app}")))?;
         Ok(report(&status, &outcome.image, cached, false, started))
     }
 
@@ -214,7 +254,9 @@ impl Agent {
         Ok(statuses.into_iter().find(|s| {
             s.release.as_deref() == Some(release)
                 && s.state == AppState::DeploymentComplete
-                && s.processes.iter().all(|p| p.docker_state == "running" && p.health != "unhealthy")
+                && s.processes
+                    .iter()
+                    .all(|p| p.docker_state == "running" && p.health != "unhealthy")
         }))
     }
 
@@ -224,26 +266,44 @@ impl Agent {
         tempfile::Builder::new()
             .prefix("deploy-")
             .tempdir_in(&base)
-            .map_err(io_err(format!("creating a work directory in {}", base.display())))
+            .map_err(io_err(format!(
+                "creating a work directory in {}",
+                base.display()
+            )))
     }
 
     /// Decides which builder applies. A named language pack that is not an installed buildpack
     /// is fetched here, so that a Solum custom language pack (Dockerfile + build.sh) can be told
     /// apart from a buildpack.
-    async fn choose_builder(&self, artifact: &Artifact, base: &Path, work: &Path) -> Result<Builder, DeployError> {
+    async fn choose_builder(
+        &self,
+        artifact: &Artifact,
+        base: &Path,
+        work: &Path,
+    ) -> Result<Builder, DeployError> {
         if artifact.kind == ArtifactKind::Dockerfile {
             return Ok(Builder::Dockerfile);
         }
         let LanguagePack::Named(name) = &artifact.language_pack else {
-            return Ok(Builder::Buildpack { pack: LanguagePack::Auto, identity: None });
+            return Ok(Builder::Buildpack {
+                pack: LanguagePack::Auto,
+                identity: None,
+            });
         };
         let installed = self.config.buildpacks_dir().join(name);
         if is_plain_name(name) && installed.is_dir() {
-            return Ok(Builder::Buildpack { pack: LanguagePack::Named(name.clone()), identity: Some(installed) });
+            return Ok(Builder::Buildpack {
+                pack: LanguagePack::Named(name.clone()),
+                identity: Some(installed),
+            });
         }
         let dir = match source::classify(name, base) {
             SourceSpec::Dir { path } => path,
-            spec => source::fetch(&spec, None, &work.join("language-pack")).await?.dir,
+            spec => {
+                source::fetch(&spec, None, &work.join("language-pack"))
+                    .await?
+                    .dir
+            }
         };
         if !dir.is_dir() {
             return Err(DeployError::Invalid(format!(
@@ -255,16 +315,26 @@ impl Agent {
             Ok(Builder::LanguagePack { dir })
         } else {
             let pack = LanguagePack::Named(dir.to_string_lossy().into_owned());
-            Ok(Builder::Buildpack { pack, identity: Some(dir) })
+            Ok(Builder::Buildpack {
+                pack,
+                identity: Some(dir),
+            })
         }
     }
 
-    async fn run_builder(&self, builder: &Builder, req: &BuildRequest) -> Result<BuildOutcome, DeployError> {
+    async fn run_builder(
+        &self,
+        builder: &Builder,
+        req: &BuildRequest,
+    ) -> Result<BuildOutcome, DeployError> {
         let outcome = match builder {
             Builder::Dockerfile => build::dockerfile::build(&self.docker, req).await?,
             Builder::LanguagePack { dir } => build::langpack::build(&self.docker, req, dir).await?,
             Builder::Buildpack { pack, .. } => {
-                let req = BuildRequest { language_pack: pack.clone(), ..req.clone() };
+                let req = BuildRequest {
+                    language_pack: pack.clone(),
+                    ..req.clone()
+                };
                 build::buildpack::build(&self.docker, &req, &self.config.stack).await?
             }
         };
@@ -283,17 +353,27 @@ impl Agent {
         let tree = if fetched.version.starts_with("sha256:") {
             fetched.version.clone()
         } else {
-            source::tree_hash(&fetched.dir).map_err(io_err(format!("hashing {}", fetched.dir.display())))?
+            source::tree_hash(&fetched.dir)
+                .map_err(io_err(format!("hashing {}", fetched.dir.display())))?
         };
         let pack_identity = match builder {
             Builder::Dockerfile => String::new(),
             Builder::LanguagePack { dir } => hash_dir(dir)?,
-            Builder::Buildpack { identity: Some(dir), .. } => hash_dir(dir)?,
+            Builder::Buildpack {
+                identity: Some(dir),
+                ..
+            } => hash_dir(dir)?,
             Builder::Buildpack { identity: None, .. } => hash_dir(&self.config.buildpacks_dir())?,
         };
         let mut stack_ids = Vec::new();
         for image in [&self.config.stack.build_image, &self.config.stack.run_image] {
-            let id = self.docker.inspect_image(image).await.ok().and_then(|i| i.id).unwrap_or_default();
+            let id = self
+                .docker
+                .inspect_image(image)
+                .await
+                .ok()
+                .and_then(|i| i.id)
+                .unwrap_or_default();
             stack_ids.push(id);
         }
         Ok(key_of(&KeyParts {
@@ -309,7 +389,11 @@ impl Agent {
     /// Process types of a build, kept beside the state so that a cached image can be released
     /// without inspecting it; `None` when unknown (the image is then rebuilt).
     fn built_processes(&self, app: &str, key: &str) -> Option<BTreeMap<String, Option<String>>> {
-        let path = self.state.app_dir(app).join("builds").join(format!("{key}.json"));
+        let path = self
+            .state
+            .app_dir(app)
+            .join("builds")
+            .join(format!("{key}.json"));
         crate::state::read_json(&path).ok().flatten()
     }
 
@@ -322,13 +406,19 @@ impl Agent {
 
     fn tests_passed(&self, app: &str, key: &str, cmd: &str) -> bool {
         let path = self.state.app_dir(app).join("tests-passed.json");
-        let passed: Vec<(String, String)> = crate::state::read_json(&path).ok().flatten().unwrap_or_default();
+        let passed: Vec<(String, String)> = crate::state::read_json(&path)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
         passed.iter().any(|(k, c)| k == key && c == cmd)
     }
 
     fn remember_tests_passed(&self, app: &str, key: &str, cmd: &str) {
         let path = self.state.app_dir(app).join("tests-passed.json");
-        let mut passed: Vec<(String, String)> = crate::state::read_json(&path).ok().flatten().unwrap_or_default();
+        let mut passed: Vec<(String, String)> = crate::state::read_json(&path)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
         passed.retain(|(k, _)| k != key);
         passed.push((key.to_string(), cmd.to_string()));
         let keep = passed.len().saturating_sub(20);
@@ -344,7 +434,12 @@ impl Agent {
         }
         let mut record = match self.state.read_app(app) {
             Ok(Some(r)) => r,
-            _ => AppRecord { app: app.to_string(), release: None, stopped: false, last_error: None },
+            _ => AppRecord {
+                app: app.to_string(),
+                release: None,
+                stopped: false,
+                last_error: None,
+            },
         };
         record.last_error = Some(message.to_string());
         if let Err(e) = self.state.write_app(&record) {
@@ -357,7 +452,9 @@ impl Agent {
         let mut record = self.record(app)?;
         self.runtime.stop(app).await?;
         record.stopped = true;
-        self.state.write_app(&record).map_err(io_err(format!("writing the record of {app}")))
+        self.state
+            .write_app(&record)
+            .map_err(io_err(format!("writing the record of {app}")))
     }
 
     /// Starts a stopped app's current release again.
@@ -365,7 +462,9 @@ impl Agent {
         let mut record = self.record(app)?;
         self.runtime.start(app).await?;
         record.stopped = false;
-        self.state.write_app(&record).map_err(io_err(format!("writing the record of {app}")))
+        self.state
+            .write_app(&record)
+            .map_err(io_err(format!("writing the record of {app}")))
     }
 
     /// Removes an app: containers, route, images, cache volume and record.
@@ -375,11 +474,23 @@ impl Agent {
         if let Some(r) = &record.release {
             let _ = self
                 .docker
-                .remove_image(&r.image, None::<bollard::query_parameters::RemoveImageOptions>, None)
+                .remove_image(
+                    &r.image,
+                    None::<bollard::query_parameters::RemoveImageOptions>,
+                    None,
+                )
                 .await;
         }
-        let _ = self.docker.remove_volume(&format!("solum-cache-{app}"), None::<bollard::query_parameters::RemoveVolumeOptions>).await;
-        self.state.remove_app(app).map_err(io_err(format!("removing the state of {app}")))
+        let _ = self
+            .docker
+            .remove_volume(
+                &format!("solum-cache-{app}"),
+                None::<bollard::query_parameters::RemoveVolumeOptions>,
+            )
+            .await;
+        self.state
+            .remove_app(app)
+            .map_err(io_err(format!("removing the state of {app}")))
     }
 
     fn record(&self, app: &str) -> Result<AppRecord, DeployError> {
@@ -396,8 +507,13 @@ impl Agent {
 /// Which builder a deploy uses, and what identifies its language pack for the build key.
 enum Builder {
     Dockerfile,
-    LanguagePack { dir: PathBuf },
-    Buildpack { pack: LanguagePack, identity: Option<PathBuf> },
+    LanguagePack {
+        dir: PathBuf,
+    },
+    Buildpack {
+        pack: LanguagePack,
+        identity: Option<PathBuf>,
+    },
 }
 
 impl Builder {
@@ -448,21 +564,39 @@ fn hash_dir(dir: &Path) -> Result<String, DeployError> {
 
 /// Fetches the artifact's source. Local directories are used in place (builders only read
 /// them), which keeps a warm redeploy of a local app to hashing its tree.
-async fn fetch_source(spec: &SourceSpec, artifact: &Artifact, work: &Path) -> Result<source::Fetched, DeployError> {
+async fn fetch_source(
+    spec: &SourceSpec,
+    artifact: &Artifact,
+    work: &Path,
+) -> Result<source::Fetched, DeployError> {
     match spec {
         SourceSpec::Dir { path } => {
-            let meta = std::fs::metadata(path).map_err(io_err(format!("source directory {}", path.display())))?;
+            let meta = std::fs::metadata(path)
+                .map_err(io_err(format!("source directory {}", path.display())))?;
             if !meta.is_dir() {
-                return Err(DeployError::Invalid(format!("source {} is not a directory", path.display())));
+                return Err(DeployError::Invalid(format!(
+                    "source {} is not a directory",
+                    path.display()
+                )));
             }
-            let tree = source::tree_hash(path).map_err(io_err(format!("hashing {}", path.display())))?;
-            Ok(source::Fetched { dir: path.clone(), version: format!("sha256:{tree}") })
+            let tree =
+                source::tree_hash(path).map_err(io_err(format!("hashing {}", path.display())))?;
+            Ok(source::Fetched {
+                dir: path.clone(),
+                version: format!("sha256:{tree}"),
+            })
         }
         _ => Ok(source::fetch(spec, artifact.repo_token.as_ref(), &work.join("src")).await?),
     }
 }
 
-fn report(status: &AppStatus, image: &str, cached: bool, unchanged: bool, started: Instant) -> DeployReport {
+fn report(
+    status: &AppStatus,
+    image: &str,
+    cached: bool,
+    unchanged: bool,
+    started: Instant,
+) -> DeployReport {
     DeployReport {
         app: status.app.clone(),
         release: status.release.clone().unwrap_or_default(),
@@ -495,7 +629,10 @@ fn check_ports_distinct(plan: &Plan) -> Result<(), DeployError> {
 
 /// App and buildpack names: what `^[a-zA-Z0-9-_]{1,100}$` allows (safe as a path component).
 pub fn is_plain_name(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 100 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    !s.is_empty()
+        && s.len() <= 100
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 fn short(image: &str) -> &str {
@@ -507,8 +644,19 @@ fn short(image: &str) -> &str {
 mod tests {
     use super::*;
 
-    fn parts<'a>(tree: &'a str, env: &'a BTreeMap<String, String>, stack: &'a [String]) -> KeyParts<'a> {
-        KeyParts { builder: "buildpack", tree, pack: "p", env, run_cmd: "", stack }
+    fn parts<'a>(
+        tree: &'a str,
+        env: &'a BTreeMap<String, String>,
+        stack: &'a [String],
+    ) -> KeyParts<'a> {
+        KeyParts {
+            builder: "buildpack",
+            tree,
+            pack: "p",
+            env,
+            run_cmd: "",
+            stack,
+        }
     }
 
     #[test]
@@ -526,7 +674,10 @@ mod tests {
         // Shifting bytes between parts changes the key.
         let e1 = BTreeMap::from([("AB".to_string(), "C".to_string())]);
         let e2 = BTreeMap::from([("A".to_string(), "BC".to_string())]);
-        assert_ne!(key_of(&parts("t", &e1, &stack)), key_of(&parts("t", &e2, &stack)));
+        assert_ne!(
+            key_of(&parts("t", &e1, &stack)),
+            key_of(&parts("t", &e2, &stack))
+        );
     }
 
     #[test]

@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use solum_tests::{copy_tree, free_port, http_get, repo_root, require_docker, unique_name, wait_http};
+use solum_tests::{
+    copy_tree, free_port, http_get, repo_root, require_docker, unique_name, wait_http,
+};
 
 /// One agent: a state dir and the commands run against it. Dropping it removes every
 /// container, image and volume the agent made.
@@ -20,12 +22,20 @@ struct TestAgent {
 impl TestAgent {
     fn new() -> TestAgent {
         require_docker();
-        TestAgent { state: tempfile::tempdir().expect("tempdir"), apps: Vec::new() }
+        TestAgent {
+            state: tempfile::tempdir().expect("tempdir"),
+            apps: Vec::new(),
+        }
     }
 
     fn cmd(&self, args: &[&str]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_solum-agent"))
-            .args(["--state-dir", self.state.path().to_str().unwrap(), "--bind-address", "127.0.0.1"])
+            .args([
+                "--state-dir",
+                self.state.path().to_str().unwrap(),
+                "--bind-address",
+                "127.0.0.1",
+            ])
             .args(args)
             .env_remove("SOLUM_AGENT_CONFIG")
             .output()
@@ -58,7 +68,8 @@ impl TestAgent {
 
     fn deploy_json(&mut self, planfile: &Path) -> serde_json::Value {
         let out = self.ok(&["deploy", planfile.to_str().unwrap(), "--json"]);
-        let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("deploy --json printed {out:?}: {e}"));
+        let v: serde_json::Value = serde_json::from_str(&out)
+            .unwrap_or_else(|e| panic!("deploy --json printed {out:?}: {e}"));
         for app in v["apps"].as_array().expect("apps array") {
             let name = app["app"].as_str().expect("app name").to_string();
             if !self.apps.contains(&name) {
@@ -69,7 +80,9 @@ impl TestAgent {
     }
 
     fn agent_id(&self) -> String {
-        std::fs::read_to_string(self.state.path().join("agent-id")).map(|s| s.trim().to_string()).unwrap_or_default()
+        std::fs::read_to_string(self.state.path().join("agent-id"))
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default()
     }
 }
 
@@ -92,12 +105,23 @@ impl Drop for TestAgent {
 }
 
 fn docker_rm_labelled(label: &str) {
-    let _ = Command::new("sh").arg("-c").arg(format!("docker ps -aq --filter label={label} | xargs -r docker rm -f")).output();
+    let _ = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "docker ps -aq --filter label={label} | xargs -r docker rm -f"
+        ))
+        .output();
 }
 
 fn containers_labelled(label: &str) -> Vec<String> {
-    let out = Command::new("docker").args(["ps", "-aq", "--filter", &format!("label={label}")]).output().unwrap();
-    String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
+    let out = Command::new("docker")
+        .args(["ps", "-aq", "--filter", &format!("label={label}")])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
 }
 
 /// A small app the tests can change: answers every GET with the contents of message.txt.
@@ -134,7 +158,10 @@ http.server.ThreadingHTTPServer(("", int(os.environ["PORT"])), H).serve_forever(
 }
 
 fn url_of(v: &serde_json::Value) -> String {
-    v["apps"][0]["urls"][0].as_str().expect("a URL in the deploy report").to_string()
+    v["apps"][0]["urls"][0]
+        .as_str()
+        .expect("a URL in the deploy report")
+        .to_string()
 }
 
 #[test]
@@ -168,8 +195,12 @@ fn bundled_example_deploys_and_answers() {
     let r = wait_http(&url, Duration::from_secs(5)).unwrap();
     assert_eq!(r.status, 200);
 
-    let status: serde_json::Value = serde_json::from_str(&agent.ok(&["status", &name, "--json"])).unwrap();
-    assert_eq!(status["apps"][0]["state"], "DEPLOYMENT_COMPLETE", "{status}");
+    let status: serde_json::Value =
+        serde_json::from_str(&agent.ok(&["status", &name, "--json"])).unwrap();
+    assert_eq!(
+        status["apps"][0]["state"], "DEPLOYMENT_COMPLETE",
+        "{status}"
+    );
     assert_eq!(status["apps"][0]["urls"][0], url.as_str());
 }
 
@@ -191,7 +222,11 @@ fn redeploys_unchanged_fast_and_switches_releases_without_refusing_connections()
     let again = agent.deploy_json(&planfile);
     assert_eq!(again["apps"][0]["unchanged"], true, "{again}");
     assert_eq!(again["apps"][0]["release"], first["apps"][0]["release"]);
-    assert!(t.elapsed() < Duration::from_secs(20), "an unchanged redeploy took {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_secs(20),
+        "an unchanged redeploy took {:?}",
+        t.elapsed()
+    );
 
     // A new release while a client hammers the public port: no refused or failed request.
     std::fs::write(dir.join("message.txt"), "v2").unwrap();
@@ -199,7 +234,12 @@ fn redeploys_unchanged_fast_and_switches_releases_without_refusing_connections()
     let failures = Arc::new(AtomicU64::new(0));
     let requests = Arc::new(AtomicU64::new(0));
     let prober = {
-        let (stop, failures, requests, url) = (stop.clone(), failures.clone(), requests.clone(), url.clone());
+        let (stop, failures, requests, url) = (
+            stop.clone(),
+            failures.clone(),
+            requests.clone(),
+            url.clone(),
+        );
         std::thread::spawn(move || {
             let mut seen = Vec::new();
             while !stop.load(Ordering::Relaxed) {
@@ -229,13 +269,22 @@ fn redeploys_unchanged_fast_and_switches_releases_without_refusing_connections()
     stop.store(true, Ordering::Relaxed);
     let seen = prober.join().unwrap();
     assert_ne!(second["apps"][0]["release"], first["apps"][0]["release"]);
-    assert_eq!(failures.load(Ordering::Relaxed), 0, "requests failed during the switch (of {})", requests.load(Ordering::Relaxed));
+    assert_eq!(
+        failures.load(Ordering::Relaxed),
+        0,
+        "requests failed during the switch (of {})",
+        requests.load(Ordering::Relaxed)
+    );
     assert_eq!(seen, vec!["v1".to_string(), "v2".to_string()]);
 
     // Only the new release's containers remain (plus the supervisor).
     let id = agent.agent_id();
     let app_containers = containers_labelled(&format!("solum.app={name}"));
-    assert_eq!(app_containers.len(), 1, "one web container expected, got {app_containers:?} (agent {id})");
+    assert_eq!(
+        app_containers.len(),
+        1,
+        "one web container expected, got {app_containers:?} (agent {id})"
+    );
 }
 
 #[test]
@@ -246,7 +295,10 @@ fn failed_builds_and_starts_leave_the_old_release_serving() {
     let dir = agent.state.path().join("src");
     let planfile = write_app(&dir, &name, port, "good");
     let url = url_of(&agent.deploy_json(&planfile));
-    assert_eq!(wait_http(&url, Duration::from_secs(5)).unwrap().body, "good");
+    assert_eq!(
+        wait_http(&url, Duration::from_secs(5)).unwrap().body,
+        "good"
+    );
 
     // An app that never binds its port: the start fails, the old release keeps serving.
     std::fs::write(dir.join("Procfile"), "web: sleep 100000\n").unwrap();
@@ -254,20 +306,36 @@ fn failed_builds_and_starts_leave_the_old_release_serving() {
     std::fs::write(&planfile, std::fs::read_to_string(&planfile).unwrap() + "").unwrap();
     let cfg = agent.state.path().join("fast.yaml");
     std::fs::write(&cfg, "health:\n  start_timeout: 8\n").unwrap();
-    let err = agent.fails(&["--config", cfg.to_str().unwrap(), "deploy", planfile.to_str().unwrap()]);
+    let err = agent.fails(&[
+        "--config",
+        cfg.to_str().unwrap(),
+        "deploy",
+        planfile.to_str().unwrap(),
+    ]);
     assert!(err.contains("did not become healthy"), "{err}");
     assert_eq!(http_get(&url, Duration::from_secs(5)).unwrap().body, "good");
 
     // A unit test that fails stops the deploy with its output shown.
     std::fs::write(dir.join("Procfile"), "web: python3 app.py\n").unwrap();
     let text = std::fs::read_to_string(&planfile).unwrap();
-    std::fs::write(&planfile, format!("{text}  unittest_cmd: echo checking-things; exit 3\n")).unwrap();
+    std::fs::write(
+        &planfile,
+        format!("{text}  unittest_cmd: echo checking-things; exit 3\n"),
+    )
+    .unwrap();
     let err = agent.fails(&["deploy", planfile.to_str().unwrap()]);
-    assert!(err.contains("unit tests failed") && err.contains("checking-things"), "{err}");
+    assert!(
+        err.contains("unit tests failed") && err.contains("checking-things"),
+        "{err}"
+    );
     assert_eq!(http_get(&url, Duration::from_secs(5)).unwrap().body, "good");
 
-    let status: serde_json::Value = serde_json::from_str(&agent.ok(&["status", &name, "--json"])).unwrap();
-    assert_eq!(status["apps"][0]["state"], "DEPLOYMENT_COMPLETE", "{status}");
+    let status: serde_json::Value =
+        serde_json::from_str(&agent.ok(&["status", &name, "--json"])).unwrap();
+    assert_eq!(
+        status["apps"][0]["state"], "DEPLOYMENT_COMPLETE",
+        "{status}"
+    );
 }
 
 #[test]
@@ -278,15 +346,27 @@ fn stop_start_destroy() {
     let dir = agent.state.path().join("src");
     let planfile = write_app(&dir, &name, port, "hello");
     let url = url_of(&agent.deploy_json(&planfile));
-    assert_eq!(wait_http(&url, Duration::from_secs(5)).unwrap().body, "hello");
+    assert_eq!(
+        wait_http(&url, Duration::from_secs(5)).unwrap().body,
+        "hello"
+    );
 
     agent.ok(&["stop", &name]);
-    assert!(http_get(&url, Duration::from_secs(2)).map(|r| r.status >= 500).unwrap_or(true), "stopped app still answers");
-    let status: serde_json::Value = serde_json::from_str(&agent.ok(&["status", &name, "--json"])).unwrap();
+    assert!(
+        http_get(&url, Duration::from_secs(2))
+            .map(|r| r.status >= 500)
+            .unwrap_or(true),
+        "stopped app still answers"
+    );
+    let status: serde_json::Value =
+        serde_json::from_str(&agent.ok(&["status", &name, "--json"])).unwrap();
     assert_eq!(status["apps"][0]["state"], "STOPPED", "{status}");
 
     agent.ok(&["start", &name]);
-    assert_eq!(wait_http(&url, Duration::from_secs(30)).unwrap().body, "hello");
+    assert_eq!(
+        wait_http(&url, Duration::from_secs(30)).unwrap().body,
+        "hello"
+    );
 
     agent.ok(&["destroy", &name]);
     assert!(containers_labelled(&format!("solum.app={name}")).is_empty());
@@ -305,9 +385,19 @@ fn bad_input_gives_one_clear_line() {
     assert!(err.contains("bad.yaml") && err.contains("line"), "{err}");
 
     let big = dir.join("big.yaml");
-    std::fs::write(&big, format!("version: 1\nname: x\ndescription: {}\n", "a".repeat(1 << 20))).unwrap();
+    std::fs::write(
+        &big,
+        format!(
+            "version: 1\nname: x\ndescription: {}\n",
+            "a".repeat(1 << 20)
+        ),
+    )
+    .unwrap();
     let err = agent.fails(&["deploy", big.to_str().unwrap()]);
-    assert!(err.contains("big.yaml") && err.to_lowercase().contains("mib"), "{err}");
+    assert!(
+        err.contains("big.yaml") && err.to_lowercase().contains("mib"),
+        "{err}"
+    );
 
     let git = dir.join("git.yaml");
     std::fs::write(

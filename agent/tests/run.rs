@@ -19,7 +19,11 @@ struct Vm {
 
 impl Vm {
     fn new() -> Vm {
-        Vm { dir: tempfile::tempdir().unwrap(), child: None, apps: Vec::new() }
+        Vm {
+            dir: tempfile::tempdir().unwrap(),
+            child: None,
+            apps: Vec::new(),
+        }
     }
 
     fn path(&self, p: &str) -> PathBuf {
@@ -54,7 +58,11 @@ impl Vm {
     }
 
     fn start(&mut self, cfg: &Path) {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.path("agent.log")).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.path("agent.log"))
+            .unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_solum-agent"))
             .args(["--config", cfg.to_str().unwrap(), "-vv", "run"])
             .env("RUST_LOG", "debug")
@@ -89,7 +97,10 @@ impl Drop for Vm {
         if let Ok(id) = std::fs::read_to_string(state.join("agent-id")) {
             let _ = Command::new("sh")
                 .arg("-c")
-                .arg(format!("docker ps -aq --filter label=solum.agent={} | xargs -r docker rm -f", id.trim()))
+                .arg(format!(
+                    "docker ps -aq --filter label=solum.agent={} | xargs -r docker rm -f",
+                    id.trim()
+                ))
                 .output();
         }
     }
@@ -121,7 +132,11 @@ fn cfn_world(fx: &Fixture) -> Value {
 }
 
 fn signals(fx: &Fixture, prefix: &str) -> Vec<Value> {
-    fx.requests_to(prefix).into_iter().filter(|r| r.status == 200).map(|r| r.json()).collect()
+    fx.requests_to(prefix)
+        .into_iter()
+        .filter(|r| r.status == 200)
+        .map(|r| r.json())
+        .collect()
 }
 
 #[test]
@@ -151,12 +166,22 @@ fn cfn_transport_script_deployments_apply_once_and_bad_ones_fail_alone() {
     });
 
     let mut vm = Vm::new();
-    let drive = vm.config_drive(&json!({"uuid": "11111111-2222", "name": "vm1", "meta": {}}), &user_data(&initial));
+    let drive = vm.config_drive(
+        &json!({"uuid": "11111111-2222", "name": "vm1", "meta": {}}),
+        &user_data(&initial),
+    );
     let cfg = vm.config(&fx, &drive);
     vm.start(&cfg);
-    fx.wait_for("three deployment signals", Duration::from_secs(60), |reqs| {
-        reqs.iter().filter(|r| r.path.starts_with("/v1/signal/") && r.status == 200).count() >= 3
-    });
+    fx.wait_for(
+        "three deployment signals",
+        Duration::from_secs(60),
+        |reqs| {
+            reqs.iter()
+                .filter(|r| r.path.starts_with("/v1/signal/") && r.status == 200)
+                .count()
+                >= 3
+        },
+    );
 
     let by_name = |name: &str| -> Value {
         let r = fx.requests_to(&format!("/v1/signal/{name}"));
@@ -169,23 +194,43 @@ fn cfn_transport_script_deployments_apply_once_and_bad_ones_fail_alone() {
     assert_eq!(ok["result"], "42");
     let unknown = by_name("b_unknown");
     assert_eq!(unknown["deploy_status_code"], 1);
-    assert!(unknown["deploy_stderr"].as_str().unwrap().contains("\"puppet\""), "{unknown}");
+    assert!(
+        unknown["deploy_stderr"]
+            .as_str()
+            .unwrap()
+            .contains("\"puppet\""),
+        "{unknown}"
+    );
     let bad = by_name("c_badplan");
     assert_eq!(bad["deploy_status_code"], 1);
-    assert!(bad["deploy_stderr"].as_str().unwrap().contains("version"), "{bad}");
+    assert!(
+        bad["deploy_stderr"].as_str().unwrap().contains("version"),
+        "{bad}"
+    );
 
     // Heat's initial document was written where heat-cfntools writes it.
-    let written: Value = serde_json::from_slice(&std::fs::read(vm.path("cfn-init-data")).unwrap()).unwrap();
+    let written: Value =
+        serde_json::from_slice(&std::fs::read(vm.path("cfn-init-data")).unwrap()).unwrap();
     assert_eq!(written, initial);
 
     // Killed and restarted: nothing is applied or signalled twice.
     vm.kill();
     vm.start(&cfg);
     std::thread::sleep(Duration::from_secs(6));
-    assert_eq!(fx.requests_to("/v1/signal/").len(), 3, "a restart re-signalled");
+    assert_eq!(
+        fx.requests_to("/v1/signal/").len(),
+        3,
+        "a restart re-signalled"
+    );
     // It keeps polling cfn with valid signatures.
     let polls = fx.requests_to("/v1/");
-    assert!(polls.iter().filter(|r| r.path == "/v1/").all(|r| r.status == 200), "a cfn poll was refused");
+    assert!(
+        polls
+            .iter()
+            .filter(|r| r.path == "/v1/")
+            .all(|r| r.status == 200),
+        "a cfn poll was refused"
+    );
 
     // A new deployment appears later: applied once.
     let url = fx.cfn_signal_url("d_later");
@@ -195,17 +240,28 @@ fn cfn_transport_script_deployments_apply_once_and_bad_ones_fail_alone() {
             "inputs": [input("deploy_signal_transport", "CFN_SIGNAL"), input("deploy_signal_id", &url)]}));
         w.metadata_version += 1;
     });
-    fx.wait_for("the later deployment's signal", Duration::from_secs(40), |reqs| {
-        reqs.iter().any(|r| r.path == "/v1/signal/d_later" && r.status == 200)
-    });
-    assert_eq!(signals(&fx, "/v1/signal/d_later")[0]["deploy_stdout"], "later\n");
+    fx.wait_for(
+        "the later deployment's signal",
+        Duration::from_secs(40),
+        |reqs| {
+            reqs.iter()
+                .any(|r| r.path == "/v1/signal/d_later" && r.status == 200)
+        },
+    );
+    assert_eq!(
+        signals(&fx, "/v1/signal/d_later")[0]["deploy_stdout"],
+        "later\n"
+    );
 
     // Secrets never reach the log.
     let log = vm.log();
     for secret in ["s3cr3t-cfn-key", "Signature="] {
         assert!(!log.contains(secret), "the log contains {secret:?}:\n{log}");
     }
-    assert!(log.contains("no id at all") || log.contains("missing `id`"), "the rejected item is reported:\n{log}");
+    assert!(
+        log.contains("no id at all") || log.contains("missing `id`"),
+        "the rejected item is reported:\n{log}"
+    );
 }
 
 #[test]
@@ -245,20 +301,29 @@ fn solum_deployment_over_temp_url_deploys_the_app_and_signals_wait_condition() {
     vm.start(&cfg);
 
     fx.wait_for("the deployment signal", Duration::from_secs(240), |reqs| {
-        reqs.iter().any(|r| r.path.ends_with("/signal-app") && r.status == 200)
+        reqs.iter()
+            .any(|r| r.path.ends_with("/signal-app") && r.status == 200)
     });
     let sig = signals(&fx, "/swift/v1/AUTH_p/c/signal-app");
     assert_eq!(sig.len(), 1);
     assert_eq!(sig[0]["deploy_status_code"], 0, "{}", sig[0]);
     let url = sig[0]["url"].as_str().expect("url output").to_string();
     assert_eq!(url, format!("http://127.0.0.1:{port}/"));
-    assert_eq!(wait_http(&url, Duration::from_secs(10)).unwrap().body, "from-heat", "Heat inputs override parameters");
+    assert_eq!(
+        wait_http(&url, Duration::from_secs(10)).unwrap().body,
+        "from-heat",
+        "Heat inputs override parameters"
+    );
 
     fx.wait_for("the wait condition", Duration::from_secs(30), |reqs| {
-        reqs.iter().any(|r| r.path.ends_with("/wait_handle/signal") && r.status == 200)
+        reqs.iter()
+            .any(|r| r.path.ends_with("/wait_handle/signal") && r.status == 200)
     });
     let wait = fx.requests_to("/heat/v1/p/stacks/app-stack/sid/resources/wait_handle/signal");
-    assert_eq!(wait[0].headers.get("x-auth-token").map(String::as_str), Some("tok-wait"));
+    assert_eq!(
+        wait[0].headers.get("x-auth-token").map(String::as_str),
+        Some("tok-wait")
+    );
     assert_eq!(wait[0].json()["status"], "SUCCESS");
 
     // Registration, then beats with increasing sequence numbers.
@@ -266,17 +331,28 @@ fn solum_deployment_over_temp_url_deploys_the_app_and_signals_wait_condition() {
         reqs.iter().filter(|r| r.path.ends_with("/beats")).count() >= 2
     });
     let reg = fx.requests_to("/registrar/v1/agents");
-    let reg: Vec<_> = reg.iter().filter(|r| r.path == "/registrar/v1/agents").collect();
+    let reg: Vec<_> = reg
+        .iter()
+        .filter(|r| r.path == "/registrar/v1/agents")
+        .collect();
     assert_eq!(reg.len(), 1);
     assert_eq!(reg[0].json()["instance_uuid"], "uuid-2");
-    assert_eq!(reg[0].headers.get("x-auth-token").map(String::as_str), Some("reg-token"));
-    let seqs: Vec<u64> = fx.requests_to("/registrar/v1/agents/uuid-2/beats").iter().map(|r| r.json()["seq"].as_u64().unwrap()).collect();
+    assert_eq!(
+        reg[0].headers.get("x-auth-token").map(String::as_str),
+        Some("reg-token")
+    );
+    let seqs: Vec<u64> = fx
+        .requests_to("/registrar/v1/agents/uuid-2/beats")
+        .iter()
+        .map(|r| r.json()["seq"].as_u64().unwrap())
+        .collect();
     assert!(seqs.windows(2).all(|w| w[1] > w[0]), "{seqs:?}");
 
     // The local status API answers what `status --json` answers.
     let answer = {
         use std::io::{Read, Write};
-        let mut sock = std::os::unix::net::UnixStream::connect(vm.path("status.sock")).expect("status socket");
+        let mut sock =
+            std::os::unix::net::UnixStream::connect(vm.path("status.sock")).expect("status socket");
         sock.write_all(b"GET /status HTTP/1.0\r\n\r\n").unwrap();
         let mut text = String::new();
         sock.read_to_string(&mut text).unwrap();
@@ -296,10 +372,18 @@ fn solum_deployment_over_temp_url_deploys_the_app_and_signals_wait_condition() {
         w.metadata_version += 1;
     });
     fx.wait_for("the DELETE signal", Duration::from_secs(60), |reqs| {
-        reqs.iter().filter(|r| r.path.ends_with("/signal-app") && r.status == 200).count() >= 2
+        reqs.iter()
+            .filter(|r| r.path.ends_with("/signal-app") && r.status == 200)
+            .count()
+            >= 2
     });
     let statuses = Command::new(env!("CARGO_BIN_EXE_solum-agent"))
-        .args(["--state-dir", vm.path("state").to_str().unwrap(), "status", "--json"])
+        .args([
+            "--state-dir",
+            vm.path("state").to_str().unwrap(),
+            "status",
+            "--json",
+        ])
         .output()
         .unwrap();
     let v: Value = serde_json::from_slice(&statuses.stdout).unwrap();
@@ -312,7 +396,8 @@ fn heat_transport_with_keystone_signals_survive_500s_and_restarts_on_an_iso_conf
     require_program("genisoimage");
     let fx = Fixture::start();
     fx.with(|w| {
-        w.users.insert("stack-user".into(), ("p4ssw0rd-heat".into(), "proj".into()));
+        w.users
+            .insert("stack-user".into(), ("p4ssw0rd-heat".into(), "proj".into()));
         w.resource = "server".into();
         w.fail_signals = 12; // more than one round of 10 tries
     });
@@ -327,36 +412,77 @@ fn heat_transport_with_keystone_signals_survive_500s_and_restarts_on_an_iso_conf
     fx.with(|w| w.metadata = json!({"deployments": [deployment]}));
 
     let mut vm = Vm::new();
-    let dir = vm.config_drive(&json!({"uuid": "uuid-3", "name": "vm3"}), &user_data(&initial));
+    let dir = vm.config_drive(
+        &json!({"uuid": "uuid-3", "name": "vm3"}),
+        &user_data(&initial),
+    );
     let iso = vm.path("config-drive.iso");
     let out = Command::new("genisoimage")
-        .args(["-quiet", "-R", "-J", "-V", "config-2", "-o", iso.to_str().unwrap(), dir.to_str().unwrap()])
+        .args([
+            "-quiet",
+            "-R",
+            "-J",
+            "-V",
+            "config-2",
+            "-o",
+            iso.to_str().unwrap(),
+            dir.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     std::fs::remove_dir_all(&dir).unwrap();
     let cfg = vm.config(&fx, &iso);
     vm.start(&cfg);
 
     // The first round of 10 tries meets 500s only; kill the agent in the middle of it.
-    fx.wait_for("some failed signal tries", Duration::from_secs(60), |reqs| {
-        reqs.iter().filter(|r| r.path.ends_with("/resources/hs/signal") && r.status == 500).count() >= 3
-    });
+    fx.wait_for(
+        "some failed signal tries",
+        Duration::from_secs(60),
+        |reqs| {
+            reqs.iter()
+                .filter(|r| r.path.ends_with("/resources/hs/signal") && r.status == 500)
+                .count()
+                >= 3
+        },
+    );
     vm.kill();
-    assert!(signals(&fx, "/heat/v1/proj/stacks/app-stack/sid/resources/hs/signal").is_empty());
+    assert!(signals(
+        &fx,
+        "/heat/v1/proj/stacks/app-stack/sid/resources/hs/signal"
+    )
+    .is_empty());
     vm.start(&cfg);
-    fx.wait_for("the signal delivered after the restart", Duration::from_secs(120), |reqs| {
-        reqs.iter().any(|r| r.path.ends_with("/resources/hs/signal") && r.status == 200)
-    });
+    fx.wait_for(
+        "the signal delivered after the restart",
+        Duration::from_secs(120),
+        |reqs| {
+            reqs.iter()
+                .any(|r| r.path.ends_with("/resources/hs/signal") && r.status == 200)
+        },
+    );
     std::thread::sleep(Duration::from_secs(3));
-    let ok = signals(&fx, "/heat/v1/proj/stacks/app-stack/sid/resources/hs/signal");
+    let ok = signals(
+        &fx,
+        "/heat/v1/proj/stacks/app-stack/sid/resources/hs/signal",
+    );
     assert_eq!(ok.len(), 1, "delivered exactly once");
     assert_eq!(ok[0]["deploy_stdout"], "via heat\n");
     // The ISO was mounted read-only and unmounted again.
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    assert!(!mounts.contains("solum-config-drive-"), "a config drive mount was left behind");
+    assert!(
+        !mounts.contains("solum-config-drive-"),
+        "a config drive mount was left behind"
+    );
     let log = vm.log();
-    assert!(!log.contains("p4ssw0rd-heat"), "the password reached the log");
+    assert!(
+        !log.contains("p4ssw0rd-heat"),
+        "the password reached the log"
+    );
 }
 
 #[test]
@@ -369,10 +495,20 @@ fn collect_print_merges_the_sources() {
     std::fs::create_dir_all(vm.path("local-data")).unwrap();
     std::fs::write(vm.path("local-data/extra.json"), r#"{"extra": true}"#).unwrap();
     let cfg = vm.config(&fx, &drive);
-    let out = Command::new(env!("CARGO_BIN_EXE_solum-agent")).args(["--config", cfg.to_str().unwrap(), "collect", "--print"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(env!("CARGO_BIN_EXE_solum-agent"))
+        .args(["--config", cfg.to_str().unwrap(), "collect", "--print"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["deployments"][0]["id"], "x", "{v}");
     assert_eq!(v["extra"], true);
-    assert_eq!(v["os-collect-config"]["collectors"], json!(["ec2", "cfn", "local"]));
+    assert_eq!(
+        v["os-collect-config"]["collectors"],
+        json!(["ec2", "cfn", "local"])
+    );
 }

@@ -108,20 +108,38 @@ impl Fixture {
             ("AWSAccessKeyId".to_string(), w.cfn_access_key.clone()),
             ("SignatureVersion".to_string(), "2".to_string()),
         ];
-        let sig = sign_v2(&w.cfn_secret_key, "POST", &format!("127.0.0.1:{}", self.port), &path, &params);
-        let mut q: Vec<String> = params.iter().map(|(k, v)| format!("{}={}", enc(k), enc(v))).collect();
+        let sig = sign_v2(
+            &w.cfn_secret_key,
+            "POST",
+            &format!("127.0.0.1:{}", self.port),
+            &path,
+            &params,
+        );
+        let mut q: Vec<String> = params
+            .iter()
+            .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+            .collect();
         q.push(format!("Signature={}", enc(&sig)));
         self.url(&format!("{path}?{}", q.join("&")))
     }
 
     /// A Swift TempURL for an object (the fixture checks the signature it issued).
     pub fn temp_url(&self, object: &str, method: &str) -> String {
-        self.url(&format!("/swift/v1/AUTH_p/c/{object}?temp_url_sig={}&temp_url_expires=9999999999", temp_sig(method, object)))
+        self.url(&format!(
+            "/swift/v1/AUTH_p/c/{object}?temp_url_sig={}&temp_url_expires=9999999999",
+            temp_sig(method, object)
+        ))
     }
 
     /// Requests whose path starts with `prefix`, in order.
     pub fn requests_to(&self, prefix: &str) -> Vec<Request> {
-        self.with(|w| w.requests.iter().filter(|r| r.path.starts_with(prefix)).cloned().collect())
+        self.with(|w| {
+            w.requests
+                .iter()
+                .filter(|r| r.path.starts_with(prefix))
+                .cloned()
+                .collect()
+        })
     }
 
     /// Waits until `pred` holds for the recorded requests (or panics after `timeout`).
@@ -133,8 +151,16 @@ impl Fixture {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        let seen: Vec<String> = self.with(|w| w.requests.iter().map(|r| format!("{} {} -> {}", r.method, r.path, r.status)).collect());
-        panic!("fixture: {what} did not happen within {timeout:?}; requests seen:\n{}", seen.join("\n"));
+        let seen: Vec<String> = self.with(|w| {
+            w.requests
+                .iter()
+                .map(|r| format!("{} {} -> {}", r.method, r.path, r.status))
+                .collect()
+        });
+        panic!(
+            "fixture: {what} did not happen within {timeout:?}; requests seen:\n{}",
+            seen.join("\n")
+        );
     }
 }
 
@@ -170,10 +196,20 @@ pub fn enc(s: &str) -> String {
 }
 
 /// EC2 signature v2 (HmacSHA256), written independently of the agent's.
-pub fn sign_v2(secret: &str, verb: &str, host: &str, path: &str, params: &[(String, String)]) -> String {
-    let mut sorted: Vec<&(String, String)> = params.iter().filter(|(k, _)| k != "Signature").collect();
+pub fn sign_v2(
+    secret: &str,
+    verb: &str,
+    host: &str,
+    path: &str,
+    params: &[(String, String)],
+) -> String {
+    let mut sorted: Vec<&(String, String)> =
+        params.iter().filter(|(k, _)| k != "Signature").collect();
     sorted.sort_by(|a, b| a.0.cmp(&b.0));
-    let qs: Vec<String> = sorted.iter().map(|(k, v)| format!("{}={}", enc(k), enc(v))).collect();
+    let qs: Vec<String> = sorted
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect();
     let to_sign = format!("{verb}\n{}\n{path}\n{}", host.to_lowercase(), qs.join("&"));
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("hmac");
     mac.update(to_sign.as_bytes());
@@ -219,7 +255,11 @@ struct Answer {
 }
 
 fn answer(status: u16, body: impl Into<Vec<u8>>) -> Answer {
-    Answer { status, headers: Vec::new(), body: body.into() }
+    Answer {
+        status,
+        headers: Vec::new(),
+        body: body.into(),
+    }
 }
 
 fn handle(stream: TcpStream, port: u16, world: &Mutex<World>) -> std::io::Result<()> {
@@ -228,7 +268,10 @@ fn handle(stream: TcpStream, port: u16, world: &Mutex<World>) -> std::io::Result
     let mut line = String::new();
     reader.read_line(&mut line)?;
     let mut parts = line.split_whitespace();
-    let (method, target) = (parts.next().unwrap_or("").to_string(), parts.next().unwrap_or("").to_string());
+    let (method, target) = (
+        parts.next().unwrap_or("").to_string(),
+        parts.next().unwrap_or("").to_string(),
+    );
     let mut headers = BTreeMap::new();
     loop {
         let mut h = String::new();
@@ -239,14 +282,24 @@ fn handle(stream: TcpStream, port: u16, world: &Mutex<World>) -> std::io::Result
             headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
         }
     }
-    let len: usize = headers.get("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let len: usize = headers
+        .get("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     let mut body = vec![0u8; len.min(32 << 20)];
     reader.read_exact(&mut body)?;
     let (path, query) = match target.split_once('?') {
         Some((p, q)) => (p.to_string(), parse_query(q)),
         None => (target.clone(), Vec::new()),
     };
-    let mut req = Request { method, path, query, headers, body, status: 0 };
+    let mut req = Request {
+        method,
+        path,
+        query,
+        headers,
+        body,
+        status: 0,
+    };
     let ans = {
         let mut w = world.lock().expect("fixture lock");
         let a = route(&req, port, &mut w);
@@ -265,7 +318,11 @@ fn handle(stream: TcpStream, port: u16, world: &Mutex<World>) -> std::io::Result
         404 => "Not Found",
         _ => "Status",
     };
-    let mut head = format!("HTTP/1.1 {} {reason}\r\nContent-Length: {}\r\nConnection: close\r\n", ans.status, ans.body.len());
+    let mut head = format!(
+        "HTTP/1.1 {} {reason}\r\nContent-Length: {}\r\nConnection: close\r\n",
+        ans.status,
+        ans.body.len()
+    );
     for (k, v) in &ans.headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -309,28 +366,55 @@ fn route(req: &Request, port: u16, w: &mut World) -> Answer {
         return heat(req, rest, w);
     }
     if p.starts_with("/registrar/") {
-        return if req.json().is_object() { answer(201, "{}") } else { answer(400, "not JSON") };
+        return if req.json().is_object() {
+            answer(201, "{}")
+        } else {
+            answer(400, "not JSON")
+        };
     }
     answer(404, "no such fixture route")
 }
 
 fn cfn_describe(req: &Request, port: u16, w: &World) -> Answer {
-    let get = |k: &str| req.query.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    let get = |k: &str| {
+        req.query
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
+    };
     let host = req.headers.get("host").cloned().unwrap_or_default();
     if host != format!("127.0.0.1:{port}") {
         return answer(400, format!("unexpected Host {host}"));
     }
     let expected = sign_v2(&w.cfn_secret_key, "GET", &host, "/v1/", &req.query);
-    if get("Signature") != Some(expected.as_str()) || get("AWSAccessKeyId") != Some(w.cfn_access_key.as_str()) {
-        return answer(403, "<ErrorResponse><Error><Code>SignatureDoesNotMatch</Code></Error></ErrorResponse>");
+    if get("Signature") != Some(expected.as_str())
+        || get("AWSAccessKeyId") != Some(w.cfn_access_key.as_str())
+    {
+        return answer(
+            403,
+            "<ErrorResponse><Error><Code>SignatureDoesNotMatch</Code></Error></ErrorResponse>",
+        );
     }
     if get("SignatureVersion") != Some("2") || get("Action") != Some("DescribeStackResource") {
-        return answer(400, "<ErrorResponse><Error><Code>InvalidAction</Code></Error></ErrorResponse>");
+        return answer(
+            400,
+            "<ErrorResponse><Error><Code>InvalidAction</Code></Error></ErrorResponse>",
+        );
     }
-    if get("StackName") != Some(w.stack_name.as_str()) || get("LogicalResourceId") != Some(w.resource.as_str()) {
-        return answer(404, "<ErrorResponse><Error><Code>ResourceNotFound</Code></Error></ErrorResponse>");
+    if get("StackName") != Some(w.stack_name.as_str())
+        || get("LogicalResourceId") != Some(w.resource.as_str())
+    {
+        return answer(
+            404,
+            "<ErrorResponse><Error><Code>ResourceNotFound</Code></Error></ErrorResponse>",
+        );
     }
-    let meta = w.metadata.to_string().replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    let meta = w
+        .metadata
+        .to_string()
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
     answer(
         200,
         format!(
@@ -358,8 +442,20 @@ fn cfn_signal(req: &Request, port: u16, w: &mut World) -> Answer {
     if req.method != "POST" {
         return answer(405, "");
     }
-    let expected = sign_v2(&w.cfn_secret_key, "POST", &format!("127.0.0.1:{port}"), &req.path, &req.query);
-    if req.query.iter().find(|(k, _)| k == "Signature").map(|(_, v)| v) != Some(&expected) {
+    let expected = sign_v2(
+        &w.cfn_secret_key,
+        "POST",
+        &format!("127.0.0.1:{port}"),
+        &req.path,
+        &req.query,
+    );
+    if req
+        .query
+        .iter()
+        .find(|(k, _)| k == "Signature")
+        .map(|(_, v)| v)
+        != Some(&expected)
+    {
         return answer(403, "signature mismatch");
     }
     signal_verdict(req, w, check_deploy_signal)
@@ -380,8 +476,16 @@ fn signal_verdict(req: &Request, w: &mut World, check: fn(&Value) -> Result<(), 
 }
 
 fn swift(req: &Request, object: &str, w: &mut World) -> Answer {
-    let sig = req.query.iter().find(|(k, _)| k == "temp_url_sig").map(|(_, v)| v.clone());
-    let verb = if req.method == "HEAD" { "GET" } else { req.method.as_str() };
+    let sig = req
+        .query
+        .iter()
+        .find(|(k, _)| k == "temp_url_sig")
+        .map(|(_, v)| v.clone());
+    let verb = if req.method == "HEAD" {
+        "GET"
+    } else {
+        req.method.as_str()
+    };
     if sig != Some(temp_sig(verb, object)) {
         return answer(401, "temp url signature invalid");
     }
@@ -447,8 +551,12 @@ fn heat(req: &Request, rest: &str, w: &mut World) -> Answer {
         return answer(404, "");
     }
     match (req.method.as_str(), parts[6]) {
-        ("GET", "metadata") if parts[5] == w.resource => answer(200, json!({"metadata": w.metadata}).to_string()),
-        ("POST", "signal") if parts[5].starts_with("wait") => signal_verdict(req, w, check_wait_signal),
+        ("GET", "metadata") if parts[5] == w.resource => {
+            answer(200, json!({"metadata": w.metadata}).to_string())
+        }
+        ("POST", "signal") if parts[5].starts_with("wait") => {
+            signal_verdict(req, w, check_wait_signal)
+        }
         ("POST", "signal") => signal_verdict(req, w, check_deploy_signal),
         _ => answer(404, ""),
     }
@@ -478,6 +586,9 @@ mod tests {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-        assert_eq!(sign_v2("SECRET", "GET", "heat:8000", "/v1/", &params), "wbawwnCOSI9PlkeT4xmOxGvxEMVQ6WDBANyMk+B1Ehs=");
+        assert_eq!(
+            sign_v2("SECRET", "GET", "heat:8000", "/v1/", &params),
+            "wbawwnCOSI9PlkeT4xmOxGvxEMVQ6WDBANyMk+B1Ehs="
+        );
     }
 }

@@ -31,7 +31,9 @@ pub fn free_port() -> u16 {
 /// Panics with a clear message unless the Docker engine answers. Tests that need Docker call
 /// this first: they never skip, in CI or elsewhere.
 pub fn require_docker() {
-    let out = Command::new("docker").args(["version", "--format", "{{.Server.APIVersion}}"]).output();
+    let out = Command::new("docker")
+        .args(["version", "--format", "{{.Server.APIVersion}}"])
+        .output();
     match out {
         Ok(o) if o.status.success() => {}
         Ok(o) => panic!(
@@ -45,7 +47,10 @@ pub fn require_docker() {
 /// Panics unless `image` exists in the local engine.
 pub fn require_image(image: &str) {
     require_docker();
-    let ok = Command::new("docker").args(["image", "inspect", image]).output().map(|o| o.status.success());
+    let ok = Command::new("docker")
+        .args(["image", "inspect", image])
+        .output()
+        .map(|o| o.status.success());
     assert!(
         ok.unwrap_or(false),
         "this test needs the local image {image}; make it with `solum-agent stack build` (scripts/setup.sh does)"
@@ -56,7 +61,11 @@ pub fn require_image(image: &str) {
 pub fn require_root() {
     let uid = std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(1).unwrap_or("").to_string()));
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(1).unwrap_or("").to_string())
+        });
     assert_eq!(uid.as_deref(), Some("0"), "this test needs root");
 }
 
@@ -65,7 +74,10 @@ pub fn require_program(program: &str) {
     let found = std::env::var_os("PATH")
         .map(|paths| std::env::split_paths(&paths).any(|p| p.join(program).is_file()))
         .unwrap_or(false);
-    assert!(found, "this test needs `{program}` on PATH (scripts/setup.sh installs it)");
+    assert!(
+        found,
+        "this test needs `{program}` on PATH (scripts/setup.sh installs it)"
+    );
 }
 
 /// An HTTP answer.
@@ -102,7 +114,10 @@ pub fn http_get(url: &str, timeout: Duration) -> std::io::Result<Response> {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| std::io::Error::other(format!("not an HTTP answer: {head:?}")))?;
-    Ok(Response { status, body: body.to_string() })
+    Ok(Response {
+        status,
+        body: body.to_string(),
+    })
 }
 
 /// GETs `url` until it answers 2xx-3xx or `timeout` passes; returns the last answer or error.
@@ -117,7 +132,9 @@ pub fn wait_http(url: &str, timeout: Duration) -> Result<Response, String> {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    Err(format!("{url} did not answer 2xx-3xx within {timeout:?}: {last}"))
+    Err(format!(
+        "{url} did not answer 2xx-3xx within {timeout:?}: {last}"
+    ))
 }
 
 /// Copies a directory tree (files, dirs, symlinks, modes) for tests that modify an example.
@@ -140,7 +157,10 @@ pub fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
 
 /// The repository root (for examples and buildpacks).
 pub fn repo_root() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
 }
 
 #[cfg(test)]
@@ -166,17 +186,32 @@ mod tests {
                 req.extend_from_slice(&buf[..n]);
             }
             assert!(req.starts_with(b"GET /x HTTP/1.0\r\n"));
-            s.write_all(b"HTTP/1.0 201 Created\r\nContent-Length: 2\r\n\r\nhi").unwrap();
+            s.write_all(b"HTTP/1.0 201 Created\r\nContent-Length: 2\r\n\r\nhi")
+                .unwrap();
         });
-        let r = http_get(&format!("http://127.0.0.1:{port}/x"), Duration::from_secs(2)).unwrap();
+        let r = http_get(
+            &format!("http://127.0.0.1:{port}/x"),
+            Duration::from_secs(2),
+        )
+        .unwrap();
         server.join().unwrap();
-        assert_eq!(r, Response { status: 201, body: "hi".into() });
+        assert_eq!(
+            r,
+            Response {
+                status: 201,
+                body: "hi".into()
+            }
+        );
     }
 
     #[test]
     fn wait_http_reports_refusal() {
         let port = free_port();
-        let err = wait_http(&format!("http://127.0.0.1:{port}/"), Duration::from_millis(300)).unwrap_err();
+        let err = wait_http(
+            &format!("http://127.0.0.1:{port}/"),
+            Duration::from_millis(300),
+        )
+        .unwrap_err();
         assert!(err.contains("did not answer"), "{err}");
     }
 }

@@ -136,7 +136,9 @@ mod tests {
     fn valid_component(s: &str) -> bool {
         let parts: Vec<&str> = s.split(['.', '_', '-']).collect();
         !s.is_empty()
-            && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
+            && s.chars().all(|c| {
+                c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-')
+            })
             && s.starts_with(|c: char| c.is_ascii_alphanumeric())
             && s.ends_with(|c: char| c.is_ascii_alphanumeric())
             && !s.contains("_-")
@@ -148,7 +150,17 @@ mod tests {
     #[test]
     fn image_repos_are_valid_and_distinct() {
         assert_eq!(super::image_repo("web-1"), "solum/app-web-1");
-        let names = ["Web", "WEB", "web_", "web-", "a_-b", "a__b", "-x", "_", "UPPER-case_mixed--"];
+        let names = [
+            "Web",
+            "WEB",
+            "web_",
+            "web-",
+            "a_-b",
+            "a__b",
+            "-x",
+            "_",
+            "UPPER-case_mixed--",
+        ];
         let repos: Vec<String> = names.iter().map(|n| super::image_repo(n)).collect();
         for r in &repos {
             let component = r.strip_prefix("solum/").unwrap();

@@ -14,7 +14,10 @@ pub fn merge(docs: &[Value]) -> Value {
                 if let Value::Array(items) = v {
                     for item in items {
                         let id = item.get("id").cloned();
-                        match deployments.iter_mut().find(|d| id.is_some() && d.get("id") == id.as_ref()) {
+                        match deployments
+                            .iter_mut()
+                            .find(|d| id.is_some() && d.get("id") == id.as_ref())
+                        {
                             Some(existing) => *existing = item.clone(),
                             None => deployments.push(item.clone()),
                         }
@@ -42,7 +45,10 @@ mod tests {
         let b = json!({"os-collect-config": {"collectors": ["request"]}, "deployments": [{"id": "1", "v": 2}, {"id": "3"}]});
         let m = merge(&[a, b]);
         assert_eq!(m["os-collect-config"]["collectors"], json!(["request"]));
-        assert_eq!(m["deployments"], json!([{"id": "1", "v": 2}, {"id": "2"}, {"id": "3"}]));
+        assert_eq!(
+            m["deployments"],
+            json!([{"id": "1", "v": 2}, {"id": "2"}, {"id": "3"}])
+        );
         assert_eq!(merge(&[]), json!({}));
     }
 }

@@ -70,7 +70,10 @@ impl Default for RunOptions {
 
 /// Reads Nova's metadata: the config drive when there is one, else the metadata service.
 pub async fn nova(opts: &RunOptions, client: &reqwest::Client) -> Option<NovaMetadata> {
-    let drive = opts.config_drive.clone().or_else(metadata::configdrive::find_by_label);
+    let drive = opts
+        .config_drive
+        .clone()
+        .or_else(metadata::configdrive::find_by_label);
     if let Some(drive) = drive {
         match metadata::configdrive::read(&drive) {
             Ok(m) => return Some(m),
@@ -89,7 +92,9 @@ pub async fn nova(opts: &RunOptions, client: &reqwest::Client) -> Option<NovaMet
 /// Writes the `cfn-init-data` part of MIME user_data to `cfn_init_path` (0600), as
 /// heat-cfntools would. Returns whether there was one.
 pub fn write_cfn_init_data(nova: &NovaMetadata, cfn_init_path: &Path) -> std::io::Result<bool> {
-    let Some(user_data) = &nova.user_data else { return Ok(false) };
+    let Some(user_data) = &nova.user_data else {
+        return Ok(false);
+    };
     let part = match cfninit::cfn_init_data(user_data) {
         Ok(Some(p)) => p,
         Ok(None) => return Ok(false),
@@ -119,9 +124,17 @@ impl Source {
     async fn poll(&mut self, client: &reqwest::Client) -> Result<Poll, CollectError> {
         match self {
             Source::CfnInit(path) => match std::fs::read(&*path) {
-                Ok(bytes) => Ok(Poll::Document(collect::parse_document(&format!("{}", path.display()), &bytes)?)),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Poll::Document(Value::Object(Default::default()))),
-                Err(e) => Err(CollectError::unavailable(&path.display().to_string(), e.to_string())),
+                Ok(bytes) => Ok(Poll::Document(collect::parse_document(
+                    &format!("{}", path.display()),
+                    &bytes,
+                )?)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    Ok(Poll::Document(Value::Object(Default::default())))
+                }
+                Err(e) => Err(CollectError::unavailable(
+                    &path.display().to_string(),
+                    e.to_string(),
+                )),
             },
             Source::Local(c) => c.poll(),
             Source::Request(c) => c.poll(client).await,
@@ -134,15 +147,22 @@ impl Source {
 /// The sources a document's `os-collect-config` block names (Zaqar is not implemented: it is
 /// reported once and skipped).
 fn sources_for(collect: &CollectConfig, opts: &RunOptions) -> Vec<Source> {
-    let mut out = vec![Source::CfnInit(opts.cfn_init_path.clone()), Source::Local(collect::local::LocalCollector::new(&opts.local_dir))];
+    let mut out = vec![
+        Source::CfnInit(opts.cfn_init_path.clone()),
+        Source::Local(collect::local::LocalCollector::new(&opts.local_dir)),
+    ];
     if let Some(r) = &collect.request {
-        out.push(Source::Request(collect::request::RequestCollector::new(r.clone())));
+        out.push(Source::Request(collect::request::RequestCollector::new(
+            r.clone(),
+        )));
     }
     if let Some(c) = &collect.cfn {
         out.push(Source::Cfn(collect::cfn::CfnCollector::new(c.clone())));
     }
     if let Some(h) = &collect.heat {
-        out.push(Source::Heat(collect::heatapi::HeatCollector::new(h.clone())));
+        out.push(Source::Heat(collect::heatapi::HeatCollector::new(
+            h.clone(),
+        )));
     }
     if collect.zaqar.is_some() {
         tracing::error!("the zaqar transport (ZAQAR_MESSAGE) is not supported by solum-agent; use POLL_SERVER_CFN, POLL_SERVER_HEAT or POLL_TEMP_URL");
@@ -173,10 +193,11 @@ pub async fn collect_once(opts: &RunOptions) -> Value {
 
 fn read_initial(opts: &RunOptions) -> Document {
     match std::fs::read(&opts.cfn_init_path) {
-        Ok(bytes) => Document::parse(&opts.cfn_init_path.display().to_string(), &bytes).unwrap_or_else(|e| {
-            tracing::error!("{e}");
-            Document::default()
-        }),
+        Ok(bytes) => Document::parse(&opts.cfn_init_path.display().to_string(), &bytes)
+            .unwrap_or_else(|e| {
+                tracing::error!("{e}");
+                Document::default()
+            }),
         Err(_) => Document::default(),
     }
 }
@@ -200,9 +221,17 @@ pub async fn run(agent: Arc<Agent>, opts: RunOptions) -> std::io::Result<()> {
 
     let nova = nova(&opts, &client).await;
     if let Some(n) = &nova {
-        tracing::info!("instance {} ({}) from {}", n.uuid().unwrap_or("?"), n.name().unwrap_or("?"), n.origin);
+        tracing::info!(
+            "instance {} ({}) from {}",
+            n.uuid().unwrap_or("?"),
+            n.name().unwrap_or("?"),
+            n.origin
+        );
         if write_cfn_init_data(n, &opts.cfn_init_path)? {
-            tracing::info!("wrote Heat's cfn-init-data to {}", opts.cfn_init_path.display());
+            tracing::info!(
+                "wrote Heat's cfn-init-data to {}",
+                opts.cfn_init_path.display()
+            );
         }
     }
     if let Err(e) = agent.runtime.ensure_supervisor().await {
@@ -219,7 +248,11 @@ pub async fn run(agent: Arc<Agent>, opts: RunOptions) -> std::io::Result<()> {
                     tracing::error!("outbox: {e}");
                     1
                 });
-                let pause = if left > 0 { Duration::from_secs(5) } else { Duration::from_secs(60) };
+                let pause = if left > 0 {
+                    Duration::from_secs(5)
+                } else {
+                    Duration::from_secs(60)
+                };
                 tokio::select! {
                     _ = wake.notified() => {}
                     _ = tokio::time::sleep(pause) => {}
@@ -236,7 +269,12 @@ pub async fn run(agent: Arc<Agent>, opts: RunOptions) -> std::io::Result<()> {
     }
 
     let registrar = nova.as_ref().and_then(|n| {
-        Some((n.meta("solum_registrar_url")?.trim_end_matches('/').to_string(), n.meta("solum_registrar_token").map(str::to_string)))
+        Some((
+            n.meta("solum_registrar_url")?
+                .trim_end_matches('/')
+                .to_string(),
+            n.meta("solum_registrar_token").map(str::to_string),
+        ))
     });
     if let (Some((url, token)), Some(n)) = (&registrar, &nova) {
         let reg = Registration {
@@ -248,7 +286,12 @@ pub async fn run(agent: Arc<Agent>, opts: RunOptions) -> std::io::Result<()> {
             capabilities: registrar::capabilities(),
             apps: agent.runtime.status(None).await.unwrap_or_default(),
         };
-        outbox.push(&http_message("registration", &format!("{url}/v1/agents"), token.as_deref(), &reg))?;
+        outbox.push(&http_message(
+            "registration",
+            &format!("{url}/v1/agents"),
+            token.as_deref(),
+            &reg,
+        ))?;
         wake_outbox.notify_one();
     }
 
@@ -256,12 +299,18 @@ pub async fn run(agent: Arc<Agent>, opts: RunOptions) -> std::io::Result<()> {
 
     let mut initial = read_initial(&opts);
     let mut sources = sources_for(&initial.collect, &opts);
-    let mut schedules: Vec<Schedule> = sources.iter().map(|_| Schedule::new(opts.max_interval)).collect();
+    let mut schedules: Vec<Schedule> = sources
+        .iter()
+        .map(|_| Schedule::new(opts.max_interval))
+        .collect();
     let mut latest: Vec<Option<Value>> = sources.iter().map(|_| None).collect();
     let mut last_merged: Option<Value> = None;
     let mut beat = tokio::time::interval(opts.beat_interval);
     beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut seq = read_json::<u64>(&root.join("beat-seq.json")).ok().flatten().unwrap_or(0);
+    let mut seq = read_json::<u64>(&root.join("beat-seq.json"))
+        .ok()
+        .flatten()
+        .unwrap_or(0);
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
 
     loop {
@@ -278,7 +327,9 @@ pub async fn run(agent: Arc<Agent>, opts: RunOptions) -> std::io::Result<()> {
                     latest[i] = Some(doc);
                     schedules[i].record(true, changed, tokio::time::Instant::now());
                 }
-                Ok(Poll::Unchanged) => schedules[i].record(true, false, tokio::time::Instant::now()),
+                Ok(Poll::Unchanged) => {
+                    schedules[i].record(true, false, tokio::time::Instant::now())
+                }
                 Err(e) => {
                     tracing::warn!("{e}");
                     schedules[i].record(false, false, tokio::time::Instant::now());
@@ -294,10 +345,15 @@ pub async fn run(agent: Arc<Agent>, opts: RunOptions) -> std::io::Result<()> {
                     Ok(doc) => {
                         // A new os-collect-config block (e.g. credentials rotated) means new sources.
                         if doc.collect != initial.collect && !doc.collect.collectors.is_empty() {
-                            tracing::info!("os-collect-config changed: rebuilding the metadata sources");
+                            tracing::info!(
+                                "os-collect-config changed: rebuilding the metadata sources"
+                            );
                             initial.collect = doc.collect.clone();
                             sources = sources_for(&initial.collect, &opts);
-                            schedules = sources.iter().map(|_| Schedule::new(opts.max_interval)).collect();
+                            schedules = sources
+                                .iter()
+                                .map(|_| Schedule::new(opts.max_interval))
+                                .collect();
                             latest = sources.iter().map(|_| None).collect();
                         }
                         let applied = deployments::process(&agent, &doc, &records, &outbox).await?;
@@ -314,7 +370,11 @@ pub async fn run(agent: Arc<Agent>, opts: RunOptions) -> std::io::Result<()> {
                 last_merged = Some(merged);
             }
         }
-        let next = schedules.iter().map(|s| s.next_due()).min().unwrap_or_else(|| tokio::time::Instant::now() + opts.max_interval);
+        let next = schedules
+            .iter()
+            .map(|s| s.next_due())
+            .min()
+            .unwrap_or_else(|| tokio::time::Instant::now() + opts.max_interval);
         tokio::select! {
             _ = tokio::time::sleep_until(next) => {}
             _ = beat.tick() => {
@@ -334,8 +394,15 @@ pub async fn run(agent: Arc<Agent>, opts: RunOptions) -> std::io::Result<()> {
 
 /// Sends the wait-condition signal once (recorded in `wait-condition.json`): SUCCESS when every
 /// deployment applied in this pass succeeded, FAILURE with the first failure's message.
-fn wait_condition(n: &NovaMetadata, applied: &[deployments::Applied], root: &Path, outbox: &Outbox) -> std::io::Result<()> {
-    let Some(url) = n.meta("solum_wait_url") else { return Ok(()) };
+fn wait_condition(
+    n: &NovaMetadata,
+    applied: &[deployments::Applied],
+    root: &Path,
+    outbox: &Outbox,
+) -> std::io::Result<()> {
+    let Some(url) = n.meta("solum_wait_url") else {
+        return Ok(());
+    };
     let record = root.join("wait-condition.json");
     if read_json::<Value>(&record).ok().flatten().is_some() {
         return Ok(());
@@ -355,30 +422,63 @@ fn wait_condition(n: &NovaMetadata, applied: &[deployments::Applied], root: &Pat
             id: "solum-agent".into(),
         },
     };
-    outbox.push(&signal::wait_condition_message(url, n.meta("solum_wait_token"), &signal))?;
-    write_json(&record, &serde_json::json!({"status": signal.status, "reason": signal.reason}))
+    outbox.push(&signal::wait_condition_message(
+        url,
+        n.meta("solum_wait_token"),
+        &signal,
+    ))?;
+    write_json(
+        &record,
+        &serde_json::json!({"status": signal.status, "reason": signal.reason}),
+    )
 }
 
-fn http_message<T: serde::Serialize>(what: &str, url: &str, token: Option<&str>, body: &T) -> Message {
-    let headers = token.map(|t| vec![("X-Auth-Token".to_string(), t.to_string())]).unwrap_or_default();
+fn http_message<T: serde::Serialize>(
+    what: &str,
+    url: &str,
+    token: Option<&str>,
+    body: &T,
+) -> Message {
+    let headers = token
+        .map(|t| vec![("X-Auth-Token".to_string(), t.to_string())])
+        .unwrap_or_default();
     Message {
         what: what.into(),
-        delivery: Delivery::Http { method: "POST".into(), url: url.into(), headers },
+        delivery: Delivery::Http {
+            method: "POST".into(),
+            url: url.into(),
+            headers,
+        },
         body: serde_json::to_string(body).unwrap_or_default(),
         tries: 0,
     }
 }
 
-async fn send_beat(client: &reqwest::Client, url: &str, token: Option<&str>, n: &NovaMetadata, seq: u64, agent: &Agent) {
+async fn send_beat(
+    client: &reqwest::Client,
+    url: &str,
+    token: Option<&str>,
+    n: &NovaMetadata,
+    seq: u64,
+    agent: &Agent,
+) {
     let uuid = n.uuid().unwrap_or("").to_string();
     let beat = Beat {
         protocol: registrar::PROTOCOL_VERSION,
         instance_uuid: uuid.clone(),
         seq,
-        time: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+        time: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
         apps: agent.runtime.status(None).await.unwrap_or_default(),
     };
-    let msg = http_message("health beat", &format!("{url}/v1/agents/{uuid}/beats"), token, &beat);
+    let msg = http_message(
+        "health beat",
+        &format!("{url}/v1/agents/{uuid}/beats"),
+        token,
+        &beat,
+    );
     // A lost beat is replaced by the next one: one try, no outbox.
     if let Err(e) = signal::send(client, &msg).await {
         tracing::debug!("{e}");

@@ -18,7 +18,11 @@ pub struct Schedule {
 
 impl Schedule {
     pub fn new(max: Duration) -> Schedule {
-        Schedule { interval: FIRST, max: max.max(FIRST), next: Instant::now() }
+        Schedule {
+            interval: FIRST,
+            max: max.max(FIRST),
+            next: Instant::now(),
+        }
     }
 
     pub fn due(&self, now: Instant) -> bool {
@@ -31,7 +35,11 @@ impl Schedule {
 
     /// Records a poll's result at `now` and plans the next.
     pub fn record(&mut self, ok: bool, changed: bool, now: Instant) {
-        self.interval = if ok && changed { FIRST } else { (self.interval * 2).min(self.max) };
+        self.interval = if ok && changed {
+            FIRST
+        } else {
+            (self.interval * 2).min(self.max)
+        };
         self.next = now + with_splay(self.interval, random_fraction());
     }
 
@@ -47,7 +55,9 @@ pub fn with_splay(interval: Duration, fraction: f64) -> Duration {
 
 fn random_fraction() -> f64 {
     let mut b = [0u8; 4];
-    let ok = std::fs::File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b)).is_ok();
+    let ok = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b))
+        .is_ok();
     if ok {
         u32::from_le_bytes(b) as f64 / (u32::MAX as f64 + 1.0)
     } else {
@@ -79,8 +89,14 @@ mod tests {
 
     #[test]
     fn splay_is_bounded() {
-        assert_eq!(with_splay(Duration::from_secs(10), 0.0), Duration::from_secs(10));
-        assert_eq!(with_splay(Duration::from_secs(10), 0.5), Duration::from_secs(11));
+        assert_eq!(
+            with_splay(Duration::from_secs(10), 0.0),
+            Duration::from_secs(10)
+        );
+        assert_eq!(
+            with_splay(Duration::from_secs(10), 0.5),
+            Duration::from_secs(11)
+        );
         assert!(with_splay(Duration::from_secs(10), 7.0) <= Duration::from_secs(12));
     }
 }

@@ -22,17 +22,26 @@ pub async fn serve(path: &Path, agent: Arc<Agent>) -> std::io::Result<()> {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
     tokio::spawn(async move {
         loop {
-            let Ok((mut stream, _)) = listener.accept().await else { continue };
+            let Ok((mut stream, _)) = listener.accept().await else {
+                continue;
+            };
             let agent = agent.clone();
             tokio::spawn(async move {
                 let mut buf = vec![0u8; 4096];
                 let mut n = 0;
                 while n < buf.len() {
-                    match tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut buf[n..])).await {
+                    match tokio::time::timeout(
+                        std::time::Duration::from_secs(5),
+                        stream.read(&mut buf[n..]),
+                    )
+                    .await
+                    {
                         Ok(Ok(0)) | Err(_) | Ok(Err(_)) => break,
                         Ok(Ok(k)) => n += k,
                     }
-                    if buf[..n].windows(4).any(|w| w == b"\r\n\r\n") || buf[..n].windows(2).any(|w| w == b"\n\n") {
+                    if buf[..n].windows(4).any(|w| w == b"\r\n\r\n")
+                        || buf[..n].windows(2).any(|w| w == b"\n\n")
+                    {
                         break;
                     }
                 }
@@ -50,14 +59,24 @@ pub async fn serve(path: &Path, agent: Arc<Agent>) -> std::io::Result<()> {
 }
 
 async fn answer(request: &[u8], agent: &Agent) -> (&'static str, String) {
-    let line = String::from_utf8_lossy(request).lines().next().unwrap_or("").to_string();
+    let line = String::from_utf8_lossy(request)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string();
     let mut parts = line.split_whitespace();
     match (parts.next(), parts.next()) {
         (Some("GET"), Some("/status")) => match agent.runtime.status(None).await {
             Ok(apps) => ("200 OK", serde_json::json!({ "apps": apps }).to_string()),
-            Err(e) => ("500 Internal Server Error", serde_json::json!({ "error": e.to_string() }).to_string()),
+            Err(e) => (
+                "500 Internal Server Error",
+                serde_json::json!({ "error": e.to_string() }).to_string(),
+            ),
         },
-        (Some("GET"), Some(_)) => ("404 Not Found", r#"{"error": "only GET /status is served"}"#.to_string()),
+        (Some("GET"), Some(_)) => (
+            "404 Not Found",
+            r#"{"error": "only GET /status is served"}"#.to_string(),
+        ),
         _ => ("400 Bad Request", r#"{"error": "bad request"}"#.to_string()),
     }
 }

@@ -38,7 +38,11 @@ pub struct Outcome {
 
 impl Outcome {
     pub fn failed(message: String) -> Outcome {
-        Outcome { stderr: message, status_code: 1, ..Outcome::default() }
+        Outcome {
+            stderr: message,
+            status_code: 1,
+            ..Outcome::default()
+        }
     }
 }
 
@@ -54,7 +58,12 @@ pub struct Applied {
 
 /// Applies every deployment of `doc` that has not been applied yet, in name order. Rejected
 /// items (no id, not an object) are logged; they cannot be signalled or recorded.
-pub async fn process(agent: &Agent, doc: &Document, records: &Records, outbox: &Outbox) -> std::io::Result<Vec<Applied>> {
+pub async fn process(
+    agent: &Agent,
+    doc: &Document,
+    records: &Records,
+    outbox: &Outbox,
+) -> std::io::Result<Vec<Applied>> {
     for rejected in &doc.rejected {
         tracing::error!("{rejected}");
     }
@@ -64,13 +73,32 @@ pub async fn process(agent: &Agent, doc: &Document, records: &Records, outbox: &
         let outcome = match previous.as_ref().map(|r| r.phase) {
             Some(Phase::Done) => continue,
             Some(Phase::Started) if d.group != "solum" => {
-                tracing::warn!("deployment {} ({}) was cut off by an agent restart; not running it twice", d.name, d.id);
-                Outcome::failed("the agent was restarted while this deployment ran; it was not run again".into())
+                tracing::warn!(
+                    "deployment {} ({}) was cut off by an agent restart; not running it twice",
+                    d.name,
+                    d.id
+                );
+                Outcome::failed(
+                    "the agent was restarted while this deployment ran; it was not run again"
+                        .into(),
+                )
             }
             _ => {
-                let mut rec = new_record(d, Phase::Started, previous.as_ref().map(|r| r.apps.clone()).unwrap_or_default());
+                let mut rec = new_record(
+                    d,
+                    Phase::Started,
+                    previous
+                        .as_ref()
+                        .map(|r| r.apps.clone())
+                        .unwrap_or_default(),
+                );
                 records.put(&rec)?;
-                tracing::info!("applying deployment {} ({}), group {}", d.name, d.id, d.group);
+                tracing::info!(
+                    "applying deployment {} ({}), group {}",
+                    d.name,
+                    d.id,
+                    d.group
+                );
                 let (outcome, apps) = apply(agent, d, records).await;
                 rec.apps = apps;
                 rec.status_code = Some(outcome.status_code);
@@ -93,12 +121,26 @@ pub async fn process(agent: &Agent, doc: &Document, records: &Records, outbox: &
 }
 
 fn push_applied(applied: &mut Vec<Applied>, d: &Deployment, o: &Outcome) {
-    let message = if o.status_code == 0 { "ok".to_string() } else { last_line(&o.stderr) };
-    applied.push(Applied { id: d.id.clone(), name: d.name.clone(), group: d.group.clone(), status_code: o.status_code, message });
+    let message = if o.status_code == 0 {
+        "ok".to_string()
+    } else {
+        last_line(&o.stderr)
+    };
+    applied.push(Applied {
+        id: d.id.clone(),
+        name: d.name.clone(),
+        group: d.group.clone(),
+        status_code: o.status_code,
+        message,
+    });
 }
 
 fn last_line(s: &str) -> String {
-    s.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("failed").to_string()
+    s.lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("failed")
+        .to_string()
 }
 
 fn queue_signal(d: &Deployment, o: &Outcome, outbox: &Outbox) -> std::io::Result<()> {
@@ -136,7 +178,10 @@ fn new_record(d: &Deployment, phase: Phase, apps: Vec<String>) -> DeploymentReco
 }
 
 fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// Runs one deployment; returns its outcome and the apps it concerns.
@@ -164,7 +209,12 @@ async fn apply(agent: &Agent, d: &Deployment, records: &Records) -> (Outcome, Ve
 
 /// `group: solum`: the config is a Planfile; inputs (other than Heat's `deploy_*`) become
 /// parameters, overriding the Planfile's own.
-async fn solum(agent: &Agent, d: &Deployment, action: Action, records: &Records) -> (Outcome, Vec<String>) {
+async fn solum(
+    agent: &Agent,
+    d: &Deployment,
+    action: Action,
+    records: &Records,
+) -> (Outcome, Vec<String>) {
     let file = Path::new("deployment").join(&d.name);
     let mut plan = match planfile::parse(&file, &d.config_text()) {
         Ok(p) => p,
@@ -235,18 +285,39 @@ async fn solum(agent: &Agent, d: &Deployment, action: Action, records: &Records)
                 match r {
                     Ok(()) => log_line(&log_buf, &format!("{app}: {action:?} done")),
                     // Deleting what is already gone is success, as Heat expects.
-                    Err(crate::workflow::DeployError::Runtime(crate::runtime::RuntimeError::NoSuchApp(_)))
-                        if action == Action::Delete => {}
+                    Err(crate::workflow::DeployError::Runtime(
+                        crate::runtime::RuntimeError::NoSuchApp(_),
+                    )) if action == Action::Delete => {}
                     Err(e) => errors.push(format!("{app}: {e}")),
                 }
             }
-            if errors.is_empty() { Ok(BTreeMap::new()) } else { Err(errors.join("; ")) }
+            if errors.is_empty() {
+                Ok(BTreeMap::new())
+            } else {
+                Err(errors.join("; "))
+            }
         }
     };
     let stdout = log_buf.lock().map(|b| b.clone()).unwrap_or_default();
     match result {
-        Ok(outputs) => (Outcome { stdout, stderr: String::new(), status_code: 0, outputs }, apps),
-        Err(message) => (Outcome { stdout, stderr: message, status_code: 1, outputs: BTreeMap::new() }, apps),
+        Ok(outputs) => (
+            Outcome {
+                stdout,
+                stderr: String::new(),
+                status_code: 0,
+                outputs,
+            },
+            apps,
+        ),
+        Err(message) => (
+            Outcome {
+                stdout,
+                stderr: message,
+                status_code: 1,
+                outputs: BTreeMap::new(),
+            },
+            apps,
+        ),
     }
 }
 

@@ -46,8 +46,14 @@ impl Records {
     fn path(&self, id: &str) -> PathBuf {
         // Ids are checked by `Deployment::parse` (no '/', not '.' or '..'); hex-encode
         // anything else unusual so that an id can never name a path outside `dir`.
-        let safe = id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        let name = if safe { id.to_string() } else { format!("x-{}", hex::encode(id)) };
+        let safe = id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        let name = if safe {
+            id.to_string()
+        } else {
+            format!("x-{}", hex::encode(id))
+        };
         self.dir.join(format!("{name}.json"))
     }
 
@@ -95,7 +101,12 @@ mod tests {
         };
         r.put(&rec).unwrap();
         assert_eq!(r.get("a b/../c").unwrap().unwrap(), rec);
-        assert_eq!(std::fs::read_dir(d.path().join("deployments")).unwrap().count(), 1);
+        assert_eq!(
+            std::fs::read_dir(d.path().join("deployments"))
+                .unwrap()
+                .count(),
+            1
+        );
         assert_eq!(r.all().unwrap().len(), 1);
     }
 }

@@ -33,7 +33,9 @@ async fn run_inner(d: &Deployment, work: &Path) -> std::io::Result<Outcome> {
         let _ = std::fs::remove_file(output_file(&outputs_path, &o.name));
     }
     let mut cmd = tokio::process::Command::new(&script);
-    cmd.current_dir(work).env("heat_outputs_path", &outputs_path).kill_on_drop(true);
+    cmd.current_dir(work)
+        .env("heat_outputs_path", &outputs_path)
+        .kill_on_drop(true);
     for input in &d.inputs {
         if is_env_name(&input.name) {
             let value = match &input.value {
@@ -46,7 +48,12 @@ async fn run_inner(d: &Deployment, work: &Path) -> std::io::Result<Outcome> {
     }
     let out = match tokio::time::timeout(TIMEOUT, cmd.output()).await {
         Ok(r) => r?,
-        Err(_) => return Ok(Outcome::failed(format!("script did not finish within {} s", TIMEOUT.as_secs()))),
+        Err(_) => {
+            return Ok(Outcome::failed(format!(
+                "script did not finish within {} s",
+                TIMEOUT.as_secs()
+            )))
+        }
     };
     let mut outputs = BTreeMap::new();
     for o in &d.outputs {
@@ -71,7 +78,9 @@ fn output_file(base: &Path, name: &str) -> std::path::PathBuf {
 }
 
 fn is_env_name(s: &str) -> bool {
-    !s.is_empty() && !s.starts_with(|c: char| c.is_ascii_digit()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    !s.is_empty()
+        && !s.starts_with(|c: char| c.is_ascii_digit())
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 #[cfg(test)]
@@ -93,12 +102,19 @@ mod tests {
         assert_eq!(o.stdout, "hello bar\n");
         assert_eq!(o.stderr, "oops\n");
         assert_eq!(o.status_code, 3);
-        assert_eq!(o.outputs, BTreeMap::from([("result".to_string(), Value::from("done"))]));
+        assert_eq!(
+            o.outputs,
+            BTreeMap::from([("result".to_string(), Value::from("done"))])
+        );
     }
 
     #[tokio::test]
     async fn a_config_that_is_not_executable_is_a_failure() {
-        let d = Deployment::parse(0, &serde_json::json!({"id": "s2", "config": "not a script"})).unwrap();
+        let d = Deployment::parse(
+            0,
+            &serde_json::json!({"id": "s2", "config": "not a script"}),
+        )
+        .unwrap();
         let work = tempfile::tempdir().unwrap();
         let o = run(&d, work.path()).await;
         assert_ne!(o.status_code, 0);

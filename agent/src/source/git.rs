@@ -200,7 +200,11 @@ impl<'a> Git<'a> {
 }
 
 fn pick_error_line(text: &str) -> String {
-    let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
     let line = lines
         .iter()
         .find(|l| l.starts_with("fatal:") || l.starts_with("error:"))
@@ -217,8 +221,14 @@ mod tests {
     #[test]
     fn picks_the_line_that_explains() {
         let stderr = "fatal: '/x.git' does not appear to be a git repository\nfatal: Could not read from remote repository.\n\nPlease make sure you have the correct access rights\nand the repository exists.\n";
-        assert_eq!(pick_error_line(stderr), "'/x.git' does not appear to be a git repository");
-        assert_eq!(pick_error_line("warning: a\nsomething broke\n"), "something broke");
+        assert_eq!(
+            pick_error_line(stderr),
+            "'/x.git' does not appear to be a git repository"
+        );
+        assert_eq!(
+            pick_error_line("warning: a\nsomething broke\n"),
+            "something broke"
+        );
         assert_eq!(pick_error_line(""), "(no message)");
     }
 

@@ -123,7 +123,10 @@ fn check_request(req: &BuildRequest) -> Result<(), BuildError> {
     // the Planfile rules allow, since it also names the cache volume.
     let app_ok = !req.app.is_empty()
         && req.app.len() <= 100
-        && req.app.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        && req
+            .app
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if !app_ok {
         return Err(BuildError::Other(format!(
             "app name {:?} is not usable: letters, digits, `-` and `_`, at most 100",
