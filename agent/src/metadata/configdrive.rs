@@ -1,7 +1,8 @@
 //! The config drive: a filesystem labelled `config-2` (or `CONFIG-2`), iso9660 or vfat. Given a
 //! directory (how Vagrant and tests feed it), its files are read in place; given a block
-//! device or image file, it is mounted read-only on a private temporary directory for the
-//! duration of the read and unmounted on every path.
+//! device or image file, its filesystem is read directly (our `iso9660` reader, the `fatfs`
+//! crate), never mounted: no mount to leak, no dependence on the kernel having iso9660 or vfat,
+//! and nothing on the drive can be executed or followed as a link.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -37,17 +38,70 @@ pub fn find_by_label() -> Option<PathBuf> {
     None
 }
 
-/// Reads the drive at `path`: a directory holding `openstack/`, or a device/image to mount.
+/// Reads the drive at `path`: a directory holding `openstack/`, or a device/image file.
 pub fn read(path: &Path) -> Result<NovaMetadata, MetadataError> {
-    let meta = std::fs::metadata(path).map_err(|source| MetadataError::Io {
-        context: format!("config drive {}", path.display()),
+    let origin = format!("config drive {}", path.display());
+    let io = |source| MetadataError::Io {
+        context: origin.clone(),
         source,
-    })?;
+    };
+    let meta = std::fs::metadata(path).map_err(io)?;
     if meta.is_dir() {
-        return read_dir(path, &format!("config drive {}", path.display()));
+        return read_dir(path, &origin);
     }
-    let mount = Mount::read_only(path)?;
-    read_dir(mount.dir(), &format!("config drive {}", path.display()))
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    if super::iso9660::is_iso(&mut file).map_err(io)? {
+        return from_files(&origin, |name| {
+            super::iso9660::read_file(
+                &mut file,
+                &format!("openstack/latest/{name}"),
+                MAX_FILE_BYTES,
+            )
+            .map_err(|e| MetadataError::Invalid {
+                origin: origin.clone(),
+                path: format!("openstack/latest/{name}"),
+                message: e.to_string(),
+            })
+        });
+    }
+    use std::io::Seek;
+    file.rewind().map_err(io)?;
+    let fs = fatfs::FileSystem::new(file, fatfs::FsOptions::new()).map_err(|e| {
+        MetadataError::Unavailable {
+            origin: origin.clone(),
+            message: format!("neither an ISO 9660 nor a FAT filesystem ({e})"),
+        }
+    })?;
+    from_files(&origin, |name| {
+        read_fat_file(&fs, &format!("openstack/latest/{name}"), &origin)
+    })
+}
+
+fn read_fat_file<T: fatfs::ReadWriteSeek>(
+    fs: &fatfs::FileSystem<T>,
+    path: &str,
+    origin: &str,
+) -> Result<Option<Vec<u8>>, MetadataError> {
+    use std::io::Read;
+    let invalid = |message: String| MetadataError::Invalid {
+        origin: origin.into(),
+        path: path.into(),
+        message,
+    };
+    let mut file = match fs.root_dir().open_file(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(invalid(e.to_string())),
+    };
+    let mut buf = Vec::new();
+    (&mut file)
+        .take(MAX_FILE_BYTES as u64 + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| invalid(e.to_string()))?;
+    if buf.len() > MAX_FILE_BYTES {
+        return Err(invalid(format!("over the {MAX_FILE_BYTES} byte limit")));
+    }
+    Ok(Some(buf))
 }
 
 /// Reads `openstack/latest/*` under `root`, refusing symlinks and oversized files.
@@ -81,77 +135,6 @@ fn read_file(path: &Path, origin: &str) -> Result<Option<Vec<u8>>, MetadataError
         });
     }
     std::fs::read(path).map(Some).map_err(io)
-}
-
-/// A read-only mount that is undone when dropped.
-struct Mount {
-    dir: tempfile::TempDir,
-    mounted: bool,
-}
-
-impl Mount {
-    fn read_only(source: &Path) -> Result<Mount, MetadataError> {
-        let dir = tempfile::Builder::new()
-            .prefix("solum-config-drive-")
-            .tempdir()
-            .map_err(|source| MetadataError::Io {
-                context: "creating a mount point".into(),
-                source,
-            })?;
-        let is_block = {
-            use std::os::unix::fs::FileTypeExt;
-            std::fs::metadata(source)
-                .map(|m| m.file_type().is_block_device())
-                .unwrap_or(false)
-        };
-        let options = if is_block { "ro" } else { "ro,loop" };
-        let mut errors = Vec::new();
-        for fstype in ["iso9660", "vfat"] {
-            let out = Command::new("mount")
-                .args(["-t", fstype, "-o", options])
-                .arg(source)
-                .arg(dir.path())
-                .output()
-                .map_err(|source| MetadataError::Io {
-                    context: "running mount".into(),
-                    source,
-                })?;
-            if out.status.success() {
-                return Ok(Mount { dir, mounted: true });
-            }
-            errors.push(format!(
-                "{fstype}: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
-        Err(MetadataError::Unavailable {
-            origin: format!("config drive {}", source.display()),
-            message: format!("cannot mount it read-only ({})", errors.join("; ")),
-        })
-    }
-
-    fn dir(&self) -> &Path {
-        self.dir.path()
-    }
-}
-
-impl Drop for Mount {
-    fn drop(&mut self) {
-        if self.mounted {
-            let ok = Command::new("umount")
-                .arg(self.dir.path())
-                .status()
-                .map(|s| s.success())
-                .unwrap_or(false);
-            if !ok {
-                // Lazy unmount so the temporary directory can still go.
-                let _ = Command::new("umount")
-                    .arg("-l")
-                    .arg(self.dir.path())
-                    .status();
-            }
-        }
-    }
 }
 
 #[cfg(test)]

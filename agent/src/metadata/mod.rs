@@ -4,6 +4,7 @@
 
 pub mod configdrive;
 pub mod http;
+pub mod iso9660;
 pub mod service;
 
 use serde_json::{Map, Value};

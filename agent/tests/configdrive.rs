@@ -1,0 +1,110 @@
+//! Config drives as Nova makes them, read without mounting: an ISO 9660 image with Rock Ridge
+//! and Joliet (genisoimage, as Nova runs it) and a vfat image (mkfs.vfat + mtools).
+
+use std::path::Path;
+use std::process::Command;
+
+use solum_agent::metadata::configdrive;
+use solum_tests::require_program;
+
+fn tree(dir: &Path) {
+    let latest = dir.join("openstack/latest");
+    std::fs::create_dir_all(&latest).unwrap();
+    std::fs::write(latest.join("meta_data.json"), r#"{"uuid": "83679162-1378-4288-a2d4-70e13ec132aa", "name": "app-vm", "meta": {"solum_wait_url": "http://heat/x"}}"#).unwrap();
+    std::fs::write(latest.join("user_data"), "#!/bin/sh\necho hi\n").unwrap();
+    std::fs::write(latest.join("vendor_data2.json"), "{}").unwrap();
+    std::fs::create_dir_all(dir.join("ec2/latest")).unwrap();
+    std::fs::write(dir.join("ec2/latest/meta-data.json"), "{}").unwrap();
+}
+
+fn run(cmd: &mut Command) {
+    let out = cmd.output().expect("running a tool");
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn check(img: &Path) {
+    let m = configdrive::read(img).unwrap_or_else(|e| panic!("{}: {e}", img.display()));
+    assert_eq!(m.uuid(), Some("83679162-1378-4288-a2d4-70e13ec132aa"));
+    assert_eq!(m.name(), Some("app-vm"));
+    assert_eq!(m.meta("solum_wait_url"), Some("http://heat/x"));
+    assert_eq!(m.user_data.as_deref(), Some(&b"#!/bin/sh\necho hi\n"[..]));
+    assert!(m.vendor_data2.is_some());
+    assert!(m.network_data.is_none());
+}
+
+#[test]
+fn iso9660_with_rock_ridge_and_joliet() {
+    require_program("genisoimage");
+    let d = tempfile::tempdir().unwrap();
+    tree(&d.path().join("src"));
+    let img = d.path().join("cd.iso");
+    // The options Nova uses for its config drive.
+    run(Command::new("genisoimage")
+        .args([
+            "-o",
+            img.to_str().unwrap(),
+            "-ldots",
+            "-allow-lowercase",
+            "-allow-multidot",
+            "-l",
+            "-publisher",
+            "solum",
+            "-quiet",
+            "-J",
+            "-r",
+            "-V",
+            "config-2",
+        ])
+        .arg(d.path().join("src")));
+    check(&img);
+}
+
+#[test]
+fn iso9660_with_rock_ridge_only() {
+    require_program("genisoimage");
+    let d = tempfile::tempdir().unwrap();
+    tree(&d.path().join("src"));
+    let img = d.path().join("cd.iso");
+    run(Command::new("genisoimage")
+        .args([
+            "-o",
+            img.to_str().unwrap(),
+            "-quiet",
+            "-r",
+            "-V",
+            "config-2",
+        ])
+        .arg(d.path().join("src")));
+    check(&img);
+}
+
+#[test]
+fn vfat_image() {
+    require_program("mkfs.vfat");
+    require_program("mcopy");
+    let d = tempfile::tempdir().unwrap();
+    tree(&d.path().join("src"));
+    let img = d.path().join("drive.img");
+    run(Command::new("mkfs.vfat").args(["-C", "-n", "CONFIG-2", img.to_str().unwrap(), "4096"]));
+    run(Command::new("mcopy")
+        .args(["-s", "-i", img.to_str().unwrap()])
+        .arg(d.path().join("src/openstack"))
+        .arg("::/"));
+    check(&img);
+}
+
+#[test]
+fn garbage_is_a_clear_error() {
+    let d = tempfile::tempdir().unwrap();
+    let img = d.path().join("junk.img");
+    std::fs::write(&img, vec![0x5au8; 100_000]).unwrap();
+    let e = configdrive::read(&img).unwrap_err().to_string();
+    assert!(
+        e.contains("neither an ISO 9660 nor a FAT filesystem"),
+        "{e}"
+    );
+}
