@@ -1,1 +1,11 @@
-//! Ignition config spec 3.x. (being written)
+//! Ignition config spec 3.x (3.0.0 to 3.4.0): types, parsing with warnings, validation that
+//! agrees with Ignition's own `ignition-validate`, a builder, and a Butane (`variant: fcos`)
+//! subset. Invariant: this crate does no I/O; callers hand in bytes and get bytes back.
+
+pub mod error;
+pub mod report;
+pub mod types;
+
+pub use error::Error;
+pub use report::{Entry, Report, Severity, Warning};
+pub use types::*;
