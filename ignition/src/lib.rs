@@ -2,9 +2,13 @@
 //! agrees with Ignition's own `ignition-validate`, a builder, and a Butane (`variant: fcos`)
 //! subset. Invariant: this crate does no I/O; callers hand in bytes and get bytes back.
 
+pub mod dataurl;
 pub mod error;
+pub mod hash;
 pub mod report;
 pub mod types;
+pub mod unit;
+pub mod version;
 
 pub use error::Error;
 pub use report::{Entry, Report, Severity, Warning};
