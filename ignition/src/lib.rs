@@ -5,11 +5,17 @@
 pub mod dataurl;
 pub mod error;
 pub mod hash;
+pub mod parse;
 pub mod report;
 pub mod types;
 pub mod unit;
+pub mod url;
+pub mod validate;
 pub mod version;
 
 pub use error::Error;
 pub use report::{Entry, Report, Severity, Warning};
 pub use types::*;
+pub use parse::{check, parse, parse_valid, to_json, to_json_pretty, Parsed};
+pub use validate::validate;
+pub use version::Version;

@@ -1,0 +1,140 @@
+//! Disks, partitions, filesystems, RAID and LUKS: required devices, formats, labels, GUIDs.
+
+use super::{dups, nodes::check_path, resource};
+use crate::report::{join, Report};
+use crate::types::{Partition, Storage};
+use crate::url;
+use crate::version::Version;
+
+const FORMATS: [&str; 7] = ["", "ext4", "btrfs", "xfs", "vfat", "swap", "none"];
+const RAID_LEVELS: [&str; 8] = ["linear", "raid0", "0", "stripe", "raid1", "1", "mirror", "raid4"];
+const RAID_LEVELS_MORE: [&str; 7] = ["4", "raid5", "5", "raid6", "6", "raid10", "10"];
+
+fn label_max(format: &str) -> Option<usize> {
+    match format {
+        "ext4" => Some(16),
+        "btrfs" => Some(256),
+        "xfs" => Some(12),
+        "swap" => Some(15),
+        "vfat" => Some(11),
+        _ => None,
+    }
+}
+
+fn is_guid(s: &str) -> bool {
+    let groups: Vec<&str> = s.split('-').collect();
+    let lens = [8, 4, 4, 4, 12];
+    s.is_empty()
+        || (groups.len() == 5
+            && groups
+                .iter()
+                .zip(lens)
+                .all(|(g, n)| g.len() == n && g.bytes().all(|c| c.is_ascii_hexdigit())))
+}
+
+pub(super) fn validate(s: &Storage, v: Version, r: &mut Report) {
+    for (i, d) in s.disks.iter().enumerate() {
+        let p = join("/storage/disks", i);
+        if d.device.is_empty() {
+            r.error(join(&p, "device"), "disk device is required");
+        } else {
+            check_path(&d.device, &join(&p, "device"), r);
+        }
+        partitions(&d.partitions, &join(&p, "partitions"), r);
+    }
+    dups(s.disks.iter().map(|d| d.device.as_str()), "/storage/disks", r);
+    for (i, fs) in s.filesystems.iter().enumerate() {
+        let p = join("/storage/filesystems", i);
+        check_path(&fs.device, &join(&p, "device"), r);
+        if let Some(path) = fs.path.as_deref() {
+            check_path(path, &join(&p, "path"), r);
+        }
+        let format = fs.format.as_deref().unwrap_or("");
+        if !FORMATS.contains(&format) {
+            r.error(join(&p, "format"), "invalid filesystem format");
+        }
+        let others = fs.path.is_some()
+            || fs.label.is_some()
+            || fs.uuid.is_some()
+            || fs.wipe_filesystem == Some(true)
+            || !fs.options.is_empty()
+            || !fs.mount_options.is_empty();
+        if format.is_empty() && others {
+            r.error(join(&p, "format"), "format cannot be empty when path, label, uuid, wipeFilesystem, options, or mountOptions is specified");
+        }
+        if let Some(label) = fs.label.as_deref() {
+            if format.is_empty() {
+                r.error(join(&p, "label"), "filesystem must specify format if label is specified");
+            } else if label_max(format).is_some_and(|max| label.chars().count() > max) {
+                let max = label_max(format).unwrap_or_default();
+                r.error(join(&p, "label"), format!("filesystem labels cannot be longer than {max} characters when using {format}"));
+            }
+        }
+    }
+    dups(s.filesystems.iter().map(|f| f.device.as_str()), "/storage/filesystems", r);
+    for (i, raid) in s.raid.iter().enumerate() {
+        let p = join("/storage/raid", i);
+        match raid.level.as_deref().unwrap_or("") {
+            "" => r.error(join(&p, "level"), "raid level is required"),
+            "linear" | "raid0" | "0" | "stripe" if raid.spares.is_some_and(|n| n > 0) => {
+                r.error(join(&p, "level"), "spares unsupported for linear and raid0 arrays")
+            }
+            l if RAID_LEVELS.contains(&l) || RAID_LEVELS_MORE.contains(&l) => {}
+            _ => r.error(join(&p, "level"), "unrecognized raid level"),
+        }
+        for (j, dev) in raid.devices.iter().enumerate() {
+            check_path(dev, &join(&join(&p, "devices"), j), r);
+        }
+    }
+    dups(s.raid.iter().map(|x| x.name.as_str()), "/storage/raid", r);
+    for (i, l) in s.luks.iter().enumerate() {
+        let p = join("/storage/luks", i);
+        match l.device.as_deref() {
+            None | Some("") => r.error(join(&p, "device"), "disk device is required"),
+            Some(dev) => check_path(dev, &join(&p, "device"), r),
+        }
+        resource(&l.key_file, &join(&p, "keyFile"), v, r);
+        for (j, t) in l.clevis.tang.iter().enumerate() {
+            let tp = join(&format!("{p}/clevis/tang"), j);
+            if let Err(e) = url::check_http(&t.url) {
+                r.error(join(&tp, "url"), e);
+            }
+            if t.thumbprint.as_deref().unwrap_or("").is_empty() {
+                r.error(join(&tp, "thumbprint"), "thumbprint is required");
+            }
+        }
+    }
+    dups(s.luks.iter().map(|x| x.name.as_str()), "/storage/luks", r);
+}
+
+fn partitions(parts: &[Partition], ptr: &str, r: &mut Report) {
+    for (i, part) in parts.iter().enumerate() {
+        let p = join(ptr, i);
+        let label = part.label.as_deref().unwrap_or("");
+        if part.number.unwrap_or(0) < 1 && label.is_empty() {
+            r.error(&p, "a partition number >= 1 or a label must be specified");
+        }
+        if label.chars().count() > 36 {
+            r.error(join(&p, "label"), "partition labels may not exceed 36 characters");
+        } else if label.contains(':') {
+            r.error(join(&p, "label"), "partition label will be truncated to text before the colon");
+        }
+        for (key, g) in [("guid", &part.guid), ("typeGuid", &part.type_guid)] {
+            if !is_guid(g.as_deref().unwrap_or("")) {
+                r.error(join(&p, key), "doesn't match the form \"01234567-89AB-CDEF-EDCB-A98765432101\"");
+            }
+        }
+    }
+    let numbered = parts.iter().map(|p| p.number.unwrap_or(0)).enumerate();
+    let mut seen = std::collections::HashSet::new();
+    for (i, n) in numbered {
+        if n != 0 && !seen.insert(n) {
+            r.error(join(ptr, i), "partition numbers collide");
+        }
+    }
+    let keys = parts.iter().map(|p| match p.number.unwrap_or(0) {
+        0 => format!("label:{}", p.label.as_deref().unwrap_or("")),
+        n => format!("number:{n}"),
+    });
+    dups(keys, ptr, r);
+}
