@@ -57,7 +57,9 @@ pub fn decode(url: &str) -> Result<DataUrl, String> {
             Some(b'=') => {
                 i += 1;
                 if b.get(i) == Some(&b'"') {
-                    let end = rest[i + 1..].find('"').ok_or("unterminated quoted string")?;
+                    let end = rest[i + 1..]
+                        .find('"')
+                        .ok_or("unterminated quoted string")?;
                     i += end + 2;
                 } else if take_token(&mut i).is_empty() {
                     return Err(format!("missing value for parameter {name}"));
@@ -77,7 +79,9 @@ pub fn decode(url: &str) -> Result<DataUrl, String> {
         if let Some(bad) = raw.iter().find(|&&c| !b64(c)) {
             return Err(format!("invalid data character {:?}", *bad as char));
         }
-        STANDARD.decode(raw).map_err(|e| format!("invalid base64 data: {e}"))?
+        STANDARD
+            .decode(raw)
+            .map_err(|e| format!("invalid base64 data: {e}"))?
     } else {
         unescape(raw)?
     };
@@ -160,7 +164,10 @@ mod tests {
         check("data:,", Ok(b""));
         check("data:,%41%0a", Ok(b"A\n"));
         check("data:;base64,aGVsbG8=", Ok(b"hello"));
-        check("data:text/plain;charset=utf-8;base64,aGVsbG8=", Ok(b"hello"));
+        check(
+            "data:text/plain;charset=utf-8;base64,aGVsbG8=",
+            Ok(b"hello"),
+        );
         check("data:text/plain;charset=\"x\",a", Ok(b"a"));
         check("DATA:,ab", Err("missing data prefix"));
         check("data:hello", Err("missing media type slash"));

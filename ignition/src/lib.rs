@@ -2,6 +2,8 @@
 //! agrees with Ignition's own `ignition-validate`, a builder, and a Butane (`variant: fcos`)
 //! subset. Invariant: this crate does no I/O; callers hand in bytes and get bytes back.
 
+pub mod builder;
+pub mod butane;
 pub mod dataurl;
 pub mod error;
 pub mod hash;
@@ -13,9 +15,10 @@ pub mod url;
 pub mod validate;
 pub mod version;
 
+pub use butane::butane_to_ignition;
 pub use error::Error;
+pub use parse::{check, parse, parse_valid, to_json, to_json_pretty, Parsed};
 pub use report::{Entry, Report, Severity, Warning};
 pub use types::*;
-pub use parse::{check, parse, parse_valid, to_json, to_json_pretty, Parsed};
 pub use validate::validate;
 pub use version::Version;

@@ -22,7 +22,12 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed, Error> {
     let value: Value = serde_json::from_slice(bytes).map_err(|e| Error::Json {
         line: e.line(),
         column: e.column(),
-        message: e.to_string().split(" at line ").next().unwrap_or("").to_string(),
+        message: e
+            .to_string()
+            .split(" at line ")
+            .next()
+            .unwrap_or("")
+            .to_string(),
     })?;
     let version_str = match value.pointer("/ignition/version") {
         Some(Value::String(s)) => s.clone(),
@@ -35,14 +40,11 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed, Error> {
     let mut on_unknown = |path: serde_ignored::Path| unknown.push(pointer_of(&path));
     let de = serde_ignored::Deserializer::new(value, &mut on_unknown);
     let mut config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
-        let pointer = e
-            .path()
-            .iter()
-            .fold(String::new(), |p, seg| match seg {
-                serde_path_to_error::Segment::Seq { index } => join(&p, index),
-                serde_path_to_error::Segment::Map { key } => join(&p, key),
-                _ => p,
-            });
+        let pointer = e.path().iter().fold(String::new(), |p, seg| match seg {
+            serde_path_to_error::Segment::Seq { index } => join(&p, index),
+            serde_path_to_error::Segment::Map { key } => join(&p, key),
+            _ => p,
+        });
         Error::Type {
             pointer,
             message: e.into_inner().to_string(),
@@ -66,9 +68,9 @@ fn pointer_of(path: &serde_ignored::Path) -> String {
         Path::Root => String::new(),
         Path::Seq { parent, index } => join(&pointer_of(parent), index),
         Path::Map { parent, key } => join(&pointer_of(parent), key),
-        Path::Some { parent } | Path::NewtypeStruct { parent } | Path::NewtypeVariant { parent } => {
-            pointer_of(parent)
-        }
+        Path::Some { parent }
+        | Path::NewtypeStruct { parent }
+        | Path::NewtypeVariant { parent } => pointer_of(parent),
     }
 }
 
@@ -120,7 +122,10 @@ mod tests {
         check_err("{\"ignition\":{\"version\":\"3.3.0\"}", "invalid JSON");
         check_err("[]", "invalid config version");
         check_err("{}", "invalid config version");
-        check_err(r#"{"ignition":{"version":"3.5.0"}}"#, "unsupported config version");
+        check_err(
+            r#"{"ignition":{"version":"3.5.0"}}"#,
+            "unsupported config version",
+        );
         check_err(
             r#"{"ignition":{"version":"3.3.0"},"storage":{"files":[{"path":"/a"},{"path":"/b","mode":"420"}]}}"#,
             "wrong type at /storage/files/1/mode",

@@ -26,7 +26,11 @@ impl fmt::Display for Entry {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        let at = if self.pointer.is_empty() { "/" } else { &self.pointer };
+        let at = if self.pointer.is_empty() {
+            "/"
+        } else {
+            &self.pointer
+        };
         write!(f, "{kind} at {at}: {}", self.message)
     }
 }
@@ -104,6 +108,9 @@ mod tests {
         assert!(!r.is_fatal());
         r.error("", "bad");
         assert!(r.is_fatal());
-        assert_eq!(r.to_string(), "warning at /foo: unused key foo\nerror at /: bad\n");
+        assert_eq!(
+            r.to_string(),
+            "warning at /foo: unused key foo\nerror at /: bad\n"
+        );
     }
 }

@@ -228,7 +228,10 @@ mod tests {
         .expect("parses");
         assert_eq!(c.storage.files[0].mode, None);
         let out = serde_json::to_string(&c).expect("serializes");
-        assert_eq!(out, r#"{"ignition":{"version":"3.3.0"},"storage":{"files":[{"path":"/a"}]}}"#);
+        assert_eq!(
+            out,
+            r#"{"ignition":{"version":"3.3.0"},"storage":{"files":[{"path":"/a"}]}}"#
+        );
     }
 
     #[test]

@@ -189,7 +189,10 @@ mod tests {
         check("", Ok(false));
         check("garbage", Ok(false));
         check("A=b", Ok(false));
-        check("[Unit]\nA=b\n[Install]\nWantedBy=multi-user.target\n", Ok(true));
+        check(
+            "[Unit]\nA=b\n[Install]\nWantedBy=multi-user.target\n",
+            Ok(true),
+        );
         check("[Install]\n#x", Ok(false));
         check("[install]\nWantedBy=x", Ok(false));
         check("[Unit]\n [Install]\nWantedBy=x", Ok(true));
@@ -203,8 +206,14 @@ mod tests {
         check("[Unit]]\nA=b", Err("found garbage after section name"));
         check("[Unit]\ngarbage", Err("EOF"));
         check("[Unit]\nA\nB=c", Err("unexpected newline"));
-        check(&format!("[Unit]\nA={}", "x".repeat(5000)), Err("line too long"));
-        check(&format!("[Unit]\n{}=b", "x".repeat(5000)), Err("line too long"));
+        check(
+            &format!("[Unit]\nA={}", "x".repeat(5000)),
+            Err("line too long"),
+        );
+        check(
+            &format!("[Unit]\n{}=b", "x".repeat(5000)),
+            Err("line too long"),
+        );
     }
 
     #[test]

@@ -95,7 +95,14 @@ mod tests {
     #[test]
     fn sources() {
         let v33 = Version::V3_3;
-        for ok in ["https://x/y", "HTTP://x/y", "http:x", "http://x/ y", "tftp://b/o", "s3://b/o"] {
+        for ok in [
+            "https://x/y",
+            "HTTP://x/y",
+            "http:x",
+            "http://x/ y",
+            "tftp://b/o",
+            "s3://b/o",
+        ] {
             check(ok, v33, Ok(()));
         }
         check("http://x/?a=%zz", v33, Ok(()));

@@ -54,10 +54,14 @@ fn is_semver(s: &str) -> bool {
     let rest = &s[core.len()..];
     let nums: Vec<&str> = core.split('.').collect();
     let num_ok = |n: &&str| {
-        !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) && (n.len() == 1 || !n.starts_with('0'))
+        !n.is_empty()
+            && n.bytes().all(|b| b.is_ascii_digit())
+            && (n.len() == 1 || !n.starts_with('0'))
     };
     let ident_ok = |t: &str| {
-        !t.is_empty() && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        !t.is_empty()
+            && t.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
     };
     nums.len() == 3 && nums.iter().all(num_ok) && (rest.is_empty() || ident_ok(&rest[1..]))
 }
@@ -66,14 +70,25 @@ fn is_semver(s: &str) -> bool {
 pub fn gate(cfg: &mut Config, v: Version, report: &mut Report) {
     let mut drop = |present: bool, pointer: String, key: &str| {
         if present {
-            report.warn(pointer, format!("unused key {key} (not in spec {})", v.as_str()));
+            report.warn(
+                pointer,
+                format!("unused key {key} (not in spec {})", v.as_str()),
+            );
         }
     };
     if v < Version::V3_1 {
-        drop(cfg.ignition.proxy != Default::default(), "/ignition/proxy".into(), "proxy");
+        drop(
+            cfg.ignition.proxy != Default::default(),
+            "/ignition/proxy".into(),
+            "proxy",
+        );
         cfg.ignition.proxy = Default::default();
         for_each_resource(cfg, &mut |res, ptr| {
-            drop(!res.http_headers.is_empty(), format!("{ptr}/httpHeaders"), "httpHeaders");
+            drop(
+                !res.http_headers.is_empty(),
+                format!("{ptr}/httpHeaders"),
+                "httpHeaders",
+            );
             res.http_headers.clear();
         });
         for (i, fs) in cfg.storage.filesystems.iter_mut().enumerate() {
@@ -108,7 +123,11 @@ pub fn gate(cfg: &mut Config, v: Version, report: &mut Report) {
     if v < Version::V3_4 {
         for (i, l) in cfg.storage.luks.iter_mut().enumerate() {
             let p = format!("/storage/luks/{i}");
-            drop(l.discard.take().is_some(), format!("{p}/discard"), "discard");
+            drop(
+                l.discard.take().is_some(),
+                format!("{p}/discard"),
+                "discard",
+            );
             let oo = std::mem::take(&mut l.open_options);
             drop(!oo.is_empty(), format!("{p}/openOptions"), "openOptions");
             for (t, tang) in l.clevis.tang.iter_mut().enumerate() {
@@ -128,7 +147,10 @@ pub fn for_each_resource(cfg: &mut Config, f: &mut dyn FnMut(&mut crate::Resourc
     f(&mut ic.replace, "/ignition/config/replace");
     let cas = &mut cfg.ignition.security.tls.certificate_authorities;
     for (i, r) in cas.iter_mut().enumerate() {
-        f(r, &format!("/ignition/security/tls/certificateAuthorities/{i}"));
+        f(
+            r,
+            &format!("/ignition/security/tls/certificateAuthorities/{i}"),
+        );
     }
     for (i, file) in cfg.storage.files.iter_mut().enumerate() {
         f(&mut file.contents, &format!("/storage/files/{i}/contents"));

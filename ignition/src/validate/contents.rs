@@ -20,22 +20,37 @@ pub fn embedded_contents(res: &Resource) -> Option<Result<Vec<u8>, String>> {
     }
     let mut out = Vec::new();
     let read = GzDecoder::new(decoded.data.as_slice()).read_to_end(&mut out);
-    Some(read.map(|_| out).map_err(|e| format!("contents are not valid gzip data: {e}")))
+    Some(
+        read.map(|_| out)
+            .map_err(|e| format!("contents are not valid gzip data: {e}")),
+    )
 }
 
 fn check(res: &Resource, ptr: &str, r: &mut Report) {
-    let Some(got) = embedded_contents(res) else { return };
+    let Some(got) = embedded_contents(res) else {
+        return;
+    };
     let data = match got {
         Ok(d) => d,
         Err(e) => return r.error(join(ptr, "source"), e),
     };
-    let Some(spec) = res.verification.hash.as_deref() else { return };
-    let Ok((f, sum)) = hash::parse(spec, true) else { return };
+    let Some(spec) = res.verification.hash.as_deref() else {
+        return;
+    };
+    let Ok((f, sum)) = hash::parse(spec, true) else {
+        return;
+    };
     let hp = format!("{ptr}/verification/hash");
     if !sum.bytes().all(|c| c.is_ascii_hexdigit()) {
         r.error(hp, "hash sum is not hexadecimal");
     } else if !hash::matches(f, sum, &data) {
-        r.error(hp, format!("contents do not match the hash (they hash to {})", hash::sha512(&data)));
+        r.error(
+            hp,
+            format!(
+                "contents do not match the hash (they hash to {})",
+                hash::sha512(&data)
+            ),
+        );
     }
 }
 

@@ -7,7 +7,9 @@ use crate::url;
 use crate::version::Version;
 
 const FORMATS: [&str; 7] = ["", "ext4", "btrfs", "xfs", "vfat", "swap", "none"];
-const RAID_LEVELS: [&str; 8] = ["linear", "raid0", "0", "stripe", "raid1", "1", "mirror", "raid4"];
+const RAID_LEVELS: [&str; 8] = [
+    "linear", "raid0", "0", "stripe", "raid1", "1", "mirror", "raid4",
+];
 const RAID_LEVELS_MORE: [&str; 7] = ["4", "raid5", "5", "raid6", "6", "raid10", "10"];
 
 fn label_max(format: &str) -> Option<usize> {
@@ -42,7 +44,11 @@ pub(super) fn validate(s: &Storage, v: Version, r: &mut Report) {
         }
         partitions(&d.partitions, &join(&p, "partitions"), r);
     }
-    dups(s.disks.iter().map(|d| d.device.as_str()), "/storage/disks", r);
+    dups(
+        s.disks.iter().map(|d| d.device.as_str()),
+        "/storage/disks",
+        r,
+    );
     for (i, fs) in s.filesystems.iter().enumerate() {
         let p = join("/storage/filesystems", i);
         check_path(&fs.device, &join(&p, "device"), r);
@@ -64,21 +70,29 @@ pub(super) fn validate(s: &Storage, v: Version, r: &mut Report) {
         }
         if let Some(label) = fs.label.as_deref() {
             if format.is_empty() {
-                r.error(join(&p, "label"), "filesystem must specify format if label is specified");
+                r.error(
+                    join(&p, "label"),
+                    "filesystem must specify format if label is specified",
+                );
             } else if label_max(format).is_some_and(|max| label.chars().count() > max) {
                 let max = label_max(format).unwrap_or_default();
                 r.error(join(&p, "label"), format!("filesystem labels cannot be longer than {max} characters when using {format}"));
             }
         }
     }
-    dups(s.filesystems.iter().map(|f| f.device.as_str()), "/storage/filesystems", r);
+    dups(
+        s.filesystems.iter().map(|f| f.device.as_str()),
+        "/storage/filesystems",
+        r,
+    );
     for (i, raid) in s.raid.iter().enumerate() {
         let p = join("/storage/raid", i);
         match raid.level.as_deref().unwrap_or("") {
             "" => r.error(join(&p, "level"), "raid level is required"),
-            "linear" | "raid0" | "0" | "stripe" if raid.spares.is_some_and(|n| n > 0) => {
-                r.error(join(&p, "level"), "spares unsupported for linear and raid0 arrays")
-            }
+            "linear" | "raid0" | "0" | "stripe" if raid.spares.is_some_and(|n| n > 0) => r.error(
+                join(&p, "level"),
+                "spares unsupported for linear and raid0 arrays",
+            ),
             l if RAID_LEVELS.contains(&l) || RAID_LEVELS_MORE.contains(&l) => {}
             _ => r.error(join(&p, "level"), "unrecognized raid level"),
         }
@@ -115,13 +129,22 @@ fn partitions(parts: &[Partition], ptr: &str, r: &mut Report) {
             r.error(&p, "a partition number >= 1 or a label must be specified");
         }
         if label.chars().count() > 36 {
-            r.error(join(&p, "label"), "partition labels may not exceed 36 characters");
+            r.error(
+                join(&p, "label"),
+                "partition labels may not exceed 36 characters",
+            );
         } else if label.contains(':') {
-            r.error(join(&p, "label"), "partition label will be truncated to text before the colon");
+            r.error(
+                join(&p, "label"),
+                "partition label will be truncated to text before the colon",
+            );
         }
         for (key, g) in [("guid", &part.guid), ("typeGuid", &part.type_guid)] {
             if !is_guid(g.as_deref().unwrap_or("")) {
-                r.error(join(&p, key), "doesn't match the form \"01234567-89AB-CDEF-EDCB-A98765432101\"");
+                r.error(
+                    join(&p, key),
+                    "doesn't match the form \"01234567-89AB-CDEF-EDCB-A98765432101\"",
+                );
             }
         }
     }

@@ -3,6 +3,7 @@
 //! `data:` contents must match their `verification.hash` and decompress (see `contents`).
 
 mod contents;
+pub use contents::embedded_contents as contents_of;
 mod devices;
 mod nodes;
 
@@ -38,7 +39,14 @@ pub fn validate_as(cfg: &Config, v: Version, r: &mut Report) {
     for (i, m) in ig.config.merge.iter().enumerate() {
         required_resource(m, &join("/ignition/config/merge", i), v, r);
     }
-    dups(ig.config.merge.iter().map(|m| m.source.clone().unwrap_or_default()), "/ignition/config/merge", r);
+    dups(
+        ig.config
+            .merge
+            .iter()
+            .map(|m| m.source.clone().unwrap_or_default()),
+        "/ignition/config/merge",
+        r,
+    );
     if ig.config.replace != Resource::default() {
         resource(&ig.config.replace, "/ignition/config/replace", v, r);
     }
@@ -47,8 +55,15 @@ pub fn validate_as(cfg: &Config, v: Version, r: &mut Report) {
     for (i, ca) in cas.iter().enumerate() {
         required_resource(ca, &join(ca_ptr, i), v, r);
     }
-    dups(cas.iter().map(|c| c.source.clone().unwrap_or_default()), ca_ptr, r);
-    for (key, val) in [("httpProxy", &ig.proxy.http_proxy), ("httpsProxy", &ig.proxy.https_proxy)] {
+    dups(
+        cas.iter().map(|c| c.source.clone().unwrap_or_default()),
+        ca_ptr,
+        r,
+    );
+    for (key, val) in [
+        ("httpProxy", &ig.proxy.http_proxy),
+        ("httpsProxy", &ig.proxy.https_proxy),
+    ] {
         if let Some(p) = val.as_deref().filter(|p| !p.is_empty()) {
             if url::check_http(p).is_err() {
                 r.error(join("/ignition/proxy", key), "proxies must be http(s)");
@@ -57,7 +72,10 @@ pub fn validate_as(cfg: &Config, v: Version, r: &mut Report) {
     }
     let ka = &cfg.kernel_arguments;
     let mut seen = HashSet::new();
-    for (list, name) in [(&ka.should_exist, "shouldExist"), (&ka.should_not_exist, "shouldNotExist")] {
+    for (list, name) in [
+        (&ka.should_exist, "shouldExist"),
+        (&ka.should_not_exist, "shouldNotExist"),
+    ] {
         for (i, a) in list.iter().enumerate() {
             if !seen.insert(a.as_str()) {
                 r.error(join(&join("/kernelArguments", name), i), DUPLICATE);
@@ -72,7 +90,11 @@ pub fn validate_as(cfg: &Config, v: Version, r: &mut Report) {
 }
 
 /// Reports every entry whose key was already seen, at the later entry's pointer.
-pub(crate) fn dups<K: Eq + std::hash::Hash>(keys: impl Iterator<Item = K>, ptr: &str, r: &mut Report) {
+pub(crate) fn dups<K: Eq + std::hash::Hash>(
+    keys: impl Iterator<Item = K>,
+    ptr: &str,
+    r: &mut Report,
+) {
     let mut seen = HashSet::new();
     for (i, k) in keys.enumerate() {
         if !seen.insert(k) {
@@ -121,7 +143,10 @@ pub(crate) fn resource(res: &Resource, ptr: &str, v: Version, r: &mut Report) {
         }
         for (i, h) in res.http_headers.iter().enumerate() {
             if h.name.is_empty() {
-                r.error(join(&join(&hp, i), "name"), "HTTP header name can't be empty");
+                r.error(
+                    join(&join(&hp, i), "name"),
+                    "HTTP header name can't be empty",
+                );
             }
         }
         dups(res.http_headers.iter().map(|h| h.name.as_str()), &hp, r);
@@ -129,8 +154,18 @@ pub(crate) fn resource(res: &Resource, ptr: &str, v: Version, r: &mut Report) {
 }
 
 const UNIT_SUFFIXES: [&str; 12] = [
-    "service", "socket", "device", "mount", "automount", "swap", "target", "path", "timer",
-    "snapshot", "slice", "scope",
+    "service",
+    "socket",
+    "device",
+    "mount",
+    "automount",
+    "swap",
+    "target",
+    "path",
+    "timer",
+    "snapshot",
+    "slice",
+    "scope",
 ];
 
 /// Go's `path.Ext`: the suffix after the last dot of the last path element.
@@ -166,7 +201,11 @@ fn systemd(cfg: &Config, r: &mut Report) {
                 r.error(join(&dp, "name"), "invalid systemd drop-in extension");
             }
         }
-        dups(u.dropins.iter().map(|d| d.name.as_str()), &join(&up, "dropins"), r);
+        dups(
+            u.dropins.iter().map(|d| d.name.as_str()),
+            &join(&up, "dropins"),
+            r,
+        );
     }
     dups(units.iter().map(|u| u.name.as_str()), "/systemd/units", r);
 }
@@ -179,11 +218,19 @@ fn passwd(cfg: &Config, r: &mut Report) {
     let users = &cfg.passwd.users;
     for (i, u) in users.iter().enumerate() {
         let up = join("/passwd/users", i);
-        dups(u.ssh_authorized_keys.iter(), &join(&up, "sshAuthorizedKeys"), r);
+        dups(
+            u.ssh_authorized_keys.iter(),
+            &join(&up, "sshAuthorizedKeys"),
+            r,
+        );
         dups(u.groups.iter(), &join(&up, "groups"), r);
     }
     dups(users.iter().map(|u| u.name.as_str()), "/passwd/users", r);
-    dups(cfg.passwd.groups.iter().map(|g| g.name.as_str()), "/passwd/groups", r);
+    dups(
+        cfg.passwd.groups.iter().map(|g| g.name.as_str()),
+        "/passwd/groups",
+        r,
+    );
 }
 
 #[cfg(test)]

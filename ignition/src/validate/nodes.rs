@@ -49,7 +49,10 @@ fn check_mode(mode: Option<i64>, ptr: &str, v: Version, r: &mut Report) {
         r.error(&mp, "illegal file mode");
     }
     if v < Version::V3_4 && m & 0o7000 != 0 {
-        r.warn(&mp, "setuid/setgid/sticky bits are not supported in spec versions older than 3.4.0");
+        r.warn(
+            &mp,
+            "setuid/setgid/sticky bits are not supported in spec versions older than 3.4.0",
+        );
     }
 }
 
@@ -75,7 +78,10 @@ pub(super) fn validate(s: &Storage, v: Version, r: &mut Report) {
         check_owner(&f.user, &f.group, &p, r);
         check_mode(f.mode, &p, v, r);
         if f.overwrite == Some(true) && f.contents.source.is_none() {
-            r.error(join(&p, "overwrite"), "overwrite must be false if source is unspecified");
+            r.error(
+                join(&p, "overwrite"),
+                "overwrite must be false if source is unspecified",
+            );
         }
         resource(&f.contents, &join(&p, "contents"), v, r);
         for (j, a) in f.append.iter().enumerate() {
@@ -87,15 +93,25 @@ pub(super) fn validate(s: &Storage, v: Version, r: &mut Report) {
         check_path(&l.path, &join(&p, "path"), r);
         check_owner(&l.user, &l.group, &p, r);
     }
-    let below_link = |path: &str| s.links.iter().any(|l| path.starts_with(&format!("{}/", l.path)));
+    let below_link = |path: &str| {
+        s.links
+            .iter()
+            .any(|l| path.starts_with(&format!("{}/", l.path)))
+    };
     for (i, d) in s.directories.iter().enumerate() {
         if below_link(&d.path) {
-            r.error(join("/storage/directories", i), "directory path includes link in config");
+            r.error(
+                join("/storage/directories", i),
+                "directory path includes link in config",
+            );
         }
     }
     for (i, f) in s.files.iter().enumerate() {
         if below_link(&f.path) {
-            r.error(join("/storage/files", i), "file path includes link in config");
+            r.error(
+                join("/storage/files", i),
+                "file path includes link in config",
+            );
         }
     }
     for (i, l) in s.links.iter().enumerate() {
@@ -146,7 +162,16 @@ mod tests {
 
     #[test]
     fn clean_matches_go() {
-        for (i, o) in [("/a/../b", "/b"), ("/a/", "/a"), ("//a", "/a"), ("/", "/"), ("/a/./b", "/a/b"), ("../d", "../d"), ("/..", "/"), ("a/..", ".")] {
+        for (i, o) in [
+            ("/a/../b", "/b"),
+            ("/a/", "/a"),
+            ("//a", "/a"),
+            ("/", "/"),
+            ("/a/./b", "/a/b"),
+            ("../d", "../d"),
+            ("/..", "/"),
+            ("a/..", "."),
+        ] {
             assert_eq!(clean(i), o, "{i}");
         }
     }

@@ -28,52 +28,140 @@ fn check(json: &str, errors: &[(&str, &str)]) {
 
 #[test]
 fn paths() {
-    check(r#""storage":{"files":[{"path":"a"}]}"#, &[("/storage/files/0/path", "not absolute")]);
-    check(r#""storage":{"files":[{"path":"/a/"}]}"#, &[("/storage/files/0/path", "simplified")]);
-    check(r#""storage":{"files":[{}]}"#, &[("/storage/files/0/path", "not specified")]);
+    check(
+        r#""storage":{"files":[{"path":"a"}]}"#,
+        &[("/storage/files/0/path", "not absolute")],
+    );
+    check(
+        r#""storage":{"files":[{"path":"/a/"}]}"#,
+        &[("/storage/files/0/path", "simplified")],
+    );
+    check(
+        r#""storage":{"files":[{}]}"#,
+        &[("/storage/files/0/path", "not specified")],
+    );
     check(r#""storage":{"files":[{"path":"/"}]}"#, &[]);
 }
 
 #[test]
 fn duplicates_and_links() {
-    check(r#""storage":{"files":[{"path":"/a"}],"links":[{"path":"/a","target":"/b"}]}"#, &[("/storage/links/0", "duplicate")]);
-    check(r#""storage":{"files":[{"path":"/a/x"}],"links":[{"path":"/a","target":"/b"}]}"#, &[("/storage/files/0", "includes link")]);
-    check(r#""storage":{"links":[{"path":"/l","target":"../d","hard":true}],"directories":[{"path":"/d"}]}"#, &[("/storage/links/0", "hard link target is a directory")]);
-    check(r#""storage":{"links":[{"path":"/a"}]}"#, &[("/storage/links/0/target", "required")]);
-    check(r#""kernelArguments":{"shouldExist":["a"],"shouldNotExist":["a"]}"#, &[("/kernelArguments/shouldNotExist/0", "duplicate")]);
+    check(
+        r#""storage":{"files":[{"path":"/a"}],"links":[{"path":"/a","target":"/b"}]}"#,
+        &[("/storage/links/0", "duplicate")],
+    );
+    check(
+        r#""storage":{"files":[{"path":"/a/x"}],"links":[{"path":"/a","target":"/b"}]}"#,
+        &[("/storage/files/0", "includes link")],
+    );
+    check(
+        r#""storage":{"links":[{"path":"/l","target":"../d","hard":true}],"directories":[{"path":"/d"}]}"#,
+        &[("/storage/links/0", "hard link target is a directory")],
+    );
+    check(
+        r#""storage":{"links":[{"path":"/a"}]}"#,
+        &[("/storage/links/0/target", "required")],
+    );
+    check(
+        r#""kernelArguments":{"shouldExist":["a"],"shouldNotExist":["a"]}"#,
+        &[("/kernelArguments/shouldNotExist/0", "duplicate")],
+    );
 }
 
 #[test]
 fn modes_and_owners() {
-    check(r#""storage":{"files":[{"path":"/a","mode":4096}]}"#, &[("/storage/files/0/mode", "illegal")]);
+    check(
+        r#""storage":{"files":[{"path":"/a","mode":4096}]}"#,
+        &[("/storage/files/0/mode", "illegal")],
+    );
     check(r#""storage":{"files":[{"path":"/a","mode":2541}]}"#, &[]);
-    check(r#""storage":{"files":[{"path":"/a","user":{"id":1,"name":"x"}}]}"#, &[("/storage/files/0/user", "both")]);
+    check(
+        r#""storage":{"files":[{"path":"/a","user":{"id":1,"name":"x"}}]}"#,
+        &[("/storage/files/0/user", "both")],
+    );
 }
 
 #[test]
 fn resources_and_hashes() {
     let h = crate::hash::sha512(b"hello");
-    check(&format!(r#""storage":{{"files":[{{"path":"/a","contents":{{"source":"data:,hello","verification":{{"hash":"{h}"}}}}}}]}}"#), &[]);
-    check(&format!(r#""storage":{{"files":[{{"path":"/a","contents":{{"source":"data:,hellx","verification":{{"hash":"{h}"}}}}}}]}}"#), &[("/storage/files/0/contents/verification/hash", "do not match")]);
-    check(r#""storage":{"files":[{"path":"/a","contents":{"source":"data:,x","verification":{"hash":"sha512-abc"}}}]}"#, &[("/storage/files/0/contents/verification/hash", "incorrect size")]);
-    check(r#""storage":{"files":[{"path":"/a","contents":{"source":"ftp://x"}}]}"#, &[("/storage/files/0/contents/source", "scheme")]);
-    check(r#""storage":{"files":[{"path":"/a","contents":{"source":"data:,x","compression":"gzip"}}]}"#, &[("/storage/files/0/contents/source", "gzip")]);
-    check(r#""storage":{"files":[{"path":"/a","overwrite":true}]}"#, &[("/storage/files/0/overwrite", "source")]);
-    check(r#""storage":{"files":[{"path":"/a","contents":{"source":"data:,x","httpHeaders":[{"name":"a"}]}}]}"#, &[("/storage/files/0/contents/httpHeaders", "scheme")]);
+    check(
+        &format!(
+            r#""storage":{{"files":[{{"path":"/a","contents":{{"source":"data:,hello","verification":{{"hash":"{h}"}}}}}}]}}"#
+        ),
+        &[],
+    );
+    check(
+        &format!(
+            r#""storage":{{"files":[{{"path":"/a","contents":{{"source":"data:,hellx","verification":{{"hash":"{h}"}}}}}}]}}"#
+        ),
+        &[(
+            "/storage/files/0/contents/verification/hash",
+            "do not match",
+        )],
+    );
+    check(
+        r#""storage":{"files":[{"path":"/a","contents":{"source":"data:,x","verification":{"hash":"sha512-abc"}}}]}"#,
+        &[(
+            "/storage/files/0/contents/verification/hash",
+            "incorrect size",
+        )],
+    );
+    check(
+        r#""storage":{"files":[{"path":"/a","contents":{"source":"ftp://x"}}]}"#,
+        &[("/storage/files/0/contents/source", "scheme")],
+    );
+    check(
+        r#""storage":{"files":[{"path":"/a","contents":{"source":"data:,x","compression":"gzip"}}]}"#,
+        &[("/storage/files/0/contents/source", "gzip")],
+    );
+    check(
+        r#""storage":{"files":[{"path":"/a","overwrite":true}]}"#,
+        &[("/storage/files/0/overwrite", "source")],
+    );
+    check(
+        r#""storage":{"files":[{"path":"/a","contents":{"source":"data:,x","httpHeaders":[{"name":"a"}]}}]}"#,
+        &[("/storage/files/0/contents/httpHeaders", "scheme")],
+    );
 }
 
 #[test]
 fn units_and_users() {
-    check(r#""systemd":{"units":[{"name":"a.foo"}]}"#, &[("/systemd/units/0/name", "extension")]);
-    check(r#""systemd":{"units":[{"name":"a.service","dropins":[{"name":"x.cfg"}]}]}"#, &[("/systemd/units/0/dropins/0/name", "drop-in")]);
-    check(r#""systemd":{"units":[{"name":"a.service","contents":"[Unit"}]}"#, &[("/systemd/units/0/contents", "end of section")]);
-    check(r#""passwd":{"users":[{"name":"a"},{"name":"a"}]}"#, &[("/passwd/users/1", "duplicate")]);
+    check(
+        r#""systemd":{"units":[{"name":"a.foo"}]}"#,
+        &[("/systemd/units/0/name", "extension")],
+    );
+    check(
+        r#""systemd":{"units":[{"name":"a.service","dropins":[{"name":"x.cfg"}]}]}"#,
+        &[("/systemd/units/0/dropins/0/name", "drop-in")],
+    );
+    check(
+        r#""systemd":{"units":[{"name":"a.service","contents":"[Unit"}]}"#,
+        &[("/systemd/units/0/contents", "end of section")],
+    );
+    check(
+        r#""passwd":{"users":[{"name":"a"},{"name":"a"}]}"#,
+        &[("/passwd/users/1", "duplicate")],
+    );
 }
 
 #[test]
 fn devices() {
-    check(r#""storage":{"filesystems":[{"device":"/d","label":"l"}]}"#, &[("/storage/filesystems/0/format", "cannot be empty"), ("/storage/filesystems/0/label", "must specify format")]);
-    check(r#""storage":{"disks":[{"device":"/d","partitions":[{}]}]}"#, &[("/storage/disks/0/partitions/0", "number >= 1")]);
-    check(r#""storage":{"raid":[{"name":"r","level":"raid9","devices":["/a"]}]}"#, &[("/storage/raid/0/level", "unrecognized")]);
-    check(r#""storage":{"luks":[{"name":"x"}]}"#, &[("/storage/luks/0/device", "required")]);
+    check(
+        r#""storage":{"filesystems":[{"device":"/d","label":"l"}]}"#,
+        &[
+            ("/storage/filesystems/0/format", "cannot be empty"),
+            ("/storage/filesystems/0/label", "must specify format"),
+        ],
+    );
+    check(
+        r#""storage":{"disks":[{"device":"/d","partitions":[{}]}]}"#,
+        &[("/storage/disks/0/partitions/0", "number >= 1")],
+    );
+    check(
+        r#""storage":{"raid":[{"name":"r","level":"raid9","devices":["/a"]}]}"#,
+        &[("/storage/raid/0/level", "unrecognized")],
+    );
+    check(
+        r#""storage":{"luks":[{"name":"x"}]}"#,
+        &[("/storage/luks/0/device", "required")],
+    );
 }

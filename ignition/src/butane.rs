@@ -1,0 +1,406 @@
+//! Butane input (`variant: fcos`, versions 1.0.0 to 1.5.0): the subset people write by hand
+//! (files with inline/local contents and octal modes, directories, links, units with dropins,
+//! users, groups, kernel arguments), converted into a validated Ignition config. Unknown keys
+//! are errors with their YAML line. Local files come through a caller-given resolver.
+
+use serde::Deserialize;
+
+use crate::report::{Report, Warning};
+use crate::types as ign;
+use crate::types::Config;
+use crate::version::Version;
+use crate::Error;
+
+/// Resolves `contents.local` / `contents_local` names to bytes (the caller does the I/O).
+pub type LocalResolver<'a> = &'a dyn Fn(&str) -> Result<Vec<u8>, String>;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Butane {
+    variant: String,
+    version: String,
+    #[serde(default)]
+    storage: Storage,
+    #[serde(default)]
+    systemd: Systemd,
+    #[serde(default)]
+    passwd: Passwd,
+    #[serde(default)]
+    kernel_arguments: ign::KernelArguments,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Storage {
+    #[serde(default)]
+    files: Vec<File>,
+    #[serde(default)]
+    directories: Vec<Directory>,
+    #[serde(default)]
+    links: Vec<Link>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Owner {
+    id: Option<i64>,
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Mode {
+    Int(i64),
+    Text(String),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    path: String,
+    mode: Option<Mode>,
+    overwrite: Option<bool>,
+    #[serde(default)]
+    user: Owner,
+    #[serde(default)]
+    group: Owner,
+    contents: Option<Resource>,
+    #[serde(default)]
+    append: Vec<Resource>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Directory {
+    path: String,
+    mode: Option<Mode>,
+    overwrite: Option<bool>,
+    #[serde(default)]
+    user: Owner,
+    #[serde(default)]
+    group: Owner,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Link {
+    path: String,
+    target: Option<String>,
+    hard: Option<bool>,
+    overwrite: Option<bool>,
+    #[serde(default)]
+    user: Owner,
+    #[serde(default)]
+    group: Owner,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Resource {
+    source: Option<String>,
+    inline: Option<String>,
+    local: Option<String>,
+    compression: Option<String>,
+    #[serde(default)]
+    verification: ign::Verification,
+    #[serde(default)]
+    http_headers: Vec<ign::HttpHeader>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Systemd {
+    #[serde(default)]
+    units: Vec<Unit>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Unit {
+    name: String,
+    enabled: Option<bool>,
+    mask: Option<bool>,
+    contents: Option<String>,
+    contents_local: Option<String>,
+    #[serde(default)]
+    dropins: Vec<Dropin>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Dropin {
+    name: String,
+    contents: Option<String>,
+    contents_local: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Passwd {
+    #[serde(default)]
+    users: Vec<User>,
+    #[serde(default)]
+    groups: Vec<Group>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct User {
+    name: String,
+    password_hash: Option<String>,
+    #[serde(default)]
+    ssh_authorized_keys: Vec<String>,
+    uid: Option<i64>,
+    gecos: Option<String>,
+    home_dir: Option<String>,
+    no_create_home: Option<bool>,
+    primary_group: Option<String>,
+    #[serde(default)]
+    groups: Vec<String>,
+    no_user_group: Option<bool>,
+    no_log_init: Option<bool>,
+    shell: Option<String>,
+    system: Option<bool>,
+    should_exist: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Group {
+    name: String,
+    gid: Option<i64>,
+    password_hash: Option<String>,
+    system: Option<bool>,
+    should_exist: Option<bool>,
+}
+
+/// The Ignition spec version a Butane `fcos` version translates to.
+pub fn fcos_target(version: &str) -> Option<Version> {
+    Some(match version {
+        "1.0.0" => Version::V3_0,
+        "1.1.0" => Version::V3_1,
+        "1.2.0" | "1.3.0" => Version::V3_2,
+        "1.4.0" => Version::V3_3,
+        "1.5.0" => Version::V3_4,
+        _ => return None,
+    })
+}
+
+fn err(at: &str, message: impl std::fmt::Display) -> Error {
+    Error::Butane {
+        line: None,
+        message: format!("{at}: {message}"),
+    }
+}
+
+/// Converts Butane YAML into a validated Ignition config plus its warnings.
+pub fn butane_to_ignition(
+    yaml: &str,
+    local: LocalResolver,
+) -> Result<(Config, Vec<Warning>), Error> {
+    let b: Butane = serde_norway::from_str(yaml).map_err(|e| Error::Butane {
+        line: e.location().map(|l| l.line()),
+        message: e.to_string(),
+    })?;
+    if b.variant != "fcos" {
+        return Err(err(
+            "variant",
+            format!("{:?} is not supported (only \"fcos\")", b.variant),
+        ));
+    }
+    let version = fcos_target(&b.version).ok_or_else(|| {
+        err(
+            "version",
+            format!(
+                "{:?} is not a known fcos version (1.0.0 to 1.5.0)",
+                b.version
+            ),
+        )
+    })?;
+    let mut cfg = Config::new(version);
+    cfg.kernel_arguments = b.kernel_arguments;
+    for (i, f) in b.storage.files.into_iter().enumerate() {
+        let at = format!("storage.files[{i}]");
+        let contents = match f.contents {
+            Some(c) => resource(c, &format!("{at}.contents"), local)?,
+            None => ign::Resource::default(),
+        };
+        let append = f
+            .append
+            .into_iter()
+            .enumerate()
+            .map(|(j, a)| resource(a, &format!("{at}.append[{j}]"), local))
+            .collect::<Result<_, _>>()?;
+        cfg.storage.files.push(ign::File {
+            path: f.path,
+            overwrite: f.overwrite,
+            user: ign::NodeUser {
+                id: f.user.id,
+                name: f.user.name,
+            },
+            group: ign::NodeGroup {
+                id: f.group.id,
+                name: f.group.name,
+            },
+            mode: mode(f.mode, &format!("{at}.mode"))?,
+            contents,
+            append,
+        });
+    }
+    for (i, d) in b.storage.directories.into_iter().enumerate() {
+        cfg.storage.directories.push(ign::Directory {
+            path: d.path,
+            overwrite: d.overwrite,
+            user: ign::NodeUser {
+                id: d.user.id,
+                name: d.user.name,
+            },
+            group: ign::NodeGroup {
+                id: d.group.id,
+                name: d.group.name,
+            },
+            mode: mode(d.mode, &format!("storage.directories[{i}].mode"))?,
+        });
+    }
+    for l in b.storage.links {
+        cfg.storage.links.push(ign::Link {
+            path: l.path,
+            overwrite: l.overwrite,
+            user: ign::NodeUser {
+                id: l.user.id,
+                name: l.user.name,
+            },
+            group: ign::NodeGroup {
+                id: l.group.id,
+                name: l.group.name,
+            },
+            target: l.target,
+            hard: l.hard,
+        });
+    }
+    for (i, u) in b.systemd.units.into_iter().enumerate() {
+        let at = format!("systemd.units[{i}]");
+        let contents = text(u.contents, u.contents_local, &at, local)?;
+        let mut dropins = Vec::new();
+        for (j, d) in u.dropins.into_iter().enumerate() {
+            let dat = format!("{at}.dropins[{j}]");
+            let contents = text(d.contents, d.contents_local, &dat, local)?;
+            dropins.push(ign::Dropin {
+                name: d.name,
+                contents,
+            });
+        }
+        cfg.systemd.units.push(ign::Unit {
+            name: u.name,
+            enabled: u.enabled,
+            mask: u.mask,
+            contents,
+            dropins,
+        });
+    }
+    for u in b.passwd.users {
+        cfg.passwd.users.push(ign::PasswdUser {
+            name: u.name,
+            password_hash: u.password_hash,
+            ssh_authorized_keys: u.ssh_authorized_keys,
+            uid: u.uid,
+            gecos: u.gecos,
+            home_dir: u.home_dir,
+            no_create_home: u.no_create_home,
+            primary_group: u.primary_group,
+            groups: u.groups,
+            no_user_group: u.no_user_group,
+            no_log_init: u.no_log_init,
+            shell: u.shell,
+            system: u.system,
+            should_exist: u.should_exist,
+        });
+    }
+    for g in b.passwd.groups {
+        cfg.passwd.groups.push(ign::PasswdGroup {
+            name: g.name,
+            gid: g.gid,
+            password_hash: g.password_hash,
+            system: g.system,
+            should_exist: g.should_exist,
+        });
+    }
+    let mut report = Report::default();
+    crate::version::gate(&mut cfg, version, &mut report);
+    crate::validate::validate_as(&cfg, version, &mut report);
+    if report.is_fatal() {
+        return Err(Error::Invalid(report));
+    }
+    Ok((cfg, report.entries))
+}
+
+/// Octal when written with a leading zero (`0644`), as Butane reads YAML; else decimal.
+fn mode(m: Option<Mode>, at: &str) -> Result<Option<i64>, Error> {
+    match m {
+        None => Ok(None),
+        Some(Mode::Int(n)) => Ok(Some(n)),
+        Some(Mode::Text(s)) => {
+            let digits = s.strip_prefix('0').filter(|d| !d.is_empty());
+            digits
+                .and_then(|d| i64::from_str_radix(d, 8).ok())
+                .map(Some)
+                .ok_or_else(|| err(at, format!("{s:?} is not a mode (write e.g. 0644)")))
+        }
+    }
+}
+
+fn text(
+    inline: Option<String>,
+    file: Option<String>,
+    at: &str,
+    local: LocalResolver,
+) -> Result<Option<String>, Error> {
+    match (inline, file) {
+        (Some(_), Some(_)) => Err(err(
+            at,
+            "contents and contents_local are mutually exclusive",
+        )),
+        (Some(s), None) => Ok(Some(s)),
+        (None, Some(name)) => {
+            let bytes =
+                local(&name).map_err(|e| err(at, format!("contents_local {name:?}: {e}")))?;
+            String::from_utf8(bytes)
+                .map(Some)
+                .map_err(|_| err(at, format!("contents_local {name:?} is not UTF-8 text")))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+fn resource(r: Resource, at: &str, local: LocalResolver) -> Result<ign::Resource, Error> {
+    let data = match (r.source.is_some(), r.inline, r.local) {
+        (false, Some(s), None) => Some(s.into_bytes()),
+        (false, None, Some(name)) => {
+            Some(local(&name).map_err(|e| err(at, format!("local {name:?}: {e}")))?)
+        }
+        (_, None, None) => None,
+        _ => return Err(err(at, "only one of source, inline and local may be given")),
+    };
+    let Some(data) = data else {
+        return Ok(ign::Resource {
+            compression: r.compression,
+            http_headers: r.http_headers,
+            source: r.source,
+            verification: r.verification,
+        });
+    };
+    if r.compression.is_some() || !r.http_headers.is_empty() {
+        return Err(err(
+            at,
+            "compression and http_headers only apply to a source URL",
+        ));
+    }
+    let mut res = ign::Resource::from_bytes(&data);
+    if r.verification.hash.is_some() {
+        res.verification = r.verification;
+    }
+    Ok(res)
+}
+
+#[cfg(test)]
+mod tests;
