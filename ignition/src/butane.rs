@@ -200,7 +200,7 @@ pub fn butane_to_ignition(
 ) -> Result<(Config, Vec<Warning>), Error> {
     let b: Butane = serde_norway::from_str(yaml).map_err(|e| Error::Butane {
         line: e.location().map(|l| l.line()),
-        message: e.to_string(),
+        message: crate::error::redact(&e.to_string()),
     })?;
     if b.variant != "fcos" {
         return Err(err(

@@ -35,3 +35,33 @@ pub enum Error {
     #[error("invalid data URL: {0}")]
     DataUrl(String),
 }
+
+/// Drops the offending value from a serde message ("invalid type: string \"s3cr3t\", expected
+/// i64" becomes "invalid type, expected i64"): the value may be a password hash or a token.
+pub(crate) fn redact(message: &str) -> String {
+    let mut out = message.to_string();
+    for kind in ["invalid type", "invalid value"] {
+        let Some(start) = out.find(&format!("{kind}: ")) else {
+            continue;
+        };
+        let from = start + kind.len();
+        if let Some(len) = out[from..].find(", expected") {
+            out.replace_range(from..from + len, "");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn values_are_redacted_from_type_errors() {
+        assert_eq!(
+            redact("invalid type: string \"s3cr3t\", expected i64 at line 3 column 4"),
+            "invalid type, expected i64 at line 3 column 4"
+        );
+        assert_eq!(redact("missing field `path`"), "missing field `path`");
+    }
+}

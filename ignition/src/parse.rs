@@ -47,7 +47,7 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed, Error> {
         });
         Error::Type {
             pointer,
-            message: e.into_inner().to_string(),
+            message: crate::error::redact(&e.into_inner().to_string()),
         }
     })?;
     for p in unknown {
@@ -128,7 +128,14 @@ mod tests {
         );
         check_err(
             r#"{"ignition":{"version":"3.3.0"},"storage":{"files":[{"path":"/a"},{"path":"/b","mode":"420"}]}}"#,
-            "wrong type at /storage/files/1/mode",
+            "wrong type at /storage/files/1/mode: invalid type, expected i64",
+        );
+        let e = parse(br#"{"ignition":{"version":"3.3.0"},"passwd":{"users":[{"name":"a","uid":"hunter2"}]}}"#)
+            .expect_err("uid must be a number")
+            .to_string();
+        assert!(
+            !e.contains("hunter2") && e.contains("/passwd/users/0/uid"),
+            "{e}"
         );
     }
 

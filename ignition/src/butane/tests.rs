@@ -78,4 +78,7 @@ fn bad_input_is_reported_with_its_place() {
     );
     check("variant: fcos\nversion: 1.4.0\nstorage:\n  files:\n    - path: /a\n      contents:\n        inline: x\n        local: motd\n", Err("only one of"));
     check("variant: fcos\nversion: 1.4.0\nstorage: [\n", Err("line"));
+    check("variant: fcos\nversion: 1.4.0\npasswd:\n  users:\n    - name: a\n      password_hash: [hunter2]\n", Err("line 6"));
+    let e = butane_to_ignition("variant: fcos\nversion: 1.4.0\npasswd:\n  users:\n    - name: a\n      password_hash: [hunter2]\n", &resolver);
+    assert!(!e.expect_err("not a string").to_string().contains("hunter2"));
 }
