@@ -54,6 +54,7 @@ pub fn decode(url: &str) -> Result<DataUrl, String> {
         i += 1;
         let name = take_token(&mut i);
         match b.get(i) {
+            Some(b'=') if name.is_empty() => return Err("invalid media type".into()),
             Some(b'=') => {
                 i += 1;
                 if b.get(i) == Some(&b'"') {
@@ -174,6 +175,7 @@ mod tests {
         check("data:text,a", Err("invalid character for media type"));
         check("data:", Err("missing comma"));
         check("data:text/plain;foo,a", Err("expected base64, got foo"));
+        check("data:a/b;=d,x", Err("invalid media type"));
         check("data:;base64,aGVsbG8", Err("base64"));
         check("data:;base64,!!!", Err("invalid data character"));
         check("data:,a b", Err("invalid data character"));

@@ -39,17 +39,50 @@ pub fn scheme(s: &str) -> Result<String, String> {
         return Err(PARSE.into());
     }
     if let Some(auth) = before_query.strip_prefix("//") {
-        let auth = auth.split('/').next().unwrap_or("");
-        let host = auth.rsplit('@').next().unwrap_or("");
-        if !host.starts_with('[') {
-            if let Some((_, port)) = host.rsplit_once(':') {
-                if !port.bytes().all(|c| c.is_ascii_digit()) {
-                    return Err(PARSE.into());
-                }
-            }
-        }
+        authority_ok(auth.split('/').next().unwrap_or("")).map_err(|()| PARSE.to_string())?;
     }
     Ok(s[..end].to_ascii_lowercase())
+}
+
+/// Go's checks of `[userinfo@]host[:port]`.
+fn authority_ok(auth: &str) -> Result<(), ()> {
+    let (userinfo, host) = match auth.rfind('@') {
+        Some(i) => (Some(&auth[..i]), &auth[i + 1..]),
+        None => (None, auth),
+    };
+    if let Some(u) = userinfo {
+        let ok = |c: u8| c.is_ascii_alphanumeric() || b"-._:~!$&'()*+,;=%@".contains(&c);
+        if !u.bytes().all(ok) || !escapes_ok(u) {
+            return Err(());
+        }
+    }
+    let port = if host.starts_with('[') {
+        &host[host.rfind(']').ok_or(())? + 1..]
+    } else {
+        host.rfind(':').map(|i| &host[i..]).unwrap_or("")
+    };
+    if let Some(digits) = port.strip_prefix(':') {
+        if !digits.bytes().all(|c| c.is_ascii_digit()) {
+            return Err(());
+        }
+    } else if !port.is_empty() {
+        return Err(());
+    }
+    let b = host.as_bytes();
+    for (i, &c) in b.iter().enumerate() {
+        if c == b'%' {
+            let hex = b.get(i + 1..i + 3).ok_or(())?;
+            let hi = (hex[0] as char).to_digit(16).ok_or(())?;
+            (hex[1] as char).to_digit(16).ok_or(())?;
+            if hi < 8 && hex != b"25" {
+                return Err(());
+            }
+        } else if c < 0x80 && !c.is_ascii_alphanumeric() && !b"-_.~!$&'()*+,;=:[]<>\"".contains(&c)
+        {
+            return Err(());
+        }
+    }
+    Ok(())
 }
 
 fn escapes_ok(s: &str) -> bool {
@@ -119,6 +152,17 @@ mod tests {
         check("http://x/%zz", v33, Err(PARSE));
         check("http://x/#%zz", v33, Err(PARSE));
         check("http://x:abc/", v33, Err(PARSE));
+        check("http://a:b:c/", v33, Err(PARSE));
+        check("http://x y/", v33, Err(PARSE));
+        check("http://x{/", v33, Err(PARSE));
+        check("http://u v@x/", v33, Err(PARSE));
+        check("http://%41/", v33, Err(PARSE));
+        check("http://x%25/", v33, Ok(()));
+        check("http://[::1/", v33, Err(PARSE));
+        check("http://[::1]x/", v33, Err(PARSE));
+        check("http://[::1]:80/", v33, Ok(()));
+        check("http://\u{e9}/", v33, Ok(()));
+        check("http://x/a b|{}", v33, Ok(()));
         check("data:,a b", v33, Err("invalid data character"));
         check("data:,ok", v33, Ok(()));
     }

@@ -64,7 +64,7 @@ pub fn validate_as(cfg: &Config, v: Version, r: &mut Report) {
         ("httpProxy", &ig.proxy.http_proxy),
         ("httpsProxy", &ig.proxy.https_proxy),
     ] {
-        if let Some(p) = val.as_deref().filter(|p| !p.is_empty()) {
+        if let Some(p) = val.as_deref() {
             if url::check_http(p).is_err() {
                 r.error(join("/ignition/proxy", key), "proxies must be http(s)");
             }
@@ -105,7 +105,7 @@ pub(crate) fn dups<K: Eq + std::hash::Hash>(
 
 /// A resource that must name a source (config merge, CA certificates).
 fn required_resource(res: &Resource, ptr: &str, v: Version, r: &mut Report) {
-    if res.sources().next().is_none() {
+    if res.sources().all(str::is_empty) {
         r.error(ptr, "source is required");
     }
     resource(res, ptr, v, r);
@@ -134,7 +134,12 @@ pub(crate) fn resource(res: &Resource, ptr: &str, v: Version, r: &mut Report) {
     }
     if !res.http_headers.is_empty() {
         let hp = join(ptr, "httpHeaders");
-        match res.source.as_deref().map(url::scheme) {
+        match res
+            .source
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .map(url::scheme)
+        {
             None | Some(Err(_)) => r.error(&hp, url::PARSE),
             Some(Ok(s)) if s != "http" && s != "https" => {
                 r.error(&hp, "cannot use HTTP headers with this source scheme")

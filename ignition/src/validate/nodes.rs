@@ -124,8 +124,11 @@ pub(super) fn validate(s: &Storage, v: Version, r: &mut Report) {
         if below_link(&l.path) {
             r.error(&p, "link path includes link in config");
         }
+        // Before 3.3.0 an empty target passes validation (and fails at first boot).
         let Some(target) = l.target.as_deref().filter(|t| !t.is_empty()) else {
-            r.error(join(&p, "target"), "link target is required");
+            if v >= Version::V3_3 {
+                r.error(join(&p, "target"), "link target is required");
+            }
             continue;
         };
         if l.hard != Some(true) {
