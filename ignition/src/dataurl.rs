@@ -43,6 +43,19 @@ pub fn decode(url: &str) -> Result<DataUrl, String> {
             Some(b'/') if !ty.is_empty() => i += 1,
             Some(_) => return Err("invalid character for media type".into()),
         }
+        // RFC 2045 top-level types (case-sensitive here, as in Go's dataurl) or an x-token.
+        let known = [
+            "text",
+            "image",
+            "audio",
+            "video",
+            "application",
+            "multipart",
+            "message",
+        ];
+        if !known.contains(&ty) && !ty.starts_with("x-") && !ty.starts_with("X-") {
+            return Err("invalid media type".into());
+        }
         let sub = take_token(&mut i);
         if sub.is_empty() {
             return Err("invalid character for media subtype".into());
@@ -176,6 +189,11 @@ mod tests {
         check("data:", Err("missing comma"));
         check("data:text/plain;foo,a", Err("expected base64, got foo"));
         check("data:a/b;=d,x", Err("invalid media type"));
+        check("data:a/b,x", Err("invalid media type"));
+        check("data:TEXT/plain,x", Err("invalid media type"));
+        check("data:font/x,x", Err("invalid media type"));
+        check("data:x-a/b;c=d,x", Ok(b"x"));
+        check("data:application/octet-stream;base64,AA==", Ok(&[0]));
         check("data:;base64,aGVsbG8", Err("base64"));
         check("data:;base64,!!!", Err("invalid data character"));
         check("data:,a b", Err("invalid data character"));

@@ -70,6 +70,7 @@ pub fn validate_as(cfg: &Config, v: Version, r: &mut Report) {
             }
         }
     }
+    dups(ig.proxy.no_proxy.iter(), "/ignition/proxy/noProxy", r);
     let ka = &cfg.kernel_arguments;
     let mut seen = HashSet::new();
     for (list, name) in [
