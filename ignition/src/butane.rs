@@ -326,7 +326,10 @@ pub fn butane_to_ignition(
         });
     }
     let mut report = Report::default();
-    crate::version::gate(&mut cfg, version, &mut report);
+    // Fields the target version lacks are dropped (with a warning) as a parser would.
+    let mut value = serde_json::to_value(&cfg).map_err(|e| err("output", e))?;
+    crate::version::gate(&mut value, version, &mut report);
+    let cfg: Config = serde_json::from_value(value).map_err(|e| err("output", e))?;
     crate::validate::validate_as(&cfg, version, &mut report);
     if report.is_fatal() {
         return Err(Error::Invalid(report));

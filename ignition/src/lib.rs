@@ -21,6 +21,7 @@ pub mod butane;
 pub mod dataurl;
 pub mod error;
 pub mod hash;
+mod nullable;
 pub mod parse;
 pub mod report;
 pub mod types;

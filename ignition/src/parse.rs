@@ -19,7 +19,7 @@ pub struct Parsed {
 
 /// Parses an Ignition config. Fields unknown to its version are dropped with a warning.
 pub fn parse(bytes: &[u8]) -> Result<Parsed, Error> {
-    let value: Value = serde_json::from_slice(bytes).map_err(|e| Error::Json {
+    let mut value: Value = serde_json::from_slice(bytes).map_err(|e| Error::Json {
         line: e.line(),
         column: e.column(),
         message: e
@@ -36,10 +36,11 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed, Error> {
     };
     let version = Version::parse(&version_str)?;
     let mut report = Report::default();
+    gate(&mut value, version, &mut report);
     let mut unknown = Vec::new();
     let mut on_unknown = |path: serde_ignored::Path| unknown.push(pointer_of(&path));
     let de = serde_ignored::Deserializer::new(value, &mut on_unknown);
-    let mut config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+    let config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
         let pointer = e.path().iter().fold(String::new(), |p, seg| match seg {
             serde_path_to_error::Segment::Seq { index } => join(&p, index),
             serde_path_to_error::Segment::Map { key } => join(&p, key),
@@ -50,11 +51,14 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed, Error> {
             message: crate::error::redact(&e.into_inner().to_string()),
         }
     })?;
+    let mut unknown_report = Report::default();
     for p in unknown {
         let key = p.rsplit('/').next().unwrap_or("").to_string();
-        report.warn(p, format!("unused key {key}"));
+        unknown_report.warn(p, format!("unused key {key}"));
     }
-    gate(&mut config, version, &mut report);
+    // Unknown keys first, then those of a newer version (document order within each).
+    unknown_report.extend(report.entries);
+    let report = unknown_report;
     Ok(Parsed {
         config,
         version,
@@ -130,6 +134,17 @@ mod tests {
             r#"{"ignition":{"version":"3.3.0"},"storage":{"files":[{"path":"/a"},{"path":"/b","mode":"420"}]}}"#,
             "wrong type at /storage/files/1/mode: invalid type, expected i64",
         );
+        check_err(
+            r#"{"ignition":{"version":"3.3.0"},"storage":[]}"#,
+            "wrong type at /storage: invalid type, expected struct Storage",
+        );
+        check_err(
+            r#"{"ignition":{"version":"3.3.0"},"storage":{"files":[[]]}}"#,
+            "wrong type at /storage/files/0",
+        );
+        // A field the version lacks is ignored whatever it holds (Ignition does the same).
+        parse(br#"{"ignition":{"version":"3.2.0"},"kernelArguments":true}"#)
+            .expect("3.2.0 ignores it");
         let e = parse(br#"{"ignition":{"version":"3.3.0"},"passwd":{"users":[{"name":"a","uid":"hunter2"}]}}"#)
             .expect_err("uid must be a number")
             .to_string();

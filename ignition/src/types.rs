@@ -3,14 +3,7 @@
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-/// JSON `null` means "unset" in Ignition (Go zero values): map it to `Default`.
-fn nullable<'de, D, T>(d: D) -> Result<T, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de> + Default,
-{
-    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
-}
+use crate::nullable::{struct_or_null, Unset};
 
 fn is_default<T: Default + PartialEq>(t: &T) -> bool {
     *t == T::default()
@@ -25,9 +18,15 @@ macro_rules! section {
         pub struct $name {
             $(
                 $(#[$fm])*
-                #[serde(default, deserialize_with = "nullable", skip_serializing_if = "is_default")]
+                #[serde(default, deserialize_with = "Unset::deserialize_nullable", skip_serializing_if = "is_default")]
                 pub $field: $ty,
             )*
+        }
+
+        impl Unset for $name {
+            fn deserialize_nullable<'de, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct_or_null(d)
+            }
         }
     };
 }
@@ -227,6 +226,12 @@ mod tests {
         )
         .expect("parses");
         assert_eq!(c.storage.files[0].mode, None);
+        let c2: Config = serde_json::from_str(
+            r#"{"passwd":{"users":[null,{"name":"a","sshAuthorizedKeys":[null,"k"]}]}}"#,
+        )
+        .expect("null list elements read as unset");
+        assert_eq!(c2.passwd.users[0], PasswdUser::default());
+        assert_eq!(c2.passwd.users[1].ssh_authorized_keys, ["", "k"]);
         let out = serde_json::to_string(&c).expect("serializes");
         assert_eq!(
             out,

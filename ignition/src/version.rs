@@ -2,7 +2,9 @@
 //! version does not know is dropped with an "unused key" warning, as Ignition itself does.
 
 use crate::report::Report;
-use crate::types::Config;
+use serde_json::Value;
+
+use crate::report::join;
 use crate::Error;
 
 /// A config spec version this crate knows.
@@ -66,100 +68,62 @@ fn is_semver(s: &str) -> bool {
     nums.len() == 3 && nums.iter().all(num_ok) && (rest.is_empty() || ident_ok(&rest[1..]))
 }
 
-/// Drops each field `v` does not allow, with an unused-key warning at its pointer.
-pub fn gate(cfg: &mut Config, v: Version, report: &mut Report) {
-    let mut drop = |present: bool, pointer: String, key: &str| {
-        if present {
-            report.warn(
-                pointer,
-                format!("unused key {key} (not in spec {})", v.as_str()),
-            );
-        }
-    };
-    if v < Version::V3_1 {
-        drop(
-            cfg.ignition.proxy != Default::default(),
-            "/ignition/proxy".into(),
-            "proxy",
-        );
-        cfg.ignition.proxy = Default::default();
-        for_each_resource(cfg, &mut |res, ptr| {
-            drop(
-                !res.http_headers.is_empty(),
-                format!("{ptr}/httpHeaders"),
-                "httpHeaders",
-            );
-            res.http_headers.clear();
-        });
-        for (i, fs) in cfg.storage.filesystems.iter_mut().enumerate() {
-            let p = format!("/storage/filesystems/{i}/mountOptions");
-            drop(!fs.mount_options.is_empty(), p, "mountOptions");
-            fs.mount_options.clear();
-        }
-    }
-    if v < Version::V3_2 {
-        drop(!cfg.storage.luks.is_empty(), "/storage/luks".into(), "luks");
-        cfg.storage.luks.clear();
-        for (i, u) in cfg.passwd.users.iter_mut().enumerate() {
-            let p = format!("/passwd/users/{i}/shouldExist");
-            drop(u.should_exist.take().is_some(), p, "shouldExist");
-        }
-        for (i, g) in cfg.passwd.groups.iter_mut().enumerate() {
-            let p = format!("/passwd/groups/{i}/shouldExist");
-            drop(g.should_exist.take().is_some(), p, "shouldExist");
-        }
-        for (d, disk) in cfg.storage.disks.iter_mut().enumerate() {
-            for (i, part) in disk.partitions.iter_mut().enumerate() {
-                let p = format!("/storage/disks/{d}/partitions/{i}/resize");
-                drop(part.resize.take().is_some(), p, "resize");
-            }
-        }
-    }
-    if v < Version::V3_3 {
-        let present = cfg.kernel_arguments != Default::default();
-        drop(present, "/kernelArguments".into(), "kernelArguments");
-        cfg.kernel_arguments = Default::default();
-    }
-    if v < Version::V3_4 {
-        for (i, l) in cfg.storage.luks.iter_mut().enumerate() {
-            let p = format!("/storage/luks/{i}");
-            drop(
-                l.discard.take().is_some(),
-                format!("{p}/discard"),
-                "discard",
-            );
-            let oo = std::mem::take(&mut l.open_options);
-            drop(!oo.is_empty(), format!("{p}/openOptions"), "openOptions");
-            for (t, tang) in l.clevis.tang.iter_mut().enumerate() {
-                let tp = format!("{p}/clevis/tang/{t}/advertisement");
-                drop(tang.advertisement.take().is_some(), tp, "advertisement");
-            }
+/// Fields newer than 3.0.0: the first version that has them, and where they live (`*` is any
+/// list index). Verified one by one against ignition-validate's "Unused key" warnings.
+const GATED: &[(Version, &str)] = &[
+    (Version::V3_1, "/ignition/proxy"),
+    (Version::V3_1, "/ignition/config/merge/*/httpHeaders"),
+    (Version::V3_1, "/ignition/config/replace/httpHeaders"),
+    (
+        Version::V3_1,
+        "/ignition/security/tls/certificateAuthorities/*/httpHeaders",
+    ),
+    (Version::V3_1, "/storage/files/*/contents/httpHeaders"),
+    (Version::V3_1, "/storage/files/*/append/*/httpHeaders"),
+    (Version::V3_1, "/storage/filesystems/*/mountOptions"),
+    (Version::V3_2, "/storage/luks"),
+    (Version::V3_2, "/passwd/users/*/shouldExist"),
+    (Version::V3_2, "/passwd/groups/*/shouldExist"),
+    (Version::V3_2, "/storage/disks/*/partitions/*/resize"),
+    (Version::V3_3, "/kernelArguments"),
+    (Version::V3_4, "/storage/luks/*/discard"),
+    (Version::V3_4, "/storage/luks/*/openOptions"),
+    (Version::V3_4, "/storage/luks/*/clevis/tang/*/advertisement"),
+];
+
+/// Drops from raw JSON each field `v` does not have, with an "unused key" warning, before
+/// types are checked: like Ignition, a field the version lacks is ignored whatever it holds.
+pub fn gate(value: &mut Value, v: Version, report: &mut Report) {
+    for (since, pattern) in GATED {
+        if v < *since {
+            let segs: Vec<&str> = pattern.split('/').skip(1).collect();
+            drop_matching(value, &segs, String::new(), v, report);
         }
     }
 }
 
-/// Calls `f` on every resource in the config with its JSON pointer.
-pub fn for_each_resource(cfg: &mut Config, f: &mut dyn FnMut(&mut crate::Resource, &str)) {
-    let ic = &mut cfg.ignition.config;
-    for (i, r) in ic.merge.iter_mut().enumerate() {
-        f(r, &format!("/ignition/config/merge/{i}"));
-    }
-    f(&mut ic.replace, "/ignition/config/replace");
-    let cas = &mut cfg.ignition.security.tls.certificate_authorities;
-    for (i, r) in cas.iter_mut().enumerate() {
-        f(
-            r,
-            &format!("/ignition/security/tls/certificateAuthorities/{i}"),
-        );
-    }
-    for (i, file) in cfg.storage.files.iter_mut().enumerate() {
-        f(&mut file.contents, &format!("/storage/files/{i}/contents"));
-        for (j, r) in file.append.iter_mut().enumerate() {
-            f(r, &format!("/storage/files/{i}/append/{j}"));
+fn drop_matching(value: &mut Value, segs: &[&str], at: String, v: Version, report: &mut Report) {
+    let Some((first, rest)) = segs.split_first() else {
+        return;
+    };
+    match (value, *first) {
+        (Value::Array(items), "*") => {
+            for (i, item) in items.iter_mut().enumerate() {
+                drop_matching(item, rest, join(&at, i), v, report);
+            }
         }
-    }
-    for (i, l) in cfg.storage.luks.iter_mut().enumerate() {
-        f(&mut l.key_file, &format!("/storage/luks/{i}/keyFile"));
+        (Value::Object(map), key) if rest.is_empty() => {
+            if map.remove(key).is_some() {
+                let msg = format!("unused key {key} (not in spec {})", v.as_str());
+                report.warn(join(&at, key), msg);
+            }
+        }
+        (Value::Object(map), key) => {
+            if let Some(child) = map.get_mut(key) {
+                drop_matching(child, rest, join(&at, key), v, report);
+            }
+        }
+        _ => {}
     }
 }
 
@@ -191,15 +155,33 @@ mod tests {
 
     #[test]
     fn gating_drops_newer_fields_with_warnings() {
-        let mut cfg = Config::default();
-        cfg.kernel_arguments.should_exist.push("quiet".into());
-        cfg.ignition.proxy.http_proxy = Some("http://p".into());
+        let mut v = serde_json::json!({
+            "ignition": {"version": "3.0.0", "proxy": {"httpProxy": 5}},
+            "kernelArguments": true,
+            "storage": {"files": [{"path": "/a", "contents": {"httpHeaders": []}}], "luks": 1},
+            "passwd": {"users": [{"name": "a", "shouldExist": false}, {"name": "b"}]}
+        });
         let mut r = Report::default();
-        gate(&mut cfg, Version::V3_0, &mut r);
-        assert!(cfg.kernel_arguments.should_exist.is_empty());
-        assert_eq!(cfg.ignition.proxy, Default::default());
+        gate(&mut v, Version::V3_0, &mut r);
         let ptrs: Vec<&str> = r.warnings().map(|w| w.pointer.as_str()).collect();
-        assert_eq!(ptrs, ["/ignition/proxy", "/kernelArguments"]);
-        assert!(!r.is_fatal());
+        assert_eq!(
+            ptrs,
+            [
+                "/ignition/proxy",
+                "/storage/files/0/contents/httpHeaders",
+                "/storage/luks",
+                "/passwd/users/0/shouldExist",
+                "/kernelArguments"
+            ]
+        );
+        let left = serde_json::json!({
+            "ignition": {"version": "3.0.0"},
+            "storage": {"files": [{"path": "/a", "contents": {}}]},
+            "passwd": {"users": [{"name": "a"}, {"name": "b"}]}
+        });
+        assert_eq!(v, left);
+        let mut r = Report::default();
+        gate(&mut v, Version::V3_4, &mut r);
+        assert!(r.entries.is_empty());
     }
 }
