@@ -72,6 +72,12 @@ fn is_semver(s: &str) -> bool {
 /// list index). Verified one by one against ignition-validate's "Unused key" warnings.
 const GATED: &[(Version, &str)] = &[
     (Version::V3_1, "/ignition/proxy"),
+    (Version::V3_1, "/ignition/config/merge/*/compression"),
+    (Version::V3_1, "/ignition/config/replace/compression"),
+    (
+        Version::V3_1,
+        "/ignition/security/tls/certificateAuthorities/*/compression",
+    ),
     (Version::V3_1, "/ignition/config/merge/*/httpHeaders"),
     (Version::V3_1, "/ignition/config/replace/httpHeaders"),
     (

@@ -42,7 +42,13 @@ pub(super) fn validate(s: &Storage, v: Version, r: &mut Report) {
         } else {
             check_path(&d.device, &join(&p, "device"), r);
         }
-        partitions(&d.partitions, &join(&p, "partitions"), r);
+        // Without a device Ignition stops before the checks across partitions.
+        partitions(
+            &d.partitions,
+            &join(&p, "partitions"),
+            !d.device.is_empty(),
+            r,
+        );
     }
     dups(
         s.disks.iter().map(|d| d.device.as_str()),
@@ -76,7 +82,7 @@ pub(super) fn validate(s: &Storage, v: Version, r: &mut Report) {
                     join(&p, "label"),
                     "filesystem must specify format if label is specified",
                 );
-            } else if label_max(format).is_some_and(|max| label.chars().count() > max) {
+            } else if label_max(format).is_some_and(|max| label.len() > max) {
                 let max = label_max(format).unwrap_or_default();
                 r.error(join(&p, "label"), format!("filesystem labels cannot be longer than {max} characters when using {format}"));
             }
@@ -113,13 +119,17 @@ pub(super) fn validate(s: &Storage, v: Version, r: &mut Report) {
             None | Some("") => r.error(join(&p, "device"), "disk device is required"),
             Some(dev) => check_path(dev, &join(&p, "device"), r),
         }
-        if l.label.as_deref().is_some_and(|x| x.chars().count() > 47) {
+        if l.label.as_deref().is_some_and(|x| x.len() > 47) {
             r.error(
                 join(&p, "label"),
                 "luks device labels cannot be longer than 47 characters",
             );
         }
         resource(&l.key_file, &join(&p, "keyFile"), v, r);
+        let key_src = l.key_file.source.as_deref().filter(|s| !s.is_empty());
+        if key_src.is_some_and(|s| url::check_source(s, v).is_err()) {
+            r.error(join(&p, "keys"), "invalid key-file source");
+        }
         clevis_custom(&l.clevis, &format!("{p}/clevis"), r);
         dups(
             l.clevis.tang.iter().map(|t| t.url.as_str()),
@@ -139,7 +149,7 @@ pub(super) fn validate(s: &Storage, v: Version, r: &mut Report) {
     dups(s.luks.iter().map(|x| x.name.as_str()), "/storage/luks", r);
 }
 
-fn partitions(parts: &[Partition], ptr: &str, r: &mut Report) {
+fn partitions(parts: &[Partition], ptr: &str, across: bool, r: &mut Report) {
     let nonempty = |o: &Option<String>| o.as_deref().is_some_and(|v| !v.is_empty());
     for (i, part) in parts.iter().enumerate() {
         let p = join(ptr, i);
@@ -159,7 +169,7 @@ fn partitions(parts: &[Partition], ptr: &str, r: &mut Report) {
             r.error(&p, "a partition number >= 1 or a label must be specified");
         }
         let label = part.label.as_deref().unwrap_or("");
-        if label.chars().count() > 36 {
+        if label.len() > 36 {
             r.error(
                 join(&p, "label"),
                 "partition labels may not exceed 36 characters",
@@ -178,6 +188,14 @@ fn partitions(parts: &[Partition], ptr: &str, r: &mut Report) {
                 );
             }
         }
+    }
+    let keys = parts.iter().map(|p| match p.number.unwrap_or(0) {
+        0 => format!("label:{}", p.label.as_deref().unwrap_or("")),
+        n => format!("number:{n}"),
+    });
+    dups(keys, ptr, r);
+    if !across {
+        return;
     }
     let mut seen = std::collections::HashSet::new();
     if let Some(i) = (0..parts.len()).find(|&i| {
@@ -210,16 +228,11 @@ fn partitions(parts: &[Partition], ptr: &str, r: &mut Report) {
     }
     let mut labels = std::collections::HashSet::new();
     if let Some(i) = (0..parts.len()).find(|&i| {
-        let label = parts[i].label.as_deref().unwrap_or("");
-        !label.is_empty() && !labels.insert(label)
+        // Every given label counts, even "".
+        parts[i].label.as_deref().is_some_and(|l| !labels.insert(l))
     }) {
         r.error(join(ptr, i), "cannot use the same partition label twice");
     }
-    let keys = parts.iter().map(|p| match p.number.unwrap_or(0) {
-        0 => format!("label:{}", p.label.as_deref().unwrap_or("")),
-        n => format!("number:{n}"),
-    });
-    dups(keys, ptr, r);
 }
 
 /// A custom clevis pin needs a known pin and a config, and excludes tpm2/tang/threshold.

@@ -106,8 +106,21 @@ pub(crate) fn dups<K: Eq + std::hash::Hash>(
 
 /// A resource that must name a source (config merge, CA certificates).
 fn required_resource(res: &Resource, ptr: &str, v: Version, r: &mut Report) {
-    if res.sources().all(str::is_empty) {
-        r.error(ptr, "source is required");
+    if v == Version::V3_0 {
+        // 3.0.0 config references need no source; CA references check theirs as a URL.
+        if ptr.contains("certificateAuthorities") && res.source.as_deref().unwrap_or("").is_empty()
+        {
+            r.error(join(ptr, "source"), url::SCHEME);
+        }
+        return resource(res, ptr, v, r);
+    }
+    match res.source.as_deref().filter(|s| !s.is_empty()) {
+        None => r.error(ptr, "source is required"),
+        Some(src) => {
+            if let Err(e) = url::check_source(src, v) {
+                r.error(ptr, e);
+            }
+        }
     }
     resource(res, ptr, v, r);
 }

@@ -227,6 +227,10 @@ I["fuzz--clevis-custom-unknown-pin"] = cfg(storage={"luks": [{"name": "r", "devi
 I["fuzz--clevis-custom-with-tpm2"] = cfg(storage={"luks": [{"name": "r", "device": "/d", "clevis": {"custom": {"pin": "tpm2", "config": "{}"}, "tpm2": True}}]})
 I["fuzz--tang-dup"] = cfg(storage={"luks": [{"name": "r", "device": "/d", "clevis": {"tang": [{"url": "http://t", "thumbprint": "a"}, {"url": "http://t", "thumbprint": "b"}]}}]})
 I["fuzz--luks-label-too-long"] = cfg(storage={"luks": [{"name": "r", "device": "/d", "label": "x" * 48}]})
+V["fuzz--3.0-merge-needs-no-source"] = cfg("3.0.0", ignition={"version": "3.0.0", "config": {"merge": [{}], "replace": {"compression": "bz2"}}})
+I["fuzz--3.0-ca-empty-source"] = cfg("3.0.0", ignition={"version": "3.0.0", "security": {"tls": {"certificateAuthorities": [{}]}}})
+I["fuzz--partition-empty-label-twice"] = cfg(storage={"disks": [{"device": "/d", "partitions": [{"number": 1, "label": ""}, {"number": 2, "label": ""}]}]})
+I["fuzz--partition-label-bytes"] = cfg(storage={"disks": [{"device": "/d", "partitions": [{"number": 1, "label": "\u00e9" * 19}]}]})
 
 for d, cases in [("valid", V), ("invalid", I), ("stricter", S)]:
     out = os.path.join(HERE, d)
