@@ -118,15 +118,14 @@ fn drop_matching(value: &mut Value, segs: &[&str], at: String, v: Version, repor
                 drop_matching(item, rest, join(&at, i), v, report);
             }
         }
-        (Value::Object(map), key) if rest.is_empty() => {
-            if map.remove(key).is_some() {
+        (Value::Object(map), key) => {
+            if !rest.is_empty() {
+                if let Some(child) = map.get_mut(key) {
+                    drop_matching(child, rest, join(&at, key), v, report);
+                }
+            } else if map.remove(key).is_some() {
                 let msg = format!("unused key {key} (not in spec {})", v.as_str());
                 report.warn(join(&at, key), msg);
-            }
-        }
-        (Value::Object(map), key) => {
-            if let Some(child) = map.get_mut(key) {
-                drop_matching(child, rest, join(&at, key), v, report);
             }
         }
         _ => {}
