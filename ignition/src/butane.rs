@@ -26,7 +26,29 @@ struct Butane {
     #[serde(default)]
     passwd: Passwd,
     #[serde(default)]
-    kernel_arguments: ign::KernelArguments,
+    kernel_arguments: KernelArguments,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct KernelArguments {
+    #[serde(default)]
+    should_exist: Vec<String>,
+    #[serde(default)]
+    should_not_exist: Vec<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Verification {
+    hash: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HttpHeader {
+    name: String,
+    value: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -102,9 +124,9 @@ struct Resource {
     local: Option<String>,
     compression: Option<String>,
     #[serde(default)]
-    verification: ign::Verification,
+    verification: Verification,
     #[serde(default)]
-    http_headers: Vec<ign::HttpHeader>,
+    http_headers: Vec<HttpHeader>,
 }
 
 #[derive(Deserialize, Default)]
@@ -174,6 +196,23 @@ struct Group {
     should_exist: Option<bool>,
 }
 
+/// Checks a `local` name before a resolver joins it to its files directory: it must be a
+/// relative path that stays inside that directory (no `..`, no absolute path, no empty name).
+pub fn check_local_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("empty local file name".into());
+    }
+    if name.starts_with('/') || name.contains('\\') {
+        return Err(format!(
+            "{name:?} must be a relative path inside the files directory"
+        ));
+    }
+    if name.split('/').any(|seg| seg == "..") {
+        return Err(format!("{name:?} leaves the files directory"));
+    }
+    Ok(())
+}
+
 /// The Ignition spec version a Butane `fcos` version translates to.
 pub fn fcos_target(version: &str) -> Option<Version> {
     Some(match version {
@@ -218,7 +257,10 @@ pub fn butane_to_ignition(
         )
     })?;
     let mut cfg = Config::new(version);
-    cfg.kernel_arguments = b.kernel_arguments;
+    cfg.kernel_arguments = ign::KernelArguments {
+        should_exist: b.kernel_arguments.should_exist,
+        should_not_exist: b.kernel_arguments.should_not_exist,
+    };
     for (i, f) in b.storage.files.into_iter().enumerate() {
         let at = format!("storage.files[{i}]");
         let contents = match f.contents {
@@ -387,9 +429,18 @@ fn resource(r: Resource, at: &str, local: LocalResolver) -> Result<ign::Resource
     let Some(data) = data else {
         return Ok(ign::Resource {
             compression: r.compression,
-            http_headers: r.http_headers,
+            http_headers: r
+                .http_headers
+                .into_iter()
+                .map(|h| ign::HttpHeader {
+                    name: h.name,
+                    value: h.value,
+                })
+                .collect(),
             source: r.source,
-            verification: r.verification,
+            verification: ign::Verification {
+                hash: r.verification.hash,
+            },
         });
     };
     if r.compression.is_some() || !r.http_headers.is_empty() {
@@ -400,7 +451,7 @@ fn resource(r: Resource, at: &str, local: LocalResolver) -> Result<ign::Resource
     }
     let mut res = ign::Resource::from_bytes(&data);
     if r.verification.hash.is_some() {
-        res.verification = r.verification;
+        res.verification.hash = r.verification.hash;
     }
     Ok(res)
 }

@@ -82,3 +82,14 @@ fn bad_input_is_reported_with_its_place() {
     let e = butane_to_ignition("variant: fcos\nversion: 1.4.0\npasswd:\n  users:\n    - name: a\n      password_hash: [hunter2]\n", &resolver);
     assert!(!e.expect_err("not a string").to_string().contains("hunter2"));
 }
+
+#[test]
+fn local_names_stay_inside_the_files_directory() {
+    use super::check_local_name;
+    for ok in ["motd", "etc/motd", "a/./b", "dir/file.txt"] {
+        assert_eq!(check_local_name(ok), Ok(()), "{ok}");
+    }
+    for bad in ["", "/etc/passwd", "../secret", "a/../../b", "a\\..\\b"] {
+        assert!(check_local_name(bad).is_err(), "{bad}");
+    }
+}
