@@ -3,198 +3,15 @@
 //! users, groups, kernel arguments), converted into a validated Ignition config. Unknown keys
 //! are errors with their YAML line. Local files come through a caller-given resolver.
 
-use serde::Deserialize;
-
 use crate::report::{Report, Warning};
 use crate::types as ign;
 use crate::types::Config;
 use crate::version::Version;
 use crate::Error;
+use schema::{Butane, Mode, Resource};
 
 /// Resolves `contents.local` / `contents_local` names to bytes (the caller does the I/O).
 pub type LocalResolver<'a> = &'a dyn Fn(&str) -> Result<Vec<u8>, String>;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Butane {
-    variant: String,
-    version: String,
-    #[serde(default)]
-    storage: Storage,
-    #[serde(default)]
-    systemd: Systemd,
-    #[serde(default)]
-    passwd: Passwd,
-    #[serde(default)]
-    kernel_arguments: KernelArguments,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct KernelArguments {
-    #[serde(default)]
-    should_exist: Vec<String>,
-    #[serde(default)]
-    should_not_exist: Vec<String>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct Verification {
-    hash: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct HttpHeader {
-    name: String,
-    value: Option<String>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct Storage {
-    #[serde(default)]
-    files: Vec<File>,
-    #[serde(default)]
-    directories: Vec<Directory>,
-    #[serde(default)]
-    links: Vec<Link>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct Owner {
-    id: Option<i64>,
-    name: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Mode {
-    Int(i64),
-    Text(String),
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct File {
-    path: String,
-    mode: Option<Mode>,
-    overwrite: Option<bool>,
-    #[serde(default)]
-    user: Owner,
-    #[serde(default)]
-    group: Owner,
-    contents: Option<Resource>,
-    #[serde(default)]
-    append: Vec<Resource>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Directory {
-    path: String,
-    mode: Option<Mode>,
-    overwrite: Option<bool>,
-    #[serde(default)]
-    user: Owner,
-    #[serde(default)]
-    group: Owner,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Link {
-    path: String,
-    target: Option<String>,
-    hard: Option<bool>,
-    overwrite: Option<bool>,
-    #[serde(default)]
-    user: Owner,
-    #[serde(default)]
-    group: Owner,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct Resource {
-    source: Option<String>,
-    inline: Option<String>,
-    local: Option<String>,
-    compression: Option<String>,
-    #[serde(default)]
-    verification: Verification,
-    #[serde(default)]
-    http_headers: Vec<HttpHeader>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct Systemd {
-    #[serde(default)]
-    units: Vec<Unit>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Unit {
-    name: String,
-    enabled: Option<bool>,
-    mask: Option<bool>,
-    contents: Option<String>,
-    contents_local: Option<String>,
-    #[serde(default)]
-    dropins: Vec<Dropin>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Dropin {
-    name: String,
-    contents: Option<String>,
-    contents_local: Option<String>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct Passwd {
-    #[serde(default)]
-    users: Vec<User>,
-    #[serde(default)]
-    groups: Vec<Group>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct User {
-    name: String,
-    password_hash: Option<String>,
-    #[serde(default)]
-    ssh_authorized_keys: Vec<String>,
-    uid: Option<i64>,
-    gecos: Option<String>,
-    home_dir: Option<String>,
-    no_create_home: Option<bool>,
-    primary_group: Option<String>,
-    #[serde(default)]
-    groups: Vec<String>,
-    no_user_group: Option<bool>,
-    no_log_init: Option<bool>,
-    shell: Option<String>,
-    system: Option<bool>,
-    should_exist: Option<bool>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Group {
-    name: String,
-    gid: Option<i64>,
-    password_hash: Option<String>,
-    system: Option<bool>,
-    should_exist: Option<bool>,
-}
 
 /// Checks a `local` name before a resolver joins it to its files directory: it must be a
 /// relative path that stays inside that directory (no `..`, no absolute path, no empty name).
@@ -456,5 +273,6 @@ fn resource(r: Resource, at: &str, local: LocalResolver) -> Result<ign::Resource
     Ok(res)
 }
 
+mod schema;
 #[cfg(test)]
 mod tests;
