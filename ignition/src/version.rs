@@ -37,35 +37,49 @@ impl Version {
         }
     }
 
-    /// Parses a version string: not a semantic version is `InvalidVersion`, a version we do not
-    /// support (2.x, 3.5.0, 3.4.0-experimental) is `UnknownVersion`.
+    /// Parses a version string as Ignition does (coreos/go-semver: leading zeros and an empty
+    /// `-` suffix are accepted, so "3.03.0" is 3.3.0): not a version is `InvalidVersion`; a
+    /// version we do not support (2.x, 3.5.0, 3.4.0-experimental, 3.3.0+meta) is
+    /// `UnknownVersion`.
     pub fn parse(s: &str) -> Result<Version, Error> {
-        if !is_semver(s) {
-            return Err(Error::InvalidVersion(s.to_string()));
-        }
-        Version::ALL
-            .into_iter()
-            .find(|v| v.as_str() == s)
-            .ok_or_else(|| Error::UnknownVersion(s.to_string()))
+        let (major, minor, patch, pre, meta) =
+            go_semver(s).ok_or_else(|| Error::InvalidVersion(s.to_string()))?;
+        let found = Version::ALL.into_iter().find(|v| {
+            let n = match v {
+                Version::V3_0 => 0,
+                Version::V3_1 => 1,
+                Version::V3_2 => 2,
+                Version::V3_3 => 3,
+                Version::V3_4 => 4,
+            };
+            (major, minor, patch) == (3, n, 0) && pre.is_empty() && meta.is_empty()
+        });
+        found.ok_or_else(|| Error::UnknownVersion(s.to_string()))
     }
 }
 
-/// `MAJOR.MINOR.PATCH` with an optional `-pre` and `+build` (digits without leading zeros).
-fn is_semver(s: &str) -> bool {
-    let core = s.split(['-', '+']).next().unwrap_or("");
-    let rest = &s[core.len()..];
-    let nums: Vec<&str> = core.split('.').collect();
-    let num_ok = |n: &&str| {
-        !n.is_empty()
-            && n.bytes().all(|b| b.is_ascii_digit())
-            && (n.len() == 1 || !n.starts_with('0'))
+/// `MAJOR.MINOR.PATCH[-PRE][+META]` the way coreos/go-semver reads it.
+fn go_semver(s: &str) -> Option<(i64, i64, i64, &str, &str)> {
+    let (rest, meta) = s.split_once('+').unwrap_or((s, ""));
+    let (core, pre) = rest.split_once('-').unwrap_or((rest, ""));
+    let ident_ok = |id: &str| {
+        id.is_empty()
+            || id.split('.').all(|part| {
+                !part.is_empty() && part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            })
     };
-    let ident_ok = |t: &str| {
-        !t.is_empty()
-            && t.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+    if !ident_ok(pre) || !ident_ok(meta) {
+        return None;
+    }
+    let mut parts = core.splitn(3, '.');
+    let mut num = || -> Option<i64> {
+        let p = parts.next()?;
+        if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        p.parse().ok()
     };
-    nums.len() == 3 && nums.iter().all(num_ok) && (rest.is_empty() || ident_ok(&rest[1..]))
+    Some((num()?, num()?, num()?, pre, meta))
 }
 
 /// Fields newer than 3.0.0: the first version that has them, and where they live (`*` is any
@@ -155,7 +169,15 @@ mod tests {
         check("", Err("invalid"));
         check("abc", Err("invalid"));
         check("3.3", Err("invalid"));
-        check("03.3.0", Err("invalid"));
+        check("03.3.0", Ok(Version::V3_3));
+        check("3.03.0", Ok(Version::V3_3));
+        check("3.3.0-", Ok(Version::V3_3));
+        check("3.3.0+meta", Err("unknown"));
+        check("3.3.0-rc.1", Err("unknown"));
+        check("3.3.0-a..b", Err("invalid"));
+        check("3.3.0.0", Err("invalid"));
+        check("v3.3.0", Err("invalid"));
+        check(" 3.3.0", Err("invalid"));
     }
 
     #[test]

@@ -31,6 +31,12 @@ V, I, S = {}, {}, {}
 # --- versions
 for v in ["3.0.0", "3.1.0", "3.2.0", "3.3.0", "3.4.0"]:
     V["version--" + v] = cfg(v)
+V["version--leading-zeros-as-go-semver"] = cfg("3.03.0")
+V["version--empty-prerelease-as-go-semver"] = cfg("3.3.0-")
+I["version--metadata"] = cfg("3.3.0+meta")
+I["version--prerelease"] = cfg("3.3.0-rc.1")
+I["version--four-parts"] = cfg("3.3.0.0")
+I["version--v-prefix"] = cfg("v3.3.0")
 I["version--3.5.0-unknown"] = cfg("3.5.0")
 I["version--2.2.0-old"] = cfg("2.2.0")
 I["version--not-semver"] = cfg("three")
