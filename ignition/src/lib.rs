@@ -20,6 +20,7 @@ pub mod builder;
 pub mod butane;
 pub mod dataurl;
 pub mod error;
+mod gojson;
 pub mod hash;
 mod nullable;
 pub mod parse;

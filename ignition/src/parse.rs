@@ -5,9 +5,9 @@ use serde_json::Value;
 
 use crate::report::{join, Report, Warning};
 use crate::types::Config;
-use crate::validate;
 use crate::version::{gate, Version};
 use crate::Error;
+use crate::{gojson, validate};
 
 /// A parsed config with its version and the warnings found while parsing.
 #[derive(Debug, Clone)]
@@ -19,7 +19,8 @@ pub struct Parsed {
 
 /// Parses an Ignition config. Fields unknown to its version are dropped with a warning.
 pub fn parse(bytes: &[u8]) -> Result<Parsed, Error> {
-    let mut value: Value = serde_json::from_slice(bytes).map_err(|e| Error::Json {
+    let text = gojson::text(bytes);
+    let mut value: Value = serde_json::from_str(&text).map_err(|e| Error::Json {
         line: e.line(),
         column: e.column(),
         message: e
@@ -29,6 +30,8 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed, Error> {
             .unwrap_or("")
             .to_string(),
     })?;
+    let mut folded = Report::default();
+    gojson::fold_keys(&mut value, "", &mut folded);
     let version_str = match value.pointer("/ignition/version") {
         Some(Value::String(s)) => s.clone(),
         Some(other) => return Err(Error::InvalidVersion(other.to_string())),
@@ -51,7 +54,7 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed, Error> {
             message: crate::error::redact(&e.into_inner().to_string()),
         }
     })?;
-    let mut unknown_report = Report::default();
+    let mut unknown_report = folded;
     for p in unknown {
         let key = p.rsplit('/').next().unwrap_or("").to_string();
         unknown_report.warn(p, format!("unused key {key}"));

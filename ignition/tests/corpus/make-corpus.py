@@ -237,13 +237,25 @@ V["fuzz--3.0-merge-needs-no-source"] = cfg("3.0.0", ignition={"version": "3.0.0"
 I["fuzz--3.0-ca-empty-source"] = cfg("3.0.0", ignition={"version": "3.0.0", "security": {"tls": {"certificateAuthorities": [{}]}}})
 I["fuzz--partition-empty-label-twice"] = cfg(storage={"disks": [{"device": "/d", "partitions": [{"number": 1, "label": ""}, {"number": 2, "label": ""}]}]})
 I["fuzz--partition-label-bytes"] = cfg(storage={"disks": [{"device": "/d", "partitions": [{"number": 1, "label": "\u00e9" * 19}]}]})
+# --- Go encoding/json reading (see src/gojson.rs)
+V["gojson--keys-any-case"] = '{"Ignition":{"VERSION":"3.3.0"},"Storage":{"files":[{"Path":"/a","MODE":420}]}}'
+V["gojson--invalid-utf8"] = b'{"ignition":{"version":"3.3.0"},"passwd":{"users":[{"name":"\xff"}]}}'
+V["gojson--lone-surrogate"] = '{"ignition":{"version":"3.3.0"},"passwd":{"users":[{"name":"\\ud800"}]}}'
+V["gojson--minus-zero"] = '{"ignition":{"version":"3.3.0"},"storage":{"files":[{"path":"/a","mode":-0}]}}'
+I["gojson--keys-any-case-relative-path"] = '{"ignition":{"version":"3.3.0"},"STORAGE":{"Files":[{"PATH":"a"}]}}'
+I["gojson--minus-zero-float"] = '{"ignition":{"version":"3.3.0"},"storage":{"files":[{"path":"/a","mode":-0.0}]}}'
+I["gojson--trailing-data"] = '{"ignition":{"version":"3.3.0"}} {}'
+I["gojson--bom"] = b'\xef\xbb\xbf{"ignition":{"version":"3.3.0"}}'
 
 for d, cases in [("valid", V), ("invalid", I), ("stricter", S)]:
     out = os.path.join(HERE, d)
     shutil.rmtree(out, ignore_errors=True)
     os.makedirs(out)
     for name, c in cases.items():
-        text = c if isinstance(c, str) else json.dumps(c, indent=1) + "\n"
-        with open(os.path.join(out, name + ".ign"), "w") as fh:
-            fh.write(text)
+        if isinstance(c, bytes):
+            data = c
+        else:
+            data = (c if isinstance(c, str) else json.dumps(c, indent=1) + "\n").encode()
+        with open(os.path.join(out, name + ".ign"), "wb") as fh:
+            fh.write(data)
 print(len(V), "valid,", len(I), "invalid,", len(S), "stricter")
