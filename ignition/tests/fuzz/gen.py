@@ -107,7 +107,10 @@ def mutate(c):
     if not conts: return c
     n = pick(conts)
     vals = [None, "", "x", 0, 1, -1, 1.5, True, False, [], {}, [None], ["x"], [{}], {"x": 1}, 420, "/a", 2**63]
-    if isinstance(n, dict):
+    if isinstance(n, dict) and maybe(0.3):
+        k = pick(list(n.keys()))
+        n[pick([k.upper(), k.capitalize(), k.lower()])] = n.pop(k)
+    elif isinstance(n, dict):
         k = pick(list(n.keys()) + ["unknownKey"])
         n[k] = pick(vals)
     else:
