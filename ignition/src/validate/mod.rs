@@ -18,13 +18,23 @@ use crate::{hash, Error};
 
 pub(crate) const DUPLICATE: &str = "duplicate entry defined";
 
-/// Validates `cfg` for the version named in `cfg.ignition.version`.
+/// Validates `cfg` for the version named in `cfg.ignition.version`. Fields that version lacks
+/// (e.g. `kernelArguments` in 3.2.0) are warnings, as Ignition ignores them.
 pub fn validate(cfg: &Config) -> Report {
     let mut r = Report::default();
-    match Version::parse(&cfg.ignition.version) {
-        Ok(v) => validate_as(cfg, v, &mut r),
-        Err(e) => r.error("/ignition/version", strip_kind(&e)),
+    let v = match Version::parse(&cfg.ignition.version) {
+        Ok(v) => v,
+        Err(e) => {
+            r.error("/ignition/version", strip_kind(&e));
+            return r;
+        }
+    };
+    if v < Version::V3_4 {
+        if let Ok(mut value) = serde_json::to_value(cfg) {
+            crate::version::gate(&mut value, v, &mut r);
+        }
     }
+    validate_as(cfg, v, &mut r);
     r
 }
 

@@ -165,3 +165,12 @@ fn devices() {
         &[("/storage/luks/0/device", "required")],
     );
 }
+
+#[test]
+fn fields_newer_than_the_version_are_warned_about() {
+    let cfg = crate::Config::new(crate::Version::V3_2).kernel_argument("quiet");
+    let r = super::validate(&cfg);
+    assert!(!r.is_fatal(), "{r}");
+    let w: Vec<&str> = r.warnings().map(|w| w.pointer.as_str()).collect();
+    assert_eq!(w, ["/kernelArguments"]);
+}
