@@ -25,7 +25,15 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let mut ok = true;
-    for path in files {
+    let prefix = |path: &str| {
+        if files.len() > 1 {
+            format!("{path}: ")
+        } else {
+            String::new()
+        }
+    };
+    for path in &files {
+        let path = path.as_str();
         let bytes = match read(path) {
             Ok(b) => b,
             Err(e) => {
@@ -43,14 +51,14 @@ fn main() -> ExitCode {
             Ok(report) => {
                 if !quiet {
                     for e in &report.entries {
-                        println!("{e}");
+                        println!("{}{e}", prefix(path));
                     }
                 }
                 ok &= !report.is_fatal();
             }
             Err(e) => {
                 if !quiet {
-                    println!("error: {e}");
+                    println!("{}error: {e}", prefix(path));
                 }
                 ok = false;
             }
