@@ -61,9 +61,13 @@ fn rewrite(s: &str) -> String {
                     }
                     continue;
                 }
-                let end = (i + 2).min(b.len());
-                out.push_str(&s[i..end]);
-                i = end;
+                // Keep the backslash and the whole character it escapes.
+                out.push('\\');
+                i += 1;
+                if let Some(ch) = s[i..].chars().next() {
+                    out.push(ch);
+                    i += ch.len_utf8();
+                }
                 continue;
             }
             if c == b'"' {
@@ -239,6 +243,11 @@ mod tests {
             r#"{"a":0,"b":-0.5,"c":-01,"d":"-0"}"#
         );
         assert!(matches!(text(br#"{"a":1}"#), Cow::Borrowed(_)));
+        // Not JSON, but must not panic on a multi-byte character after a backslash.
+        assert_eq!(
+            text("{\"a\":\"\\é\\ud800\",\"b\":-0}".as_bytes()),
+            "{\"a\":\"\\é\\uFFFD\",\"b\":0}"
+        );
     }
 
     #[test]
