@@ -157,11 +157,16 @@ pub fn butane_to_ignition(
             dropins,
         });
     }
-    for u in b.passwd.users {
+    for (i, u) in b.passwd.users.into_iter().enumerate() {
+        let mut keys = u.ssh_authorized_keys;
+        for name in &u.ssh_authorized_keys_local {
+            let at = format!("passwd.users[{i}].ssh_authorized_keys_local");
+            keys.extend(key_lines(name, &at, local)?);
+        }
         cfg.passwd.users.push(ign::PasswdUser {
             name: u.name,
             password_hash: u.password_hash,
-            ssh_authorized_keys: u.ssh_authorized_keys,
+            ssh_authorized_keys: keys,
             uid: u.uid,
             gecos: u.gecos,
             home_dir: u.home_dir,
@@ -194,6 +199,19 @@ pub fn butane_to_ignition(
         return Err(Error::Invalid(report));
     }
     Ok((cfg, report.entries))
+}
+
+/// The keys in a local authorized_keys file: one per non-empty, non-comment line.
+fn key_lines(name: &str, at: &str, local: LocalResolver) -> Result<Vec<String>, Error> {
+    let bytes = local(name).map_err(|e| err(at, format!("{name:?}: {e}")))?;
+    let text =
+        String::from_utf8(bytes).map_err(|_| err(at, format!("{name:?} is not UTF-8 text")))?;
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_string)
+        .collect())
 }
 
 /// Octal when written with a leading zero (`0644`), as Butane reads YAML; else decimal.

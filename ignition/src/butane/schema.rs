@@ -161,6 +161,8 @@ pub(super) struct User {
     pub(super) password_hash: Option<String>,
     #[serde(default)]
     pub(super) ssh_authorized_keys: Vec<String>,
+    #[serde(default)]
+    pub(super) ssh_authorized_keys_local: Vec<String>,
     pub(super) uid: Option<i64>,
     pub(super) gecos: Option<String>,
     pub(super) home_dir: Option<String>,

@@ -5,6 +5,7 @@ use super::butane_to_ignition;
 fn resolver(name: &str) -> Result<Vec<u8>, String> {
     match name {
         "motd" => Ok(b"from a local file\n".to_vec()),
+        "keys" => Ok(b"# team keys\nssh-ed25519 AAAA one\n\nssh-ed25519 BBBB two\n".to_vec()),
         _ => Err("no such file".into()),
     }
 }
@@ -92,4 +93,16 @@ fn local_names_stay_inside_the_files_directory() {
     for bad in ["", "/etc/passwd", "../secret", "a/../../b", "a\\..\\b"] {
         assert!(check_local_name(bad).is_err(), "{bad}");
     }
+}
+
+#[test]
+fn authorized_keys_can_come_from_local_files() {
+    check(
+        "variant: fcos\nversion: 1.4.0\npasswd:\n  users:\n    - name: core\n      ssh_authorized_keys: [ssh-ed25519 ZZZZ inline]\n      ssh_authorized_keys_local: [keys]\n",
+        Ok(r#"{"ignition":{"version":"3.3.0"},"passwd":{"users":[{"name":"core","sshAuthorizedKeys":["ssh-ed25519 ZZZZ inline","ssh-ed25519 AAAA one","ssh-ed25519 BBBB two"]}]}}"#),
+    );
+    check(
+        "variant: fcos\nversion: 1.4.0\npasswd:\n  users:\n    - name: core\n      ssh_authorized_keys_local: [nope]\n",
+        Err("passwd.users[0].ssh_authorized_keys_local: \"nope\": no such file"),
+    );
 }
