@@ -51,7 +51,7 @@ baseline() { # app-dir -> seconds for compile+commit+run+first 200, herokuish st
   docker rm -f bench-baseline bench-baseline-build >/dev/null 2>&1 || true
   docker create --name bench-baseline-build -u 32767:32767 -v bench-baseline-cache:/tmp/cache \
     solum/stack-build:bookworm bash -c \
-    'for bp in /tmp/buildpacks/*; do if "$bp/bin/detect" /tmp/build >/dev/null; then "$bp/bin/compile" /tmp/build /tmp/cache /tmp/env; break; fi; done' >/dev/null
+    'for bp in /tmp/buildpacks/*/; do if "${bp}bin/detect" /tmp/build >/dev/null; then "${bp}bin/compile" /tmp/build /tmp/cache /tmp/env; break; fi; done' >/dev/null
   docker cp "$1/." bench-baseline-build:/tmp/build >/dev/null
   docker cp buildpacks/. bench-baseline-build:/tmp/buildpacks >/dev/null
   docker run --rm -v bench-baseline-cache:/tmp/cache solum/stack-build:bookworm chown 32767:32767 /tmp/cache
@@ -80,7 +80,7 @@ df=$(prepare examples/dockerfile-web bench-df "$dport")
 df_cold=$(deploy "$df"); df_rss=$(cat "$work/rss")
 df_warm=$(deploy "$df")
 
-ratio() { echo "scale=2; $1 / $2" | bc; }
+ratio() { echo "scale=3; $1 / $2" | bc; }
 printf '%-44s %8s %10s %8s\n' "buildpack app (examples/python-web)" "solum" "by hand" "ratio"
 printf '%-44s %7.2fs %9.2fs %8s\n' "cold deploy (empty build cache)" "$cold" "$b_cold" "$(ratio "$cold" "$b_cold")"
 printf '%-44s %7.2fs %9.2fs %8s\n' "redeploy, unchanged source" "$warm" "$b_warm" "$(ratio "$warm" "$b_warm")"

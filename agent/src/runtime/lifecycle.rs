@@ -393,8 +393,12 @@ impl Runtime {
                 tokio::time::sleep(POLL).await;
             }
         }
-        let grace_end = begin + GRACE.min(policy.start_timeout);
-        tokio::time::sleep_until(grace_end).await;
+        // A web process that answered has proven itself; other processes prove themselves by
+        // still running after the grace period (only waited for when there are some).
+        if started.iter().any(|s| s.process != WEB) {
+            let grace_end = begin + GRACE.min(policy.start_timeout);
+            tokio::time::sleep_until(grace_end).await;
+        }
         for s in started.iter() {
             let info = containers::inspect(&self.docker, &s.id)
                 .await
