@@ -512,3 +512,58 @@ fn collect_print_merges_the_sources() {
         json!(["ec2", "cfn", "local"])
     );
 }
+
+/// No config drive and the metadata service down at start: the agent retries, finds it when it
+/// comes back, applies the deployment, and rides out a restart of the services mid-poll.
+/// It also tells systemd it is ready.
+#[test]
+fn metadata_service_down_at_start_and_services_restarted_mid_poll() {
+    require_docker();
+    let mut fx = Fixture::start();
+    let initial = cfn_world(&fx);
+    fx.with(|w| {
+        w.nova_down = true;
+        w.meta_data = Some(json!({"uuid": "uuid-4", "name": "vm4", "meta": {}}));
+        w.user_data = Some(user_data(&initial));
+        w.metadata = json!({"deployments": []});
+    });
+    let mut vm = Vm::new();
+    // An empty directory as the config drive: nothing there, so the metadata service is used.
+    std::fs::create_dir_all(vm.path("no-drive")).unwrap();
+    let cfg = vm.config(&fx, &vm.path("no-drive"));
+    let notify = std::os::unix::net::UnixDatagram::bind(vm.path("notify.sock")).unwrap();
+    notify.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let log = std::fs::File::create(vm.path("agent.log")).unwrap();
+    vm.child = Some(
+        Command::new(env!("CARGO_BIN_EXE_solum-agent"))
+            .args(["--config", cfg.to_str().unwrap(), "-vv", "run"])
+            .env("NOTIFY_SOCKET", vm.path("notify.sock"))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    fx.wait_for("a few failed metadata tries", Duration::from_secs(30), |reqs| {
+        reqs.iter().filter(|r| r.path == "/openstack/latest/meta_data.json" && r.status == 500).count() >= 2
+    });
+    fx.with(|w| w.nova_down = false);
+    let mut buf = [0u8; 256];
+    let n = notify.recv(&mut buf).expect("READY=1 from the agent");
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("READY=1"));
+    fx.wait_for("cfn polls", Duration::from_secs(30), |reqs| reqs.iter().any(|r| r.path == "/v1/" && r.status == 200));
+
+    // The services go away for 3 s and come back; meanwhile a deployment appears.
+    fx.restart(Duration::from_secs(3));
+    let url = fx.cfn_signal_url("after_restart");
+    fx.with(|w| {
+        w.metadata = json!({"deployments": [{"id": "r-1", "name": "after_restart", "group": "script",
+            "config": "#!/bin/sh\necho survived\n",
+            "inputs": [input("deploy_signal_transport", "CFN_SIGNAL"), input("deploy_signal_id", &url)]}]});
+        w.metadata_version += 1;
+    });
+    fx.wait_for("the deployment after the restart", Duration::from_secs(60), |reqs| {
+        reqs.iter().any(|r| r.path == "/v1/signal/after_restart" && r.status == 200)
+    });
+    assert_eq!(signals(&fx, "/v1/signal/after_restart")[0]["deploy_stdout"], "survived\n");
+    assert!(vm.log().contains("cfn"), "the failed polls are logged");
+}

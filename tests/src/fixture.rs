@@ -73,21 +73,27 @@ impl Fixture {
         let listener = TcpListener::bind("127.0.0.1:0").expect("binding the fixture");
         let port = listener.local_addr().expect("addr").port();
         let world = Arc::new(Mutex::new(World::default()));
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (w, s) = (world.clone(), stop.clone());
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                if s.load(std::sync::atomic::Ordering::Relaxed) {
-                    break;
-                }
-                let Ok(stream) = stream else { continue };
-                let w = w.clone();
-                std::thread::spawn(move || {
-                    let _ = handle(stream, port, &w);
-                });
-            }
-        });
+        let stop = serve(listener, port, world.clone());
         Fixture { port, world, stop }
+    }
+
+    /// Stops answering (connections are refused) for `down`, then serves again on the same
+    /// port with the same world: a restart of the services the VM talks to.
+    pub fn restart(&mut self, down: Duration) {
+        self.shutdown();
+        std::thread::sleep(down);
+        let listener = TcpListener::bind(("127.0.0.1", self.port)).expect("rebinding the fixture's port");
+        self.stop = serve(listener, self.port, self.world.clone());
+    }
+
+    fn shutdown(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        // Wake the accept loop so that it sees the flag and drops the listener.
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline && TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -169,6 +175,25 @@ impl Drop for Fixture {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
         let _ = TcpStream::connect(("127.0.0.1", self.port));
     }
+}
+
+/// Accepts connections until the returned flag is set; each request is answered on a thread.
+fn serve(listener: TcpListener, port: u16, world: Arc<Mutex<World>>) -> Arc<std::sync::atomic::AtomicBool> {
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let s = stop.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            if s.load(std::sync::atomic::Ordering::Relaxed) {
+                break;
+            }
+            let Ok(stream) = stream else { continue };
+            let w = world.clone();
+            std::thread::spawn(move || {
+                let _ = handle(stream, port, &w);
+            });
+        }
+    });
+    stop
 }
 
 fn temp_sig(method: &str, object: &str) -> String {
