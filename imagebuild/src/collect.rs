@@ -302,6 +302,10 @@ pub fn collect(resolved: &Resolved<'_>, opts: &PlanOptions) -> Result<Plan, Coll
         inputs,
         environment_d: plan::merge_sorted("environment.d file", env_files)?,
         packages: plan::package_steps(&entries, &maps, &target),
+        pkg_maps: maps
+            .iter()
+            .map(|(k, m)| (k.clone(), m.flatten(&target)))
+            .collect(),
         static_files: merge_static(static_files)?,
         bin_files: plan::merge_sorted("bin/ file", bin_files)?,
         phases,

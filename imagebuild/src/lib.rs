@@ -1,14 +1,23 @@
 //! solum-image: builds VM and container images from diskimage-builder-style
 //! elements. Planning (element, resolve, packages, runparts, phase, plan,
-//! collect, hash, planner) is pure or read-only; building (cmd, mounts,
-//! rootfs, run, output, build) does the side effects.
+//! collect, hash, planner) is pure or read-only; building (cmd, namespace,
+//! mounts, cache, rootfs, hooks, run, output, build) does the side effects.
 
+pub mod build;
+pub mod cache;
+pub mod cmd;
 pub mod collect;
 pub mod element;
 pub mod hash;
+pub mod hooks;
+pub mod mounts;
+pub mod namespace;
+pub mod output;
 pub mod packages;
 pub mod phase;
 pub mod plan;
 pub mod planner;
 pub mod resolve;
+pub mod rootfs;
+pub mod run;
 pub mod runparts;

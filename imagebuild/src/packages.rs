@@ -364,6 +364,24 @@ impl PkgMap {
             .map_err(|e| err(file, Some(e.line()), format!("invalid pkg-map: {e}")))
     }
 
+    /// Every generic name this map knows, mapped for `t` (for the in-chroot
+    /// `pkg-map` helper).
+    pub fn flatten(&self, t: &Target) -> BTreeMap<String, Vec<String>> {
+        let mut names: Vec<&String> = self.default.keys().collect();
+        for m in self.family.values().chain(self.distro.values()) {
+            names.extend(m.keys());
+        }
+        for r in self.release.values() {
+            for m in r.values() {
+                names.extend(m.keys());
+            }
+        }
+        names
+            .into_iter()
+            .map(|n| (n.clone(), self.map(n, t)))
+            .collect()
+    }
+
     /// Map a generic name to distro packages (most specific wins). A name
     /// with no mapping is itself; a mapping to "" means no package.
     pub fn map(&self, name: &str, t: &Target) -> Vec<String> {
@@ -544,6 +562,10 @@ mod tests {
         let mut other = t.clone();
         other.release = "trixie".into();
         assert_eq!(m.map("a", &other), vec!["a-debian"]);
+        let flat = m.flatten(&t);
+        assert_eq!(flat.len(), 5);
+        assert_eq!(flat["a"], vec!["a-bookworm"]);
+        assert!(flat["e"].is_empty());
     }
 
     #[test]

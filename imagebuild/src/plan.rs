@@ -107,6 +107,8 @@ pub struct Plan {
     pub inputs: Vec<PathBuf>,
     pub environment_d: Vec<ElementFile>,
     pub packages: Vec<PackageStep>,
+    /// element -> generic name -> packages, for the in-chroot `pkg-map` helper.
+    pub pkg_maps: BTreeMap<String, BTreeMap<String, Vec<String>>>,
     pub static_files: Vec<ElementFile>,
     pub bin_files: Vec<ElementFile>,
     pub phases: Vec<PhasePlan>,

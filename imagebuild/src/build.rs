@@ -1,0 +1,203 @@
+//! One build from a plan: the tree (from the final-tree cache when the plan
+//! hash matches, else base tree + phases), then the outputs. Owns the build
+//! directory and refuses to delete it while anything is mounted below it.
+
+use crate::cache::{self, Cache, CacheError};
+use crate::hash::HashError;
+use crate::hooks::{self, HooksError};
+use crate::mounts;
+use crate::output::{self, OutputError, Produced};
+use crate::plan::{Plan, RootTree};
+use crate::rootfs::{self, RootfsError};
+use crate::run::{self, Profile, RunContext, RunError};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Any build failure.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Hash(#[from] HashError),
+    #[error(transparent)]
+    Cache(#[from] CacheError),
+    #[error(transparent)]
+    Hooks(#[from] HooksError),
+    #[error(transparent)]
+    Rootfs(#[from] RootfsError),
+    #[error(transparent)]
+    Run(#[from] RunError),
+    #[error(transparent)]
+    Output(#[from] OutputError),
+    #[error("--offline: the final tree for plan {hash} is not cached and the plan needs root.d scripts to make a tree")]
+    OfflineNeedsTree { hash: String },
+    #[error("cannot make the build directory: {0}")]
+    Workdir(std::io::Error),
+    #[error("--image-size is only for disk outputs (qcow2, raw, vagrant)")]
+    SizeWithoutDisk,
+}
+
+/// Options that are not part of the plan (they do not change the result).
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    pub output: PathBuf,
+    pub cache_dir: PathBuf,
+    pub elements_path: Vec<PathBuf>,
+    pub offline: bool,
+    pub trace: bool,
+    pub docker_tag: Option<String>,
+    pub image_size_gb: Option<f64>,
+}
+
+/// What a build did.
+#[derive(Debug, Clone)]
+pub struct BuildReport {
+    pub plan_hash: String,
+    pub from_cache: bool,
+    pub profile: Profile,
+    pub produced: Vec<Produced>,
+}
+
+impl BuildReport {
+    pub fn render_profile(&self) -> String {
+        let mut s = self.profile.render();
+        for p in &self.produced {
+            match p {
+                Produced::File { path, sha256 } => s.push_str(&format!(
+                    "solum-image: wrote {} (sha256 {sha256})\n",
+                    path.display()
+                )),
+                Produced::DockerImage { tag, id } => s.push_str(&format!(
+                    "solum-image: imported docker image {tag} ({id})\n"
+                )),
+            }
+        }
+        s
+    }
+}
+
+/// The build directory; removed on drop unless something is still mounted
+/// below it (then it is left, with a warning, rather than deleting through
+/// a mount).
+struct Workdir {
+    path: PathBuf,
+}
+
+impl Drop for Workdir {
+    fn drop(&mut self) {
+        let left = mounts::mounts_below(&self.path);
+        if !left.is_empty() {
+            eprintln!(
+                "solum-image: warning: not removing {} because {} is still mounted",
+                self.path.display(),
+                left[0].display()
+            );
+            return;
+        }
+        let _ = fs::remove_dir_all(&self.path);
+    }
+}
+
+fn make_tree(
+    plan: &Plan,
+    opts: &BuildOptions,
+    cache: &Cache,
+    dest: &Path,
+) -> Result<Profile, BuildError> {
+    let mut profile = Profile::default();
+    let dir = tempfile::Builder::new()
+        .prefix("solum-image-build-")
+        .tempdir()
+        .map_err(BuildError::Workdir)?;
+    let work = Workdir { path: dir.keep() };
+    let root = work.path.join("mnt");
+    let hooks_dir = work.path.join("hooks");
+    fs::create_dir_all(&root).map_err(BuildError::Workdir)?;
+    hooks::prepare(plan, &hooks_dir)?;
+    let start = Instant::now();
+    let apt = match &plan.root_tree {
+        RootTree::Debian { release, arch, .. } => {
+            let base = rootfs::ensure_base(cache, &plan.root_tree, opts.offline)?;
+            if let Some(base) = base {
+                rootfs::unpack(&base, &root)?;
+            }
+            Some(cache.apt_archives(release, arch)?)
+        }
+        RootTree::Elements => {
+            if opts.offline {
+                return Err(BuildError::OfflineNeedsTree { hash: plan.hash()? });
+            }
+            None
+        }
+    };
+    profile.steps.push(run::Timing {
+        phase: crate::phase::Phase::Root,
+        name: "(base tree)".into(),
+        seconds: start.elapsed().as_secs_f64(),
+    });
+    let ctx = RunContext {
+        plan,
+        root: &root,
+        hooks: &hooks_dir,
+        build_dir: &work.path,
+        cache_dir: cache.root(),
+        apt_archives: apt.as_deref(),
+        elements_path: &opts.elements_path,
+        offline: opts.offline,
+        trace: opts.trace,
+    };
+    run::run_phases(&ctx, &mut profile)?;
+    let start = Instant::now();
+    let part = cache::partial(dest);
+    if let Err(e) = rootfs::pack(&root, &part) {
+        let _ = fs::remove_file(&part);
+        return Err(e.into());
+    }
+    fs::rename(&part, dest).map_err(|source| RootfsError::Io {
+        path: dest.to_path_buf(),
+        source,
+    })?;
+    profile.steps.push(run::Timing {
+        phase: crate::phase::Phase::Cleanup,
+        name: "(pack tree)".into(),
+        seconds: start.elapsed().as_secs_f64(),
+    });
+    drop(work);
+    Ok(profile)
+}
+
+/// Build `plan`.
+pub fn build(plan: &Plan, opts: &BuildOptions) -> Result<BuildReport, BuildError> {
+    for t in &plan.outputs {
+        if !output::SUPPORTED.contains(&t.as_str()) {
+            return Err(OutputError::Unsupported(t.clone()).into());
+        }
+    }
+    if opts.image_size_gb.is_some() {
+        return Err(BuildError::SizeWithoutDisk);
+    }
+    let hash = plan.hash()?;
+    let cache = Cache::new(&opts.cache_dir);
+    let tree = cache.tree_tar(&hash)?;
+    let _lock = cache.lock(&format!("tree-{}", &hash[..16]))?;
+    let (from_cache, profile) = if tree.is_file() {
+        eprintln!(
+            "solum-image: plan {hash} unchanged: reusing the cached tree {}",
+            tree.display()
+        );
+        (true, Profile::default())
+    } else {
+        (false, make_tree(plan, opts, &cache, &tree)?)
+    };
+    let tag = opts
+        .docker_tag
+        .clone()
+        .unwrap_or_else(|| format!("{}:latest", plan.image_name));
+    let produced = output::produce(&tree, &plan.outputs, &opts.output, &tag)?;
+    Ok(BuildReport {
+        plan_hash: hash,
+        from_cache,
+        profile,
+        produced,
+    })
+}
