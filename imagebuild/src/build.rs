@@ -153,6 +153,11 @@ fn make_tree(
         let _ = fs::remove_file(&part);
         return Err(e.into());
     }
+    let sum = output::sha256_file(&part)?;
+    output::write_atomic(
+        &output::output_path(dest, "sha256"),
+        output::sum_line(&sum, dest).as_bytes(),
+    )?;
     fs::rename(&part, dest).map_err(|source| RootfsError::Io {
         path: dest.to_path_buf(),
         source,
@@ -164,6 +169,19 @@ fn make_tree(
     });
     drop(work);
     Ok(profile)
+}
+
+/// The sha256 of a cached tree, from the `.sha256` written beside it.
+fn cached_sum(tree: &Path) -> Result<String, OutputError> {
+    let sum_file = output::output_path(tree, "sha256");
+    if let Ok(text) = fs::read_to_string(&sum_file) {
+        if let Some(sum) = text.split_whitespace().next().filter(|s| s.len() == 64) {
+            return Ok(sum.to_string());
+        }
+    }
+    let sum = output::sha256_file(tree)?;
+    output::write_atomic(&sum_file, output::sum_line(&sum, tree).as_bytes())?;
+    Ok(sum)
 }
 
 /// Build `plan`.
@@ -193,7 +211,8 @@ pub fn build(plan: &Plan, opts: &BuildOptions) -> Result<BuildReport, BuildError
         .docker_tag
         .clone()
         .unwrap_or_else(|| format!("{}:latest", plan.image_name));
-    let produced = output::produce(&tree, &plan.outputs, &opts.output, &tag)?;
+    let sum = cached_sum(&tree)?;
+    let produced = output::produce(&tree, &sum, &plan.outputs, &opts.output, &tag)?;
     Ok(BuildReport {
         plan_hash: hash,
         from_cache,

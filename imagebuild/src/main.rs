@@ -99,12 +99,8 @@ fn run_build(args: BuildArgs) -> Result<ExitCode> {
         .filter(|n| !n.is_empty())
         .with_context(|| format!("-o {}: needs a file name", args.output.display()))?
         .to_string();
-    let mut env: BTreeMap<String, String> = std::env::vars().collect();
+    let env: BTreeMap<String, String> = std::env::vars().collect();
     let project = project_elements();
-    if args.elements.iter().any(|e| e == "solum-agent") && !env.contains_key("SOLUM_AGENT_BINARY") {
-        let default = project.join("../target/release/solum-agent");
-        env.insert("SOLUM_AGENT_BINARY".into(), default.display().to_string());
-    }
     let release = env
         .get("DIB_RELEASE")
         .cloned()
@@ -118,7 +114,21 @@ fn run_build(args: BuildArgs) -> Result<ExitCode> {
         extra_packages: args.packages.clone(),
         env,
     };
-    let plan = planner::make_plan(&search, &args.elements, args.no_base, &opts)?;
+    let mut plan = planner::make_plan(&search, &args.elements, args.no_base, &opts)?;
+    if plan.elements.iter().any(|e| e.name == "solum-agent") {
+        // The agent's files come from this workspace unless told otherwise.
+        let workspace = project.parent().unwrap_or(Path::new("/"));
+        let mut opts = opts;
+        for (var, rel) in [
+            ("SOLUM_AGENT_BINARY", "target/release/solum-agent"),
+            ("SOLUM_AGENT_UNIT_FILE", "agent/systemd/solum-agent.service"),
+        ] {
+            opts.env
+                .entry(var.to_string())
+                .or_insert_with(|| workspace.join(rel).display().to_string());
+        }
+        plan = planner::make_plan(&search, &args.elements, args.no_base, &opts)?;
+    }
     if args.dry_run {
         let hash = plan.hash()?;
         if args.json {

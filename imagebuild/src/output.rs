@@ -50,43 +50,65 @@ pub fn output_path(base: &Path, ext: &str) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// Copy `src` to `dest` atomically, returning the sha256 of the content,
-/// and write `dest.sha256` in `sha256sum` format.
-pub fn write_file_with_sum(src: &Path, dest: &Path) -> Result<String, OutputError> {
+/// sha256 (hex) of a file's content.
+pub fn sha256_file(path: &Path) -> Result<String, OutputError> {
+    let mut input = fs::File::open(path).map_err(oerr(path))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = input.read(&mut buf).map_err(oerr(path))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+/// Write `text` to `dest` via a temp name and a rename.
+pub fn write_atomic(dest: &Path, text: &[u8]) -> Result<(), OutputError> {
     let part = cache::partial(dest);
     let result = (|| {
-        let mut input = fs::File::open(src).map_err(oerr(src))?;
-        let mut out = fs::File::create(&part).map_err(oerr(&part))?;
-        let mut h = Sha256::new();
-        let mut buf = vec![0u8; 1 << 20];
-        loop {
-            let n = input.read(&mut buf).map_err(oerr(src))?;
-            if n == 0 {
-                break;
-            }
-            h.update(&buf[..n]);
-            out.write_all(&buf[..n]).map_err(oerr(&part))?;
-        }
-        out.sync_all().map_err(oerr(&part))?;
-        Ok::<String, OutputError>(hex::encode(h.finalize()))
+        let mut f = fs::File::create(&part)?;
+        f.write_all(text)?;
+        f.sync_all()
     })();
-    let sum = match result {
-        Ok(s) => s,
-        Err(e) => {
-            let _ = fs::remove_file(&part);
-            return Err(e);
-        }
-    };
-    fs::rename(&part, dest).map_err(oerr(dest))?;
-    let file_name = dest
+    if let Err(e) = result {
+        let _ = fs::remove_file(&part);
+        return Err(oerr(&part)(e));
+    }
+    fs::rename(&part, dest).map_err(oerr(dest))
+}
+
+/// The `sha256sum` line for a file.
+pub fn sum_line(sum: &str, file: &Path) -> String {
+    let name = file
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let sum_path = output_path(dest, "sha256");
-    let sum_part = cache::partial(&sum_path);
-    fs::write(&sum_part, format!("{sum}  {file_name}\n")).map_err(oerr(&sum_part))?;
-    fs::rename(&sum_part, &sum_path).map_err(oerr(&sum_path))?;
-    Ok(sum)
+    format!("{sum}  {name}\n")
+}
+
+/// Copy `src` (whose sha256 is `sum`) to `dest` atomically and write
+/// `dest.sha256` in `sha256sum` format beside it.
+pub fn write_file_with_sum(src: &Path, sum: &str, dest: &Path) -> Result<(), OutputError> {
+    let part = cache::partial(dest);
+    let result = fs::copy(src, &part)
+        .and_then(|_| fs::File::open(&part))
+        .and_then(|f| f.sync_all());
+    if let Err(e) = result {
+        let _ = fs::remove_file(&part);
+        return Err(OutputError::Io {
+            path: if src.exists() {
+                part
+            } else {
+                src.to_path_buf()
+            },
+            source: e,
+        });
+    }
+    fs::rename(&part, dest).map_err(oerr(dest))?;
+    write_atomic(&output_path(dest, "sha256"), sum_line(sum, dest).as_bytes())
 }
 
 /// Whether a string is a plausible docker reference (repo[:tag]).
@@ -125,6 +147,7 @@ pub fn docker_import(tree_tar: &Path, tag: &str) -> Result<String, OutputError> 
 /// Make every requested output.
 pub fn produce(
     tree_tar: &Path,
+    tree_sum: &str,
     types: &[String],
     base: &Path,
     docker_tag: &str,
@@ -134,8 +157,11 @@ pub fn produce(
         match t.as_str() {
             "tar" => {
                 let path = output_path(base, "tar");
-                let sha256 = write_file_with_sum(tree_tar, &path)?;
-                done.push(Produced::File { path, sha256 });
+                write_file_with_sum(tree_tar, tree_sum, &path)?;
+                done.push(Produced::File {
+                    path,
+                    sha256: tree_sum.to_string(),
+                });
             }
             "docker" => {
                 let id = docker_import(tree_tar, docker_tag)?;
@@ -174,7 +200,8 @@ mod tests {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         assert!(!names.iter().any(|n| n.contains(".part-")), "{names:?}");
-        let e = write_file_with_sum(&t.path().join("nope"), &t.path().join("x.tar")).unwrap_err();
+        let e =
+            write_file_with_sum(&t.path().join("nope"), &sum, &t.path().join("x.tar")).unwrap_err();
         assert!(e.to_string().contains("nope"), "{e}");
         assert!(!t.path().join("x.tar").exists());
     }
@@ -188,7 +215,14 @@ mod tests {
             output_path(Path::new("/o/img"), "tar"),
             PathBuf::from("/o/img.tar")
         );
-        let e = produce(Path::new("/x"), &["qcow2".into()], Path::new("/o/img"), "t").unwrap_err();
+        let e = produce(
+            Path::new("/x"),
+            "",
+            &["qcow2".into()],
+            Path::new("/o/img"),
+            "t",
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("not implemented yet"), "{e}");
     }
 }
