@@ -186,11 +186,13 @@ mod tests {
         let src = t.path().join("src");
         fs::write(&src, "abc").unwrap();
         let dest = t.path().join("img.tar");
-        let sum = write_file_with_sum(&src, &dest).unwrap();
+        let sum = sha256_file(&src).unwrap();
         assert_eq!(
             sum,
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
+        write_file_with_sum(&src, &sum, &dest).unwrap();
+        assert_eq!(fs::read_to_string(&dest).unwrap(), "abc");
         assert_eq!(
             fs::read_to_string(t.path().join("img.tar.sha256")).unwrap(),
             format!("{sum}  img.tar\n")
