@@ -80,14 +80,44 @@ pub fn last_lines(text: &str, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
+/// Wait for a child; on interrupt, SIGTERM its process group, then
+/// SIGKILL it if it has not ended after 10 s.
+fn wait_interruptible(child: &mut std::process::Child) -> std::io::Result<ExitStatus> {
+    let pgid = child.id() as libc::pid_t;
+    let mut term_sent: Option<std::time::Instant> = None;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(status);
+        }
+        if crate::namespace::interrupted() {
+            match term_sent {
+                None => {
+                    // SAFETY: signalling our own child's process group.
+                    unsafe { libc::kill(-pgid, libc::SIGTERM) };
+                    term_sent = Some(std::time::Instant::now());
+                }
+                Some(t) if t.elapsed() > std::time::Duration::from_secs(10) => {
+                    // SAFETY: as above.
+                    unsafe { libc::kill(-pgid, libc::SIGKILL) };
+                }
+                Some(_) => {}
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 /// Run with stdout and stderr streamed to our stderr (prefixed), keeping
 /// the last `keep` lines for the error.
 pub fn run_streamed(cmd: &mut Command, prefix: &str, keep: usize) -> Result<(), CmdError> {
+    use std::os::unix::process::CommandExt;
     let cmdline = describe(cmd);
+    // Its own process group, so an interrupt can stop the whole script tree.
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        .process_group(0)
         .spawn()
         .map_err(|source| CmdError::Spawn {
             cmdline: cmdline.clone(),
@@ -118,7 +148,7 @@ pub fn run_streamed(cmd: &mut Command, prefix: &str, keep: usize) -> Result<(), 
     if let Some(e) = child.stderr.take() {
         threads.push(pump(Box::new(e)));
     }
-    let status = child.wait().map_err(|source| CmdError::Spawn {
+    let status = wait_interruptible(&mut child).map_err(|source| CmdError::Spawn {
         cmdline: cmdline.clone(),
         source,
     })?;

@@ -185,10 +185,15 @@ fn run_packages(
     );
     let start = Instant::now();
     let mut c = chroot_command(ctx, &args);
-    cmd::run_streamed(&mut c, "  ", TAIL_LINES).map_err(|source| RunError::Step {
-        phase: step.phase,
-        what: what.into(),
-        source,
+    cmd::run_streamed(&mut c, "  ", TAIL_LINES).map_err(|source| {
+        if namespace::interrupted() {
+            return RunError::Interrupted;
+        }
+        RunError::Step {
+            phase: step.phase,
+            what: what.into(),
+            source,
+        }
     })?;
     profile.steps.push(Timing {
         phase: step.phase,
@@ -296,6 +301,7 @@ pub fn run_phases(ctx: &RunContext<'_>, profile: &mut Profile) -> Result<(), Run
             });
             match result {
                 Ok(()) => {}
+                Err(_) if namespace::interrupted() => return Err(RunError::Interrupted),
                 Err(CmdError::Failed {
                     status, code, tail, ..
                 }) => {

@@ -1,0 +1,459 @@
+//! End-to-end tests of `solum-image build`: real mmdebstrap, real chroot,
+//! real mounts, real Docker. They need root, mmdebstrap and the Debian
+//! mirror (or a warm cache) and FAIL, never skip, when those are missing.
+//!
+//! One cold mmdebstrap of a minbase tree lands in a shared cache
+//! (`$SOLUM_IMAGE_TEST_CACHE`, default /var/tmp/solum-image-test-cache)
+//! that every test and later run reuses; each test forces its own final
+//! tree with a nonce so its phases really run, then removes that tree.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_solum-image");
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/elements")
+}
+
+fn cache_dir() -> PathBuf {
+    std::env::var_os("SOLUM_IMAGE_TEST_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/tmp/solum-image-test-cache"))
+}
+
+/// Fail (not skip) when the machine cannot run these tests.
+fn require_builder() {
+    // SAFETY: geteuid has no preconditions.
+    let euid = unsafe { libc::geteuid() };
+    assert_eq!(
+        euid, 0,
+        "these tests need root (mounts, chroot); CI must run them as root"
+    );
+    let have = Command::new("sh")
+        .args(["-c", "command -v mmdebstrap || command -v debootstrap"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(have, "mmdebstrap or debootstrap must be installed");
+}
+
+/// A unique per-test name and a private TMPDIR (to see leftovers).
+struct Scratch {
+    dir: tempfile::TempDir,
+    name: String,
+    nonce: String,
+}
+
+impl Scratch {
+    fn new(label: &str) -> Scratch {
+        let nonce = format!(
+            "{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
+        );
+        Scratch {
+            dir: tempfile::Builder::new()
+                .prefix("solum-image-it-")
+                .tempdir()
+                .expect("temp dir"),
+            name: format!("solum-image-it-{label}"),
+            nonce,
+        }
+    }
+
+    fn out(&self) -> PathBuf {
+        self.dir.path().join("out").join(&self.name)
+    }
+
+    fn tmp(&self) -> PathBuf {
+        self.dir.path().join("tmp")
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        std::fs::create_dir_all(self.tmp()).expect("tmp");
+        std::fs::create_dir_all(self.dir.path().join("out")).expect("out");
+        let mut c = Command::new(BIN);
+        c.arg("build")
+            .arg("-o")
+            .arg(self.out())
+            .args(args)
+            .env("ELEMENTS_PATH", fixtures())
+            .env("DIB_IMAGE_CACHE", cache_dir())
+            .env("DIB_SOLUM_TEST_NONCE", &self.nonce)
+            .env("TMPDIR", self.tmp())
+            // Mount in the test's own namespace so that leftovers would show.
+            .env("SOLUM_IMAGE_SHARED_MOUNTS", "1");
+        c
+    }
+
+    /// Plan hash for these arguments (same env as the build).
+    fn plan_hash(&self, args: &[&str]) -> String {
+        let mut a = args.to_vec();
+        a.extend(["--dry-run", "--json"]);
+        let out = self.command(&a).output().expect("run dry-run");
+        assert!(
+            out.status.success(),
+            "dry-run failed: {}",
+            text(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        v["hash"].as_str().expect("hash").to_string()
+    }
+
+    fn assert_clean(&self) {
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+        let tmp = self.tmp();
+        let left: Vec<&str> = mounts
+            .lines()
+            .filter(|l| l.contains(tmp.to_string_lossy().as_ref()))
+            .collect();
+        assert!(left.is_empty(), "mounts left behind: {left:#?}");
+        let entries: Vec<PathBuf> = std::fs::read_dir(&tmp)
+            .map(|r| r.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
+        assert!(entries.is_empty(), "build dirs left behind: {entries:?}");
+    }
+}
+
+/// Removes this test's final tree from the shared cache.
+struct TreeCleanup(Vec<String>);
+
+impl Drop for TreeCleanup {
+    fn drop(&mut self) {
+        for h in &self.0 {
+            let t = cache_dir().join(format!("solum-image/trees/{h}.tar"));
+            let _ = std::fs::remove_file(&t);
+            let _ = std::fs::remove_file(t.with_extension("tar.sha256"));
+        }
+    }
+}
+
+/// Removes a docker image this test created.
+struct DockerImage(String);
+
+impl Drop for DockerImage {
+    fn drop(&mut self) {
+        let _ = Command::new("docker").args(["rmi", "-f", &self.0]).output();
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn run(c: &mut Command) -> Output {
+    c.output().expect("spawn solum-image")
+}
+
+/// Read one file out of a tar archive.
+fn tar_file(archive: &Path, want: &str) -> Option<String> {
+    let f = std::fs::File::open(archive).expect("open tar");
+    let mut a = tar::Archive::new(f);
+    for e in a.entries().expect("entries") {
+        let mut e = e.expect("entry");
+        let p = e.path().expect("path").to_string_lossy().into_owned();
+        if p.trim_start_matches("./") == want {
+            let mut s = String::new();
+            e.read_to_string(&mut s).expect("read");
+            return Some(s);
+        }
+    }
+    None
+}
+
+fn tar_names(archive: &Path) -> Vec<String> {
+    let f = std::fs::File::open(archive).expect("open tar");
+    let mut a = tar::Archive::new(f);
+    a.entries()
+        .expect("entries")
+        .map(|e| {
+            let e = e.expect("entry");
+            e.path()
+                .expect("path")
+                .to_string_lossy()
+                .trim_start_matches("./")
+                .to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn tree_build_runs_phases_outputs_tar_and_docker_then_reuses_cache() {
+    require_builder();
+    let s = Scratch::new("tree");
+    let tag = format!("solum-image-it-{}:latest", s.nonce);
+    let args = [
+        "-n",
+        "-t",
+        "tar,docker",
+        "--docker-tag",
+        &tag,
+        "debian-minimal",
+        "test-tree",
+    ];
+    let hash = s.plan_hash(&args);
+    let _tree = TreeCleanup(vec![hash.clone()]);
+    let _image = DockerImage(tag.clone());
+
+    let out = run(&mut s.command(&args));
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "build failed:\n{err}");
+    s.assert_clean();
+    assert!(
+        err.contains("install.d 50-test-inside [test-tree]"),
+        "{err}"
+    );
+    assert!(err.contains("profile (seconds)"), "{err}");
+    assert!(!err.contains("10-skipped.sh"), "a .sh hook ran:\n{err}");
+
+    let tarball = PathBuf::from(format!("{}.tar", s.out().display()));
+    let solum_test = tar_file(&tarball, "etc/solum-test").expect("etc/solum-test in the tar");
+    assert_eq!(
+        solum_test,
+        "env=hello-from-env\n\
+         distro=debian release=bookworm init=systemd label=cloudimg-rootfs\n\
+         static=static-content\n\
+         tool=tool-ok\n"
+    );
+    let marker = tar_file(&tarball, "root-d-marker").expect("root.d marker");
+    assert_eq!(
+        marker,
+        "release=bookworm distro=debian arch=amd64 image=solum-image-it-tree env=hello-from-env\n"
+    );
+    assert_eq!(
+        tar_file(&tarball, "etc/solum-finalised").as_deref(),
+        Some("done\n")
+    );
+    let names = tar_names(&tarball);
+    for absent in [
+        "etc/solum-skipped-ran",
+        "etc/solum-not-exec-ran",
+        "usr/sbin/policy-rc.d",
+        "tmp/in_target.d/install.d/50-test-inside",
+    ] {
+        assert!(
+            !names.iter().any(|n| n == absent),
+            "{absent} must not be in the tree"
+        );
+    }
+    assert!(
+        names.iter().any(|n| n == "usr/bin/hello"),
+        "package-installs did not install hello"
+    );
+    assert!(names.iter().any(|n| n == "usr/local/bin/solum-test-tool"));
+
+    // The .sha256 beside the tar is right.
+    let sum_line =
+        std::fs::read_to_string(format!("{}.sha256", tarball.display())).expect("sha256 file");
+    let sha = Command::new("sha256sum")
+        .arg(&tarball)
+        .output()
+        .expect("sha256sum");
+    let real = text(&sha.stdout);
+    assert_eq!(
+        sum_line.split_whitespace().next(),
+        real.split_whitespace().next()
+    );
+    assert!(
+        sum_line.trim_end().ends_with("  solum-image-it-tree.tar"),
+        "{sum_line}"
+    );
+
+    // The docker output runs.
+    let d = Command::new("docker")
+        .args([
+            "run",
+            "--rm",
+            "--network=none",
+            &tag,
+            "cat",
+            "/etc/solum-test",
+        ])
+        .output()
+        .expect("docker run");
+    assert!(d.status.success(), "docker run: {}", text(&d.stderr));
+    assert_eq!(text(&d.stdout), solum_test);
+
+    // Same plan again: the cached tree is reused, nothing runs, same bytes.
+    let t0 = Instant::now();
+    let again = run(&mut s.command(&args));
+    let err2 = text(&again.stderr);
+    assert!(again.status.success(), "rebuild failed:\n{err2}");
+    assert!(err2.contains("reusing the cached tree"), "{err2}");
+    assert!(
+        !err2.contains("50-test-inside"),
+        "phases ran again:\n{err2}"
+    );
+    assert!(t0.elapsed() < Duration::from_secs(60));
+    let sum_again =
+        std::fs::read_to_string(format!("{}.sha256", tarball.display())).expect("sha256 file");
+    assert_eq!(sum_line, sum_again);
+
+    // And --offline works from the cache alone.
+    let mut off_args = args.to_vec();
+    off_args.push("--offline");
+    let off = run(&mut s.command(&off_args));
+    assert!(
+        off.status.success(),
+        "offline rebuild failed:\n{}",
+        text(&off.stderr)
+    );
+    s.assert_clean();
+}
+
+#[test]
+fn failing_script_reports_name_phase_code_and_tail_and_unmounts() {
+    require_builder();
+    let s = Scratch::new("fail");
+    let args = [
+        "-n",
+        "-t",
+        "tar",
+        "debian-minimal",
+        "test-tree",
+        "test-fail",
+    ];
+    let hash = s.plan_hash(&args);
+    let _tree = TreeCleanup(vec![hash]);
+    let out = run(&mut s.command(&args));
+    let err = text(&out.stderr);
+    assert!(!out.status.success(), "build should fail:\n{err}");
+    let msg = err
+        .split("solum-image: error: ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no error line in:\n{err}"));
+    assert!(
+        msg.starts_with(
+            "install.d script '50-test-fail' (element 'test-fail') failed with exit code 3"
+        ),
+        "{msg}"
+    );
+    let tail: Vec<&str> = msg.lines().skip(1).collect();
+    assert_eq!(tail.len(), 20, "{msg}");
+    assert_eq!(tail[0], "fail-line-11");
+    assert_eq!(tail[19], "fail-line-30");
+    assert!(!PathBuf::from(format!("{}.tar", s.out().display())).exists());
+    s.assert_clean();
+}
+
+#[test]
+fn interrupt_unwinds_mounts_and_build_dir() {
+    require_builder();
+    let s = Scratch::new("intr");
+    let args = ["-n", "-t", "tar", "debian-minimal", "test-slow"];
+    let hash = s.plan_hash(&args);
+    let _tree = TreeCleanup(vec![hash]);
+    let mut child = s
+        .command(&args)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let line = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .unwrap_or_else(|_| panic!("the slow script never started:\n{}", seen.join("\n")));
+        let started = line.contains("test-slow: sleeping");
+        seen.push(line);
+        if started {
+            break;
+        }
+    }
+    // SAFETY: signalling the child we spawned.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("wait") {
+            break st;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "builder did not stop after SIGINT"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let _ = reader.join();
+    seen.extend(rx.try_iter());
+    assert!(!status.success());
+    assert!(
+        seen.iter()
+            .any(|l| l.contains("solum-image: error: interrupted")),
+        "{}",
+        seen.join("\n")
+    );
+    s.assert_clean();
+}
+
+#[test]
+fn offline_without_a_cached_base_fails_clearly() {
+    require_builder();
+    let s = Scratch::new("offline");
+    let empty = tempfile::tempdir().expect("tmp");
+    let out = run(s
+        .command(&[
+            "-n",
+            "-t",
+            "tar",
+            "--offline",
+            "debian-minimal",
+            "test-tree",
+        ])
+        .env("DIB_IMAGE_CACHE", empty.path()));
+    let err = text(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("--offline: no cached base tree for bookworm/amd64"),
+        "{err}"
+    );
+    s.assert_clean();
+}
+
+#[test]
+fn dry_run_prints_plan_and_errors_name_the_chain() {
+    let s = Scratch::new("dry");
+    let out = run(&mut s.command(&[
+        "-n",
+        "-t",
+        "tar",
+        "--dry-run",
+        "debian-minimal",
+        "test-tree",
+    ]));
+    let so = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(so.contains("install.d (in chroot)"), "{so}");
+    assert!(so.contains("[install] hello"), "{so}");
+    assert!(so.contains("root.d (outside)"), "{so}");
+    assert!(so.contains("plan hash: "), "{so}");
+    assert!(!so.contains("10-skipped.sh"), "{so}");
+
+    let out = run(&mut s.command(&["-n", "--dry-run", "debian-minimal", "test-broken-deps"]));
+    assert!(!out.status.success());
+    assert_eq!(
+        text(&out.stderr).trim(),
+        "solum-image: error: missing element 'not-there' (wanted by vm-like <- test-broken-deps)"
+    );
+    let out = run(&mut s.command(&["-n", "--dry-run", "test-tree"]));
+    assert!(text(&out.stderr).contains("no operating-system element"));
+    let out = run(&mut s.command(&["-t", "iso", "--dry-run", "debian-minimal"]));
+    assert!(text(&out.stderr).contains("unknown output type 'iso'"));
+}
