@@ -230,6 +230,13 @@ impl Plan {
                 let _ = writeln!(s, "root tree: made by root.d scripts");
             }
         }
+        let _ = writeln!(s, "variables:");
+        for (k, v) in &self.env {
+            let _ = writeln!(s, "  {k}={v}");
+        }
+        for i in &self.inputs {
+            let _ = writeln!(s, "input file: {}", i.display());
+        }
         let _ = writeln!(s, "elements:");
         for e in &self.elements {
             let _ = writeln!(s, "  {:<20} {}", e.name, e.path.display());

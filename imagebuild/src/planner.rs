@@ -174,6 +174,8 @@ mod tests {
         assert!(!plan.render_text().contains("hunter2"));
         let text = plan.render_text();
         assert!(text.contains("install.d (in chroot)"), "{text}");
+        assert!(text.contains("  DIB_FLAVOUR=x\n"), "{text}");
+        assert!(!text.contains("DIB_ADMIN_PASSWORD"), "{text}");
         assert!(text.contains("[install] gcc htop nginx-light"), "{text}");
         assert!(text.contains("[uninstall] gcc"), "{text}");
     }

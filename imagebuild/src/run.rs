@@ -339,6 +339,79 @@ mod tests {
     use super::*;
 
     #[test]
+    fn script_env_inside_and_outside() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(t.path().join("debian-minimal")).unwrap();
+        std::fs::write(
+            t.path().join("debian-minimal/element-provides"),
+            "operating-system\n",
+        )
+        .unwrap();
+        let opts = crate::collect::PlanOptions {
+            image_name: "img".into(),
+            outputs: vec!["tar".into()],
+            release: "trixie".into(),
+            arch: "amd64".into(),
+            extra_packages: vec![],
+            env: [("DIB_X".to_string(), "1".to_string())]
+                .into_iter()
+                .collect(),
+        };
+        let plan = crate::planner::make_plan(
+            &[t.path().to_path_buf()],
+            &["debian-minimal".into()],
+            true,
+            &opts,
+        )
+        .unwrap();
+        let paths = [t.path().to_path_buf()];
+        let ctx = RunContext {
+            plan: &plan,
+            root: Path::new("/b/mnt"),
+            hooks: Path::new("/b/hooks"),
+            build_dir: Path::new("/b"),
+            cache_dir: Path::new("/c"),
+            apt_archives: None,
+            elements_path: &paths,
+            offline: true,
+            trace: true,
+        };
+        let get = |env: &[(String, String)], k: &str| {
+            env.iter()
+                .rev()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.clone())
+        };
+        let out = script_env(&ctx, false);
+        assert_eq!(get(&out, "TARGET_ROOT").as_deref(), Some("/b/mnt"));
+        assert_eq!(get(&out, "TMP_MOUNT_PATH").as_deref(), Some("/b/mnt"));
+        assert_eq!(get(&out, "TMP_HOOKS_PATH").as_deref(), Some("/b/hooks"));
+        assert_eq!(get(&out, "TMP_BUILD_DIR").as_deref(), Some("/b"));
+        assert_eq!(get(&out, "DIB_RELEASE").as_deref(), Some("trixie"));
+        assert_eq!(get(&out, "DIB_OFFLINE").as_deref(), Some("1"));
+        assert_eq!(get(&out, "DIB_DEBUG_TRACE").as_deref(), Some("1"));
+        assert_eq!(get(&out, "DIB_IMAGE_CACHE").as_deref(), Some("/c"));
+        assert_eq!(get(&out, "DIB_X").as_deref(), Some("1"));
+        assert_eq!(
+            get(&out, "IMAGE_ELEMENT").as_deref(),
+            Some("debian-minimal")
+        );
+        assert!(get(&out, "PATH").unwrap().starts_with("/b/hooks/bin:"));
+        let inside = script_env(&ctx, true);
+        assert_eq!(get(&inside, "TMP_HOOKS_PATH").as_deref(), Some(IN_TARGET));
+        assert_eq!(get(&inside, "TARGET_ROOT"), None);
+        assert_eq!(get(&inside, "DISTRO_NAME").as_deref(), Some("debian"));
+        assert_eq!(get(&inside, "DIB_INIT_SYSTEM").as_deref(), Some("systemd"));
+        assert_eq!(
+            get(&inside, "DIB_ROOT_LABEL").as_deref(),
+            Some("cloudimg-rootfs")
+        );
+        assert!(get(&inside, "PATH")
+            .unwrap()
+            .starts_with("/tmp/in_target.d/bin:"));
+    }
+
+    #[test]
     fn profile_renders_per_phase() {
         let p = Profile {
             steps: vec![
