@@ -40,7 +40,7 @@ pub struct Lock {
 pub fn base_key(tree: &RootTree) -> String {
     let json = serde_json::to_string(tree).unwrap_or_default();
     let mut h = Sha256::new();
-    h.update(b"solum-image base v1\0");
+    h.update(b"solum-image base v2\0");
     h.update(json.as_bytes());
     hex::encode(h.finalize())[..16].to_string()
 }

@@ -88,10 +88,13 @@ pub fn safe_dir(root: &Path, rel: &str) -> Result<PathBuf, MountError> {
 
 /// A file created for the duration of the chroot and removed afterwards,
 /// with whatever it replaced put back.
+/// If the build replaced the file (e.g. a package made resolv.conf a
+/// symlink), the build's version is kept and the saved one dropped.
 #[derive(Debug)]
 struct Swapped {
     path: PathBuf,
     saved: Option<PathBuf>,
+    contents: Vec<u8>,
 }
 
 impl Swapped {
@@ -104,7 +107,11 @@ impl Swapped {
         } else {
             None
         };
-        let guard = Swapped { path, saved };
+        let guard = Swapped {
+            path,
+            saved,
+            contents: contents.to_vec(),
+        };
         fs::write(&guard.path, contents).map_err(ioe(&guard.path))?;
         fs::set_permissions(&guard.path, fs::Permissions::from_mode(mode))
             .map_err(ioe(&guard.path))?;
@@ -114,6 +121,18 @@ impl Swapped {
 
 impl Drop for Swapped {
     fn drop(&mut self) {
+        let ours = fs::symlink_metadata(&self.path)
+            .map(|m| m.is_file())
+            .unwrap_or(false)
+            && fs::read(&self.path)
+                .map(|c| c == self.contents)
+                .unwrap_or(false);
+        if !ours && fs::symlink_metadata(&self.path).is_ok() {
+            if let Some(s) = &self.saved {
+                let _ = fs::remove_file(s);
+            }
+            return;
+        }
         let _ = fs::remove_file(&self.path);
         if let Some(s) = &self.saved {
             if let Err(e) = fs::rename(s, &self.path) {
@@ -240,6 +259,14 @@ mod tests {
             assert_eq!(fs::read_to_string(&p).unwrap(), "temp");
         }
         assert_eq!(fs::read_to_string(&p).unwrap(), "orig");
+        // Replaced by the build: the build's version stays, the backup goes.
+        {
+            let _g = Swapped::put(p.clone(), b"temp", 0o644).unwrap();
+            fs::remove_file(&p).unwrap();
+            std::os::unix::fs::symlink("../run/stub", &p).unwrap();
+        }
+        assert_eq!(fs::read_link(&p).unwrap(), Path::new("../run/stub"));
+        assert!(!p.with_extension("solum-orig").exists());
         let q = t.path().join("new");
         drop(Swapped::put(q.clone(), b"x", 0o755).unwrap());
         assert!(!q.exists());

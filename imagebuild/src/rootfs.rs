@@ -46,6 +46,9 @@ fn have(cmd: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// Files mmdebstrap/debootstrap copy from the build host, removed from base trees.
+const HOST_FILES: &str = "\"$1\"/etc/resolv.conf \"$1\"/etc/hostname";
+
 /// The mmdebstrap command for a base tree, writing a tarball (pure).
 pub fn mmdebstrap_command(tree: &RootTree, archives: &Path, out: &Path) -> Option<Command> {
     let RootTree::Debian {
@@ -73,7 +76,9 @@ pub fn mmdebstrap_command(tree: &RootTree, archives: &Path, out: &Path) -> Optio
         .arg(format!(
             "--customize-hook=sync-out /var/cache/apt/archives {a}"
         ))
-        .arg("--customize-hook=rm -f \"$1\"/var/cache/apt/archives/*.deb");
+        .arg("--customize-hook=rm -f \"$1\"/var/cache/apt/archives/*.deb")
+        // The build host's name and DNS do not belong in an image.
+        .arg(format!("--customize-hook=rm -f {HOST_FILES}"));
     if !include.is_empty() {
         c.arg(format!("--include={}", include.join(",")));
     }
@@ -153,6 +158,9 @@ fn debootstrap_tar(
     }
     c.arg(release).arg(dir.path()).arg(mirror);
     cmd::run_streamed(&mut c, "  debootstrap: ", 20)?;
+    for f in ["etc/resolv.conf", "etc/hostname"] {
+        let _ = fs::remove_file(dir.path().join(f));
+    }
     pack(dir.path(), out)
 }
 
