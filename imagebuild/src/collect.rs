@@ -29,6 +29,8 @@ pub enum CollectError {
         "element '{element}' has both package-installs.yaml and package-installs.json; keep one"
     )]
     TwoPackageFiles { element: String },
+    #[error("bad package name '{name}' (from {from})")]
+    BadPackage { name: String, from: String },
     #[error("{path}: file name is not valid UTF-8")]
     BadFileName { path: PathBuf },
 }
@@ -232,6 +234,12 @@ pub fn collect(resolved: &Resolved<'_>, opts: &PlanOptions) -> Result<Plan, Coll
         }
     }
     for p in &opts.extra_packages {
+        if !packages::is_package_name(p) {
+            return Err(CollectError::BadPackage {
+                name: p.clone(),
+                from: "-p".into(),
+            });
+        }
         entries.push((
             "(command line -p)".to_string(),
             PackageEntry {
@@ -244,6 +252,17 @@ pub fn collect(resolved: &Resolved<'_>, opts: &PlanOptions) -> Result<Plan, Coll
                 when: Vec::new(),
             },
         ));
+    }
+    let steps = plan::package_steps(&entries, &maps, &target);
+    for st in &steps {
+        for p in &st.packages {
+            if !packages::is_package_name(&p.package) {
+                return Err(CollectError::BadPackage {
+                    name: p.package.clone(),
+                    from: format!("pkg-map of element '{}' for '{}'", p.element, p.generic),
+                });
+            }
+        }
     }
     let mut phases = Vec::new();
     for phase in Phase::ALL {
@@ -301,7 +320,7 @@ pub fn collect(resolved: &Resolved<'_>, opts: &PlanOptions) -> Result<Plan, Coll
         secret_env_digest: hex::encode(secrets.finalize()),
         inputs,
         environment_d: plan::merge_sorted("environment.d file", env_files)?,
-        packages: plan::package_steps(&entries, &maps, &target),
+        packages: steps,
         pkg_maps: maps
             .iter()
             .map(|(k, m)| (k.clone(), m.flatten(&target)))

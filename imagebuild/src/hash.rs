@@ -72,7 +72,10 @@ impl Plan {
     /// sha256 (hex) of the plan and everything it reads.
     pub fn hash(&self) -> Result<String, HashError> {
         let mut h = Sha256::new();
-        let json = serde_json::to_vec(self).map_err(|e| HashError {
+        // Output types do not change the tree: leave them out.
+        let mut for_hash = self.clone();
+        for_hash.outputs.clear();
+        let json = serde_json::to_vec(&for_hash).map_err(|e| HashError {
             path: PathBuf::from("<plan>"),
             source: std::io::Error::other(e),
         })?;

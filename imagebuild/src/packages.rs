@@ -261,6 +261,16 @@ fn parse_entry(
     Ok(Some(e))
 }
 
+/// Whether a string can be handed to apt-get as a package: letters,
+/// digits and `+.:=~_-/` (for `pkg=version`, `pkg/suite`, `pkg:arch`),
+/// not starting with `-` (which apt would take as an option).
+pub fn is_package_name(s: &str) -> bool {
+    !s.is_empty()
+        && !s.starts_with('-')
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+.:=~_-/".contains(&b))
+}
+
 /// Parse one package-installs file. Entries come out sorted by package name.
 pub fn parse_package_installs(
     text: &str,
@@ -284,7 +294,7 @@ pub fn parse_package_installs(
     };
     let mut out = Vec::new();
     for (name, v) in &map {
-        if name.trim().is_empty() || name.contains(char::is_whitespace) {
+        if !is_package_name(name) {
             return Err(err(
                 file,
                 line_of(text, name),
@@ -395,6 +405,7 @@ impl PkgMap {
             .or_else(|| self.default.get(name));
         match found {
             Some(s) => s.split_whitespace().map(String::from).collect(),
+            // (names are checked by the caller with `is_package_name`)
             None => vec![name.to_string()],
         }
     }
@@ -523,6 +534,18 @@ mod tests {
         assert!(e.to_string().contains("expected a mapping"), "{e}");
         let e = parse("a: 3\n").unwrap_err();
         assert!(e.to_string().contains("found a number"), "{e}");
+    }
+
+    #[test]
+    fn package_names_checked() {
+        assert!(is_package_name("python3-yaml"));
+        assert!(is_package_name("libc6:amd64"));
+        assert!(is_package_name("hello=2.10-3"));
+        assert!(!is_package_name("-oDebug::x=1"));
+        assert!(!is_package_name("a;rm"));
+        let e = parse("ok:\n\"-o=x\":\n").unwrap_err();
+        assert_eq!(e.line, Some(2), "{e}");
+        assert!(e.to_string().contains("bad package name '-o=x'"), "{e}");
     }
 
     #[test]

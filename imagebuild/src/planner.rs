@@ -219,6 +219,19 @@ mod tests {
         );
         let h3 = plan_in(t.path()).unwrap().hash().unwrap();
         assert_ne!(h1, h3);
+        // Output types do not key the tree.
+        let mut o = opts();
+        o.outputs = vec!["docker".into(), "qcow2".into()];
+        let h_out = make_plan(
+            &[t.path().to_path_buf()],
+            &["debian-minimal".into(), "app".into()],
+            false,
+            &o,
+        )
+        .unwrap()
+        .hash()
+        .unwrap();
+        assert_eq!(h3, h_out);
         // So does a secret's value, though it is never shown.
         let mut o = opts();
         o.env.insert("DIB_ADMIN_PASSWORD".into(), "other".into());
