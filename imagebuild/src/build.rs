@@ -146,7 +146,10 @@ fn make_tree(
         offline: opts.offline,
         trace: opts.trace,
     };
-    run::run_phases(&ctx, &mut profile)?;
+    if let Err(e) = run::run_phases(&ctx, &mut profile) {
+        eprint!("{}", profile.render());
+        return Err(e.into());
+    }
     let start = Instant::now();
     let part = cache::partial(dest);
     if let Err(e) = rootfs::pack(&root, &part) {
@@ -205,7 +208,15 @@ pub fn build(plan: &Plan, opts: &BuildOptions) -> Result<BuildReport, BuildError
         );
         (true, Profile::default())
     } else {
-        (false, make_tree(plan, opts, &cache, &tree)?)
+        let profile = make_tree(plan, opts, &cache, &tree)?;
+        let keep = std::env::var("DIB_IMAGE_CACHE_TREES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(cache::DEFAULT_TREES_KEPT);
+        for old in cache.prune_trees(keep, &tree)? {
+            eprintln!("solum-image: pruned cached tree {}", old.display());
+        }
+        (false, profile)
     };
     let tag = opts
         .docker_tag

@@ -83,6 +83,32 @@ impl Cache {
             .join(format!("{plan_hash}.tar")))
     }
 
+    /// Remove all but the `keep` most recent cached final trees (never
+    /// `current`); returns what was removed.
+    pub fn prune_trees(&self, keep: usize, current: &Path) -> Result<Vec<PathBuf>, CacheError> {
+        let dir = self.dir("solum-image/trees")?;
+        let mut trees = Vec::new();
+        for e in fs::read_dir(&dir).map_err(cerr(&dir))? {
+            let e = e.map_err(cerr(&dir))?;
+            let p = e.path();
+            if p.extension().is_some_and(|x| x == "tar") {
+                let mtime = e
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .unwrap_or(std::time::UNIX_EPOCH);
+                trees.push((p, mtime));
+            }
+        }
+        let doomed = trees_to_prune(trees, keep, current);
+        for p in &doomed {
+            let _ = fs::remove_file(p);
+            let mut sum = p.as_os_str().to_owned();
+            sum.push(".sha256");
+            let _ = fs::remove_file(PathBuf::from(sum));
+        }
+        Ok(doomed)
+    }
+
     /// Take an exclusive lock named `name` (blocks until free).
     pub fn lock(&self, name: &str) -> Result<Lock, CacheError> {
         let p = self.dir("solum-image/locks")?.join(format!("{name}.lock"));
@@ -99,6 +125,24 @@ impl Cache {
         }
         Ok(Lock { _file: file })
     }
+}
+
+/// How many final trees the cache keeps by default (DIB_IMAGE_CACHE_TREES).
+pub const DEFAULT_TREES_KEPT: usize = 8;
+
+/// Which trees to delete: all but the `keep` newest, never `current` (pure).
+pub fn trees_to_prune(
+    mut trees: Vec<(PathBuf, std::time::SystemTime)>,
+    keep: usize,
+    current: &Path,
+) -> Vec<PathBuf> {
+    trees.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    trees
+        .into_iter()
+        .filter(|(p, _)| p != current)
+        .skip(keep.saturating_sub(1))
+        .map(|(p, _)| p)
+        .collect()
 }
 
 /// A temp name next to `dest` for writing before the final rename.
@@ -127,6 +171,18 @@ mod tests {
         assert_eq!(base_key(&tree(&[])), base_key(&tree(&[])));
         assert_ne!(base_key(&tree(&[])), base_key(&tree(&["systemd"])));
         assert_eq!(base_key(&tree(&[])).len(), 16);
+    }
+
+    #[test]
+    fn prune_keeps_newest_and_current() {
+        use std::time::{Duration, UNIX_EPOCH};
+        let t = |p: &str, s: u64| (PathBuf::from(p), UNIX_EPOCH + Duration::from_secs(s));
+        let trees = vec![t("a", 1), t("b", 5), t("c", 3), t("d", 4), t("cur", 2)];
+        // keep 3 = current + the 2 newest others.
+        let gone = trees_to_prune(trees.clone(), 3, Path::new("cur"));
+        assert_eq!(gone, vec![PathBuf::from("c"), PathBuf::from("a")]);
+        assert_eq!(trees_to_prune(trees.clone(), 0, Path::new("cur")).len(), 4);
+        assert!(trees_to_prune(trees, 10, Path::new("cur")).is_empty());
     }
 
     #[test]
