@@ -135,6 +135,8 @@ pub fn docker_import(tree_tar: &Path, tag: &str) -> Result<String, OutputError> 
                 "import",
                 "--change",
                 "CMD [\"/bin/bash\"]",
+                "--change",
+                "ENV LANG=C.UTF-8",
                 "--message",
                 "solum-image",
             ])
