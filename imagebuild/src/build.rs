@@ -222,6 +222,9 @@ pub fn build(plan: &Plan, opts: &BuildOptions) -> Result<BuildReport, BuildError
         .docker_tag
         .clone()
         .unwrap_or_else(|| format!("{}:latest", plan.image_name));
+    if crate::namespace::interrupted() {
+        return Err(RunError::Interrupted.into());
+    }
     let sum = cached_sum(&tree)?;
     let produced = output::produce(&tree, &sum, &plan.outputs, &opts.output, &tag)?;
     Ok(BuildReport {
