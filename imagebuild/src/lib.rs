@@ -10,6 +10,7 @@ pub mod collect;
 pub mod element;
 pub mod hash;
 pub mod hooks;
+pub mod layout;
 pub mod mounts;
 pub mod namespace;
 pub mod output;

@@ -457,3 +457,48 @@ fn dry_run_prints_plan_and_errors_name_the_chain() {
     let out = run(&mut s.command(&["-t", "iso", "--dry-run", "debian-minimal"]));
     assert!(text(&out.stderr).contains("unknown output type 'iso'"));
 }
+
+#[test]
+fn disk_layout_table_is_accepted_by_sfdisk_on_a_plain_file() {
+    use solum_image::layout;
+    let dir = tempfile::tempdir().expect("tmp");
+    let disk = dir.path().join("disk.raw");
+    let l = layout::plan(300 * layout::MIB, None).expect("layout");
+    let f = std::fs::File::create(&disk).expect("create");
+    f.set_len(l.disk_bytes).expect("sparse file");
+    drop(f);
+    let mut child = Command::new("sfdisk")
+        .arg("--no-reread")
+        .arg("--no-tell-kernel")
+        .arg(&disk)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sfdisk must be installed");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(layout::sfdisk_script(&l).as_bytes())
+        .expect("write script");
+    let out = child.wait_with_output().expect("sfdisk");
+    assert!(out.status.success(), "sfdisk: {}", text(&out.stderr));
+    let dump = Command::new("sfdisk")
+        .arg("--json")
+        .arg(&disk)
+        .output()
+        .expect("sfdisk --json");
+    let v: serde_json::Value = serde_json::from_slice(&dump.stdout).expect("json");
+    let parts = v["partitiontable"]["partitions"]
+        .as_array()
+        .expect("partitions");
+    assert_eq!(parts.len(), 3);
+    for (got, want) in parts.iter().zip(&l.partitions) {
+        assert_eq!(got["start"].as_u64(), Some(want.start_lba));
+        assert_eq!(got["size"].as_u64(), Some(want.sectors));
+        assert_eq!(got["type"].as_str(), Some(want.type_guid));
+        assert_eq!(got["name"].as_str(), Some(want.name));
+    }
+}
