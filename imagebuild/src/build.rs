@@ -3,6 +3,7 @@
 //! directory and refuses to delete it while anything is mounted below it.
 
 use crate::cache::{self, Cache, CacheError};
+use crate::disk::{self, DiskError};
 use crate::hash::HashError;
 use crate::hooks::{self, HooksError};
 use crate::mounts;
@@ -29,11 +30,13 @@ pub enum BuildError {
     Run(#[from] RunError),
     #[error(transparent)]
     Output(#[from] OutputError),
+    #[error(transparent)]
+    Disk(#[from] DiskError),
     #[error("--offline: the final tree for plan {hash} is not cached and the plan needs root.d scripts to make a tree")]
     OfflineNeedsTree { hash: String },
     #[error("cannot make the build directory: {0}")]
     Workdir(std::io::Error),
-    #[error("--image-size is only for disk outputs (qcow2, raw, vagrant)")]
+    #[error("--image-size is only for disk outputs (raw)")]
     SizeWithoutDisk,
 }
 
@@ -174,6 +177,57 @@ fn make_tree(
     Ok(profile)
 }
 
+/// Unpack the tree and assemble `NAME.raw` (+ `.sha256`) from it.
+fn make_raw(
+    plan: &Plan,
+    hash: &str,
+    tree_tar: &Path,
+    opts: &BuildOptions,
+) -> Result<Produced, BuildError> {
+    let start = Instant::now();
+    let dir = tempfile::Builder::new()
+        .prefix("solum-image-disk-")
+        .tempdir()
+        .map_err(BuildError::Workdir)?;
+    let work = Workdir { path: dir.keep() };
+    let tree = work.path.join("tree");
+    rootfs::unpack(tree_tar, &tree)?;
+    let label = plan
+        .env
+        .get("DIB_ROOT_LABEL")
+        .cloned()
+        .unwrap_or_else(|| "cloudimg-rootfs".into());
+    let ids = disk::Ids::from_hash(hash, &label);
+    let dest = output::output_path(&opts.output, "raw");
+    let part = cache::partial(&dest);
+    let size = opts
+        .image_size_gb
+        .map(|g| (g * 1024.0 * 1024.0 * 1024.0) as u64);
+    if let Err(e) = disk::assemble_raw(&tree, &ids, size, &work.path, &part) {
+        let _ = fs::remove_file(&part);
+        return Err(e.into());
+    }
+    let sum = output::sha256_file(&part)?;
+    fs::rename(&part, &dest).map_err(|source| RootfsError::Io {
+        path: dest.clone(),
+        source,
+    })?;
+    output::write_atomic(
+        &output::output_path(&dest, "sha256"),
+        output::sum_line(&sum, &dest).as_bytes(),
+    )?;
+    eprintln!(
+        "solum-image: raw disk assembled in {:.1} s (root UUID {})",
+        start.elapsed().as_secs_f64(),
+        ids.root_uuid
+    );
+    drop(work);
+    Ok(Produced::File {
+        path: dest,
+        sha256: sum,
+    })
+}
+
 /// The sha256 of a cached tree, from the `.sha256` written beside it.
 fn cached_sum(tree: &Path) -> Result<String, OutputError> {
     let sum_file = output::output_path(tree, "sha256");
@@ -194,7 +248,8 @@ pub fn build(plan: &Plan, opts: &BuildOptions) -> Result<BuildReport, BuildError
             return Err(OutputError::Unsupported(t.clone()).into());
         }
     }
-    if opts.image_size_gb.is_some() {
+    let wants_disk = plan.outputs.iter().any(|t| t == "raw");
+    if opts.image_size_gb.is_some() && !wants_disk {
         return Err(BuildError::SizeWithoutDisk);
     }
     let hash = plan.hash()?;
@@ -226,7 +281,10 @@ pub fn build(plan: &Plan, opts: &BuildOptions) -> Result<BuildReport, BuildError
         return Err(RunError::Interrupted.into());
     }
     let sum = cached_sum(&tree)?;
-    let produced = output::produce(&tree, &sum, &plan.outputs, &opts.output, &tag)?;
+    let mut produced = output::produce(&tree, &sum, &plan.outputs, &opts.output, &tag)?;
+    if wants_disk {
+        produced.push(make_raw(plan, &hash, &tree, opts)?);
+    }
     Ok(BuildReport {
         plan_hash: hash,
         from_cache,

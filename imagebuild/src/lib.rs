@@ -3,10 +3,12 @@
 //! collect, hash, planner) is pure or read-only; building (cmd, namespace,
 //! mounts, cache, rootfs, hooks, run, output, build) does the side effects.
 
+pub mod bootcode;
 pub mod build;
 pub mod cache;
 pub mod cmd;
 pub mod collect;
+pub mod disk;
 pub mod element;
 pub mod hash;
 pub mod hooks;

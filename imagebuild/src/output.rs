@@ -20,7 +20,7 @@ pub enum OutputError {
     },
     #[error(transparent)]
     Cmd(#[from] CmdError),
-    #[error("output type '{0}' is not implemented yet (available: tar, docker)")]
+    #[error("output type '{0}' is not implemented yet (available: tar, docker, raw)")]
     Unsupported(String),
     #[error("bad docker tag '{0}'")]
     BadTag(String),
@@ -41,7 +41,7 @@ pub enum Produced {
 }
 
 /// The output types this version can make.
-pub const SUPPORTED: &[&str] = &["tar", "docker"];
+pub const SUPPORTED: &[&str] = &["tar", "docker", "raw"];
 
 /// `NAME.ext` next to the -o path.
 pub fn output_path(base: &Path, ext: &str) -> PathBuf {
@@ -172,6 +172,8 @@ pub fn produce(
                     id,
                 });
             }
+            // Disks are made by `build` from the unpacked tree.
+            "raw" => {}
             other => return Err(OutputError::Unsupported(other.to_string())),
         }
     }
