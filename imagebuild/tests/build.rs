@@ -502,3 +502,114 @@ fn disk_layout_table_is_accepted_by_sfdisk_on_a_plain_file() {
         assert_eq!(got["name"].as_str(), Some(want.name));
     }
 }
+
+/// A qemu process killed on drop.
+struct Qemu(std::process::Child);
+
+impl Drop for Qemu {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Boot `disk` (snapshot: the file is not changed) and wait for a login prompt.
+fn boots_to_login(
+    disk: &Path,
+    firmware: &[String],
+    log: &Path,
+    limit: Duration,
+) -> Result<Duration, String> {
+    let log_file = std::fs::File::create(log).map_err(|e| e.to_string())?;
+    let child = Command::new("qemu-system-x86_64")
+        .args(["-m", "1024", "-nographic", "-no-reboot", "-monitor", "none"])
+        .args(firmware)
+        .arg("-drive")
+        .arg(format!(
+            "file={},format=raw,if=virtio,snapshot=on",
+            disk.display()
+        ))
+        .args([
+            "-netdev",
+            "user,id=n0,restrict=on",
+            "-device",
+            "virtio-net-pci,netdev=n0",
+        ])
+        .args(["-serial", "stdio"])
+        .stdin(Stdio::null())
+        .stdout(log_file)
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("qemu-system-x86_64 must be installed: {e}"))?;
+    let _qemu = Qemu(child);
+    let t0 = Instant::now();
+    while t0.elapsed() < limit {
+        let seen = std::fs::read(log).unwrap_or_default();
+        if String::from_utf8_lossy(&seen).contains("login:") {
+            return Ok(t0.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let seen = std::fs::read(log).unwrap_or_default();
+    let text = String::from_utf8_lossy(&seen);
+    let tail: Vec<&str> = text.lines().rev().take(30).collect();
+    Err(format!(
+        "no login prompt after {limit:?}; last lines:\n{}",
+        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+    ))
+}
+
+#[test]
+fn raw_vm_disk_boots_under_bios_and_uefi() {
+    require_builder();
+    let s = Scratch::new("raw");
+    let args = [
+        "-t",
+        "raw",
+        "debian-minimal",
+        "vm",
+        "growroot",
+        "config-drive",
+    ];
+    let hash = s.plan_hash(&args);
+    let _tree = TreeCleanup(vec![hash]);
+    let out = run(&mut s.command(&args));
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "build failed:\n{err}");
+    assert!(err.contains("config-drive: kernel"), "{err}");
+    s.assert_clean();
+    let disk = PathBuf::from(format!("{}.raw", s.out().display()));
+    let dump = Command::new("sfdisk")
+        .arg("--json")
+        .arg(&disk)
+        .output()
+        .expect("sfdisk");
+    let v: serde_json::Value = serde_json::from_slice(&dump.stdout).expect("sfdisk json");
+    let parts = v["partitiontable"]["partitions"]
+        .as_array()
+        .expect("partitions");
+    let types: Vec<&str> = parts.iter().filter_map(|p| p["type"].as_str()).collect();
+    assert_eq!(
+        types,
+        vec![
+            solum_image::layout::TYPE_BIOS_BOOT,
+            solum_image::layout::TYPE_ESP,
+            solum_image::layout::TYPE_LINUX_ROOT_X86_64
+        ]
+    );
+    let limit = Duration::from_secs(240);
+    let bios = boots_to_login(&disk, &[], &s.dir.path().join("bios.log"), limit)
+        .unwrap_or_else(|e| panic!("SeaBIOS boot: {e}"));
+    let vars = s.dir.path().join("OVMF_VARS.fd");
+    std::fs::copy("/usr/share/OVMF/OVMF_VARS_4M.fd", &vars)
+        .expect("OVMF (package ovmf) must be installed");
+    let fw = vec![
+        "-drive".to_string(),
+        "if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd".to_string(),
+        "-drive".to_string(),
+        format!("if=pflash,format=raw,file={}", vars.display()),
+    ];
+    let uefi = boots_to_login(&disk, &fw, &s.dir.path().join("uefi.log"), limit)
+        .unwrap_or_else(|e| panic!("OVMF boot: {e}"));
+    eprintln!("login prompt after {bios:?} (BIOS), {uefi:?} (UEFI)");
+}
