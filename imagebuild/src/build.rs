@@ -11,6 +11,7 @@ use crate::output::{self, OutputError, Produced};
 use crate::plan::{Plan, RootTree};
 use crate::rootfs::{self, RootfsError};
 use crate::run::{self, Profile, RunContext, RunError};
+use crate::vagrant::{self, BoxError};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -32,11 +33,13 @@ pub enum BuildError {
     Output(#[from] OutputError),
     #[error(transparent)]
     Disk(#[from] DiskError),
+    #[error(transparent)]
+    Box(#[from] BoxError),
     #[error("--offline: the final tree for plan {hash} is not cached and the plan needs root.d scripts to make a tree")]
     OfflineNeedsTree { hash: String },
     #[error("cannot make the build directory: {0}")]
     Workdir(std::io::Error),
-    #[error("--image-size is only for disk outputs (raw)")]
+    #[error("--image-size is only for disk outputs (raw, qcow2, vagrant)")]
     SizeWithoutDisk,
 }
 
@@ -177,13 +180,31 @@ fn make_tree(
     Ok(profile)
 }
 
-/// Unpack the tree and assemble `NAME.raw` (+ `.sha256`) from it.
-fn make_raw(
+/// Move a finished file to its final name and write its `.sha256`.
+fn finish_file(part: &Path, dest: &Path) -> Result<Produced, BuildError> {
+    let sum = output::sha256_file(part)?;
+    fs::rename(part, dest).map_err(|source| RootfsError::Io {
+        path: dest.to_path_buf(),
+        source,
+    })?;
+    output::write_atomic(
+        &output::output_path(dest, "sha256"),
+        output::sum_line(&sum, dest).as_bytes(),
+    )?;
+    Ok(Produced::File {
+        path: dest.to_path_buf(),
+        sha256: sum,
+    })
+}
+
+/// Unpack the tree and assemble the disk outputs (raw, qcow2, vagrant).
+fn make_disks(
     plan: &Plan,
     hash: &str,
     tree_tar: &Path,
     opts: &BuildOptions,
-) -> Result<Produced, BuildError> {
+) -> Result<Vec<Produced>, BuildError> {
+    let wants = |t: &str| plan.outputs.iter().any(|o| o == t);
     let start = Instant::now();
     let dir = tempfile::Builder::new()
         .prefix("solum-image-disk-")
@@ -198,34 +219,48 @@ fn make_raw(
         .cloned()
         .unwrap_or_else(|| "cloudimg-rootfs".into());
     let ids = disk::Ids::from_hash(hash, &label);
-    let dest = output::output_path(&opts.output, "raw");
-    let part = cache::partial(&dest);
     let size = opts
         .image_size_gb
         .map(|g| (g * 1024.0 * 1024.0 * 1024.0) as u64);
-    if let Err(e) = disk::assemble_raw(&tree, &ids, size, &work.path, &part) {
-        let _ = fs::remove_file(&part);
-        return Err(e.into());
-    }
-    let sum = output::sha256_file(&part)?;
-    fs::rename(&part, &dest).map_err(|source| RootfsError::Io {
-        path: dest.clone(),
-        source,
-    })?;
-    output::write_atomic(
-        &output::output_path(&dest, "sha256"),
-        output::sum_line(&sum, &dest).as_bytes(),
-    )?;
+    let raw = work.path.join("disk.raw");
+    let layout = disk::assemble_raw(&tree, &ids, size, &work.path, &raw)?;
+    // The tree copy is no longer needed; free the space before converting.
+    let _ = fs::remove_dir_all(&tree);
     eprintln!(
-        "solum-image: raw disk assembled in {:.1} s (root UUID {})",
+        "solum-image: disk assembled in {:.1} s (root UUID {})",
         start.elapsed().as_secs_f64(),
         ids.root_uuid
     );
+    let mut produced = Vec::new();
+    let qcow2 = work.path.join("disk.qcow2");
+    if wants("qcow2") || wants("vagrant") {
+        let t = Instant::now();
+        disk::convert_qcow2(&raw, &qcow2)?;
+        eprintln!("solum-image: qcow2 in {:.1} s", t.elapsed().as_secs_f64());
+    }
+    if wants("vagrant") {
+        let dest = output::output_path(&opts.output, "box");
+        let part = cache::partial(&dest);
+        if let Err(e) = vagrant::write_box(&qcow2, layout.disk_bytes, &part) {
+            let _ = fs::remove_file(&part);
+            return Err(e.into());
+        }
+        produced.push(finish_file(&part, &dest)?);
+    }
+    if wants("qcow2") {
+        produced.push(finish_file(
+            &qcow2,
+            &output::output_path(&opts.output, "qcow2"),
+        )?);
+    }
+    if wants("raw") {
+        produced.push(finish_file(
+            &raw,
+            &output::output_path(&opts.output, "raw"),
+        )?);
+    }
     drop(work);
-    Ok(Produced::File {
-        path: dest,
-        sha256: sum,
-    })
+    Ok(produced)
 }
 
 /// The sha256 of a cached tree, from the `.sha256` written beside it.
@@ -248,7 +283,10 @@ pub fn build(plan: &Plan, opts: &BuildOptions) -> Result<BuildReport, BuildError
             return Err(OutputError::Unsupported(t.clone()).into());
         }
     }
-    let wants_disk = plan.outputs.iter().any(|t| t == "raw");
+    let wants_disk = plan
+        .outputs
+        .iter()
+        .any(|t| output::DISK_TYPES.contains(&t.as_str()));
     if opts.image_size_gb.is_some() && !wants_disk {
         return Err(BuildError::SizeWithoutDisk);
     }
@@ -283,7 +321,7 @@ pub fn build(plan: &Plan, opts: &BuildOptions) -> Result<BuildReport, BuildError
     let sum = cached_sum(&tree)?;
     let mut produced = output::produce(&tree, &sum, &plan.outputs, &opts.output, &tag)?;
     if wants_disk {
-        produced.push(make_raw(plan, &hash, &tree, opts)?);
+        produced.extend(make_disks(plan, &hash, &tree, opts)?);
     }
     Ok(BuildReport {
         plan_hash: hash,

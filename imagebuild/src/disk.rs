@@ -329,6 +329,20 @@ pub fn assemble_raw(
     Ok(l)
 }
 
+/// `raw` to compressed qcow2 (zstd, parallel, out of order: fast).
+pub fn convert_qcow2(raw: &Path, out: &Path) -> Result<(), DiskError> {
+    cmd::run(
+        Command::new("qemu-img")
+            .args([
+                "convert", "-c", "-W", "-m", "16", "-f", "raw", "-O", "qcow2",
+            ])
+            .args(["-o", "compression_type=zstd"])
+            .arg(raw)
+            .arg(out),
+    )?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

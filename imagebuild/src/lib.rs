@@ -24,3 +24,4 @@ pub mod resolve;
 pub mod rootfs;
 pub mod run;
 pub mod runparts;
+pub mod vagrant;

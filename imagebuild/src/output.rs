@@ -20,7 +20,7 @@ pub enum OutputError {
     },
     #[error(transparent)]
     Cmd(#[from] CmdError),
-    #[error("output type '{0}' is not implemented yet (available: tar, docker, raw)")]
+    #[error("unknown output type '{0}' (available: tar, docker, raw, qcow2, vagrant)")]
     Unsupported(String),
     #[error("bad docker tag '{0}'")]
     BadTag(String),
@@ -41,7 +41,9 @@ pub enum Produced {
 }
 
 /// The output types this version can make.
-pub const SUPPORTED: &[&str] = &["tar", "docker", "raw"];
+pub const SUPPORTED: &[&str] = &["tar", "docker", "raw", "qcow2", "vagrant"];
+/// The output types made from a disk.
+pub const DISK_TYPES: &[&str] = &["raw", "qcow2", "vagrant"];
 
 /// `NAME.ext` next to the -o path.
 pub fn output_path(base: &Path, ext: &str) -> PathBuf {
@@ -173,7 +175,7 @@ pub fn produce(
                 });
             }
             // Disks are made by `build` from the unpacked tree.
-            "raw" => {}
+            "raw" | "qcow2" | "vagrant" => {}
             other => return Err(OutputError::Unsupported(other.to_string())),
         }
     }
@@ -224,11 +226,11 @@ mod tests {
         let e = produce(
             Path::new("/x"),
             "",
-            &["qcow2".into()],
+            &["iso".into()],
             Path::new("/o/img"),
             "t",
         )
         .unwrap_err();
-        assert!(e.to_string().contains("not implemented yet"), "{e}");
+        assert!(e.to_string().contains("unknown output type"), "{e}");
     }
 }

@@ -516,6 +516,7 @@ impl Drop for Qemu {
 /// Boot `disk` (snapshot: the file is not changed) and wait for a login prompt.
 fn boots_to_login(
     disk: &Path,
+    format: &str,
     firmware: &[String],
     log: &Path,
     limit: Duration,
@@ -526,7 +527,7 @@ fn boots_to_login(
         .args(firmware)
         .arg("-drive")
         .arg(format!(
-            "file={},format=raw,if=virtio,snapshot=on",
+            "file={},format={format},if=virtio,snapshot=on",
             disk.display()
         ))
         .args([
@@ -560,12 +561,12 @@ fn boots_to_login(
 }
 
 #[test]
-fn raw_vm_disk_boots_under_bios_and_uefi() {
+fn vm_disks_raw_qcow2_and_box_boot_under_bios_and_uefi() {
     require_builder();
     let s = Scratch::new("raw");
     let args = [
         "-t",
-        "raw",
+        "raw,qcow2,vagrant",
         "debian-minimal",
         "vm",
         "growroot",
@@ -597,8 +598,43 @@ fn raw_vm_disk_boots_under_bios_and_uefi() {
             solum_image::layout::TYPE_LINUX_ROOT_X86_64
         ]
     );
+    // The qcow2 holds the same disk; the box holds the qcow2.
+    let info = Command::new("qemu-img")
+        .args(["info", "--output=json"])
+        .arg(format!("{}.qcow2", s.out().display()))
+        .output()
+        .expect("qemu-img (package qemu-utils) must be installed");
+    assert!(
+        info.status.success(),
+        "qemu-img info: {}",
+        text(&info.stderr)
+    );
+    let info: serde_json::Value = serde_json::from_slice(&info.stdout).expect("qemu-img json");
+    let raw_len = std::fs::metadata(&disk).expect("raw").len();
+    assert_eq!(info["format"], "qcow2");
+    assert_eq!(info["virtual-size"].as_u64(), Some(raw_len));
+    let boxfile = PathBuf::from(format!("{}.box", s.out().display()));
+    let meta: serde_json::Value =
+        serde_json::from_str(&tar_file(&boxfile, "metadata.json").expect("metadata.json"))
+            .expect("json");
+    assert_eq!(meta["provider"], "libvirt");
+    assert_eq!(meta["format"], "qcow2");
+    assert_eq!(
+        meta["virtual_size"].as_u64(),
+        Some(raw_len.div_ceil(1 << 30))
+    );
+    assert!(tar_names(&boxfile).iter().any(|n| n == "box.img"));
+    for ext in ["raw", "qcow2", "box"] {
+        let sum = std::fs::read_to_string(format!("{}.{ext}.sha256", s.out().display()))
+            .expect("sha256 file");
+        assert!(
+            sum.trim_end()
+                .ends_with(&format!("  solum-image-it-raw.{ext}")),
+            "{sum}"
+        );
+    }
     let limit = Duration::from_secs(240);
-    let bios = boots_to_login(&disk, &[], &s.dir.path().join("bios.log"), limit)
+    let bios = boots_to_login(&disk, "raw", &[], &s.dir.path().join("bios.log"), limit)
         .unwrap_or_else(|e| panic!("SeaBIOS boot: {e}"));
     let vars = s.dir.path().join("OVMF_VARS.fd");
     std::fs::copy("/usr/share/OVMF/OVMF_VARS_4M.fd", &vars)
@@ -609,7 +645,8 @@ fn raw_vm_disk_boots_under_bios_and_uefi() {
         "-drive".to_string(),
         format!("if=pflash,format=raw,file={}", vars.display()),
     ];
-    let uefi = boots_to_login(&disk, &fw, &s.dir.path().join("uefi.log"), limit)
+    let qcow2 = PathBuf::from(format!("{}.qcow2", s.out().display()));
+    let uefi = boots_to_login(&qcow2, "qcow2", &fw, &s.dir.path().join("uefi.log"), limit)
         .unwrap_or_else(|e| panic!("OVMF boot: {e}"));
     eprintln!("login prompt after {bios:?} (BIOS), {uefi:?} (UEFI)");
 }
