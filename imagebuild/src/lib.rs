@@ -3,6 +3,7 @@
 //! collect, hash, planner) is pure or read-only; building (cmd, namespace,
 //! mounts, cache, rootfs, hooks, run, output, build) does the side effects.
 
+pub mod boot;
 pub mod bootcode;
 pub mod build;
 pub mod cache;

@@ -5,7 +5,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use solum_image::build::{self, BuildOptions};
 use solum_image::collect::PlanOptions;
-use solum_image::{element, namespace, planner};
+use solum_image::{boot, element, namespace, planner};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -25,6 +25,29 @@ struct Cli {
 enum Command {
     /// Build an image from elements (like disk-image-create).
     Build(BuildArgs),
+    /// Boot an image in qemu for a quick look (Ctrl-A X quits).
+    Boot(BootArgs),
+}
+
+#[derive(clap::Args)]
+struct BootArgs {
+    /// The image: NAME.raw or NAME.qcow2 (never modified).
+    image: PathBuf,
+    /// Attach an OpenStack config drive made from this directory.
+    #[arg(long, value_name = "DIR")]
+    config_drive: Option<PathBuf>,
+    /// Pass this Ignition config through qemu fw_cfg.
+    #[arg(long, value_name = "FILE")]
+    ignition: Option<PathBuf>,
+    /// Boot with OVMF (UEFI) instead of SeaBIOS.
+    #[arg(long)]
+    uefi: bool,
+    /// Guest memory in MiB.
+    #[arg(long, default_value_t = 1024)]
+    memory: u32,
+    /// Forward 127.0.0.1:PORT to the guest's ssh.
+    #[arg(long, value_name = "PORT")]
+    ssh_port: Option<u16>,
 }
 
 #[derive(clap::Args)]
@@ -166,6 +189,16 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Build(args) => run_build(args),
+        Command::Boot(args) => boot::boot(&boot::BootOptions {
+            image: args.image,
+            config_drive: args.config_drive,
+            ignition: args.ignition,
+            uefi: args.uefi,
+            memory_mb: args.memory,
+            ssh_port: args.ssh_port,
+        })
+        .map(|()| ExitCode::SUCCESS)
+        .map_err(anyhow::Error::from),
     };
     match result {
         Ok(code) => code,
