@@ -649,4 +649,13 @@ fn vm_disks_raw_qcow2_and_box_boot_under_bios_and_uefi() {
     let uefi = boots_to_login(&qcow2, "qcow2", &fw, &s.dir.path().join("uefi.log"), limit)
         .unwrap_or_else(|e| panic!("OVMF boot: {e}"));
     eprintln!("login prompt after {bios:?} (BIOS), {uefi:?} (UEFI)");
+    // Every unit came up (e.g. sshd found host keys made at first boot).
+    for log in ["bios.log", "uefi.log"] {
+        let serial = String::from_utf8_lossy(&std::fs::read(s.dir.path().join(log)).expect("log"))
+            .into_owned();
+        assert!(
+            !serial.contains("FAILED"),
+            "a unit failed during boot ({log}):\n{serial}"
+        );
+    }
 }
