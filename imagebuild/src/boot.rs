@@ -128,10 +128,25 @@ pub fn boot(o: &BootOptions) -> Result<(), BootError> {
         None
     };
     let args = qemu_args(o, iso.as_deref(), vars.as_deref())?;
-    let status = Command::new("qemu-system-x86_64")
+    let mut child = Command::new("qemu-system-x86_64")
         .args(&args)
-        .status()
+        .spawn()
         .map_err(BootError::Qemu)?;
+    let mut stopping = false;
+    let status = loop {
+        if let Some(st) = child.try_wait().map_err(BootError::Qemu)? {
+            break st;
+        }
+        if crate::namespace::interrupted() && !stopping {
+            // SAFETY: signalling the qemu we spawned.
+            unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+            stopping = true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    if stopping {
+        return Ok(());
+    }
     if !status.success() {
         return Err(BootError::QemuFailed(cmd::status_text(&status)));
     }

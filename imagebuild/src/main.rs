@@ -189,16 +189,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Build(args) => run_build(args),
-        Command::Boot(args) => boot::boot(&boot::BootOptions {
-            image: args.image,
-            config_drive: args.config_drive,
-            ignition: args.ignition,
-            uefi: args.uefi,
-            memory_mb: args.memory,
-            ssh_port: args.ssh_port,
-        })
-        .map(|()| ExitCode::SUCCESS)
-        .map_err(anyhow::Error::from),
+        Command::Boot(args) => {
+            // Outlive a signal so the temp files go; qemu ends on its own.
+            namespace::install_interrupt_handler();
+            run_boot(args)
+        }
     };
     match result {
         Ok(code) => code,
@@ -207,4 +202,17 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn run_boot(args: BootArgs) -> Result<ExitCode> {
+    boot::boot(&boot::BootOptions {
+        image: args.image,
+        config_drive: args.config_drive,
+        ignition: args.ignition,
+        uefi: args.uefi,
+        memory_mb: args.memory,
+        ssh_port: args.ssh_port,
+    })
+    .map(|()| ExitCode::SUCCESS)
+    .map_err(anyhow::Error::from)
 }

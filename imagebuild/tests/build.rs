@@ -649,6 +649,52 @@ fn vm_disks_raw_qcow2_and_box_boot_under_bios_and_uefi() {
     let uefi = boots_to_login(&qcow2, "qcow2", &fw, &s.dir.path().join("uefi.log"), limit)
         .unwrap_or_else(|e| panic!("OVMF boot: {e}"));
     eprintln!("login prompt after {bios:?} (BIOS), {uefi:?} (UEFI)");
+    // `solum-image boot` with a config drive: the guest sees a disk labelled
+    // config-2; SIGTERM stops qemu and leaves no temp files.
+    let cd = s.dir.path().join("cd/openstack/latest");
+    std::fs::create_dir_all(&cd).expect("cd dir");
+    std::fs::write(cd.join("meta_data.json"), "{\"uuid\": \"it\"}").expect("meta");
+    let log = s.dir.path().join("boot-cmd.log");
+    let mut child = Command::new(BIN)
+        .arg("boot")
+        .arg(&qcow2)
+        .arg("--config-drive")
+        .arg(s.dir.path().join("cd"))
+        .env("TMPDIR", s.tmp())
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&log).expect("log"))
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("solum-image boot");
+    let t0 = Instant::now();
+    loop {
+        let seen = String::from_utf8_lossy(&std::fs::read(&log).unwrap_or_default()).into_owned();
+        if seen.contains("login:") {
+            assert!(seen.contains("[vdb]"), "no config drive disk in:\n{seen}");
+            break;
+        }
+        if t0.elapsed() > limit {
+            let _ = child.kill();
+            panic!("solum-image boot: no login prompt:\n{seen}");
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    // SAFETY: signalling the child we spawned.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    let t1 = Instant::now();
+    let st = loop {
+        if let Some(st) = child.try_wait().expect("wait") {
+            break st;
+        }
+        assert!(
+            t1.elapsed() < Duration::from_secs(30),
+            "boot did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(st.success(), "boot exit: {st:?}");
+    s.assert_clean();
+
     // Every unit came up (e.g. sshd found host keys made at first boot).
     for log in ["bios.log", "uefi.log"] {
         let serial = String::from_utf8_lossy(&std::fs::read(s.dir.path().join(log)).expect("log"))
