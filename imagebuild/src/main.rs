@@ -1,1 +1,218 @@
-fn main() {}
+//! solum-image: the command line. Parses flags, makes the plan, hands it to
+//! the builder; nothing else lives here.
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use solum_image::build::{self, BuildOptions};
+use solum_image::collect::PlanOptions;
+use solum_image::{boot, element, namespace, planner};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "solum-image",
+    version,
+    about = "Build images from diskimage-builder-style elements"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build an image from elements (like disk-image-create).
+    Build(BuildArgs),
+    /// Boot an image in qemu for a quick look (Ctrl-A X quits).
+    Boot(BootArgs),
+}
+
+#[derive(clap::Args)]
+struct BootArgs {
+    /// The image: NAME.raw or NAME.qcow2 (never modified).
+    image: PathBuf,
+    /// Attach an OpenStack config drive made from this directory.
+    #[arg(long, value_name = "DIR")]
+    config_drive: Option<PathBuf>,
+    /// Pass this Ignition config through qemu fw_cfg.
+    #[arg(long, value_name = "FILE")]
+    ignition: Option<PathBuf>,
+    /// Boot with OVMF (UEFI) instead of SeaBIOS.
+    #[arg(long)]
+    uefi: bool,
+    /// Guest memory in MiB.
+    #[arg(long, default_value_t = 1024)]
+    memory: u32,
+    /// Forward 127.0.0.1:PORT to the guest's ssh.
+    #[arg(long, value_name = "PORT")]
+    ssh_port: Option<u16>,
+}
+
+#[derive(clap::Args)]
+struct BuildArgs {
+    /// Output name: files are NAME.tar, NAME.qcow2, ... (IMAGE_NAME is its last component).
+    #[arg(short = 'o', value_name = "NAME")]
+    output: PathBuf,
+    /// Output types, comma-separated: qcow2, raw, tar, docker, vagrant.
+    #[arg(
+        short = 't',
+        value_name = "TYPES",
+        default_value = "qcow2",
+        value_delimiter = ','
+    )]
+    types: Vec<String>,
+    /// Trace scripts (DIB_DEBUG_TRACE=1).
+    #[arg(short = 'x')]
+    trace: bool,
+    /// Extra packages to install (comma-separated), in install.d.
+    #[arg(short = 'p', value_name = "PKGS", value_delimiter = ',')]
+    packages: Vec<String>,
+    /// Do not add the implied `base` element.
+    #[arg(short = 'n')]
+    no_base: bool,
+    /// Disk size in GB (disk outputs).
+    #[arg(long, value_name = "G")]
+    image_size: Option<f64>,
+    /// Print the plan and stop.
+    #[arg(long)]
+    dry_run: bool,
+    /// With --dry-run: print the plan as JSON.
+    #[arg(long, requires = "dry_run")]
+    json: bool,
+    /// Build from the cache alone; fail if something is not cached.
+    #[arg(long)]
+    offline: bool,
+    /// Tag for `-t docker` (default NAME:latest).
+    #[arg(long, value_name = "TAG")]
+    docker_tag: Option<String>,
+    /// Elements to build.
+    #[arg(required = true, value_name = "ELEMENT")]
+    elements: Vec<String>,
+}
+
+const KNOWN_TYPES: &[&str] = &["qcow2", "raw", "tar", "docker", "vagrant"];
+
+/// The project's own elements directory.
+fn project_elements() -> PathBuf {
+    if let Some(dir) = std::env::var_os("SOLUM_IMAGE_ELEMENTS_DIR") {
+        return PathBuf::from(dir);
+    }
+    let built_in = Path::new(env!("CARGO_MANIFEST_DIR")).join("../elements");
+    if built_in.is_dir() {
+        return built_in.canonicalize().unwrap_or(built_in);
+    }
+    PathBuf::from("/usr/share/solum-image/elements")
+}
+
+fn run_build(args: BuildArgs) -> Result<ExitCode> {
+    for t in &args.types {
+        if !KNOWN_TYPES.contains(&t.as_str()) {
+            bail!(
+                "-t: unknown output type '{t}' (known: {})",
+                KNOWN_TYPES.join(", ")
+            );
+        }
+    }
+    let image_name = args
+        .output
+        .file_name()
+        .and_then(|n| n.to_str())
+        .filter(|n| !n.is_empty())
+        .with_context(|| format!("-o {}: needs a file name", args.output.display()))?
+        .to_string();
+    let env: BTreeMap<String, String> = std::env::vars().collect();
+    let project = project_elements();
+    let release = env
+        .get("DIB_RELEASE")
+        .cloned()
+        .unwrap_or_else(|| "bookworm".to_string());
+    let search = element::search_path(env.get("ELEMENTS_PATH").map(String::as_str), &project);
+    let opts = PlanOptions {
+        image_name,
+        outputs: args.types.clone(),
+        release,
+        arch: "amd64".into(),
+        extra_packages: args.packages.clone(),
+        env,
+    };
+    let mut plan = planner::make_plan(&search, &args.elements, args.no_base, &opts)?;
+    if plan.elements.iter().any(|e| e.name == "solum-agent") {
+        // The agent's files come from this workspace unless told otherwise.
+        let workspace = project.parent().unwrap_or(Path::new("/"));
+        let mut opts = opts;
+        for (var, rel) in [
+            ("SOLUM_AGENT_BINARY", "target/release/solum-agent"),
+            ("SOLUM_AGENT_UNIT_FILE", "agent/systemd/solum-agent.service"),
+        ] {
+            opts.env
+                .entry(var.to_string())
+                .or_insert_with(|| workspace.join(rel).display().to_string());
+        }
+        plan = planner::make_plan(&search, &args.elements, args.no_base, &opts)?;
+    }
+    if args.dry_run {
+        let hash = plan.hash()?;
+        if args.json {
+            let doc = serde_json::json!({"hash": hash, "plan": plan});
+            println!("{}", serde_json::to_string_pretty(&doc)?);
+        } else {
+            print!("{}", plan.render_text());
+            println!("plan hash: {hash}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let cache_dir = std::env::var_os("DIB_IMAGE_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/image-create")))
+        .context("set DIB_IMAGE_CACHE or HOME for the image cache")?;
+    if std::env::var_os("SOLUM_IMAGE_SHARED_MOUNTS").is_none() {
+        namespace::enter_private_mount_namespace()?;
+    }
+    namespace::install_interrupt_handler();
+    let bopts = BuildOptions {
+        output: args.output,
+        cache_dir,
+        elements_path: search,
+        offline: args.offline,
+        trace: args.trace,
+        docker_tag: args.docker_tag,
+        image_size_gb: args.image_size,
+    };
+    let report = build::build(&plan, &bopts)?;
+    eprint!("{}", report.render_profile());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Build(args) => run_build(args),
+        Command::Boot(args) => {
+            // Outlive a signal so the temp files go; qemu ends on its own.
+            namespace::install_interrupt_handler();
+            run_boot(args)
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("solum-image: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_boot(args: BootArgs) -> Result<ExitCode> {
+    boot::boot(&boot::BootOptions {
+        image: args.image,
+        config_drive: args.config_drive,
+        ignition: args.ignition,
+        uefi: args.uefi,
+        memory_mb: args.memory,
+        ssh_port: args.ssh_port,
+    })
+    .map(|()| ExitCode::SUCCESS)
+    .map_err(anyhow::Error::from)
+}

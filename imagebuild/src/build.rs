@@ -1,0 +1,332 @@
+//! One build from a plan: the tree (from the final-tree cache when the plan
+//! hash matches, else base tree + phases), then the outputs. Owns the build
+//! directory and refuses to delete it while anything is mounted below it.
+
+use crate::cache::{self, Cache, CacheError};
+use crate::disk::{self, DiskError};
+use crate::hash::HashError;
+use crate::hooks::{self, HooksError};
+use crate::mounts;
+use crate::output::{self, OutputError, Produced};
+use crate::plan::{Plan, RootTree};
+use crate::rootfs::{self, RootfsError};
+use crate::run::{self, Profile, RunContext, RunError};
+use crate::vagrant::{self, BoxError};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Any build failure.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Hash(#[from] HashError),
+    #[error(transparent)]
+    Cache(#[from] CacheError),
+    #[error(transparent)]
+    Hooks(#[from] HooksError),
+    #[error(transparent)]
+    Rootfs(#[from] RootfsError),
+    #[error(transparent)]
+    Run(#[from] RunError),
+    #[error(transparent)]
+    Output(#[from] OutputError),
+    #[error(transparent)]
+    Disk(#[from] DiskError),
+    #[error(transparent)]
+    Box(#[from] BoxError),
+    #[error("--offline: the final tree for plan {hash} is not cached and the plan needs root.d scripts to make a tree")]
+    OfflineNeedsTree { hash: String },
+    #[error("cannot make the build directory: {0}")]
+    Workdir(std::io::Error),
+    #[error("--image-size is only for disk outputs (raw, qcow2, vagrant)")]
+    SizeWithoutDisk,
+}
+
+/// Options that are not part of the plan (they do not change the result).
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    pub output: PathBuf,
+    pub cache_dir: PathBuf,
+    pub elements_path: Vec<PathBuf>,
+    pub offline: bool,
+    pub trace: bool,
+    pub docker_tag: Option<String>,
+    pub image_size_gb: Option<f64>,
+}
+
+/// What a build did.
+#[derive(Debug, Clone)]
+pub struct BuildReport {
+    pub plan_hash: String,
+    pub from_cache: bool,
+    pub profile: Profile,
+    pub produced: Vec<Produced>,
+}
+
+impl BuildReport {
+    pub fn render_profile(&self) -> String {
+        let mut s = self.profile.render();
+        for p in &self.produced {
+            match p {
+                Produced::File { path, sha256 } => s.push_str(&format!(
+                    "solum-image: wrote {} (sha256 {sha256})\n",
+                    path.display()
+                )),
+                Produced::DockerImage { tag, id } => s.push_str(&format!(
+                    "solum-image: imported docker image {tag} ({id})\n"
+                )),
+            }
+        }
+        s
+    }
+}
+
+/// The build directory; removed on drop unless something is still mounted
+/// below it (then it is left, with a warning, rather than deleting through
+/// a mount).
+struct Workdir {
+    path: PathBuf,
+}
+
+impl Drop for Workdir {
+    fn drop(&mut self) {
+        let left = mounts::mounts_below(&self.path);
+        if !left.is_empty() {
+            eprintln!(
+                "solum-image: warning: not removing {} because {} is still mounted",
+                self.path.display(),
+                left[0].display()
+            );
+            return;
+        }
+        let _ = fs::remove_dir_all(&self.path);
+    }
+}
+
+fn make_tree(
+    plan: &Plan,
+    opts: &BuildOptions,
+    cache: &Cache,
+    dest: &Path,
+) -> Result<Profile, BuildError> {
+    let mut profile = Profile::default();
+    let dir = tempfile::Builder::new()
+        .prefix("solum-image-build-")
+        .tempdir()
+        .map_err(BuildError::Workdir)?;
+    let work = Workdir { path: dir.keep() };
+    let root = work.path.join("mnt");
+    let hooks_dir = work.path.join("hooks");
+    fs::create_dir_all(&root).map_err(BuildError::Workdir)?;
+    hooks::prepare(plan, &hooks_dir)?;
+    let start = Instant::now();
+    let apt = match &plan.root_tree {
+        RootTree::Debian { release, arch, .. } => {
+            let base = rootfs::ensure_base(cache, &plan.root_tree, opts.offline)?;
+            if let Some(base) = base {
+                rootfs::unpack(&base, &root)?;
+            }
+            Some(cache.apt_archives(release, arch)?)
+        }
+        RootTree::Elements => {
+            if opts.offline {
+                return Err(BuildError::OfflineNeedsTree { hash: plan.hash()? });
+            }
+            None
+        }
+    };
+    profile.steps.push(run::Timing {
+        phase: crate::phase::Phase::Root,
+        name: "(base tree)".into(),
+        seconds: start.elapsed().as_secs_f64(),
+    });
+    let ctx = RunContext {
+        plan,
+        root: &root,
+        hooks: &hooks_dir,
+        build_dir: &work.path,
+        cache_dir: cache.root(),
+        apt_archives: apt.as_deref(),
+        elements_path: &opts.elements_path,
+        offline: opts.offline,
+        trace: opts.trace,
+    };
+    if let Err(e) = run::run_phases(&ctx, &mut profile) {
+        eprint!("{}", profile.render());
+        return Err(e.into());
+    }
+    let start = Instant::now();
+    let part = cache::partial(dest);
+    if let Err(e) = rootfs::pack(&root, &part) {
+        let _ = fs::remove_file(&part);
+        return Err(e.into());
+    }
+    let sum = output::sha256_file(&part)?;
+    output::write_atomic(
+        &output::output_path(dest, "sha256"),
+        output::sum_line(&sum, dest).as_bytes(),
+    )?;
+    fs::rename(&part, dest).map_err(|source| RootfsError::Io {
+        path: dest.to_path_buf(),
+        source,
+    })?;
+    profile.steps.push(run::Timing {
+        phase: crate::phase::Phase::Cleanup,
+        name: "(pack tree)".into(),
+        seconds: start.elapsed().as_secs_f64(),
+    });
+    drop(work);
+    Ok(profile)
+}
+
+/// Move a finished file to its final name and write its `.sha256`.
+fn finish_file(part: &Path, dest: &Path) -> Result<Produced, BuildError> {
+    let sum = output::sha256_file(part)?;
+    fs::rename(part, dest).map_err(|source| RootfsError::Io {
+        path: dest.to_path_buf(),
+        source,
+    })?;
+    output::write_atomic(
+        &output::output_path(dest, "sha256"),
+        output::sum_line(&sum, dest).as_bytes(),
+    )?;
+    Ok(Produced::File {
+        path: dest.to_path_buf(),
+        sha256: sum,
+    })
+}
+
+/// Unpack the tree and assemble the disk outputs (raw, qcow2, vagrant).
+fn make_disks(
+    plan: &Plan,
+    hash: &str,
+    tree_tar: &Path,
+    opts: &BuildOptions,
+) -> Result<Vec<Produced>, BuildError> {
+    let wants = |t: &str| plan.outputs.iter().any(|o| o == t);
+    let start = Instant::now();
+    let dir = tempfile::Builder::new()
+        .prefix("solum-image-disk-")
+        .tempdir()
+        .map_err(BuildError::Workdir)?;
+    let work = Workdir { path: dir.keep() };
+    let tree = work.path.join("tree");
+    rootfs::unpack(tree_tar, &tree)?;
+    let label = plan
+        .env
+        .get("DIB_ROOT_LABEL")
+        .cloned()
+        .unwrap_or_else(|| "cloudimg-rootfs".into());
+    let ids = disk::Ids::from_hash(hash, &label);
+    let size = opts
+        .image_size_gb
+        .map(|g| (g * 1024.0 * 1024.0 * 1024.0) as u64);
+    let raw = work.path.join("disk.raw");
+    let layout = disk::assemble_raw(&tree, &ids, size, &work.path, &raw)?;
+    // The tree copy is no longer needed; free the space before converting.
+    let _ = fs::remove_dir_all(&tree);
+    eprintln!(
+        "solum-image: disk assembled in {:.1} s (root UUID {})",
+        start.elapsed().as_secs_f64(),
+        ids.root_uuid
+    );
+    let mut produced = Vec::new();
+    let qcow2 = work.path.join("disk.qcow2");
+    if wants("qcow2") || wants("vagrant") {
+        let t = Instant::now();
+        disk::convert_qcow2(&raw, &qcow2)?;
+        eprintln!("solum-image: qcow2 in {:.1} s", t.elapsed().as_secs_f64());
+    }
+    if wants("vagrant") {
+        let dest = output::output_path(&opts.output, "box");
+        let part = cache::partial(&dest);
+        if let Err(e) = vagrant::write_box(&qcow2, layout.disk_bytes, &part) {
+            let _ = fs::remove_file(&part);
+            return Err(e.into());
+        }
+        produced.push(finish_file(&part, &dest)?);
+    }
+    if wants("qcow2") {
+        produced.push(finish_file(
+            &qcow2,
+            &output::output_path(&opts.output, "qcow2"),
+        )?);
+    }
+    if wants("raw") {
+        produced.push(finish_file(
+            &raw,
+            &output::output_path(&opts.output, "raw"),
+        )?);
+    }
+    drop(work);
+    Ok(produced)
+}
+
+/// The sha256 of a cached tree, from the `.sha256` written beside it.
+fn cached_sum(tree: &Path) -> Result<String, OutputError> {
+    let sum_file = output::output_path(tree, "sha256");
+    if let Ok(text) = fs::read_to_string(&sum_file) {
+        if let Some(sum) = text.split_whitespace().next().filter(|s| s.len() == 64) {
+            return Ok(sum.to_string());
+        }
+    }
+    let sum = output::sha256_file(tree)?;
+    output::write_atomic(&sum_file, output::sum_line(&sum, tree).as_bytes())?;
+    Ok(sum)
+}
+
+/// Build `plan`.
+pub fn build(plan: &Plan, opts: &BuildOptions) -> Result<BuildReport, BuildError> {
+    for t in &plan.outputs {
+        if !output::SUPPORTED.contains(&t.as_str()) {
+            return Err(OutputError::Unsupported(t.clone()).into());
+        }
+    }
+    let wants_disk = plan
+        .outputs
+        .iter()
+        .any(|t| output::DISK_TYPES.contains(&t.as_str()));
+    if opts.image_size_gb.is_some() && !wants_disk {
+        return Err(BuildError::SizeWithoutDisk);
+    }
+    let hash = plan.hash()?;
+    let cache = Cache::new(&opts.cache_dir);
+    let tree = cache.tree_tar(&hash)?;
+    let _lock = cache.lock(&format!("tree-{}", &hash[..16]))?;
+    let (from_cache, profile) = if tree.is_file() {
+        eprintln!(
+            "solum-image: plan {hash} unchanged: reusing the cached tree {}",
+            tree.display()
+        );
+        (true, Profile::default())
+    } else {
+        let profile = make_tree(plan, opts, &cache, &tree)?;
+        let keep = std::env::var("DIB_IMAGE_CACHE_TREES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(cache::DEFAULT_TREES_KEPT);
+        for old in cache.prune_trees(keep, &tree)? {
+            eprintln!("solum-image: pruned cached tree {}", old.display());
+        }
+        (false, profile)
+    };
+    let tag = opts
+        .docker_tag
+        .clone()
+        .unwrap_or_else(|| format!("{}:latest", plan.image_name));
+    if crate::namespace::interrupted() {
+        return Err(RunError::Interrupted.into());
+    }
+    let sum = cached_sum(&tree)?;
+    let mut produced = output::produce(&tree, &sum, &plan.outputs, &opts.output, &tag)?;
+    if wants_disk {
+        produced.extend(make_disks(plan, &hash, &tree, opts)?);
+    }
+    Ok(BuildReport {
+        plan_hash: hash,
+        from_cache,
+        profile,
+        produced,
+    })
+}

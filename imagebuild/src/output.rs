@@ -1,0 +1,236 @@
+//! Outputs made from a finished tree tarball: `tar` (a file with a
+//! `.sha256` beside it) and `docker` (imported into the local engine).
+//! Files are written under a temp name and renamed when complete.
+
+use crate::cache;
+use crate::cmd::{self, CmdError};
+use sha2::{Digest, Sha256};
+use std::fs;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// An output could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Cmd(#[from] CmdError),
+    #[error("unknown output type '{0}' (available: tar, docker, raw, qcow2, vagrant)")]
+    Unsupported(String),
+    #[error("bad docker tag '{0}'")]
+    BadTag(String),
+}
+
+fn oerr(path: &Path) -> impl FnOnce(std::io::Error) -> OutputError + '_ {
+    move |source| OutputError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// What was produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Produced {
+    File { path: PathBuf, sha256: String },
+    DockerImage { tag: String, id: String },
+}
+
+/// The output types this version can make.
+pub const SUPPORTED: &[&str] = &["tar", "docker", "raw", "qcow2", "vagrant"];
+/// The output types made from a disk.
+pub const DISK_TYPES: &[&str] = &["raw", "qcow2", "vagrant"];
+
+/// `NAME.ext` next to the -o path.
+pub fn output_path(base: &Path, ext: &str) -> PathBuf {
+    let mut s = base.as_os_str().to_owned();
+    s.push(format!(".{ext}"));
+    PathBuf::from(s)
+}
+
+/// sha256 (hex) of a file's content.
+pub fn sha256_file(path: &Path) -> Result<String, OutputError> {
+    let mut input = fs::File::open(path).map_err(oerr(path))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = input.read(&mut buf).map_err(oerr(path))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+/// Write `text` to `dest` via a temp name and a rename.
+pub fn write_atomic(dest: &Path, text: &[u8]) -> Result<(), OutputError> {
+    let part = cache::partial(dest);
+    let result = (|| {
+        let mut f = fs::File::create(&part)?;
+        f.write_all(text)?;
+        f.sync_all()
+    })();
+    if let Err(e) = result {
+        let _ = fs::remove_file(&part);
+        return Err(oerr(&part)(e));
+    }
+    fs::rename(&part, dest).map_err(oerr(dest))
+}
+
+/// The `sha256sum` line for a file.
+pub fn sum_line(sum: &str, file: &Path) -> String {
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    format!("{sum}  {name}\n")
+}
+
+/// Copy `src` (whose sha256 is `sum`) to `dest` atomically and write
+/// `dest.sha256` in `sha256sum` format beside it.
+pub fn write_file_with_sum(src: &Path, sum: &str, dest: &Path) -> Result<(), OutputError> {
+    let part = cache::partial(dest);
+    let result = fs::copy(src, &part)
+        .and_then(|_| fs::File::open(&part))
+        .and_then(|f| f.sync_all());
+    if let Err(e) = result {
+        let _ = fs::remove_file(&part);
+        return Err(OutputError::Io {
+            path: if src.exists() {
+                part
+            } else {
+                src.to_path_buf()
+            },
+            source: e,
+        });
+    }
+    fs::rename(&part, dest).map_err(oerr(dest))?;
+    write_atomic(&output_path(dest, "sha256"), sum_line(sum, dest).as_bytes())
+}
+
+/// Whether a string is a plausible docker reference (repo[:tag]).
+pub fn valid_tag(tag: &str) -> bool {
+    !tag.is_empty()
+        && tag.len() <= 255
+        && !tag.starts_with(['-', '.', ':', '/'])
+        && tag.bytes().all(|b| {
+            b.is_ascii_lowercase()
+                || b.is_ascii_digit()
+                || b"._-/:".contains(&b)
+                || b.is_ascii_uppercase()
+        })
+}
+
+/// `docker import` the tree tarball under `tag`; returns the image id.
+pub fn docker_import(tree_tar: &Path, tag: &str) -> Result<String, OutputError> {
+    if !valid_tag(tag) {
+        return Err(OutputError::BadTag(tag.to_string()));
+    }
+    let out = cmd::run(
+        Command::new("docker")
+            .args([
+                "import",
+                "--change",
+                "CMD [\"/bin/bash\"]",
+                "--change",
+                "ENV LANG=C.UTF-8",
+                "--message",
+                "solum-image",
+            ])
+            .arg(tree_tar)
+            .arg(tag),
+    )?;
+    Ok(String::from_utf8_lossy(&out).trim().to_string())
+}
+
+/// Make every requested output.
+pub fn produce(
+    tree_tar: &Path,
+    tree_sum: &str,
+    types: &[String],
+    base: &Path,
+    docker_tag: &str,
+) -> Result<Vec<Produced>, OutputError> {
+    let mut done = Vec::new();
+    for t in types {
+        match t.as_str() {
+            "tar" => {
+                let path = output_path(base, "tar");
+                write_file_with_sum(tree_tar, tree_sum, &path)?;
+                done.push(Produced::File {
+                    path,
+                    sha256: tree_sum.to_string(),
+                });
+            }
+            "docker" => {
+                let id = docker_import(tree_tar, docker_tag)?;
+                done.push(Produced::DockerImage {
+                    tag: docker_tag.to_string(),
+                    id,
+                });
+            }
+            // Disks are made by `build` from the unpacked tree.
+            "raw" | "qcow2" | "vagrant" => {}
+            other => return Err(OutputError::Unsupported(other.to_string())),
+        }
+    }
+    Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_and_sum_written_atomically() {
+        let t = tempfile::tempdir().unwrap();
+        let src = t.path().join("src");
+        fs::write(&src, "abc").unwrap();
+        let dest = t.path().join("img.tar");
+        let sum = sha256_file(&src).unwrap();
+        assert_eq!(
+            sum,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        write_file_with_sum(&src, &sum, &dest).unwrap();
+        assert_eq!(fs::read_to_string(&dest).unwrap(), "abc");
+        assert_eq!(
+            fs::read_to_string(t.path().join("img.tar.sha256")).unwrap(),
+            format!("{sum}  img.tar\n")
+        );
+        let names: Vec<String> = fs::read_dir(t.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(!names.iter().any(|n| n.contains(".part-")), "{names:?}");
+        let e =
+            write_file_with_sum(&t.path().join("nope"), &sum, &t.path().join("x.tar")).unwrap_err();
+        assert!(e.to_string().contains("nope"), "{e}");
+        assert!(!t.path().join("x.tar").exists());
+    }
+
+    #[test]
+    fn tags() {
+        assert!(valid_tag("solum/app-vm:latest"));
+        assert!(!valid_tag("-bad"));
+        assert!(!valid_tag("a b"));
+        assert_eq!(
+            output_path(Path::new("/o/img"), "tar"),
+            PathBuf::from("/o/img.tar")
+        );
+        let e = produce(
+            Path::new("/x"),
+            "",
+            &["iso".into()],
+            Path::new("/o/img"),
+            "t",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("unknown output type"), "{e}");
+    }
+}

@@ -1,0 +1,599 @@
+//! package-installs.yaml/.json and pkg-map: parsing and selection, pure.
+//!
+//! `parse_package_installs` turns an element's file into entries;
+//! `PkgMap::map` applies the element's pkg-map (release > distro > family >
+//! default, most specific wins); `Target::selects` applies `arch`,
+//! `not-arch` and `when` against the build's target.
+
+use crate::phase::Phase;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// A malformed package-installs or pkg-map file.
+#[derive(Debug, thiserror::Error)]
+#[error("{}{}: {message}", file.display(), line.map(|l| format!(":{l}")).unwrap_or_default())]
+pub struct PackageError {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+/// Comparison in a `when` condition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CondOp {
+    #[serde(rename = "=")]
+    Eq,
+    #[serde(rename = "!=")]
+    Ne,
+}
+
+/// One `when: "VAR=value"` / `"VAR!=value"` condition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Condition {
+    pub var: String,
+    pub op: CondOp,
+    pub value: String,
+}
+
+/// One package line of a package-installs file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackageEntry {
+    pub name: String,
+    pub phase: Phase,
+    pub uninstall: bool,
+    pub build_only: bool,
+    pub arch: Option<Vec<String>>,
+    pub not_arch: Option<Vec<String>>,
+    pub when: Vec<Condition>,
+}
+
+/// What the build targets, for selection and mapping.
+#[derive(Debug, Clone, Default)]
+pub struct Target {
+    pub distro: String,
+    pub family: String,
+    pub release: String,
+    pub arch: String,
+    /// Variables visible to `when` conditions; unset ones read as "".
+    pub env: BTreeMap<String, String>,
+}
+
+impl Target {
+    /// Whether an entry applies to this target.
+    pub fn selects(&self, e: &PackageEntry) -> bool {
+        if let Some(archs) = &e.arch {
+            if !archs.iter().any(|a| a == &self.arch) {
+                return false;
+            }
+        }
+        if let Some(archs) = &e.not_arch {
+            if archs.iter().any(|a| a == &self.arch) {
+                return false;
+            }
+        }
+        e.when.iter().all(|c| {
+            let v = self.env.get(&c.var).map(String::as_str).unwrap_or("");
+            match c.op {
+                CondOp::Eq => v == c.value,
+                CondOp::Ne => v != c.value,
+            }
+        })
+    }
+}
+
+/// Which parser a file needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Yaml,
+    Json,
+}
+
+fn err(file: &Path, line: Option<usize>, message: impl Into<String>) -> PackageError {
+    PackageError {
+        file: file.to_path_buf(),
+        line,
+        message: message.into(),
+    }
+}
+
+/// First line (1-based) on which `key` appears as a mapping key.
+fn line_of(text: &str, key: &str) -> Option<usize> {
+    text.lines()
+        .position(|l| {
+            let t = l.trim_start().trim_start_matches("- ");
+            let t = t.trim_start_matches(['"', '\'']);
+            t.strip_prefix(key)
+                .map(|r| {
+                    r.trim_start_matches(['"', '\''])
+                        .trim_start()
+                        .starts_with(':')
+                })
+                .unwrap_or(false)
+        })
+        .map(|i| i + 1)
+}
+
+fn parse_value(text: &str, file: &Path, format: Format) -> Result<Value, PackageError> {
+    match format {
+        Format::Json => serde_json::from_str(text)
+            .map_err(|e| err(file, Some(e.line()), format!("invalid JSON: {e}"))),
+        Format::Yaml => serde_norway::from_str::<Value>(text).map_err(|e| {
+            err(
+                file,
+                e.location().map(|l| l.line()),
+                format!("invalid YAML: {e}"),
+            )
+        }),
+    }
+}
+
+fn string_list(v: &Value) -> Option<Vec<String>> {
+    match v {
+        Value::String(s) => Some(
+            s.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect(),
+        ),
+        Value::Array(a) => a
+            .iter()
+            .map(|x| x.as_str().map(|s| s.trim().to_string()))
+            .collect(),
+        _ => None,
+    }
+}
+
+fn as_bool(v: &Value) -> Option<bool> {
+    match v {
+        Value::Bool(b) => Some(*b),
+        Value::String(s) => match s.to_ascii_lowercase().as_str() {
+            "true" | "yes" => Some(true),
+            "false" | "no" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Parse `VAR=value` or `VAR != value`.
+pub fn parse_condition(s: &str) -> Option<Condition> {
+    let (var, op, value) = if let Some((a, b)) = s.split_once("!=") {
+        (a, CondOp::Ne, b)
+    } else {
+        let (a, b) = s.split_once('=')?;
+        (a, CondOp::Eq, b)
+    };
+    let (var, value) = (var.trim(), value.trim());
+    let var_ok = !var.is_empty() && var.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if !var_ok || value.contains(char::is_whitespace) {
+        return None;
+    }
+    Some(Condition {
+        var: var.to_string(),
+        op,
+        value: value.to_string(),
+    })
+}
+
+fn parse_entry(
+    name: &str,
+    attrs: &serde_json::Map<String, Value>,
+    text: &str,
+    file: &Path,
+) -> Result<Option<PackageEntry>, PackageError> {
+    let line = line_of(text, name);
+    let bad = |what: String| err(file, line, format!("package '{name}': {what}"));
+    let mut e = PackageEntry {
+        name: name.to_string(),
+        phase: Phase::Install,
+        uninstall: false,
+        build_only: false,
+        arch: None,
+        not_arch: None,
+        when: Vec::new(),
+    };
+    for (k, v) in attrs {
+        match k.as_str() {
+            "phase" => {
+                let p = v
+                    .as_str()
+                    .and_then(Phase::from_name)
+                    .ok_or_else(|| bad(format!("unknown phase {v}")))?;
+                if !p.takes_packages() {
+                    return Err(bad(format!(
+                        "phase {p} cannot install packages (use pre-install.d, install.d or post-install.d)"
+                    )));
+                }
+                e.phase = p;
+            }
+            "uninstall" => {
+                e.uninstall = as_bool(v)
+                    .ok_or_else(|| bad(format!("uninstall must be a boolean, not {v}")))?
+            }
+            "build-only" => {
+                e.build_only = as_bool(v)
+                    .ok_or_else(|| bad(format!("build-only must be a boolean, not {v}")))?
+            }
+            "arch" => {
+                e.arch = Some(
+                    string_list(v).ok_or_else(|| bad(format!("arch must be a list, not {v}")))?,
+                )
+            }
+            "not-arch" => {
+                e.not_arch = Some(
+                    string_list(v)
+                        .ok_or_else(|| bad(format!("not-arch must be a list, not {v}")))?,
+                )
+            }
+            "when" => {
+                let items: Vec<String> = match v {
+                    Value::String(s) => vec![s.clone()],
+                    Value::Array(a) => a
+                        .iter()
+                        .map(|x| x.as_str().map(String::from))
+                        .collect::<Option<_>>()
+                        .ok_or_else(|| bad("when must be a string or a list of strings".into()))?,
+                    _ => return Err(bad("when must be a string or a list of strings".into())),
+                };
+                for s in items {
+                    e.when.push(parse_condition(&s).ok_or_else(|| {
+                        bad(format!(
+                            "bad condition '{s}' (expected VAR=value or VAR!=value)"
+                        ))
+                    })?);
+                }
+            }
+            "installtype" => match v.as_str() {
+                Some("package") => {}
+                Some("source") => return Ok(None),
+                _ => {
+                    return Err(bad(format!(
+                        "installtype must be package or source, not {v}"
+                    )))
+                }
+            },
+            other => return Err(bad(format!("unknown key '{other}'"))),
+        }
+    }
+    Ok(Some(e))
+}
+
+/// Whether a string can be handed to apt-get as a package: letters,
+/// digits and `+.:=~_-/` (for `pkg=version`, `pkg/suite`, `pkg:arch`),
+/// not starting with `-` (which apt would take as an option).
+pub fn is_package_name(s: &str) -> bool {
+    !s.is_empty()
+        && !s.starts_with('-')
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+.:=~_-/".contains(&b))
+}
+
+/// Parse one package-installs file. Entries come out sorted by package name.
+pub fn parse_package_installs(
+    text: &str,
+    file: &Path,
+    format: Format,
+) -> Result<Vec<PackageEntry>, PackageError> {
+    let root = parse_value(text, file, format)?;
+    let map = match root {
+        Value::Null => return Ok(Vec::new()),
+        Value::Object(m) => m,
+        other => {
+            return Err(err(
+                file,
+                Some(1),
+                format!(
+                    "expected a mapping of package names, found {}",
+                    kind(&other)
+                ),
+            ))
+        }
+    };
+    let mut out = Vec::new();
+    for (name, v) in &map {
+        if !is_package_name(name) {
+            return Err(err(
+                file,
+                line_of(text, name),
+                format!("bad package name '{name}'"),
+            ));
+        }
+        let attr_sets: Vec<&serde_json::Map<String, Value>> = match v {
+            Value::Null => {
+                out.push(parse_entry(name, &serde_json::Map::new(), text, file)?);
+                continue;
+            }
+            Value::Object(m) => vec![m],
+            Value::Array(a) => a
+                .iter()
+                .map(|x| x.as_object())
+                .collect::<Option<_>>()
+                .ok_or_else(|| {
+                    err(
+                        file,
+                        line_of(text, name),
+                        format!("package '{name}': list entries must be mappings"),
+                    )
+                })?,
+            other => {
+                return Err(err(
+                    file,
+                    line_of(text, name),
+                    format!(
+                        "package '{name}': expected nothing or a mapping, found {}",
+                        kind(other)
+                    ),
+                ))
+            }
+        };
+        for attrs in attr_sets {
+            out.push(parse_entry(name, attrs, text, file)?);
+        }
+    }
+    Ok(out.into_iter().flatten().collect())
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    }
+}
+
+type Names = BTreeMap<String, String>;
+
+/// An element's pkg-map file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PkgMap {
+    /// distro -> release -> name -> packages
+    #[serde(default)]
+    pub release: BTreeMap<String, BTreeMap<String, Names>>,
+    /// distro -> name -> packages
+    #[serde(default)]
+    pub distro: BTreeMap<String, Names>,
+    /// family -> name -> packages
+    #[serde(default)]
+    pub family: BTreeMap<String, Names>,
+    /// name -> packages
+    #[serde(default)]
+    pub default: Names,
+}
+
+impl PkgMap {
+    /// Parse a pkg-map (JSON).
+    pub fn parse(text: &str, file: &Path) -> Result<PkgMap, PackageError> {
+        serde_json::from_str(text)
+            .map_err(|e| err(file, Some(e.line()), format!("invalid pkg-map: {e}")))
+    }
+
+    /// Every generic name this map knows, mapped for `t` (for the in-chroot
+    /// `pkg-map` helper).
+    pub fn flatten(&self, t: &Target) -> BTreeMap<String, Vec<String>> {
+        let mut names: Vec<&String> = self.default.keys().collect();
+        for m in self.family.values().chain(self.distro.values()) {
+            names.extend(m.keys());
+        }
+        for r in self.release.values() {
+            for m in r.values() {
+                names.extend(m.keys());
+            }
+        }
+        names
+            .into_iter()
+            .map(|n| (n.clone(), self.map(n, t)))
+            .collect()
+    }
+
+    /// Map a generic name to distro packages (most specific wins). A name
+    /// with no mapping is itself; a mapping to "" means no package.
+    pub fn map(&self, name: &str, t: &Target) -> Vec<String> {
+        let found = self
+            .release
+            .get(&t.distro)
+            .and_then(|r| r.get(&t.release))
+            .and_then(|m| m.get(name))
+            .or_else(|| self.distro.get(&t.distro).and_then(|m| m.get(name)))
+            .or_else(|| self.family.get(&t.family).and_then(|m| m.get(name)))
+            .or_else(|| self.default.get(name));
+        match found {
+            Some(s) => s.split_whitespace().map(String::from).collect(),
+            // (names are checked by the caller with `is_package_name`)
+            None => vec![name.to_string()],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target() -> Target {
+        Target {
+            distro: "debian".into(),
+            family: "debian".into(),
+            release: "bookworm".into(),
+            arch: "amd64".into(),
+            env: [("DIB_FOO".to_string(), "yes".to_string())]
+                .into_iter()
+                .collect(),
+        }
+    }
+
+    fn parse(text: &str) -> Result<Vec<PackageEntry>, PackageError> {
+        parse_package_installs(text, Path::new("/e/x/package-installs.yaml"), Format::Yaml)
+    }
+
+    #[test]
+    fn null_entries_default_to_install_d() {
+        let v = parse("curl:\nvim:\n").unwrap();
+        assert_eq!(v.len(), 2);
+        assert_eq!(v[0].name, "curl");
+        assert_eq!(v[0].phase, Phase::Install);
+        assert!(!v[0].uninstall && !v[0].build_only && v[0].when.is_empty());
+    }
+
+    #[test]
+    fn all_attributes() {
+        let v = parse(
+            "gcc:\n  phase: pre-install.d\n  build-only: true\n  arch: amd64, arm64\n\
+             nano:\n  uninstall: True\n  phase: post-install.d\n  not-arch: [ppc64el]\n  when:\n    - DIB_FOO = yes\n    - DIB_BAR!=1\n",
+        )
+        .unwrap();
+        let gcc = &v[0];
+        assert_eq!(gcc.phase, Phase::PreInstall);
+        assert!(gcc.build_only);
+        assert_eq!(
+            gcc.arch.as_deref(),
+            Some(&["amd64".to_string(), "arm64".to_string()][..])
+        );
+        let nano = &v[1];
+        assert!(nano.uninstall);
+        assert_eq!(nano.phase, Phase::PostInstall);
+        assert_eq!(nano.not_arch.as_deref(), Some(&["ppc64el".to_string()][..]));
+        assert_eq!(
+            nano.when,
+            vec![
+                Condition {
+                    var: "DIB_FOO".into(),
+                    op: CondOp::Eq,
+                    value: "yes".into()
+                },
+                Condition {
+                    var: "DIB_BAR".into(),
+                    op: CondOp::Ne,
+                    value: "1".into()
+                },
+            ]
+        );
+        let t = target();
+        assert!(t.selects(gcc));
+        assert!(t.selects(nano), "DIB_FOO=yes and DIB_BAR unset (\"\") != 1");
+    }
+
+    #[test]
+    fn selection_rules() {
+        let t = target();
+        let v = parse(
+            "a:\n  arch: arm64\nb:\n  not-arch: amd64\nc:\n  when: DIB_FOO=no\nd:\n  when: DIB_FOO!=no\ne:\n  when: UNSET=\n",
+        )
+        .unwrap();
+        let picked: Vec<&str> = v
+            .iter()
+            .filter(|e| t.selects(e))
+            .map(|e| e.name.as_str())
+            .collect();
+        assert_eq!(picked, vec!["d", "e"]);
+    }
+
+    #[test]
+    fn list_of_entries_and_source_installtype() {
+        let v = parse("pkg:\n  - phase: install.d\n  - phase: post-install.d\n    uninstall: true\nsrc:\n  installtype: source\n").unwrap();
+        assert_eq!(v.len(), 2);
+        assert_eq!(v[1].phase, Phase::PostInstall);
+        assert!(v[1].uninstall);
+    }
+
+    #[test]
+    fn empty_file_is_no_packages() {
+        assert!(parse("").unwrap().is_empty());
+        assert!(parse("# only a comment\n").unwrap().is_empty());
+    }
+
+    #[test]
+    fn malformed_yaml_names_file_and_line() {
+        let e = parse("curl:\nvim:\n  phase: [unclosed\n").unwrap_err();
+        let s = e.to_string();
+        assert!(s.starts_with("/e/x/package-installs.yaml:"), "{s}");
+        assert!(e.line.is_some(), "{s}");
+    }
+
+    #[test]
+    fn semantic_errors_name_line() {
+        let e = parse("curl:\nvim:\n  phase: bogus.d\n").unwrap_err();
+        assert_eq!(e.line, Some(2));
+        assert!(
+            e.to_string().contains("package 'vim': unknown phase"),
+            "{e}"
+        );
+        let e = parse("a:\nb:\n\nc:\n  colour: red\n").unwrap_err();
+        assert_eq!(e.line, Some(4));
+        assert!(e.to_string().contains("unknown key 'colour'"), "{e}");
+        let e = parse("a:\n  phase: root.d\n").unwrap_err();
+        assert!(e.to_string().contains("cannot install packages"), "{e}");
+        let e = parse("a:\n  when: nonsense\n").unwrap_err();
+        assert!(e.to_string().contains("bad condition"), "{e}");
+        let e = parse("- a\n- b\n").unwrap_err();
+        assert!(e.to_string().contains("expected a mapping"), "{e}");
+        let e = parse("a: 3\n").unwrap_err();
+        assert!(e.to_string().contains("found a number"), "{e}");
+    }
+
+    #[test]
+    fn package_names_checked() {
+        assert!(is_package_name("python3-yaml"));
+        assert!(is_package_name("libc6:amd64"));
+        assert!(is_package_name("hello=2.10-3"));
+        assert!(!is_package_name("-oDebug::x=1"));
+        assert!(!is_package_name("a;rm"));
+        let e = parse("ok:\n\"-o=x\":\n").unwrap_err();
+        assert_eq!(e.line, Some(2), "{e}");
+        assert!(e.to_string().contains("bad package name '-o=x'"), "{e}");
+    }
+
+    #[test]
+    fn json_format() {
+        let f = Path::new("package-installs.json");
+        let v = parse_package_installs(
+            r#"{"curl": null, "gcc": {"build-only": true}}"#,
+            f,
+            Format::Json,
+        )
+        .unwrap();
+        assert_eq!(v.len(), 2);
+        assert!(v[1].build_only);
+        let e = parse_package_installs("{\n\"a\": ,\n}", f, Format::Json).unwrap_err();
+        assert_eq!(e.line, Some(2));
+    }
+
+    #[test]
+    fn pkg_map_most_specific_wins() {
+        let m = PkgMap::parse(
+            r#"{
+              "release": {"debian": {"bookworm": {"a": "a-bookworm"}}},
+              "distro": {"debian": {"a": "a-debian", "b": "b-debian"}, "ubuntu": {"c": "c-ubuntu"}},
+              "family": {"debian": {"a": "a-fam", "b": "b-fam", "c": "c-fam"}},
+              "default": {"a": "a-def", "b": "b-def", "c": "c-def", "d": "d1 d2", "e": ""}
+            }"#,
+            Path::new("pkg-map"),
+        )
+        .unwrap();
+        let t = target();
+        assert_eq!(m.map("a", &t), vec!["a-bookworm"]);
+        assert_eq!(m.map("b", &t), vec!["b-debian"]);
+        assert_eq!(m.map("c", &t), vec!["c-fam"]);
+        assert_eq!(m.map("d", &t), vec!["d1", "d2"]);
+        assert!(m.map("e", &t).is_empty());
+        assert_eq!(m.map("zzz", &t), vec!["zzz"]);
+        let mut other = t.clone();
+        other.release = "trixie".into();
+        assert_eq!(m.map("a", &other), vec!["a-debian"]);
+        let flat = m.flatten(&t);
+        assert_eq!(flat.len(), 5);
+        assert_eq!(flat["a"], vec!["a-bookworm"]);
+        assert!(flat["e"].is_empty());
+    }
+
+    #[test]
+    fn pkg_map_errors() {
+        let e = PkgMap::parse("{\"colour\": {}}", Path::new("/x/pkg-map")).unwrap_err();
+        assert!(e.to_string().starts_with("/x/pkg-map:1:"), "{e}");
+    }
+}

@@ -1,0 +1,435 @@
+//! Running the phases of a plan: each phase's scripts in order, outside or
+//! in the chroot, with DIB's variables and the environment.d fragments,
+//! package installs around the in-chroot phases, and a timing profile.
+
+use crate::cmd::{self, CmdError};
+use crate::hooks;
+use crate::mounts::{Chroot, MountError, IN_TARGET};
+use crate::namespace;
+use crate::phase::{Phase, Place};
+use crate::plan::{PackageStep, PkgAction, Plan, When};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+/// Lines of output kept for a failing script's error.
+const TAIL_LINES: usize = 20;
+
+/// A phase could not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("{phase} script '{script}' (element '{element}') failed with {status}; last lines of its output:\n{tail}")]
+    ScriptFailed {
+        phase: Phase,
+        script: String,
+        element: String,
+        status: String,
+        code: Option<i32>,
+        tail: String,
+    },
+    #[error("{phase}: {what} failed: {source}")]
+    Step {
+        phase: Phase,
+        what: String,
+        source: CmdError,
+    },
+    #[error(transparent)]
+    Mount(#[from] MountError),
+    #[error("interrupted")]
+    Interrupted,
+}
+
+/// Everything the runner needs besides the plan.
+#[derive(Debug, Clone)]
+pub struct RunContext<'a> {
+    pub plan: &'a Plan,
+    /// The tree ($TARGET_ROOT).
+    pub root: &'a Path,
+    /// The merged hooks ($TMP_HOOKS_PATH outside).
+    pub hooks: &'a Path,
+    /// $TMP_BUILD_DIR.
+    pub build_dir: &'a Path,
+    pub cache_dir: &'a Path,
+    /// The apt archive directory bound into the chroot, if any.
+    pub apt_archives: Option<&'a Path>,
+    pub elements_path: &'a [PathBuf],
+    pub offline: bool,
+    pub trace: bool,
+}
+
+/// One timed step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Timing {
+    pub phase: Phase,
+    pub name: String,
+    pub seconds: f64,
+}
+
+/// Per-script timings, printed at the end like DIB's profile.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Profile {
+    pub steps: Vec<Timing>,
+}
+
+impl Profile {
+    pub fn render(&self) -> String {
+        let mut s = String::from("solum-image: profile (seconds)\n");
+        let mut phase: Option<Phase> = None;
+        let mut total = 0.0;
+        for t in &self.steps {
+            if phase != Some(t.phase) {
+                let _ = writeln!(s, "  {}", t.phase);
+                phase = Some(t.phase);
+            }
+            let _ = writeln!(s, "    {:<40} {:>9.3}", t.name, t.seconds);
+            total += t.seconds;
+        }
+        let _ = writeln!(s, "  {:<42} {:>9.3}", "total", total);
+        s
+    }
+}
+
+/// The variables every script gets (pure). `inside` selects the chroot view.
+pub fn script_env(ctx: &RunContext<'_>, inside: bool) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = ctx
+        .plan
+        .env
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let hooks = if inside {
+        IN_TARGET.to_string()
+    } else {
+        ctx.hooks.display().to_string()
+    };
+    let names: Vec<&str> = ctx.plan.elements.iter().map(|e| e.name.as_str()).collect();
+    let path_list: Vec<String> = ctx
+        .elements_path
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    env.extend([
+        ("TMP_HOOKS_PATH".into(), hooks),
+        ("IMAGE_ELEMENT".into(), names.join(" ")),
+        ("ELEMENTS_PATH".into(), path_list.join(":")),
+        (
+            "DIB_IMAGE_CACHE".into(),
+            ctx.cache_dir.display().to_string(),
+        ),
+        (
+            "DIB_OFFLINE".into(),
+            if ctx.offline { "1" } else { "" }.into(),
+        ),
+        (
+            "DIB_DEBUG_TRACE".into(),
+            if ctx.trace { "1" } else { "0" }.into(),
+        ),
+    ]);
+    if inside {
+        env.extend([
+            (
+                "PATH".into(),
+                format!(
+                    "{IN_TARGET}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+                ),
+            ),
+            ("HOME".into(), "/root".into()),
+            ("LANG".into(), "C.UTF-8".into()),
+            ("DEBIAN_FRONTEND".into(), "noninteractive".into()),
+        ]);
+    } else {
+        let root = ctx.root.display().to_string();
+        let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/sbin:/usr/bin:/sbin:/bin".into());
+        env.extend([
+            ("TARGET_ROOT".into(), root.clone()),
+            ("TMP_MOUNT_PATH".into(), root),
+            ("TMP_BUILD_DIR".into(), ctx.build_dir.display().to_string()),
+            ("PATH".into(), format!("{}/bin:{path}", ctx.hooks.display())),
+        ]);
+    }
+    env
+}
+
+fn chroot_command(ctx: &RunContext<'_>, args: &[&str]) -> Command {
+    let mut c = Command::new("chroot");
+    c.arg(ctx.root)
+        .args(args)
+        .env_clear()
+        .envs(script_env(ctx, true));
+    c
+}
+
+fn run_packages(
+    ctx: &RunContext<'_>,
+    step: &PackageStep,
+    profile: &mut Profile,
+) -> Result<(), RunError> {
+    if step.packages.is_empty() {
+        return Ok(());
+    }
+    let helper = format!("{IN_TARGET}/bin/install-packages");
+    let mut args: Vec<&str> = vec!["/bin/bash", &helper];
+    if step.action == PkgAction::Uninstall {
+        args.push("-e");
+    }
+    args.extend(step.packages.iter().map(|p| p.package.as_str()));
+    let what = match step.action {
+        PkgAction::Install => "install-packages",
+        PkgAction::Uninstall => "install-packages -e",
+    };
+    eprintln!(
+        "solum-image: {}: {what} {}",
+        step.phase,
+        args[2..].join(" ")
+    );
+    let start = Instant::now();
+    let mut c = chroot_command(ctx, &args);
+    cmd::run_streamed(&mut c, "  ", TAIL_LINES).map_err(|source| {
+        if namespace::interrupted() {
+            return RunError::Interrupted;
+        }
+        RunError::Step {
+            phase: step.phase,
+            what: what.into(),
+            source,
+        }
+    })?;
+    profile.steps.push(Timing {
+        phase: step.phase,
+        name: format!("({what})"),
+        seconds: start.elapsed().as_secs_f64(),
+    });
+    Ok(())
+}
+
+fn install_files(ctx: &RunContext<'_>, profile: &mut Profile) -> Result<(), RunError> {
+    if ctx.plan.static_files.is_empty() && ctx.plan.bin_files.is_empty() {
+        return Ok(());
+    }
+    let start = Instant::now();
+    let tarball = format!("{IN_TARGET}/{}", hooks::FILES_TAR);
+    let mut c = chroot_command(
+        ctx,
+        &[
+            "tar",
+            "-x",
+            "-p",
+            "--no-overwrite-dir",
+            "--keep-directory-symlink",
+            "-f",
+            &tarball,
+            "-C",
+            "/",
+        ],
+    );
+    cmd::run(&mut c).map_err(|source| RunError::Step {
+        phase: Phase::PreInstall,
+        what: "installing static/ and bin/ files".into(),
+        source,
+    })?;
+    profile.steps.push(Timing {
+        phase: Phase::PreInstall,
+        name: "(static/ and bin/ files)".into(),
+        seconds: start.elapsed().as_secs_f64(),
+    });
+    Ok(())
+}
+
+/// Run every phase of the plan in order.
+pub fn run_phases(ctx: &RunContext<'_>, profile: &mut Profile) -> Result<(), RunError> {
+    let mut chroot: Option<Chroot> = None;
+    for p in &ctx.plan.phases {
+        let steps: Vec<&PackageStep> = ctx
+            .plan
+            .packages
+            .iter()
+            .filter(|s| s.phase == p.phase)
+            .collect();
+        if p.place == Place::Outside {
+            chroot = None;
+        }
+        if p.place == Place::Chroot
+            && chroot.is_none()
+            && (!p.scripts.is_empty() || !steps.is_empty() || p.phase == Phase::PreInstall)
+        {
+            chroot = Some(Chroot::enter(ctx.root, ctx.hooks, ctx.apt_archives)?);
+        }
+        if p.scripts.is_empty() && steps.is_empty() && p.phase != Phase::PreInstall {
+            continue;
+        }
+        eprintln!(
+            "solum-image: phase {} ({})",
+            p.phase,
+            if p.place == Place::Chroot {
+                "in chroot"
+            } else {
+                "outside"
+            }
+        );
+        if p.phase == Phase::PreInstall {
+            install_files(ctx, profile)?;
+        }
+        for s in steps.iter().filter(|s| s.when == When::Early) {
+            run_packages(ctx, s, profile)?;
+        }
+        for s in &p.scripts {
+            if namespace::interrupted() {
+                return Err(RunError::Interrupted);
+            }
+            eprintln!("solum-image: {} {} [{}]", p.phase, s.name, s.element);
+            let start = Instant::now();
+            let mut c = match p.place {
+                Place::Chroot => {
+                    let runner = format!("{IN_TARGET}/dib-run-script");
+                    let script = format!("{IN_TARGET}/{}/{}", p.phase.dir_name(), s.name);
+                    chroot_command(ctx, &["/bin/bash", &runner, &script])
+                }
+                Place::Outside => {
+                    let mut c = Command::new("bash");
+                    c.arg(ctx.hooks.join("dib-run-script"))
+                        .arg(ctx.hooks.join(p.phase.dir_name()).join(&s.name))
+                        .envs(script_env(ctx, false));
+                    c
+                }
+            };
+            let result = cmd::run_streamed(&mut c, "  ", TAIL_LINES);
+            profile.steps.push(Timing {
+                phase: p.phase,
+                name: s.name.clone(),
+                seconds: start.elapsed().as_secs_f64(),
+            });
+            match result {
+                Ok(()) => {}
+                Err(_) if namespace::interrupted() => return Err(RunError::Interrupted),
+                Err(CmdError::Failed {
+                    status, code, tail, ..
+                }) => {
+                    return Err(RunError::ScriptFailed {
+                        phase: p.phase,
+                        script: s.name.clone(),
+                        element: s.element.clone(),
+                        status,
+                        code,
+                        tail,
+                    })
+                }
+                Err(source) => {
+                    return Err(RunError::Step {
+                        phase: p.phase,
+                        what: format!("script {}", s.name),
+                        source,
+                    })
+                }
+            }
+        }
+        for s in steps.iter().filter(|s| s.when == When::Late) {
+            run_packages(ctx, s, profile)?;
+        }
+        if namespace::interrupted() {
+            return Err(RunError::Interrupted);
+        }
+    }
+    drop(chroot);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn script_env_inside_and_outside() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(t.path().join("debian-minimal")).unwrap();
+        std::fs::write(
+            t.path().join("debian-minimal/element-provides"),
+            "operating-system\n",
+        )
+        .unwrap();
+        let opts = crate::collect::PlanOptions {
+            image_name: "img".into(),
+            outputs: vec!["tar".into()],
+            release: "trixie".into(),
+            arch: "amd64".into(),
+            extra_packages: vec![],
+            env: [("DIB_X".to_string(), "1".to_string())]
+                .into_iter()
+                .collect(),
+        };
+        let plan = crate::planner::make_plan(
+            &[t.path().to_path_buf()],
+            &["debian-minimal".into()],
+            true,
+            &opts,
+        )
+        .unwrap();
+        let paths = [t.path().to_path_buf()];
+        let ctx = RunContext {
+            plan: &plan,
+            root: Path::new("/b/mnt"),
+            hooks: Path::new("/b/hooks"),
+            build_dir: Path::new("/b"),
+            cache_dir: Path::new("/c"),
+            apt_archives: None,
+            elements_path: &paths,
+            offline: true,
+            trace: true,
+        };
+        let get = |env: &[(String, String)], k: &str| {
+            env.iter()
+                .rev()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.clone())
+        };
+        let out = script_env(&ctx, false);
+        assert_eq!(get(&out, "TARGET_ROOT").as_deref(), Some("/b/mnt"));
+        assert_eq!(get(&out, "TMP_MOUNT_PATH").as_deref(), Some("/b/mnt"));
+        assert_eq!(get(&out, "TMP_HOOKS_PATH").as_deref(), Some("/b/hooks"));
+        assert_eq!(get(&out, "TMP_BUILD_DIR").as_deref(), Some("/b"));
+        assert_eq!(get(&out, "DIB_RELEASE").as_deref(), Some("trixie"));
+        assert_eq!(get(&out, "DIB_OFFLINE").as_deref(), Some("1"));
+        assert_eq!(get(&out, "DIB_DEBUG_TRACE").as_deref(), Some("1"));
+        assert_eq!(get(&out, "DIB_IMAGE_CACHE").as_deref(), Some("/c"));
+        assert_eq!(get(&out, "DIB_X").as_deref(), Some("1"));
+        assert_eq!(
+            get(&out, "IMAGE_ELEMENT").as_deref(),
+            Some("debian-minimal")
+        );
+        assert!(get(&out, "PATH").unwrap().starts_with("/b/hooks/bin:"));
+        let inside = script_env(&ctx, true);
+        assert_eq!(get(&inside, "TMP_HOOKS_PATH").as_deref(), Some(IN_TARGET));
+        assert_eq!(get(&inside, "TARGET_ROOT"), None);
+        assert_eq!(get(&inside, "DISTRO_NAME").as_deref(), Some("debian"));
+        assert_eq!(get(&inside, "DIB_INIT_SYSTEM").as_deref(), Some("systemd"));
+        assert_eq!(
+            get(&inside, "DIB_ROOT_LABEL").as_deref(),
+            Some("cloudimg-rootfs")
+        );
+        assert!(get(&inside, "PATH")
+            .unwrap()
+            .starts_with("/tmp/in_target.d/bin:"));
+    }
+
+    #[test]
+    fn profile_renders_per_phase() {
+        let p = Profile {
+            steps: vec![
+                Timing {
+                    phase: Phase::Root,
+                    name: "10-a".into(),
+                    seconds: 1.5,
+                },
+                Timing {
+                    phase: Phase::Install,
+                    name: "20-b".into(),
+                    seconds: 0.25,
+                },
+            ],
+        };
+        let s = p.render();
+        assert!(s.contains("  root.d\n    10-a"), "{s}");
+        assert!(s.contains("total"), "{s}");
+        assert!(s.contains("1.750"), "{s}");
+    }
+}

@@ -1,0 +1,1 @@
+export SOLUM_TEST_FROM_ENV=hello-from-env
