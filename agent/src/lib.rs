@@ -9,6 +9,7 @@ pub mod deployments;
 pub mod docker;
 pub mod heat;
 pub mod metadata;
+pub mod netaddr;
 pub mod planfile;
 pub mod report;
 pub mod runtime;

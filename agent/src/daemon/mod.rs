@@ -281,7 +281,7 @@ pub async fn run(agent: Arc<Agent>, opts: RunOptions) -> std::io::Result<()> {
             protocol: registrar::PROTOCOL_VERSION,
             instance_uuid: n.uuid().unwrap_or("").to_string(),
             name: n.name().unwrap_or("").to_string(),
-            addresses: local_addresses(),
+            addresses: crate::netaddr::local_ipv4(),
             agent_version: env!("CARGO_PKG_VERSION").to_string(),
             capabilities: registrar::capabilities(),
             apps: agent.runtime.status(None).await.unwrap_or_default(),
@@ -485,19 +485,3 @@ async fn send_beat(
     }
 }
 
-/// This host's non-loopback addresses (from /proc/net: no extra dependency).
-fn local_addresses() -> Vec<String> {
-    let mut out = Vec::new();
-    if let Ok(text) = std::fs::read_to_string("/proc/net/fib_trie") {
-        let lines: Vec<&str> = text.lines().collect();
-        for w in lines.windows(2) {
-            if w[1].contains("/32 host LOCAL") {
-                let addr = w[0].trim().trim_start_matches("|-- ").to_string();
-                if !addr.starts_with("127.") && !out.contains(&addr) {
-                    out.push(addr);
-                }
-            }
-        }
-    }
-    out
-}
