@@ -3,7 +3,9 @@
 
 /// Non-loopback IPv4 addresses of this host's interfaces, in the kernel's order.
 pub fn local_ipv4() -> Vec<String> {
-    std::fs::read_to_string("/proc/net/fib_trie").map(|t| parse_fib_trie(&t)).unwrap_or_default()
+    std::fs::read_to_string("/proc/net/fib_trie")
+        .map(|t| parse_fib_trie(&t))
+        .unwrap_or_default()
 }
 
 /// Pure: the `/32 host LOCAL` entries of /proc/net/fib_trie, loopback and duplicates dropped.
@@ -13,7 +15,10 @@ pub fn parse_fib_trie(text: &str) -> Vec<String> {
     for w in lines.windows(2) {
         if w[1].contains("/32 host LOCAL") {
             let addr = w[0].trim().trim_start_matches("|-- ").trim().to_string();
-            if addr.parse::<std::net::Ipv4Addr>().is_ok() && !addr.starts_with("127.") && !out.contains(&addr) {
+            if addr.parse::<std::net::Ipv4Addr>().is_ok()
+                && !addr.starts_with("127.")
+                && !out.contains(&addr)
+            {
                 out.push(addr);
             }
         }

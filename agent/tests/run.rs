@@ -532,7 +532,9 @@ fn metadata_service_down_at_start_and_services_restarted_mid_poll() {
     std::fs::create_dir_all(vm.path("no-drive")).unwrap();
     let cfg = vm.config(&fx, &vm.path("no-drive"));
     let notify = std::os::unix::net::UnixDatagram::bind(vm.path("notify.sock")).unwrap();
-    notify.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    notify
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
     let log = std::fs::File::create(vm.path("agent.log")).unwrap();
     vm.child = Some(
         Command::new(env!("CARGO_BIN_EXE_solum-agent"))
@@ -543,14 +545,23 @@ fn metadata_service_down_at_start_and_services_restarted_mid_poll() {
             .spawn()
             .unwrap(),
     );
-    fx.wait_for("a few failed metadata tries", Duration::from_secs(30), |reqs| {
-        reqs.iter().filter(|r| r.path == "/openstack/latest/meta_data.json" && r.status == 500).count() >= 2
-    });
+    fx.wait_for(
+        "a few failed metadata tries",
+        Duration::from_secs(30),
+        |reqs| {
+            reqs.iter()
+                .filter(|r| r.path == "/openstack/latest/meta_data.json" && r.status == 500)
+                .count()
+                >= 2
+        },
+    );
     fx.with(|w| w.nova_down = false);
     let mut buf = [0u8; 256];
     let n = notify.recv(&mut buf).expect("READY=1 from the agent");
     assert!(String::from_utf8_lossy(&buf[..n]).starts_with("READY=1"));
-    fx.wait_for("cfn polls", Duration::from_secs(30), |reqs| reqs.iter().any(|r| r.path == "/v1/" && r.status == 200));
+    fx.wait_for("cfn polls", Duration::from_secs(30), |reqs| {
+        reqs.iter().any(|r| r.path == "/v1/" && r.status == 200)
+    });
 
     // The services go away for 3 s and come back; meanwhile a deployment appears.
     fx.restart(Duration::from_secs(3));
@@ -561,9 +572,17 @@ fn metadata_service_down_at_start_and_services_restarted_mid_poll() {
             "inputs": [input("deploy_signal_transport", "CFN_SIGNAL"), input("deploy_signal_id", &url)]}]});
         w.metadata_version += 1;
     });
-    fx.wait_for("the deployment after the restart", Duration::from_secs(60), |reqs| {
-        reqs.iter().any(|r| r.path == "/v1/signal/after_restart" && r.status == 200)
-    });
-    assert_eq!(signals(&fx, "/v1/signal/after_restart")[0]["deploy_stdout"], "survived\n");
+    fx.wait_for(
+        "the deployment after the restart",
+        Duration::from_secs(60),
+        |reqs| {
+            reqs.iter()
+                .any(|r| r.path == "/v1/signal/after_restart" && r.status == 200)
+        },
+    );
+    assert_eq!(
+        signals(&fx, "/v1/signal/after_restart")[0]["deploy_stdout"],
+        "survived\n"
+    );
     assert!(vm.log().contains("cfn"), "the failed polls are logged");
 }

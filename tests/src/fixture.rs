@@ -82,7 +82,8 @@ impl Fixture {
     pub fn restart(&mut self, down: Duration) {
         self.shutdown();
         std::thread::sleep(down);
-        let listener = TcpListener::bind(("127.0.0.1", self.port)).expect("rebinding the fixture's port");
+        let listener =
+            TcpListener::bind(("127.0.0.1", self.port)).expect("rebinding the fixture's port");
         self.stop = serve(listener, self.port, self.world.clone());
     }
 
@@ -178,7 +179,11 @@ impl Drop for Fixture {
 }
 
 /// Accepts connections until the returned flag is set; each request is answered on a thread.
-fn serve(listener: TcpListener, port: u16, world: Arc<Mutex<World>>) -> Arc<std::sync::atomic::AtomicBool> {
+fn serve(
+    listener: TcpListener,
+    port: u16,
+    world: Arc<Mutex<World>>,
+) -> Arc<std::sync::atomic::AtomicBool> {
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let s = stop.clone();
     std::thread::spawn(move || {

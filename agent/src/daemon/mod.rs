@@ -484,4 +484,3 @@ async fn send_beat(
         tracing::debug!("{e}");
     }
 }
-

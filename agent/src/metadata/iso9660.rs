@@ -231,7 +231,7 @@ mod tests {
     #[test]
     fn rock_ridge_names_concatenate() {
         let su = [
-            b'N', b'M', 8, 1, 1, b'a', b'b', b'c', b'N', b'M', 6, 1, 0, b'd', b'e', b'P', b'X', 4,
+            b'N', b'M', 8, 1, 1, b'a', b'b', b'c', b'N', b'M', 7, 1, 0, b'd', b'e', b'P', b'X', 4,
             1,
         ];
         assert_eq!(rock_ridge_name(&su).as_deref(), Some("abcde"));

@@ -133,15 +133,12 @@ async fn drive(
         .start_container(name, None::<StartContainerOptions>)
         .await?;
 
-    let mut tail: VecDeque<String> = VecDeque::with_capacity(TAIL_LINES);
+    // Lines are streamed to the user as they come. Docker 20.10's followed log stream can end
+    // before the last lines of a container that exits quickly, so once the container has
+    // exited the complete log is read again: lines the stream missed are emitted then, and
+    // the failure tail comes from the complete log.
+    let mut streamed = 0usize;
     let mut pending = String::new();
-    let mut emit = |line: &str| {
-        log(line);
-        if tail.len() == TAIL_LINES {
-            tail.pop_front();
-        }
-        tail.push_back(line.to_string());
-    };
     let mut logs = docker.logs(
         name,
         Some(
@@ -156,11 +153,9 @@ async fn drive(
         pending.push_str(&String::from_utf8_lossy(&chunk?.into_bytes()));
         while let Some(pos) = pending.find('\n') {
             let line: String = pending.drain(..=pos).collect();
-            emit(line.trim_end_matches(['\n', '\r']));
+            log(line.trim_end_matches(['\n', '\r']));
+            streamed += 1;
         }
-    }
-    if !pending.is_empty() {
-        emit(pending.trim_end_matches('\r'));
     }
     let code = match docker
         .wait_container(name, Some(WaitContainerOptionsBuilder::new().build()))
@@ -176,6 +171,15 @@ async fn drive(
             )))
         }
     };
+    let all = complete_log(docker, name).await?;
+    for line in all.iter().skip(streamed) {
+        log(line);
+    }
+    let tail: VecDeque<String> = all
+        .iter()
+        .skip(all.len().saturating_sub(TAIL_LINES))
+        .cloned()
+        .collect();
     let tail = tail.into_iter().collect::<Vec<_>>().join("\n");
     let status = read_file(docker, name, "/tmp/status")
         .await?
@@ -260,4 +264,20 @@ async fn save_slug(docker: &Docker, name: &str, out: &Path) -> Result<(), BuildE
     file.flush()
         .await
         .map_err(|e| BuildError::io(format!("writing {}", out.display()), e))
+}
+
+/// The whole log of a stopped container, as lines.
+async fn complete_log(docker: &Docker, name: &str) -> Result<Vec<String>, BuildError> {
+    let mut logs = docker.logs(
+        name,
+        Some(LogsOptionsBuilder::new().stdout(true).stderr(true).build()),
+    );
+    let mut text = String::new();
+    while let Some(chunk) = logs.next().await {
+        text.push_str(&String::from_utf8_lossy(&chunk?.into_bytes()));
+    }
+    Ok(text
+        .lines()
+        .map(|l| l.trim_end_matches('\r').to_string())
+        .collect())
 }

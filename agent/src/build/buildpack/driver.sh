@@ -7,6 +7,10 @@
 # /tmp/buildpacks/.order lists the mode (`detect-first` or `all`) on its first line, then one
 # buildpack directory (under /tmp/buildpacks) per line, in order.
 set -o pipefail
+# One stream: stdout and stderr of every buildpack in the order they were written (Docker
+# keeps the two streams apart and may interleave them out of order), so a failure's last
+# lines show its error message where it happened.
+exec 2>&1
 
 build_dir=/tmp/build
 cache_dir=/tmp/cache
