@@ -364,19 +364,60 @@ fn solum_deployment_over_temp_url_deploys_the_app_and_signals_wait_condition() {
     assert_eq!(v["apps"][0]["app"], name.as_str(), "{v}");
     assert_eq!(v["apps"][0]["state"], "DEPLOYMENT_COMPLETE");
 
-    // DELETE removes the app.
-    fx.with(|w| {
-        let d = &mut w.metadata["deployments"][0];
-        d["id"] = json!("sol-2");
-        d["inputs"][1]["value"] = json!("DELETE");
-        w.metadata_version += 1;
-    });
-    fx.wait_for("the DELETE signal", Duration::from_secs(60), |reqs| {
-        reqs.iter()
-            .filter(|r| r.path.ends_with("/signal-app") && r.status == 200)
-            .count()
-            >= 2
-    });
+    // SUSPEND stops the app, RESUME starts it again, DELETE removes it: each a new id, as
+    // Heat makes them, each signalled.
+    let action = |id: &str, action: &str, nth: usize| {
+        fx.with(|w| {
+            let d = &mut w.metadata["deployments"][0];
+            d["id"] = json!(id);
+            d["inputs"][1]["value"] = json!(action);
+            w.metadata_version += 1;
+        });
+        fx.wait_for(
+            &format!("the {action} signal"),
+            Duration::from_secs(60),
+            |reqs| {
+                reqs.iter()
+                    .filter(|r| r.path.ends_with("/signal-app") && r.status == 200)
+                    .count()
+                    >= nth
+            },
+        );
+        let sigs = signals(&fx, "/swift/v1/AUTH_p/c/signal-app");
+        assert_eq!(
+            sigs[nth - 1]["deploy_status_code"],
+            0,
+            "{action}: {}",
+            sigs[nth - 1]
+        );
+    };
+    let state_of = || -> Value {
+        let out = Command::new(env!("CARGO_BIN_EXE_solum-agent"))
+            .args([
+                "--state-dir",
+                vm.path("state").to_str().unwrap(),
+                "status",
+                "--json",
+            ])
+            .output()
+            .unwrap();
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["apps"][0]["state"].clone()
+    };
+    action("sol-s", "SUSPEND", 2);
+    assert_eq!(state_of(), "STOPPED");
+    assert!(
+        solum_tests::http_get(&url, Duration::from_secs(2))
+            .map(|r| r.status >= 500)
+            .unwrap_or(true),
+        "a suspended app answers"
+    );
+    action("sol-r", "RESUME", 3);
+    assert_eq!(
+        wait_http(&url, Duration::from_secs(30)).unwrap().body,
+        "from-heat"
+    );
+    action("sol-2", "DELETE", 4);
     let statuses = Command::new(env!("CARGO_BIN_EXE_solum-agent"))
         .args([
             "--state-dir",
