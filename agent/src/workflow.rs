@@ -365,17 +365,7 @@ impl Agent {
             } => hash_dir(dir)?,
             Builder::Buildpack { identity: None, .. } => hash_dir(&self.config.buildpacks_dir())?,
         };
-        let mut stack_ids = Vec::new();
-        for image in [&self.config.stack.build_image, &self.config.stack.run_image] {
-            let id = self
-                .docker
-                .inspect_image(image)
-                .await
-                .ok()
-                .and_then(|i| i.id)
-                .unwrap_or_default();
-            stack_ids.push(id);
-        }
+        let stack_ids = build::cache::stack_image_ids(&self.docker, &self.config.stack).await?;
         Ok(key_of(&KeyParts {
             builder: builder.kind(),
             tree: &tree,
