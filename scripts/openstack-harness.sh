@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # A real Keystone + Glance on 127.0.0.1 for tests and benchmarks.
 #
-#   openstack-harness.sh start DIR   start both (state, logs, data in DIR); prints the env
+#   openstack-harness.sh start DIR [--watch PID]
+#                                    start both (state, logs, data in DIR); prints the env;
+#                                    with --watch, stop both and remove DIR once PID is gone
 #   openstack-harness.sh stop DIR    stop both (DIR is left for the caller to remove)
 #   openstack-harness.sh venv        only make sure the venv exists
 #
@@ -155,6 +157,10 @@ EEOF
     wait_http "$gurl/versions" 60 "$dir/glance-api.log"
     echo "GLANCE_URL=$gurl" >"$dir/urls"
     echo "KEYSTONE_URL=$kurl" >>"$dir/urls"
+    if [ -n "${WATCH:-}" ]; then
+        setsid bash -c 'while kill -0 "$1" 2>/dev/null; do sleep 1; done; "$2" stop "$3"; rm -rf "$3"' \
+            watcher "$WATCH" "$(realpath "$0")" "$dir" </dev/null >/dev/null 2>&1 &
+    fi
     cat "$dir/admin.env"
 }
 
@@ -175,7 +181,11 @@ stop() {
 }
 
 case "${1:-}" in
-start) [ -n "${2:-}" ] || die "usage: $0 start DIR"; start "$2" ;;
+start)
+    [ -n "${2:-}" ] || die "usage: $0 start DIR [--watch PID]"
+    if [ "${3:-}" = --watch ]; then WATCH=${4:?--watch needs a pid}; fi
+    start "$2"
+    ;;
 stop) [ -n "${2:-}" ] || die "usage: $0 stop DIR"; stop "$2" ;;
 venv) ensure_venv; echo "$VENV" ;;
 *) die "usage: $0 start DIR | stop DIR | venv" ;;

@@ -23,6 +23,20 @@ pub fn short(e: &reqwest::Error) -> String {
 /// The first bytes of an error body, on one line.
 pub async fn body_excerpt(resp: reqwest::Response) -> String {
     let text = resp.text().await.unwrap_or_default();
+    let mut plain = String::new();
+    let mut in_tag = false;
+    for c in text.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => {
+                in_tag = false;
+                plain.push(' ');
+            }
+            _ if !in_tag => plain.push(c),
+            _ => {}
+        }
+    }
+    let text = plain;
     let one: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
     one.chars().take(300).collect()
 }
