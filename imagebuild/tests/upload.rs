@@ -5,9 +5,13 @@
 use serde_json::Value;
 use solum_image::upload::{config, glance, keystone, load_config};
 use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 const BIN: &str = env!("CARGO_BIN_EXE_solum-image");
@@ -15,6 +19,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_solum-image");
 struct Harness {
     env: BTreeMap<String, String>,
     files: PathBuf,
+    glance_port: u16,
 }
 
 fn harness() -> &'static Harness {
@@ -49,7 +54,17 @@ fn harness() -> &'static Harness {
         }
         let files = dir.join("test-files");
         std::fs::create_dir_all(&files).map_err(|e| e.to_string())?;
-        Ok(Harness { env, files })
+        let urls = std::fs::read_to_string(dir.join("urls")).map_err(|e| e.to_string())?;
+        let glance_port = urls
+            .lines()
+            .find_map(|l| l.strip_prefix("GLANCE_URL=http://127.0.0.1:"))
+            .and_then(|p| p.trim().parse().ok())
+            .ok_or("no GLANCE_URL in the harness's urls file")?;
+        Ok(Harness {
+            env,
+            files,
+            glance_port,
+        })
     });
     match h {
         Ok(h) => h,
@@ -352,4 +367,151 @@ fn clouds_yaml_with_os_cloud() {
         "{}",
         stderr(&o)
     );
+}
+
+/// A TCP proxy to Glance that, once it sees `PUT /v2/images/` from the client, either slows
+/// that upload down or answers 500 after some bytes: Glance failing or a user's Ctrl-C
+/// mid-upload, made reproducible.
+#[derive(Clone, Copy)]
+enum Fault {
+    Slow,
+    Error500After(u64),
+}
+
+struct Proxy {
+    port: u16,
+    put_bytes: Arc<AtomicU64>,
+}
+
+fn proxy(target: u16, fault: Fault) -> Proxy {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+    let port = l.local_addr().expect("addr").port();
+    let put_bytes = Arc::new(AtomicU64::new(0));
+    let counter = put_bytes.clone();
+    std::thread::spawn(move || {
+        for client in l.incoming().flatten() {
+            let counter = counter.clone();
+            std::thread::spawn(move || {
+                let Ok(server) = TcpStream::connect(("127.0.0.1", target)) else {
+                    return;
+                };
+                let (Ok(mut c2), Ok(mut s2)) = (client.try_clone(), server.try_clone()) else {
+                    return;
+                };
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut s2, &mut c2);
+                    let _ = c2.shutdown(Shutdown::Write);
+                });
+                pump(client, server, fault, &counter);
+            });
+        }
+    });
+    Proxy { port, put_bytes }
+}
+
+fn pump(mut client: TcpStream, mut server: TcpStream, fault: Fault, counter: &AtomicU64) {
+    let needle = b"PUT /v2/images/";
+    let mut in_put = false;
+    let mut window: Vec<u8> = Vec::new();
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        let n = match client.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        if !in_put {
+            window.extend_from_slice(&buf[..n]);
+            if window.windows(needle.len()).any(|w| w == needle) {
+                in_put = true;
+            }
+            let keep = window.len().saturating_sub(needle.len());
+            window.drain(..keep);
+        }
+        if in_put {
+            let total = counter.fetch_add(n as u64, Ordering::SeqCst) + n as u64;
+            match fault {
+                Fault::Slow => std::thread::sleep(Duration::from_millis(50)),
+                Fault::Error500After(limit) if total >= limit => {
+                    let body = "store failed (test proxy)\n";
+                    let _ = write!(
+                        client,
+                        "HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = client.shutdown(Shutdown::Both);
+                    let _ = server.shutdown(Shutdown::Both);
+                    return;
+                }
+                Fault::Error500After(_) => {}
+            }
+        }
+        if server.write_all(&buf[..n]).is_err() {
+            break;
+        }
+    }
+    let _ = server.shutdown(Shutdown::Write);
+}
+
+#[test]
+fn glance_500_mid_upload_deletes_the_queued_image() {
+    let h = harness();
+    let p = proxy(h.glance_port, Fault::Error500After(4 << 20));
+    let mut env = h.env.clone();
+    env.insert(
+        "OS_IMAGE_ENDPOINT_OVERRIDE".into(),
+        format!("http://127.0.0.1:{}", p.port),
+    );
+    let name = unique("e500");
+    let file = raw(&name, 16 << 20);
+    let mut a = upload_args(&file, &name);
+    a.extend(["--method", "upload"]);
+    let o = run(&a, &env);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(p.put_bytes.load(Ordering::SeqCst) >= 4 << 20, "{err}");
+    assert!(err.contains("/file"), "{err}");
+    assert!(err.contains("was deleted"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(images_named(&name).is_empty(), "a queued image was left");
+}
+
+#[test]
+fn sigint_mid_upload_deletes_the_queued_image() {
+    let h = harness();
+    let p = proxy(h.glance_port, Fault::Slow);
+    let name = unique("int");
+    let file = raw(&name, 32 << 20);
+    let mut c = Command::new(BIN);
+    c.args(upload_args(&file, &name));
+    c.args(["--method", "upload"]);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("OS_") {
+            c.env_remove(k);
+        }
+    }
+    c.envs(&h.env);
+    c.env(
+        "OS_IMAGE_ENDPOINT_OVERRIDE",
+        format!("http://127.0.0.1:{}", p.port),
+    );
+    c.stdout(std::process::Stdio::piped());
+    c.stderr(std::process::Stdio::piped());
+    let child = c.spawn().expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while p.put_bytes.load(Ordering::SeqCst) < 1 << 20 {
+        assert!(Instant::now() < deadline, "the upload never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let queued = images_named(&name);
+    assert_eq!(queued.len(), 1, "{queued:?}");
+    assert_ne!(queued[0]["status"], "active");
+    // SAFETY: kill on our own child's pid.
+    let rc = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    assert_eq!(rc, 0);
+    let o = child.wait_with_output().expect("wait");
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(err.contains("interrupted"), "{err}");
+    assert!(err.contains("was deleted"), "{err}");
+    assert!(images_named(&name).is_empty(), "a queued image was left");
 }

@@ -39,6 +39,9 @@ pub struct CloudConfig {
     pub auth: Auth,
     pub region: Option<String>,
     pub interface: String,
+    /// `OS_IMAGE_ENDPOINT_OVERRIDE` / `image_endpoint_override`: Glance's URL instead of the
+    /// catalog's.
+    pub image_endpoint_override: Option<String>,
     /// Where the settings came from, for error messages.
     pub source: String,
 }
@@ -70,6 +73,7 @@ struct CloudEntry {
     auth_type: Option<String>,
     region_name: Option<String>,
     interface: Option<String>,
+    image_endpoint_override: Option<String>,
 }
 
 fn domain(id: Option<&String>, name: Option<&String>) -> Domain {
@@ -144,6 +148,7 @@ fn from_keys(
         auth,
         region,
         interface: interface.unwrap_or_else(|| "public".into()),
+        image_endpoint_override: None,
         source: source.into(),
     })
 }
@@ -159,13 +164,15 @@ pub fn from_env(env: &BTreeMap<String, String>) -> Result<CloudConfig, ConfigErr
         }
     }
     let auth_type = keys.get("auth_type").cloned();
-    from_keys(
+    let mut c = from_keys(
         &keys,
         auth_type.as_deref(),
         keys.get("region_name").cloned(),
         keys.get("interface").cloned(),
         "environment",
-    )
+    )?;
+    c.image_endpoint_override = keys.get("image_endpoint_override").cloned();
+    Ok(c)
 }
 
 /// From the cloud `cloud` of a clouds.yaml text read at `path`; OS_REGION_NAME and
@@ -189,13 +196,18 @@ pub fn from_clouds_yaml(
         .cloned()
         .or(entry.region_name.clone());
     let interface = env.get("OS_INTERFACE").cloned().or(entry.interface.clone());
-    from_keys(
+    let mut c = from_keys(
         &entry.auth,
         entry.auth_type.as_deref(),
         region,
         interface,
         &format!("{path} (cloud {cloud})"),
-    )
+    )?;
+    c.image_endpoint_override = env
+        .get("OS_IMAGE_ENDPOINT_OVERRIDE")
+        .cloned()
+        .or(entry.image_endpoint_override.clone());
+    Ok(c)
 }
 
 /// clouds.yaml candidates in the order openstacksdk looks.

@@ -137,7 +137,10 @@ pub async fn authenticate(
         .json()
         .await
         .map_err(|e| UploadError::Protocol(format!("{url}: {e}")))?;
-    let image_url = pick_endpoint(&body, "image", &cfg.interface, cfg.region.as_deref())
+    let image_url = cfg
+        .image_endpoint_override
+        .clone()
+        .or_else(|| pick_endpoint(&body, "image", &cfg.interface, cfg.region.as_deref()))
         .ok_or_else(|| {
             UploadError::Protocol(format!(
                 "the catalog of {} has no image endpoint with interface {}{}",

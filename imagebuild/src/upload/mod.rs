@@ -239,10 +239,13 @@ async fn run(
     }
     let props = format::merge_properties(&opts.properties);
     let body = glance::create_body(&opts.name, disk_format, opts.visibility.as_deref(), &props);
+    // Catch SIGINT/SIGTERM from before the image exists: a signal during create is kept
+    // and acted on as soon as there is an image to delete.
+    let mut signals = Signals::new();
     let id = g.create(&body).await?;
     let result = tokio::select! {
         r = send_and_verify(&g, &id, opts) => r,
-        _ = interrupted() => Err(UploadError::Interrupted),
+        _ = signals.recv() => Err(UploadError::Interrupted),
     };
     match result {
         Ok((bytes, sha512, seconds)) => {
@@ -275,23 +278,39 @@ async fn run(
     }
 }
 
-async fn interrupted() {
-    #[cfg(unix)]
-    {
+/// SIGINT and SIGTERM, registered when made.
+struct Signals {
+    int: Option<tokio::signal::unix::Signal>,
+    term: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn new() -> Self {
         use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut int), Ok(mut term)) = (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-        ) else {
-            return std::future::pending().await;
-        };
-        tokio::select! {
-            _ = int.recv() => {}
-            _ = term.recv() => {}
+        Signals {
+            int: signal(SignalKind::interrupt()).ok(),
+            term: signal(SignalKind::terminate()).ok(),
         }
     }
-    #[cfg(not(unix))]
-    std::future::pending::<()>().await
+
+    async fn recv(&mut self) {
+        let int = async {
+            match &mut self.int {
+                Some(s) => s.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        let term = async {
+            match &mut self.term {
+                Some(s) => s.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = int => {}
+            _ = term => {}
+        }
+    }
 }
 
 async fn send_and_verify(
