@@ -20,10 +20,10 @@ use std::time::{Duration, Instant};
 pub enum UploadError {
     #[error(transparent)]
     Config(#[from] config::ConfigError),
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     File {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{path}: {msg}")]
     Format { path: PathBuf, msg: String },
@@ -139,9 +139,9 @@ pub fn load_config(env: &BTreeMap<String, String>) -> Result<config::CloudConfig
 
 /// The file's disk format, checked against the claim.
 pub fn file_format(path: &Path, claimed: Option<&str>) -> Result<&'static str, UploadError> {
-    let ferr = |source| UploadError::File {
+    let ferr = |error| UploadError::File {
         path: path.to_path_buf(),
-        source,
+        error,
     };
     let mut f = std::fs::File::open(path).map_err(ferr)?;
     let mut head = Vec::with_capacity(format::HEADER_LEN);
@@ -156,9 +156,9 @@ pub fn file_format(path: &Path, claimed: Option<&str>) -> Result<&'static str, U
 }
 
 fn sha512_file(path: &Path) -> Result<String, UploadError> {
-    let ferr = |source| UploadError::File {
+    let ferr = |error| UploadError::File {
         path: path.to_path_buf(),
-        source,
+        error,
     };
     let mut f = std::fs::File::open(path).map_err(ferr)?;
     let mut h = Sha512::new();
@@ -187,9 +187,9 @@ pub fn upload(
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|source| UploadError::File {
+        .map_err(|error| UploadError::File {
             path: "tokio runtime".into(),
-            source,
+            error,
         })?;
     rt.block_on(run(opts, &cfg, disk_format))
 }
@@ -318,9 +318,9 @@ async fn send_and_verify(
     id: &str,
     opts: &UploadOptions,
 ) -> Result<(u64, String, f64), UploadError> {
-    let ferr = |source| UploadError::File {
+    let ferr = |error| UploadError::File {
         path: opts.image.clone(),
-        source,
+        error,
     };
     let file = tokio::fs::File::open(&opts.image).await.map_err(ferr)?;
     let len = file.metadata().await.map_err(ferr)?.len();
