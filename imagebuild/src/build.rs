@@ -245,7 +245,16 @@ fn make_disks(
             let _ = fs::remove_file(&part);
             return Err(e.into());
         }
-        produced.push(finish_file(&part, &dest)?);
+        let made = finish_file(&part, &dest)?;
+        if let Produced::File { path, sha256 } = &made {
+            let abs = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+            let name = abs.file_stem().and_then(|n| n.to_str()).unwrap_or("box");
+            output::write_atomic(
+                &output::output_path(&opts.output, "json"),
+                vagrant::catalog(name, &vagrant::file_url(&abs), sha256).as_bytes(),
+            )?;
+        }
+        produced.push(made);
     }
     if wants("qcow2") {
         produced.push(finish_file(

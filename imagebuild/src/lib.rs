@@ -25,4 +25,5 @@ pub mod resolve;
 pub mod rootfs;
 pub mod run;
 pub mod runparts;
+pub mod upload;
 pub mod vagrant;

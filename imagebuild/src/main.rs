@@ -5,7 +5,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use solum_image::build::{self, BuildOptions};
 use solum_image::collect::PlanOptions;
-use solum_image::{boot, element, namespace, planner};
+use solum_image::{boot, element, namespace, planner, upload};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -27,6 +27,43 @@ enum Command {
     Build(BuildArgs),
     /// Boot an image in qemu for a quick look (Ctrl-A X quits).
     Boot(BootArgs),
+    /// Upload an image to Glance (OS_* variables or OS_CLOUD + clouds.yaml).
+    Upload(UploadArgs),
+}
+
+#[derive(clap::Args)]
+struct UploadArgs {
+    /// The image file (qcow2 or raw; the format is read from the file).
+    image: PathBuf,
+    /// The image's name in Glance (default: the file name without extension).
+    #[arg(long)]
+    name: Option<String>,
+    #[command(flatten)]
+    glance: GlanceArgs,
+    /// Refuse the upload unless the file really is this format.
+    #[arg(long, value_name = "FORMAT")]
+    disk_format: Option<String>,
+}
+
+/// Options shared by `upload` and `build --upload`.
+#[derive(clap::Args)]
+struct GlanceArgs {
+    /// An image property (repeatable); overrides the builder's defaults.
+    #[arg(long = "property", value_name = "K=V", value_parser = parse_property)]
+    properties: Vec<(String, String)>,
+    /// Image visibility.
+    #[arg(long, value_parser = ["public", "private", "shared", "community"])]
+    visibility: Option<String>,
+    /// Upload even if an image of that name exists, then delete the old one(s).
+    #[arg(long)]
+    replace: bool,
+    /// How to send the bytes: auto (glance-direct import if offered), upload, glance-direct.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "upload", "glance-direct"])]
+    method: String,
+}
+
+fn parse_property(s: &str) -> Result<(String, String), String> {
+    upload::format::parse_property(s)
 }
 
 #[derive(clap::Args)]
@@ -87,6 +124,11 @@ struct BuildArgs {
     /// Tag for `-t docker` (default NAME:latest).
     #[arg(long, value_name = "TAG")]
     docker_tag: Option<String>,
+    /// Upload the qcow2 (or raw) output to Glance after the build, named after -o.
+    #[arg(long)]
+    upload: bool,
+    #[command(flatten)]
+    glance: GlanceArgs,
     /// Elements to build.
     #[arg(required = true, value_name = "ELEMENT")]
     elements: Vec<String>,
@@ -107,6 +149,15 @@ fn project_elements() -> PathBuf {
 }
 
 fn run_build(args: BuildArgs) -> Result<ExitCode> {
+    let upload_type = match (args.upload, args.dry_run) {
+        (true, false) => Some(
+            ["qcow2", "raw"]
+                .into_iter()
+                .find(|t| args.types.iter().any(|a| a == t))
+                .context("--upload needs -t qcow2 or -t raw")?,
+        ),
+        _ => None,
+    };
     for t in &args.types {
         if !KNOWN_TYPES.contains(&t.as_str()) {
             bail!(
@@ -180,8 +231,14 @@ fn run_build(args: BuildArgs) -> Result<ExitCode> {
         docker_tag: args.docker_tag,
         image_size_gb: args.image_size,
     };
+    let output = bopts.output.clone();
     let report = build::build(&plan, &bopts)?;
     eprint!("{}", report.render_profile());
+    if let Some(ext) = upload_type {
+        let name = plan_name(&output)?;
+        let image = solum_image::output::output_path(&output, ext);
+        return run_upload(image, name, args.glance, None);
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -189,6 +246,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Build(args) => run_build(args),
+        Command::Upload(args) => {
+            let name = match args.name {
+                Some(n) => Ok(n),
+                None => plan_name(&args.image.with_extension("")),
+            };
+            name.and_then(|n| run_upload(args.image, n, args.glance, args.disk_format))
+        }
         Command::Boot(args) => {
             // Outlive a signal so the temp files go; qemu ends on its own.
             namespace::install_interrupt_handler();
@@ -215,4 +279,66 @@ fn run_boot(args: BootArgs) -> Result<ExitCode> {
     })
     .map(|()| ExitCode::SUCCESS)
     .map_err(anyhow::Error::from)
+}
+
+fn plan_name(path: &Path) -> Result<String> {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .filter(|n| !n.is_empty())
+        .map(str::to_string)
+        .with_context(|| {
+            format!(
+                "{}: cannot make an image name from it; use --name",
+                path.display()
+            )
+        })
+}
+
+fn run_upload(
+    image: PathBuf,
+    name: String,
+    g: GlanceArgs,
+    disk_format: Option<String>,
+) -> Result<ExitCode> {
+    let opts = upload::UploadOptions {
+        image,
+        name,
+        properties: g.properties,
+        visibility: g.visibility,
+        replace: g.replace,
+        disk_format,
+        method: match g.method.as_str() {
+            "upload" => upload::Method::Upload,
+            "glance-direct" => upload::Method::GlanceDirect,
+            _ => upload::Method::Auto,
+        },
+        progress: true,
+    };
+    let env: BTreeMap<String, String> = std::env::vars().collect();
+    match upload::upload(&opts, &env)? {
+        upload::Outcome::AlreadyThere { id } => {
+            println!("{id}");
+            eprintln!(
+                "image '{}' is already in Glance with the same sha512: {id}",
+                opts.name
+            );
+        }
+        upload::Outcome::Uploaded {
+            id,
+            bytes,
+            seconds,
+            replaced,
+            ..
+        } => {
+            println!("{id}");
+            eprintln!(
+                "uploaded '{}' as {id}: {bytes} bytes in {seconds:.1} s, sha512 verified",
+                opts.name
+            );
+            for old in replaced {
+                eprintln!("deleted the replaced image {old}");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,5 +1,6 @@
 //! Vagrant boxes for the libvirt provider: `metadata.json`, a minimal
-//! `Vagrantfile` and the qcow2 as `box.img`, in one tar (`NAME.box`).
+//! `Vagrantfile` and the qcow2 as `box.img`, in one tar (`NAME.box`), and the
+//! versioned catalog `NAME.json` (with the box's sha256) for `vagrant box add`.
 
 use std::fs;
 use std::io::Write;
@@ -62,8 +63,55 @@ pub fn write_box(qcow2: &Path, virtual_size_bytes: u64, out: &Path) -> Result<()
     f.sync_all().map_err(e)
 }
 
+/// The version written into catalogs.
+pub const BOX_VERSION: &str = "1.0.0";
+
+/// A versioned box catalog (pure): one version, one libvirt provider at `url`.
+pub fn catalog(name: &str, url: &str, sha256: &str) -> String {
+    let doc = serde_json::json!({
+        "name": name,
+        "versions": [{
+            "version": BOX_VERSION,
+            "providers": [{
+                "name": "libvirt",
+                "url": url,
+                "checksum_type": "sha256",
+                "checksum": sha256,
+            }],
+        }],
+    });
+    format!("{doc:#}\n")
+}
+
+/// `file://` URL of an absolute path, percent-encoding what a URL cannot hold.
+pub fn file_url(path: &Path) -> String {
+    let mut out = String::from("file://");
+    for b in path.as_os_str().as_encoded_bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'/' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(*b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn catalog_names_box_and_checksum() {
+        let c = catalog("app", &file_url(Path::new("/o/a b.box")), "ab12");
+        let v: serde_json::Value = serde_json::from_str(&c).unwrap();
+        assert_eq!(v["name"], "app");
+        let p = &v["versions"][0]["providers"][0];
+        assert_eq!(p["name"], "libvirt");
+        assert_eq!(p["url"], "file:///o/a%20b.box");
+        assert_eq!(p["checksum_type"], "sha256");
+        assert_eq!(p["checksum"], "ab12");
+        assert_eq!(v["versions"][0]["version"], BOX_VERSION);
+    }
+
     use super::*;
 
     #[test]
