@@ -10,7 +10,9 @@ need_root
 
 packages=(git ca-certificates curl mmdebstrap debootstrap docker.io
           qemu-system-x86 qemu-utils genisoimage xorriso mtools dosfstools fdisk gdisk
-          grub-pc-bin grub-efi-amd64-bin ovmf ignition e2fsprogs zstd)
+          grub-pc-bin grub-efi-amd64-bin ovmf ignition e2fsprogs zstd systemd util-linux
+          python3 python3-venv python3-dev gcc libffi-dev libssl-dev bc time
+          vagrant vagrant-libvirt)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -18,7 +20,9 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  # No recommends: vagrant-libvirt would otherwise pull in the libvirt daemon and its bridge,
+  # which these machines must not create.
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 if ! docker version >/dev/null 2>&1; then
