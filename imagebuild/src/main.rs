@@ -40,7 +40,12 @@ struct IgnitionArgs {
     #[arg(long, value_name = "BINARY")]
     agent: Option<PathBuf>,
     /// App VM: let Ignition download the agent from this URL instead...
-    #[arg(long, value_name = "URL", conflicts_with = "agent", requires = "agent_sha512")]
+    #[arg(
+        long,
+        value_name = "URL",
+        conflicts_with = "agent",
+        requires = "agent_sha512"
+    )]
     agent_url: Option<String>,
     /// ...and check it against this sha512 (hex).
     #[arg(long, value_name = "HEX", requires = "agent_url")]
@@ -272,7 +277,10 @@ fn run_ignition(args: IgnitionArgs) -> Result<ExitCode> {
         }
         json
     } else if let Some(image) = &args.embed {
-        let config = args.config.as_deref().context("--embed needs --config FILE")?;
+        let config = args
+            .config
+            .as_deref()
+            .context("--embed needs --config FILE")?;
         let report = embed::embed_file(image, config, args.heat_snippet.as_deref())?;
         eprintln!("{report}");
         return Ok(ExitCode::SUCCESS);

@@ -75,8 +75,16 @@ pub fn check_key(index: usize, key: &str) -> Result<(), AppVmError> {
     }
     let mut parts = key.split_whitespace();
     match (parts.next(), parts.next()) {
-        (Some(kind), Some(_)) if kind.starts_with("ssh-") || kind.starts_with("ecdsa-") || kind.starts_with("sk-") => Ok(()),
-        _ => Err(bad("not an OpenSSH public key (expected e.g. \"ssh-ed25519 AAAA... comment\")")),
+        (Some(kind), Some(_))
+            if kind.starts_with("ssh-")
+                || kind.starts_with("ecdsa-")
+                || kind.starts_with("sk-") =>
+        {
+            Ok(())
+        }
+        _ => Err(bad(
+            "not an OpenSSH public key (expected e.g. \"ssh-ed25519 AAAA... comment\")",
+        )),
     }
 }
 
@@ -151,7 +159,8 @@ pub fn app_vm_config(vm: &AppVm) -> Result<(Config, Vec<Warning>), AppVmError> {
 mod tests {
     use super::*;
 
-    const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl op@x";
+    const KEY: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl op@x";
 
     fn vm() -> AppVm {
         AppVm {
@@ -179,10 +188,16 @@ mod tests {
             .collect();
         assert_eq!(
             units,
-            vec![("solum-agent.service", Some(true)), ("docker.service", Some(true))]
+            vec![
+                ("solum-agent.service", Some(true)),
+                ("docker.service", Some(true))
+            ]
         );
         assert_eq!(cfg.passwd.users[0].name, "solum");
-        assert_eq!(cfg.passwd.users[0].ssh_authorized_keys, vec![KEY.to_string()]);
+        assert_eq!(
+            cfg.passwd.users[0].ssh_authorized_keys,
+            vec![KEY.to_string()]
+        );
     }
 
     #[test]
@@ -201,7 +216,12 @@ mod tests {
             sha512: "AB".repeat(64),
         };
         let (cfg, _) = app_vm_config(&v).expect("valid");
-        let f = cfg.storage.files.iter().find(|f| f.path == AGENT_PATH).expect("agent");
+        let f = cfg
+            .storage
+            .files
+            .iter()
+            .find(|f| f.path == AGENT_PATH)
+            .expect("agent");
         assert_eq!(
             f.contents.verification.hash.as_deref(),
             Some(format!("sha512-{}", "ab".repeat(64)).as_str())
@@ -227,7 +247,10 @@ mod tests {
             Err(AppVmError::BadKey { index: 2, .. })
         ));
         v.ssh_keys = vec!["hello".into()];
-        assert!(matches!(app_vm_config(&v), Err(AppVmError::BadKey { index: 1, .. })));
+        assert!(matches!(
+            app_vm_config(&v),
+            Err(AppVmError::BadKey { index: 1, .. })
+        ));
         let mut v = vm();
         v.user = "Root;rm".into();
         assert!(matches!(app_vm_config(&v), Err(AppVmError::BadUser(_))));

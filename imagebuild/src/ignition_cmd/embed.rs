@@ -162,7 +162,10 @@ fn embed_raw(raw: &Path, shown: &Path, config: &Path) -> Result<Partition, Embed
     )?;
     let want = std::fs::read(config).map_err(|e| image_err(config, e.to_string()))?;
     if back != want {
-        return Err(image_err(shown, "ignition/config.ign did not read back the same"));
+        return Err(image_err(
+            shown,
+            "ignition/config.ign did not read back the same",
+        ));
     }
     let stat = tool(
         Command::new("debugfs")
@@ -186,14 +189,21 @@ fn is_qcow2(path: &Path) -> Result<bool, EmbedError> {
 
 /// Validates `config`, embeds it into `image` (raw or qcow2) and optionally writes the Heat
 /// snippet. Returns a one-line report.
-pub fn embed_file(image: &Path, config: &Path, snippet: Option<&Path>) -> Result<String, EmbedError> {
+pub fn embed_file(
+    image: &Path,
+    config: &Path,
+    snippet: Option<&Path>,
+) -> Result<String, EmbedError> {
     let bytes = std::fs::read(config).map_err(|e| image_err(config, e.to_string()))?;
     solum_ignition::parse_valid(&bytes).map_err(|e| EmbedError::Config {
         path: config.to_path_buf(),
         message: e.to_string(),
     })?;
     let part = if is_qcow2(image)? {
-        let dir = image.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let dir = image
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         let tmp = tempfile::Builder::new()
             .prefix(".solum-embed-")
             .tempdir_in(dir)
@@ -201,12 +211,18 @@ pub fn embed_file(image: &Path, config: &Path, snippet: Option<&Path>) -> Result
         let raw = tmp.path().join("disk.raw");
         let out = tmp.path().join("disk.qcow2");
         tool(
-            Command::new("qemu-img").args(["convert", "-O", "raw"]).arg(image).arg(&raw),
+            Command::new("qemu-img")
+                .args(["convert", "-O", "raw"])
+                .arg(image)
+                .arg(&raw),
             "qemu-img",
         )?;
         let part = embed_raw(&raw, image, config)?;
         tool(
-            Command::new("qemu-img").args(["convert", "-O", "qcow2"]).arg(&raw).arg(&out),
+            Command::new("qemu-img")
+                .args(["convert", "-O", "qcow2"])
+                .arg(&raw)
+                .arg(&out),
             "qemu-img",
         )?;
         std::fs::rename(&out, image).map_err(|e| image_err(image, e.to_string()))?;
@@ -236,7 +252,14 @@ mod tests {
             {"node":"d1","start":2048,"size":8192,"name":"boot"},{"node":"d2","start":10240,"size":5}]}}"#;
         let (s, p) = parse_sfdisk(j).expect("parse");
         assert_eq!(s, 512);
-        assert_eq!(p[0], Partition { start: 2048, size: 8192, name: "boot".into() });
+        assert_eq!(
+            p[0],
+            Partition {
+                start: 2048,
+                size: 8192,
+                name: "boot".into()
+            }
+        );
         assert_eq!(p[1].name, "");
         assert!(parse_sfdisk(r#"{"partitiontable":{"label":"dos"}}"#).is_err());
         assert!(parse_sfdisk("nope").is_err());

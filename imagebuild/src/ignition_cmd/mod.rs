@@ -9,7 +9,6 @@ use std::path::{Component, Path, PathBuf};
 
 use appvm::{AgentSource, AppVm};
 
-
 #[derive(Debug, thiserror::Error)]
 pub enum IgnitionCmdError {
     #[error("{path}: {source}")]
