@@ -350,3 +350,45 @@ fn embed_into_boot_partition_raw_and_qcow2() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("plain.raw"));
 }
+
+#[test]
+fn heat_template_passes_the_ignition_config_raw() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../heat/coreos-app-vm.yaml");
+    let t: serde_norway::Value =
+        serde_norway::from_str(&std::fs::read_to_string(&path).expect("template")).expect("yaml");
+    let props = &t["resources"]["server"]["properties"];
+    assert_eq!(props["user_data_format"].as_str(), Some("RAW"));
+    assert_eq!(
+        props["user_data"]["get_param"].as_str(),
+        Some("ignition_config")
+    );
+    assert!(t["parameters"]["ignition_config"].is_mapping());
+    assert!(props["metadata"]["solum_wait_url"].is_mapping());
+    // No software deployments: Ignition cannot read SOFTWARE_CONFIG's MIME multipart.
+    let resources = t["resources"].as_mapping().expect("resources");
+    assert!(resources
+        .values()
+        .all(|r| r["type"].as_str() != Some("OS::Heat::SoftwareDeployment")));
+    // A config of the documented shape fits the parameter's limit and is valid.
+    let d = tempfile::tempdir().expect("tmp");
+    let plan = d.path().join("Planfile");
+    std::fs::write(&plan, "version: 1\nname: app\nartifacts: []\n").expect("write");
+    let out = ok(&solum_image(&[
+        "ignition",
+        "--agent-url",
+        "https://images.example/solum-agent",
+        "--agent-sha512",
+        &"ab".repeat(64),
+        "--ssh-key",
+        KEY,
+        "--planfile",
+        p(&plan),
+    ]));
+    let limit = t["parameters"]["ignition_config"]["constraints"][0]["length"]["max"]
+        .as_u64()
+        .expect("limit");
+    assert!((out.len() as u64) < limit, "{} bytes", out.len());
+    let ign = d.path().join("a.ign");
+    std::fs::write(&ign, out).expect("write");
+    validate(&ign);
+}
