@@ -76,7 +76,10 @@ pub const EXTRA_CMDLINE: &str = "etc/solum-image/cmdline";
 /// The extra kernel arguments, as one line of printable text (pure).
 pub fn extra_cmdline(text: &str) -> String {
     text.split_whitespace()
-        .filter(|a| a.chars().all(|c| c.is_ascii_graphic() && c != '\'' && c != '"'))
+        .filter(|a| {
+            a.chars()
+                .all(|c| c.is_ascii_graphic() && c != '\'' && c != '"')
+        })
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -383,8 +386,15 @@ mod tests {
     #[test]
     fn configs() {
         let ids = Ids::from_hash(&"a".repeat(64), "cloudimg-rootfs");
-        let e = grub_cfg_with(&ids, "6", "ignition.firstboot  ignition.platform.id=qemu\n'x\n");
-        assert!(e.contains("console=ttyS0,115200n8 ignition.firstboot ignition.platform.id=qemu\n"), "{e}");
+        let e = grub_cfg_with(
+            &ids,
+            "6",
+            "ignition.firstboot  ignition.platform.id=qemu\n'x\n",
+        );
+        assert!(
+            e.contains("console=ttyS0,115200n8 ignition.firstboot ignition.platform.id=qemu\n"),
+            "{e}"
+        );
         let g = grub_cfg(&ids, "6.1.0-50-cloud-amd64");
         assert!(g.contains("linux /boot/vmlinuz-6.1.0-50-cloud-amd64 root=UUID=aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa ro"), "{g}");
         assert!(

@@ -202,7 +202,17 @@ fn coreos_like_first_boot_runs_ignition() {
     }
     drop(booted);
     eprintln!("boot: {:?}", t1.elapsed());
-    let tail = || serial.lines().rev().take(60).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
+    let tail = || {
+        serial
+            .lines()
+            .rev()
+            .take(60)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
     let line = serial
         .lines()
         .find(|l| l.contains("SOLUM-MARKER file="))
@@ -212,19 +222,21 @@ fn coreos_like_first_boot_runs_ignition() {
     assert!(line.contains("key=1"), "{line}");
     assert!(line.contains("agent-file=yes"), "{line}");
     assert!(line.contains("firstboot-left=0"), "{line}");
-    assert!(serial.contains("Ignition (files)"), "Ignition's files stage not seen");
     assert!(
-        !serial.contains("emergency"),
-        "emergency mode:\n{}",
-        tail()
+        serial.contains("Ignition (files)"),
+        "Ignition's files stage not seen"
     );
+    assert!(!serial.contains("emergency"), "emergency mode:\n{}", tail());
     assert!(
         serial.contains("first boot done, ignition.firstboot removed"),
         "firstboot-done unit did not run"
     );
     // The agent was started by its unit (enabled through Ignition's preset) and printed.
     assert!(
-        agent_seen && serial.lines().any(|l| l.contains("solum-agent:") || l.contains("solum-agent[")),
+        agent_seen
+            && serial
+                .lines()
+                .any(|l| l.contains("solum-agent:") || l.contains("solum-agent[")),
         "no output from solum-agent:\n{}",
         tail()
     );
