@@ -50,6 +50,9 @@ struct IgnitionArgs {
     /// ...and check it against this sha512 (hex).
     #[arg(long, value_name = "HEX", requires = "agent_url")]
     agent_sha512: Option<String>,
+    /// App VM: the image already has the agent (solum-agent element); write only its unit and config.
+    #[arg(long, conflicts_with_all = ["agent", "agent_url"])]
+    agent_installed: bool,
     /// App VM: the agent's systemd unit (default: the workspace's agent/systemd/solum-agent.service).
     #[arg(long, value_name = "FILE")]
     agent_unit: Option<PathBuf>,
@@ -284,7 +287,7 @@ fn run_ignition(args: IgnitionArgs) -> Result<ExitCode> {
         let report = embed::embed_file(image, config, args.heat_snippet.as_deref())?;
         eprintln!("{report}");
         return Ok(ExitCode::SUCCESS);
-    } else if args.agent.is_some() || args.agent_url.is_some() {
+    } else if args.agent.is_some() || args.agent_url.is_some() || args.agent_installed {
         let unit = args.agent_unit.clone().unwrap_or_else(|| {
             project_elements()
                 .parent()
@@ -295,6 +298,7 @@ fn run_ignition(args: IgnitionArgs) -> Result<ExitCode> {
             agent: args.agent,
             agent_url: args.agent_url,
             agent_sha512: args.agent_sha512,
+            agent_installed: args.agent_installed,
             unit,
             agent_config: args.agent_config,
             user: args.user,

@@ -20,6 +20,9 @@ pub enum AgentSource {
     Embedded(Vec<u8>),
     /// Fetched by Ignition at first boot and checked against `sha512` (128 hex digits).
     Url { url: String, sha512: String },
+    /// Already in the image (the `solum-agent` element): not written by Ignition. Useful when
+    /// the config travels through qemu fw_cfg, which reads megabytes very slowly under TCG.
+    Installed,
 }
 
 /// Everything an app VM's config is made of.
@@ -103,9 +106,10 @@ pub fn planfile_document(planfile: &str) -> String {
     s
 }
 
-fn agent_file(agent: &AgentSource) -> Result<File, AppVmError> {
+fn agent_file(agent: &AgentSource) -> Result<Option<File>, AppVmError> {
     match agent {
-        AgentSource::Embedded(bytes) => Ok(File::from_bytes(AGENT_PATH, bytes, 0o755)),
+        AgentSource::Installed => Ok(None),
+        AgentSource::Embedded(bytes) => Ok(Some(File::from_bytes(AGENT_PATH, bytes, 0o755))),
         AgentSource::Url { url, sha512 } => {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 return Err(AppVmError::BadUrl(url.clone()));
@@ -113,7 +117,7 @@ fn agent_file(agent: &AgentSource) -> Result<File, AppVmError> {
             if sha512.len() != 128 || !sha512.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return Err(AppVmError::BadSha512(sha512.len()));
             }
-            Ok(File {
+            Ok(Some(File {
                 path: AGENT_PATH.to_string(),
                 mode: Some(0o755),
                 overwrite: Some(true),
@@ -125,7 +129,7 @@ fn agent_file(agent: &AgentSource) -> Result<File, AppVmError> {
                     ..Default::default()
                 },
                 ..Default::default()
-            })
+            }))
         }
     }
 }
@@ -141,7 +145,9 @@ pub fn app_vm_config(vm: &AppVm) -> Result<(Config, Vec<Warning>), AppVmError> {
         .file(AGENT_CONFIG_PATH, vm.agent_config.as_bytes(), 0o600)
         .unit(Unit::new("solum-agent.service", &vm.unit).enabled())
         .unit(Unit::dropins_only("docker.service").enabled());
-    cfg.storage.files.push(agent_file(&vm.agent)?);
+    if let Some(f) = agent_file(&vm.agent)? {
+        cfg.storage.files.push(f);
+    }
     cfg.passwd
         .users
         .push(PasswdUser::with_keys(&vm.user, &vm.ssh_keys));
@@ -198,6 +204,15 @@ mod tests {
             cfg.passwd.users[0].ssh_authorized_keys,
             vec![KEY.to_string()]
         );
+    }
+
+    #[test]
+    fn installed_agent_gets_unit_but_no_file() {
+        let mut v = vm();
+        v.agent = AgentSource::Installed;
+        let (cfg, _) = app_vm_config(&v).expect("valid");
+        assert!(cfg.storage.files.iter().all(|f| f.path != AGENT_PATH));
+        assert!(cfg.systemd.units.iter().any(|u| u.name == "solum-agent.service"));
     }
 
     #[test]

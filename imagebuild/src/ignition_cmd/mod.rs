@@ -91,6 +91,8 @@ pub struct AppVmArgs {
     pub agent: Option<PathBuf>,
     pub agent_url: Option<String>,
     pub agent_sha512: Option<String>,
+    /// The image already has the agent (`solum-agent` element).
+    pub agent_installed: bool,
     pub unit: PathBuf,
     pub agent_config: Option<PathBuf>,
     pub user: String,
@@ -119,6 +121,7 @@ fn keys_of(arg: &str) -> Result<Vec<String>, IgnitionCmdError> {
 /// `--agent ...`: the app VM's Ignition JSON (pretty).
 pub fn app_vm(args: &AppVmArgs) -> Result<String, IgnitionCmdError> {
     let agent = match (&args.agent, &args.agent_url, &args.agent_sha512) {
+        (None, None, None) if args.agent_installed => AgentSource::Installed,
         (Some(p), None, None) => AgentSource::Embedded(read(p)?),
         (None, Some(url), Some(sum)) => AgentSource::Url {
             url: url.clone(),
@@ -131,7 +134,8 @@ pub fn app_vm(args: &AppVmArgs) -> Result<String, IgnitionCmdError> {
         }
         _ => {
             return Err(IgnitionCmdError::Usage(
-                "give either --agent BINARY or --agent-url URL --agent-sha512 HEX".into(),
+                "give one of --agent BINARY, --agent-url URL --agent-sha512 HEX, --agent-installed"
+                    .into(),
             ))
         }
     };
