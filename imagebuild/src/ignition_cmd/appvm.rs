@@ -212,7 +212,11 @@ mod tests {
         v.agent = AgentSource::Installed;
         let (cfg, _) = app_vm_config(&v).expect("valid");
         assert!(cfg.storage.files.iter().all(|f| f.path != AGENT_PATH));
-        assert!(cfg.systemd.units.iter().any(|u| u.name == "solum-agent.service"));
+        assert!(cfg
+            .systemd
+            .units
+            .iter()
+            .any(|u| u.name == "solum-agent.service"));
     }
 
     #[test]

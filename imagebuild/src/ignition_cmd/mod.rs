@@ -120,25 +120,24 @@ fn keys_of(arg: &str) -> Result<Vec<String>, IgnitionCmdError> {
 
 /// `--agent ...`: the app VM's Ignition JSON (pretty).
 pub fn app_vm(args: &AppVmArgs) -> Result<String, IgnitionCmdError> {
-    let agent = match (&args.agent, &args.agent_url, &args.agent_sha512) {
-        (None, None, None) if args.agent_installed => AgentSource::Installed,
-        (Some(p), None, None) => AgentSource::Embedded(read(p)?),
-        (None, Some(url), Some(sum)) => AgentSource::Url {
-            url: url.clone(),
-            sha512: sum.clone(),
-        },
-        (None, Some(_), None) => {
-            return Err(IgnitionCmdError::Usage(
-                "--agent-url needs --agent-sha512 (Ignition verifies the download)".into(),
-            ))
-        }
-        _ => {
-            return Err(IgnitionCmdError::Usage(
+    let agent =
+        match (&args.agent, &args.agent_url, &args.agent_sha512) {
+            (None, None, None) if args.agent_installed => AgentSource::Installed,
+            (Some(p), None, None) => AgentSource::Embedded(read(p)?),
+            (None, Some(url), Some(sum)) => AgentSource::Url {
+                url: url.clone(),
+                sha512: sum.clone(),
+            },
+            (None, Some(_), None) => {
+                return Err(IgnitionCmdError::Usage(
+                    "--agent-url needs --agent-sha512 (Ignition verifies the download)".into(),
+                ))
+            }
+            _ => return Err(IgnitionCmdError::Usage(
                 "give one of --agent BINARY, --agent-url URL --agent-sha512 HEX, --agent-installed"
                     .into(),
-            ))
-        }
-    };
+            )),
+        };
     let agent_config = match &args.agent_config {
         Some(p) => {
             let text = read_text(p)?;
