@@ -15,10 +15,32 @@ const BIN: &str = env!("CARGO_BIN_EXE_solum-image");
 const KEY: &str =
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl op@coreos-test";
 
-fn cache_dir() -> PathBuf {
+fn shared_cache() -> PathBuf {
     std::env::var_os("SOLUM_IMAGE_TEST_CACHE")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/var/tmp/solum-image-test-cache"))
+}
+
+/// This test's own image cache: other builds share the apt archive (and its lock) of the
+/// shared cache, so only the base trees are taken from it (hard links, same filesystem).
+fn cache_dir() -> PathBuf {
+    let own = std::env::var_os("SOLUM_COREOS_TEST_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/tmp/solum-coreos-test-cache"));
+    let base = own.join("solum-image/base");
+    std::fs::create_dir_all(&base).expect("cache dir");
+    if let Ok(entries) = std::fs::read_dir(shared_cache().join("solum-image/base")) {
+        for e in entries.filter_map(Result::ok) {
+            let name = e.file_name();
+            let to = base.join(&name);
+            if name.to_string_lossy().ends_with(".tar") && !to.exists() {
+                if std::fs::hard_link(e.path(), &to).is_err() {
+                    let _ = std::fs::copy(e.path(), &to);
+                }
+            }
+        }
+    }
+    own
 }
 
 fn require_tools() {

@@ -141,8 +141,11 @@ fn embed_raw(raw: &Path, shown: &Path, config: &Path) -> Result<Partition, Embed
     let dir = tempfile::tempdir().map_err(|e| image_err(shown, e.to_string()))?;
     let empty = dir.path().join("empty");
     std::fs::write(&empty, b"").map_err(|e| image_err(shown, e.to_string()))?;
+    // debugfs reads its script word by word: give it a path we chose, not the user's.
+    let staged = dir.path().join("config.ign");
+    std::fs::copy(config, &staged).map_err(|e| image_err(config, e.to_string()))?;
     let script = dir.path().join("script");
-    std::fs::write(&script, debugfs_script(config, &empty))
+    std::fs::write(&script, debugfs_script(&staged, &empty))
         .map_err(|e| image_err(shown, e.to_string()))?;
     tool(
         Command::new("debugfs")
