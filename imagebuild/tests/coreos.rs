@@ -33,10 +33,11 @@ fn cache_dir() -> PathBuf {
         for e in entries.filter_map(Result::ok) {
             let name = e.file_name();
             let to = base.join(&name);
-            if name.to_string_lossy().ends_with(".tar") && !to.exists() {
-                if std::fs::hard_link(e.path(), &to).is_err() {
-                    let _ = std::fs::copy(e.path(), &to);
-                }
+            if name.to_string_lossy().ends_with(".tar")
+                && !to.exists()
+                && std::fs::hard_link(e.path(), &to).is_err()
+            {
+                let _ = std::fs::copy(e.path(), &to);
             }
         }
     }
