@@ -53,6 +53,9 @@ pub fn qemu_args(
     let mut a: Vec<String> = vec![
         "-m".into(),
         o.memory_mb.to_string(),
+        // KVM hangs guests on these machines; TCG always works.
+        "-accel".into(),
+        "tcg".into(),
         "-nographic".into(),
         "-drive".into(),
         format!(
@@ -80,7 +83,8 @@ pub fn qemu_args(
             format!("name=opt/com.coreos/config,file={}", ign.display()),
         ]);
     }
-    let mut net = "user,id=n0".to_string();
+    // Loopback only: the guest reaches no other address (hostfwd still works).
+    let mut net = "user,id=n0,restrict=on".to_string();
     if let Some(p) = o.ssh_port {
         net.push_str(&format!(",hostfwd=tcp:127.0.0.1:{p}-:22"));
     }
@@ -192,6 +196,8 @@ mod tests {
             "{line}"
         );
         assert!(line.contains("hostfwd=tcp:127.0.0.1:2222-:22"), "{line}");
+        assert!(line.contains("user,id=n0,restrict=on"), "{line}");
+        assert!(line.contains("-accel tcg"), "{line}");
     }
 
     #[test]

@@ -69,8 +69,34 @@ impl Ids {
     }
 }
 
+/// Extra kernel arguments an element can ask for: the tree's `/etc/solum-image/cmdline` (one
+/// line; e.g. the `coreos-like` element's `ignition.firstboot ignition.platform.id=qemu`).
+pub const EXTRA_CMDLINE: &str = "etc/solum-image/cmdline";
+
+/// The extra kernel arguments, as one line of printable text (pure).
+pub fn extra_cmdline(text: &str) -> String {
+    text.split_whitespace()
+        .filter(|a| {
+            a.chars()
+                .all(|c| c.is_ascii_graphic() && c != '\'' && c != '"')
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// GRUB's config in the tree (pure).
 pub fn grub_cfg(ids: &Ids, kernel_version: &str) -> String {
+    grub_cfg_with(ids, kernel_version, "")
+}
+
+/// GRUB's config with extra kernel arguments (pure).
+pub fn grub_cfg_with(ids: &Ids, kernel_version: &str, extra: &str) -> String {
+    let extra = extra_cmdline(extra);
+    let extra = if extra.is_empty() {
+        String::new()
+    } else {
+        format!(" {extra}")
+    };
     format!(
         "# solum-image: boots the root file system by UUID.\n\
          serial --unit=0 --speed=115200\n\
@@ -80,7 +106,7 @@ pub fn grub_cfg(ids: &Ids, kernel_version: &str) -> String {
          set default=0\n\
          search --no-floppy --fs-uuid --set=root {uuid}\n\
          menuentry 'Debian GNU/Linux' {{\n\
-         \x20   linux /boot/vmlinuz-{v} root=UUID={uuid} ro console=tty0 console=ttyS0,115200n8\n\
+         \x20   linux /boot/vmlinuz-{v} root=UUID={uuid} ro console=tty0 console=ttyS0,115200n8{extra}\n\
          \x20   initrd /boot/initrd.img-{v}\n\
          }}\n",
         uuid = ids.root_uuid,
@@ -258,7 +284,8 @@ pub fn assemble_raw(
     let grub_dir = tree.join("boot/grub");
     fs::create_dir_all(&grub_dir).map_err(derr(&grub_dir))?;
     let cfg = grub_dir.join("grub.cfg");
-    fs::write(&cfg, grub_cfg(ids, &kver)).map_err(derr(&cfg))?;
+    let extra = fs::read_to_string(tree.join(EXTRA_CMDLINE)).unwrap_or_default();
+    fs::write(&cfg, grub_cfg_with(ids, &kver, &extra)).map_err(derr(&cfg))?;
     let l = layout::plan(du_bytes(tree)?, image_bytes)?;
     let (bios, esp, root) = (&l.partitions[0], &l.partitions[1], &l.partitions[2]);
 
@@ -359,6 +386,15 @@ mod tests {
     #[test]
     fn configs() {
         let ids = Ids::from_hash(&"a".repeat(64), "cloudimg-rootfs");
+        let e = grub_cfg_with(
+            &ids,
+            "6",
+            "ignition.firstboot  ignition.platform.id=qemu\n'x\n",
+        );
+        assert!(
+            e.contains("console=ttyS0,115200n8 ignition.firstboot ignition.platform.id=qemu\n"),
+            "{e}"
+        );
         let g = grub_cfg(&ids, "6.1.0-50-cloud-amd64");
         assert!(g.contains("linux /boot/vmlinuz-6.1.0-50-cloud-amd64 root=UUID=aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa ro"), "{g}");
         assert!(

@@ -13,6 +13,7 @@ pub mod disk;
 pub mod element;
 pub mod hash;
 pub mod hooks;
+pub mod ignition_cmd;
 pub mod layout;
 pub mod mounts;
 pub mod namespace;

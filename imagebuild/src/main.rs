@@ -29,6 +29,8 @@ enum Command {
     Boot(BootArgs),
     /// Upload an image to Glance (OS_* variables or OS_CLOUD + clouds.yaml).
     Upload(UploadArgs),
+    /// Ignition configs: from Butane, for an app VM, or embedded into a CoreOS disk image.
+    Ignition(Box<IgnitionArgs>),
 }
 
 #[derive(clap::Args)]
@@ -64,6 +66,57 @@ struct GlanceArgs {
 
 fn parse_property(s: &str) -> Result<(String, String), String> {
     upload::format::parse_property(s)
+}
+
+#[derive(clap::Args)]
+struct IgnitionArgs {
+    /// Convert this Butane (variant fcos) file; `local:` files are read next to it.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["agent", "agent_url", "embed"])]
+    butane: Option<PathBuf>,
+    /// App VM: embed this solum-agent binary.
+    #[arg(long, value_name = "BINARY")]
+    agent: Option<PathBuf>,
+    /// App VM: let Ignition download the agent from this URL instead...
+    #[arg(
+        long,
+        value_name = "URL",
+        conflicts_with = "agent",
+        requires = "agent_sha512"
+    )]
+    agent_url: Option<String>,
+    /// ...and check it against this sha512 (hex).
+    #[arg(long, value_name = "HEX", requires = "agent_url")]
+    agent_sha512: Option<String>,
+    /// App VM: the image already has the agent (solum-agent element); write only its unit and config.
+    #[arg(long, conflicts_with_all = ["agent", "agent_url"])]
+    agent_installed: bool,
+    /// App VM: the agent's systemd unit (default: the workspace's agent/systemd/solum-agent.service).
+    #[arg(long, value_name = "FILE")]
+    agent_unit: Option<PathBuf>,
+    /// App VM: the agent's config.yaml (default: a minimal one).
+    #[arg(long, value_name = "FILE")]
+    agent_config: Option<PathBuf>,
+    /// App VM: the user that gets the SSH keys.
+    #[arg(long, value_name = "NAME", default_value = "solum")]
+    user: String,
+    /// App VM: an SSH public key, or a file of them (repeatable).
+    #[arg(long, value_name = "KEY")]
+    ssh_key: Vec<String>,
+    /// App VM: a Planfile for the agent to deploy at first start.
+    #[arg(long, value_name = "FILE")]
+    planfile: Option<PathBuf>,
+    /// Put the config (--config) into this CoreOS disk image's `boot` filesystem.
+    #[arg(long, value_name = "IMAGE", requires = "config")]
+    embed: Option<PathBuf>,
+    /// With --embed: the Ignition config to embed.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// With --embed: also write a Heat template snippet passing the config as user_data.
+    #[arg(long, value_name = "FILE", requires = "embed")]
+    heat_snippet: Option<PathBuf>,
+    /// Write the JSON here instead of standard output.
+    #[arg(short = 'o', value_name = "FILE")]
+    output: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -258,6 +311,7 @@ fn main() -> ExitCode {
             namespace::install_interrupt_handler();
             run_boot(args)
         }
+        Command::Ignition(args) => run_ignition(*args),
     };
     match result {
         Ok(code) => code,
@@ -339,6 +393,51 @@ fn run_upload(
                 eprintln!("deleted the replaced image {old}");
             }
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_ignition(args: IgnitionArgs) -> Result<ExitCode> {
+    use solum_image::ignition_cmd::{self, embed, AppVmArgs};
+    let json = if let Some(butane) = &args.butane {
+        let (json, warnings) = ignition_cmd::butane_file(butane)?;
+        for w in warnings {
+            eprintln!("solum-image: {}: {w}", butane.display());
+        }
+        json
+    } else if let Some(image) = &args.embed {
+        let config = args
+            .config
+            .as_deref()
+            .context("--embed needs --config FILE")?;
+        let report = embed::embed_file(image, config, args.heat_snippet.as_deref())?;
+        eprintln!("{report}");
+        return Ok(ExitCode::SUCCESS);
+    } else if args.agent.is_some() || args.agent_url.is_some() || args.agent_installed {
+        let unit = args.agent_unit.clone().unwrap_or_else(|| {
+            project_elements()
+                .parent()
+                .unwrap_or(Path::new("/"))
+                .join("agent/systemd/solum-agent.service")
+        });
+        ignition_cmd::app_vm(&AppVmArgs {
+            agent: args.agent,
+            agent_url: args.agent_url,
+            agent_sha512: args.agent_sha512,
+            agent_installed: args.agent_installed,
+            unit,
+            agent_config: args.agent_config,
+            user: args.user,
+            ssh_keys: args.ssh_key,
+            planfile: args.planfile,
+        })?
+    } else {
+        bail!("ignition: give --butane FILE, --agent BINARY (or --agent-url), or --embed IMAGE --config FILE");
+    };
+    match &args.output {
+        Some(p) => std::fs::write(p, format!("{json}\n"))
+            .with_context(|| format!("cannot write {}", p.display()))?,
+        None => println!("{json}"),
     }
     Ok(ExitCode::SUCCESS)
 }
