@@ -646,8 +646,27 @@ fn vm_disks_raw_qcow2_and_box_boot_under_bios_and_uefi() {
         format!("if=pflash,format=raw,file={}", vars.display()),
     ];
     let qcow2 = PathBuf::from(format!("{}.qcow2", s.out().display()));
-    let uefi = boots_to_login(&qcow2, "qcow2", &fw, &s.dir.path().join("uefi.log"), limit)
-        .unwrap_or_else(|e| panic!("OVMF boot: {e}"));
+    // The UEFI boot uses the disk inside the Vagrant box: what `vagrant up` would start.
+    let unboxed = s.dir.path().join("unboxed");
+    std::fs::create_dir_all(&unboxed).expect("unboxed dir");
+    let untar = Command::new("tar")
+        .arg("-xf")
+        .arg(&boxfile)
+        .arg("-C")
+        .arg(&unboxed)
+        .arg("box.img")
+        .output()
+        .expect("tar");
+    assert!(untar.status.success(), "tar: {}", text(&untar.stderr));
+    let box_img = unboxed.join("box.img");
+    let uefi = boots_to_login(
+        &box_img,
+        "qcow2",
+        &fw,
+        &s.dir.path().join("uefi.log"),
+        limit,
+    )
+    .unwrap_or_else(|e| panic!("OVMF boot of the box's disk: {e}"));
     eprintln!("login prompt after {bios:?} (BIOS), {uefi:?} (UEFI)");
     // `solum-image boot` with a config drive: the guest sees a disk labelled
     // config-2; SIGTERM stops qemu and leaves no temp files.
