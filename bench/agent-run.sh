@@ -131,12 +131,15 @@ round() { # name max_interval
   ca=$(cpu_ticks "$ap"); co=$(cpu_ticks "$op")
   hwm_a=$(kb "$ap" VmHWM); hwm_o=$(kb "$op" VmHWM)
   span=$(echo "$(date +%s.%N) - $tw" | bc)
-  local sup_rss=- id
+  local sup_rss=0 sup_cpu=0 id cid p
   id=$(cat "$a/state/agent-id" 2>/dev/null || true)
-  if [ -n "$id" ]; then
-    local spid; spid=$(docker ps -q --filter "label=solum.agent=$id" | head -1 | xargs -r docker inspect -f '{{.State.Pid}}' 2>/dev/null || true)
-    [ -n "$spid" ] && [ "$spid" != 0 ] && sup_rss=$(kb "$spid" VmRSS)
+  cid=$( [ -n "$id" ] && docker ps -q --filter "label=solum.agent=$id" | head -1 || true)
+  if [ -n "$cid" ]; then # every process of the container (docker-init and solum-agent supervise)
+    for p in $(docker top "$cid" -eo pid | tail -n +2); do
+      sup_rss=$((sup_rss + $(kb "$p" VmRSS))); sup_cpu=$((sup_cpu + $(cpu_ticks "$p")))
+    done
   fi
+  sup_cpu=$(echo "scale=3; $sup_cpu / $tck" | bc)
   kill "$ap" "$op" 2>/dev/null || true
   wait "$ap" "$op" 2>/dev/null || true
   stop_fixture "$a"; stop_fixture "$o"
@@ -144,11 +147,15 @@ round() { # name max_interval
   read -r ok_o bad_o < <(served "$o/fx.json")
   tot_a=$(echo "scale=3; $ca / $tck" | bc); tot_o=$(echo "scale=3; $co / $tck" | bc)
   local ph_a ph_o
-  ph_a=$(echo "scale=2; ($ca - $warm_a) / $tck / $span * 3600" | bc)
-  ph_o=$(echo "scale=2; ($co - $warm_o) / $tck / $span * 3600" | bc)
+  ph_a=$(echo "scale=2; ($ca - $warm_a) * 3600 / ($tck * $span)" | bc)
+  ph_o=$(echo "scale=2; ($co - $warm_o) * 3600 / ($tck * $span)" | bc)
   ratio() { if [ "$(echo "$2 > 0" | bc)" = 1 ]; then echo "scale=3; $1 / $2" | bc; else echo -; fi; }
   echo
-  echo "## $name cadence (${max:-default} s max), ${minutes} min"
+  if [ -n "$max" ]; then
+    echo "## fixed cadence: solum-agent poll_max_interval $max s, os-collect-config -i $max --min-polling-interval 1; $minutes min"
+  else
+    echo "## default cadence (both: 1 s doubling to 30 s); $minutes min"
+  fi
   echo "| | solum-agent | os-collect-config $occ_version | ratio |"
   echo "|---|---|---|---|"
   echo "| CPU s per hour (after 15 s warm-up) | $ph_a | $ph_o | $(ratio "$ph_a" "$ph_o") |"
@@ -156,8 +163,9 @@ round() { # name max_interval
   echo "| peak RSS sampled, KiB | $peak_a | $peak_o | $(ratio "$peak_a" "$peak_o") |"
   echo "| VmHWM, KiB | $hwm_a | $hwm_o | $(ratio "$hwm_a" "$hwm_o") |"
   echo "| cfn polls answered 200 | $ok_a | $ok_o | $(ratio "$ok_a" "$ok_o") |"
+  echo "| CPU ms per poll (whole run, incl. start) | $(ratio "$tot_a * 1000" "$ok_a") | $(ratio "$tot_o * 1000" "$ok_o") | |"
   echo "| other requests (refused or other paths) | $bad_a | $bad_o | |"
-  echo "| supervisor container RSS, KiB | $sup_rss | n/a | |"
+  echo "| supervisor container (idle, no app): RSS KiB / CPU s total | $sup_rss / $sup_cpu | n/a | |"
   if id=$(cat "$a/state/agent-id" 2>/dev/null); then
     docker ps -aq --filter "label=solum.agent=$id" | xargs -r docker rm -f >/dev/null 2>&1 || true
   fi
