@@ -181,7 +181,9 @@ async fn run_mode(args: &Args, splay: bool) -> Result<(Figures, u64), String> {
     ms.sort_unstable();
     let refused = fx.with(|w| w.requests.iter().filter(|r| r.status != 200).count());
     if refused > 0 {
-        return Err(format!("the fixture refused {refused} polls (signature or stack mismatch)"));
+        return Err(format!(
+            "the fixture refused {refused} polls (signature or stack mismatch)"
+        ));
     }
     Ok((
         figures(&ms, args.agents, args.seconds),
@@ -256,8 +258,12 @@ mod tests {
 
     #[test]
     fn arguments_are_bounded() {
-        let a = parse_args(["--agents", "10", "--splay", "off"].map(String::from).into_iter())
-            .unwrap();
+        let a = parse_args(
+            ["--agents", "10", "--splay", "off"]
+                .map(String::from)
+                .into_iter(),
+        )
+        .unwrap();
         assert_eq!(a.agents, 10);
         assert_eq!(a.modes, vec![false]);
         assert!(parse_args(["--agents", "0"].map(String::from).into_iter()).is_err());

@@ -74,7 +74,10 @@ fn apply_world(w: &mut World, v: &Value) -> Result<(), String> {
             "user_data",
         ];
         if !known.contains(&k.as_str()) {
-            return Err(format!("world file: unknown key {k:?} (known: {})", known.join(", ")));
+            return Err(format!(
+                "world file: unknown key {k:?} (known: {})",
+                known.join(", ")
+            ));
         }
     }
     if let Some(s) = text("cfn_access_key")? {
@@ -221,9 +224,24 @@ mod tests {
         let r = report(
             t0,
             &[
-                (t0 + Duration::from_millis(5), "/v1/".into(), 200, "a".into()),
-                (t0 + Duration::from_millis(9), "/v1/".into(), 403, "b".into()),
-                (t0 + Duration::from_millis(12), "/v1/".into(), 200, "a".into()),
+                (
+                    t0 + Duration::from_millis(5),
+                    "/v1/".into(),
+                    200,
+                    "a".into(),
+                ),
+                (
+                    t0 + Duration::from_millis(9),
+                    "/v1/".into(),
+                    403,
+                    "b".into(),
+                ),
+                (
+                    t0 + Duration::from_millis(12),
+                    "/v1/".into(),
+                    200,
+                    "a".into(),
+                ),
             ],
         );
         assert_eq!(r["total"], 3);
