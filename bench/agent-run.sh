@@ -14,7 +14,10 @@
 #
 # os-collect-config comes from PyPI into a venv cached outside the repo
 # (~/.cache/solum-bench/occ-venv, override with OCC_VENV).
-# Usage: bench/agent-run.sh [MINUTES]   (default 3; loopback only; cleans up on exit)
+# CPU comes in 10 ms ticks: at the default cadence a poller uses a few ticks in 3 minutes, so
+# run that round longer on its own: ROUNDS=default bench/agent-run.sh 12.
+# Usage: [ROUNDS="fixed default"] bench/agent-run.sh [MINUTES]   (default 3 min per round;
+# loopback only; cleans up on exit)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 minutes=${1:-3}
@@ -172,5 +175,10 @@ round() { # name max_interval
 }
 
 echo "# solum-agent run vs os-collect-config $occ_version, $(nproc) cores, $(date -u +%FT%TZ)"
-round fixed 1
-round default ""
+for r in ${ROUNDS:-fixed default}; do
+  case "$r" in
+    fixed) round fixed 1 ;;
+    default) round default "" ;;
+    *) echo "ROUNDS: unknown round $r (fixed, default)" >&2; exit 2 ;;
+  esac
+done
