@@ -84,11 +84,14 @@ struct Figures {
     first_round_done_ms: Option<u64>,
     peak_100ms_after_first: usize,
     peak_1s_after_first: usize,
+    peak_100ms_second_half: usize,
+    peak_1s_second_half: usize,
 }
 
 fn figures(sorted_ms: &[u64], agents: usize, seconds: u64) -> Figures {
     let half = seconds * 500;
-    let second_half = sorted_ms.iter().filter(|t| **t >= half).count();
+    let late: Vec<u64> = sorted_ms.iter().copied().filter(|t| *t >= half).collect();
+    let second_half = late.len();
     // The first `agents` arrivals are every agent's first poll when the boot storm is served
     // before anyone's second poll (checked by the caller through first_round_done_ms < 1 s).
     let after = sorted_ms.get(agents..).unwrap_or(&[]);
@@ -101,6 +104,8 @@ fn figures(sorted_ms: &[u64], agents: usize, seconds: u64) -> Figures {
         first_round_done_ms: sorted_ms.get(agents.saturating_sub(1)).copied(),
         peak_100ms_after_first: peak_in_window(after, 100),
         peak_1s_after_first: peak_in_window(after, 1000),
+        peak_100ms_second_half: peak_in_window(&late, 100),
+        peak_1s_second_half: peak_in_window(&late, 1000),
     }
 }
 
@@ -204,12 +209,12 @@ async fn main() {
         "fleet: {} agents booted together, {} s, poll_max_interval {} s, cfn transport",
         args.agents, args.seconds, args.max_interval
     );
-    println!("| splay | polls | mean req/s | req/s, 2nd half | peak 100 ms | peak 1 s | first round served by | peak 100 ms after it | peak 1 s after it | failed polls |");
+    println!("| splay | polls | mean req/s | req/s, 2nd half | peak 100 ms | peak 1 s | first round served by | peak 100 ms / 1 s after it | peak 100 ms / 1 s in 2nd half | failed polls |");
     println!("|---|---|---|---|---|---|---|---|---|---|");
     for &splay in &args.modes {
         match run_mode(&args, splay).await {
             Ok((f, failed)) => println!(
-                "| {} | {} | {:.1} | {:.1} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {:.1} | {:.1} | {} | {} | {} | {} / {} | {} / {} | {} |",
                 if splay { "on (0-20 %)" } else { "off" },
                 f.total,
                 f.mean_rps,
@@ -221,6 +226,8 @@ async fn main() {
                     .unwrap_or_else(|| "-".into()),
                 f.peak_100ms_after_first,
                 f.peak_1s_after_first,
+                f.peak_100ms_second_half,
+                f.peak_1s_second_half,
                 failed
             ),
             Err(e) => {
@@ -254,6 +261,8 @@ mod tests {
         assert_eq!(f.peak_1s_after_first, 2);
         assert!((f.mean_rps - 1.5).abs() < 1e-9);
         assert!((f.second_half_rps - 0.5).abs() < 1e-9);
+        assert_eq!(f.peak_100ms_second_half, 1);
+        assert_eq!(f.peak_1s_second_half, 1);
     }
 
     #[test]
