@@ -28,6 +28,8 @@ pub struct Request {
     pub body: Vec<u8>,
     /// The fixture's verdict (status code it answered).
     pub status: u16,
+    /// When the request line arrived (for rate and burst measurements).
+    pub received: Instant,
 }
 
 impl Request {
@@ -297,6 +299,7 @@ fn handle(stream: TcpStream, port: u16, world: &Mutex<World>) -> std::io::Result
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut line = String::new();
     reader.read_line(&mut line)?;
+    let received = Instant::now();
     let mut parts = line.split_whitespace();
     let (method, target) = (
         parts.next().unwrap_or("").to_string(),
@@ -329,6 +332,7 @@ fn handle(stream: TcpStream, port: u16, world: &Mutex<World>) -> std::io::Result
         headers,
         body,
         status: 0,
+        received,
     };
     let ans = {
         let mut w = world.lock().expect("fixture lock");

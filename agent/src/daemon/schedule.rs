@@ -14,6 +14,7 @@ pub struct Schedule {
     interval: Duration,
     max: Duration,
     next: Instant,
+    splay: bool,
 }
 
 impl Schedule {
@@ -22,7 +23,14 @@ impl Schedule {
             interval: FIRST,
             max: max.max(FIRST),
             next: Instant::now(),
+            splay: true,
         }
+    }
+
+    /// Turns the random splay on (the default) or off; off only to measure what splay buys.
+    pub fn splay(mut self, on: bool) -> Schedule {
+        self.splay = on;
+        self
     }
 
     pub fn due(&self, now: Instant) -> bool {
@@ -40,7 +48,8 @@ impl Schedule {
         } else {
             (self.interval * 2).min(self.max)
         };
-        self.next = now + with_splay(self.interval, random_fraction());
+        let fraction = if self.splay { random_fraction() } else { 0.0 };
+        self.next = now + with_splay(self.interval, fraction);
     }
 
     pub fn interval(&self) -> Duration {
@@ -85,6 +94,14 @@ mod tests {
         assert_eq!(s.interval().as_secs(), 2, "failures back off too");
         assert!(s.next_due() >= now + Duration::from_secs(2));
         assert!(s.next_due() <= now + Duration::from_millis(2400));
+    }
+
+    #[test]
+    fn without_splay_the_pause_is_exact() {
+        let mut s = Schedule::new(Duration::from_secs(30)).splay(false);
+        let now = Instant::now();
+        s.record(true, false, now);
+        assert_eq!(s.next_due(), now + Duration::from_secs(2));
     }
 
     #[test]
