@@ -1,7 +1,8 @@
 //! When to poll a source next, as os-collect-config does it: 1 s after start, doubling to the
 //! maximum (30 s) while nothing changes or the source fails, back to 1 s after a change (more
-//! changes tend to follow), each pause with up to 20 % random splay so that a fleet of agents
-//! booted together spreads its requests. Pure apart from the clock values passed in.
+//! changes tend to follow), each pause with up to 20 % random splay and the first poll at a
+//! random point of the first second, so that a fleet of agents booted together spreads its
+//! requests. Pure apart from the clock values passed in.
 
 use std::time::Duration;
 
@@ -19,10 +20,12 @@ pub struct Schedule {
 
 impl Schedule {
     pub fn new(max: Duration) -> Schedule {
+        // The first poll too is spread, over the first interval (at most 1 s of delay), so a
+        // fleet booted together does not hit Heat in one instant.
         Schedule {
             interval: FIRST,
             max: max.max(FIRST),
-            next: Instant::now(),
+            next: Instant::now() + FIRST.mul_f64(random_fraction()),
             splay: true,
         }
     }
@@ -30,6 +33,9 @@ impl Schedule {
     /// Turns the random splay on (the default) or off; off only to measure what splay buys.
     pub fn splay(mut self, on: bool) -> Schedule {
         self.splay = on;
+        if !on {
+            self.next = Instant::now();
+        }
         self
     }
 
