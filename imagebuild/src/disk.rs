@@ -80,7 +80,7 @@ pub fn grub_cfg(ids: &Ids, kernel_version: &str) -> String {
          set default=0\n\
          search --no-floppy --fs-uuid --set=root {uuid}\n\
          menuentry 'Debian GNU/Linux' {{\n\
-         \x20   linux /boot/vmlinuz-{v} root=UUID={uuid} ro console=tty0 console=ttyS0,115200n8\n\
+         \x20   linux /boot/vmlinuz-{v} root=UUID={uuid} ro console=tty0 console=ttyS0,115200n8 quiet\n\
          \x20   initrd /boot/initrd.img-{v}\n\
          }}\n",
         uuid = ids.root_uuid,
