@@ -19,7 +19,8 @@ fn cache_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/var/tmp/solum-image-test-cache"))
 }
 
-/// Every regular file of a tar archive under `prefix`, by path.
+/// Every entry of a tar archive by path, with the text of the regular
+/// files under `prefix` (other entries have "").
 fn tar_files(archive: &Path, prefix: &str) -> Vec<(String, String)> {
     let f = std::fs::File::open(archive).expect("open tar");
     let mut a = tar::Archive::new(f);
@@ -28,13 +29,13 @@ fn tar_files(archive: &Path, prefix: &str) -> Vec<(String, String)> {
         let mut e = e.expect("entry");
         let p = e.path().expect("path").to_string_lossy().into_owned();
         let p = p.trim_start_matches("./").to_string();
-        if p.starts_with(prefix) || p == prefix {
-            let mut s = String::new();
-            if e.header().entry_type().is_file() {
-                e.read_to_string(&mut s).expect("read");
-            }
-            out.push((p, s));
+        let mut s = String::new();
+        if p.starts_with(prefix) && e.header().entry_type().is_file() {
+            let mut b = Vec::new();
+            e.read_to_end(&mut b).expect("read");
+            s = String::from_utf8_lossy(&b).into_owned();
         }
+        out.push((p, s));
     }
     out
 }
@@ -124,7 +125,7 @@ fn dib_style_element_builds_unchanged() {
     assert_eq!(std::fs::read_dir(&tmp).expect("tmp").count(), 0);
 
     let tarball = out.with_extension("tar");
-    let files = tar_files(&tarball, "");
+    let files = tar_files(&tarball, "etc/dib-style/");
     assert_eq!(
         file(&files, "etc/dib-style/install"),
         "distro=debian release=bookworm arch=amd64\n\
