@@ -95,13 +95,11 @@ rm -rf "$work/solum-cache"
 if [ "${BENCH_SKIP_DIB:-0}" != 1 ]; then
     export DIB_IMAGE_CACHE=$work/dib-cache
     [ "${BENCH_DIB_DEBOOTSTRAP_CACHE:-0}" = 1 ] && export DIB_DEBOOTSTRAP_CACHE=1
-    # DIB keeps its build dirs in TMPDIR (/tmp by default); give it its own.
-    mkdir -p "$work/dib-tmp"
     # DIB runs everything through sudo, which these machines lack; we are root.
     export PATH="$("$here/bench/image-sudo-shim.sh" "$work/shim"):$PATH"
-    time_build dib-cold env TMPDIR="$work/dib-tmp" "$dib_run" -o "$work/out/dib" -t qcow2 "${elements[@]}"
+    time_build dib-cold "$dib_run" -o "$work/out/dib" -t qcow2 "${elements[@]}"
     r[dib_cold]=$secs r[dib_rss]=$rss_mb
-    time_build dib-warm env TMPDIR="$work/dib-tmp" "$dib_run" -o "$work/out/dib" -t qcow2 "${elements[@]}"
+    time_build dib-warm "$dib_run" -o "$work/out/dib" -t qcow2 "${elements[@]}"
     r[dib_warm]=$secs
     r[dib_size]=$(stat -c %s "$work/out/dib.qcow2")
     rm -rf "$work/dib-cache"

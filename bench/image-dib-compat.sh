@@ -16,13 +16,13 @@ dib_run=${DIB_RUN:-/work/shared/tools/dib-run}
 work=${BENCH_DIR:-/var/tmp/solum-image-dib-compat}
 case "$work" in /|/var|/var/tmp|/tmp|"$HOME") echo "BENCH_DIR=$work: refusing" >&2; exit 1 ;; esac
 rm -rf "$work"
-mkdir -p "$work/out" "$work/dib-tmp"
+mkdir -p "$work/out"
 trap 'rc=$?; if grep -q " $work" /proc/self/mountinfo; then echo "mounts left under $work" >&2; exit 1; fi; rm -rf "$work"; exit $rc' EXIT
 export DIB_RELEASE=bookworm ELEMENTS_PATH=$here/imagebuild/tests/elements
 export SOLUM_IMAGE_ELEMENTS_DIR=$here/elements
 PATH="$("$here/bench/image-sudo-shim.sh" "$work/shim"):$PATH"
 
-DIB_IMAGE_CACHE=$work/dib-cache TMPDIR=$work/dib-tmp \
+DIB_IMAGE_CACHE=$work/dib-cache \
     "$dib_run" -n -t tar -o "$work/out/dib" debian-minimal test-dib-style > "$work/dib.log" 2>&1 ||
     { tail -n 40 "$work/dib.log" >&2; echo "disk-image-create failed" >&2; exit 1; }
 DIB_IMAGE_CACHE=${SOLUM_IMAGE_TEST_CACHE:-/var/tmp/solum-image-test-cache} DIB_SOLUM_COMPAT_NONCE=$$ \
