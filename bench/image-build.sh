@@ -70,7 +70,7 @@ time_build() {
         exit 1
     fi
     end=$(date +%s.%N)
-    secs=$(echo "$end - $start" | bc)
+    secs=$(printf '%.1f' "$(echo "$end - $start" | bc)")
     rss_mb=$(awk -F': ' '/Maximum resident set size/ {printf "%d", $2 / 1024}' "$work/$name.time")
     printf '%-12s %7.1f s  peak RSS %4d MB\n' "$name" "$secs" "$rss_mb"
 }
@@ -114,7 +114,7 @@ if [ "${BENCH_SKIP_DIB:-0}" != 1 ]; then
 fi
 
 mb() { echo "scale=1; $1 / 1048576" | bc; }
-ratio() { echo "scale=3; $1 / $2" | bc; }
+ratio() { printf '%.3f' "$(echo "scale=4; $1 / $2" | bc)"; }
 echo
 printf '%-22s %12s %12s %8s  %s\n' "" solum-image diskimage-b ratio target
 row() {
