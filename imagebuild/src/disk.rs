@@ -76,7 +76,8 @@ pub fn grub_cfg(ids: &Ids, kernel_version: &str) -> String {
          serial --unit=0 --speed=115200\n\
          terminal_input console serial\n\
          terminal_output console serial\n\
-         set timeout=1\n\
+         set timeout_style=hidden\n\
+         set timeout=0\n\
          set default=0\n\
          search --no-floppy --fs-uuid --set=root {uuid}\n\
          menuentry 'Debian GNU/Linux' {{\n\
@@ -365,6 +366,9 @@ mod tests {
             g.contains("initrd /boot/initrd.img-6.1.0-50-cloud-amd64"),
             "{g}"
         );
+        // Boot time under TCG: no menu wait, no kernel chatter on the serial console.
+        assert!(g.contains("set timeout=0\n"), "{g}");
+        assert!(g.contains("console=ttyS0,115200n8 quiet\n"), "{g}");
         assert!(early_cfg(&ids).starts_with("search --no-floppy --fs-uuid --set=root aaaaaaaa-"));
     }
 
