@@ -114,7 +114,10 @@ fn dib_style_element_builds_unchanged() {
         "finalise.d 50-dib-style",
     ]
     .iter()
-    .map(|s| err.find(s).unwrap_or_else(|| panic!("{s} did not run:\n{err}")))
+    .map(|s| {
+        err.find(s)
+            .unwrap_or_else(|| panic!("{s} did not run:\n{err}"))
+    })
     .collect();
     assert!(order.windows(2).all(|w| w[0] < w[1]), "order: {err}");
 
