@@ -102,11 +102,12 @@ pub fn grub_cfg_with(ids: &Ids, kernel_version: &str, extra: &str) -> String {
          serial --unit=0 --speed=115200\n\
          terminal_input console serial\n\
          terminal_output console serial\n\
-         set timeout=1\n\
+         set timeout_style=hidden\n\
+         set timeout=0\n\
          set default=0\n\
          search --no-floppy --fs-uuid --set=root {uuid}\n\
          menuentry 'Debian GNU/Linux' {{\n\
-         \x20   linux /boot/vmlinuz-{v} root=UUID={uuid} ro console=tty0 console=ttyS0,115200n8{extra}\n\
+         \x20   linux /boot/vmlinuz-{v} root=UUID={uuid} ro console=tty0 console=ttyS0,115200n8 systemd.show_status=auto{extra}\n\
          \x20   initrd /boot/initrd.img-{v}\n\
          }}\n",
         uuid = ids.root_uuid,
@@ -399,6 +400,13 @@ mod tests {
         assert!(g.contains("linux /boot/vmlinuz-6.1.0-50-cloud-amd64 root=UUID=aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa ro"), "{g}");
         assert!(
             g.contains("initrd /boot/initrd.img-6.1.0-50-cloud-amd64"),
+            "{g}"
+        );
+        // Boot time under TCG: no menu wait, no systemd status chatter on the serial
+        // console (kernel messages stay: tests look for the disks there).
+        assert!(g.contains("set timeout=0\n"), "{g}");
+        assert!(
+            g.contains("console=ttyS0,115200n8 systemd.show_status=auto\n"),
             "{g}"
         );
         assert!(early_cfg(&ids).starts_with("search --no-floppy --fs-uuid --set=root aaaaaaaa-"));
