@@ -393,7 +393,7 @@ mod tests {
             "ignition.firstboot  ignition.platform.id=qemu\n'x\n",
         );
         assert!(
-            e.contains("console=ttyS0,115200n8 ignition.firstboot ignition.platform.id=qemu\n"),
+            e.contains("console=ttyS0,115200n8 systemd.show_status=auto ignition.firstboot ignition.platform.id=qemu\n"),
             "{e}"
         );
         let g = grub_cfg(&ids, "6.1.0-50-cloud-amd64");
