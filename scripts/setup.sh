@@ -17,9 +17,25 @@ missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Some machines come with qemu-utils from bookworm-backports (qemu 10), which Breaks the
+# qemu-system of bookworm (7.2): take qemu-system from backports too, so the two match.
+backports=()
+if dpkg-query -W -f='${Version}' qemu-utils 2>/dev/null | grep -q '~bpo12'; then
+  if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+    echo "setup: qemu-utils is from bookworm-backports; adding that suite for qemu-system-x86"
+    echo 'deb http://deb.debian.org/debian bookworm-backports main' \
+      > /etc/apt/sources.list.d/solum-backports.list
+  fi
+  backports=(qemu-system-x86/bookworm-backports qemu-system-common/bookworm-backports
+             qemu-system-data/bookworm-backports seabios/bookworm-backports)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   apt-get update -qq
+  for i in "${!missing[@]}"; do
+    case "${missing[$i]}" in qemu-system-x86) [ ${#backports[@]} -gt 0 ] && unset 'missing[i]' ;; esac
+  done
+  missing+=("${backports[@]}")
   # No recommends: vagrant-libvirt would otherwise pull in the libvirt daemon and its bridge,
   # which these machines must not create.
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
