@@ -1,5 +1,6 @@
 //! One build from a plan: the tree (from the final-tree cache when the plan
-//! hash matches, else base tree + phases), then the outputs. Owns the build
+//! hash matches, else base tree + phases, then renamed into the cache), then
+//! the outputs, all read from the cached tree in place. Owns the build
 //! directory and refuses to delete it while anything is mounted below it.
 
 use crate::cache::{self, Cache, CacheError};
@@ -8,6 +9,7 @@ use crate::hash::HashError;
 use crate::hooks::{self, HooksError};
 use crate::mounts;
 use crate::output::{self, OutputError, Produced};
+use crate::phase::Phase;
 use crate::plan::{Plan, RootTree};
 use crate::rootfs::{self, RootfsError};
 use crate::run::{self, Profile, RunContext, RunError};
@@ -39,6 +41,8 @@ pub enum BuildError {
     OfflineNeedsTree { hash: String },
     #[error("cannot make the build directory: {0}")]
     Workdir(std::io::Error),
+    #[error("{} is still mounted after the phases; the tree is not cached", .0.display())]
+    StillMounted(PathBuf),
     #[error("--image-size is only for disk outputs (raw, qcow2, vagrant)")]
     SizeWithoutDisk,
 }
@@ -82,11 +86,21 @@ impl BuildReport {
     }
 }
 
-/// The build directory; removed on drop unless something is still mounted
-/// below it (then it is left, with a warning, rather than deleting through
-/// a mount).
+/// A build's scratch directory; removed on drop unless something is still
+/// mounted below it (then it is left, with a warning, rather than deleting
+/// through a mount).
 struct Workdir {
     path: PathBuf,
+}
+
+impl Workdir {
+    fn new(prefix: &str, parent: &Path) -> Result<Workdir, BuildError> {
+        let dir = tempfile::Builder::new()
+            .prefix(prefix)
+            .tempdir_in(parent)
+            .map_err(BuildError::Workdir)?;
+        Ok(Workdir { path: dir.keep() })
+    }
 }
 
 impl Drop for Workdir {
@@ -104,18 +118,36 @@ impl Drop for Workdir {
     }
 }
 
+/// Files being written under temp names; whatever is still there when this
+/// is dropped (a failure, an interrupt) is removed.
+struct PartFiles(Vec<PathBuf>);
+
+impl Drop for PartFiles {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            let _ = fs::remove_file(p);
+        }
+    }
+}
+
+fn timed(profile: &mut Profile, phase: Phase, name: &str, start: Instant) {
+    profile.steps.push(run::Timing {
+        phase,
+        name: name.into(),
+        seconds: start.elapsed().as_secs_f64(),
+    });
+}
+
+/// Run the plan into a new tree and move it to `dest` in the cache.
 fn make_tree(
     plan: &Plan,
+    hash: &str,
     opts: &BuildOptions,
     cache: &Cache,
     dest: &Path,
 ) -> Result<Profile, BuildError> {
     let mut profile = Profile::default();
-    let dir = tempfile::Builder::new()
-        .prefix("solum-image-build-")
-        .tempdir()
-        .map_err(BuildError::Workdir)?;
-    let work = Workdir { path: dir.keep() };
+    let work = Workdir::new("solum-image-build-", &cache.work_parent()?)?;
     let root = work.path.join("mnt");
     let hooks_dir = work.path.join("hooks");
     fs::create_dir_all(&root).map_err(BuildError::Workdir)?;
@@ -123,24 +155,19 @@ fn make_tree(
     let start = Instant::now();
     let apt = match &plan.root_tree {
         RootTree::Debian { release, arch, .. } => {
-            let base = rootfs::ensure_base(cache, &plan.root_tree, opts.offline)?;
-            if let Some(base) = base {
-                rootfs::unpack(&base, &root)?;
-            }
+            rootfs::lay_base(cache, &plan.root_tree, opts.offline, &root)?;
             Some(cache.apt_archives(release, arch)?)
         }
         RootTree::Elements => {
             if opts.offline {
-                return Err(BuildError::OfflineNeedsTree { hash: plan.hash()? });
+                return Err(BuildError::OfflineNeedsTree {
+                    hash: hash.to_string(),
+                });
             }
             None
         }
     };
-    profile.steps.push(run::Timing {
-        phase: crate::phase::Phase::Root,
-        name: "(base tree)".into(),
-        seconds: start.elapsed().as_secs_f64(),
-    });
+    timed(&mut profile, Phase::Root, "(base tree)", start);
     let ctx = RunContext {
         plan,
         root: &root,
@@ -156,96 +183,90 @@ fn make_tree(
         eprint!("{}", profile.render());
         return Err(e.into());
     }
-    let start = Instant::now();
-    let part = cache::partial(dest);
-    if let Err(e) = rootfs::pack(&root, &part) {
-        let _ = fs::remove_file(&part);
-        return Err(e.into());
+    if crate::namespace::interrupted() {
+        return Err(RunError::Interrupted.into());
     }
-    let sum = output::sha256_file(&part)?;
-    output::write_atomic(
-        &output::output_path(dest, "sha256"),
-        output::sum_line(&sum, dest).as_bytes(),
-    )?;
-    fs::rename(&part, dest).map_err(|source| RootfsError::Io {
+    let start = Instant::now();
+    // A tree with a kernel gets its boot loader config now, so the cached
+    // tree is the disk's root file system as it will be.
+    disk::write_boot_config(&root, &disk_ids(plan, hash))?;
+    if let Some(m) = mounts::mounts_below(&root).first() {
+        return Err(BuildError::StillMounted(m.clone()));
+    }
+    fs::rename(&root, dest).map_err(|source| RootfsError::Io {
         path: dest.to_path_buf(),
         source,
     })?;
-    profile.steps.push(run::Timing {
-        phase: crate::phase::Phase::Cleanup,
-        name: "(pack tree)".into(),
-        seconds: start.elapsed().as_secs_f64(),
-    });
+    timed(&mut profile, Phase::Cleanup, "(tree into the cache)", start);
     drop(work);
     Ok(profile)
+}
+
+/// The disk's file system identities for a plan (pure).
+fn disk_ids(plan: &Plan, hash: &str) -> disk::Ids {
+    let label = plan
+        .env
+        .get("DIB_ROOT_LABEL")
+        .filter(|l| !l.is_empty())
+        .cloned()
+        .unwrap_or_else(|| "cloudimg-rootfs".into());
+    disk::Ids::from_hash(hash, &label)
 }
 
 /// Move a finished file to its final name and write its `.sha256`.
 fn finish_file(part: &Path, dest: &Path) -> Result<Produced, BuildError> {
     let sum = output::sha256_file(part)?;
-    fs::rename(part, dest).map_err(|source| RootfsError::Io {
-        path: dest.to_path_buf(),
-        source,
-    })?;
-    output::write_atomic(
-        &output::output_path(dest, "sha256"),
-        output::sum_line(&sum, dest).as_bytes(),
-    )?;
+    if fs::rename(part, dest).is_ok() {
+        output::write_atomic(
+            &output::output_path(dest, "sha256"),
+            output::sum_line(&sum, dest).as_bytes(),
+        )?;
+    } else {
+        // Another file system: copy (under a temp name there), then drop ours.
+        output::write_file_with_sum(part, &sum, dest)?;
+        let _ = fs::remove_file(part);
+    }
     Ok(Produced::File {
         path: dest.to_path_buf(),
         sha256: sum,
     })
 }
 
-/// Unpack the tree and assemble the disk outputs (raw, qcow2, vagrant).
+/// Assemble the disk outputs (raw, qcow2, vagrant) from the finished tree.
+/// The big files are written next to the outputs under temp names.
 fn make_disks(
     plan: &Plan,
     hash: &str,
-    tree_tar: &Path,
+    tree: &Path,
     opts: &BuildOptions,
 ) -> Result<Vec<Produced>, BuildError> {
     let wants = |t: &str| plan.outputs.iter().any(|o| o == t);
     let start = Instant::now();
-    let dir = tempfile::Builder::new()
-        .prefix("solum-image-disk-")
-        .tempdir()
-        .map_err(BuildError::Workdir)?;
-    let work = Workdir { path: dir.keep() };
-    let tree = work.path.join("tree");
-    rootfs::unpack(tree_tar, &tree)?;
-    let label = plan
-        .env
-        .get("DIB_ROOT_LABEL")
-        .cloned()
-        .unwrap_or_else(|| "cloudimg-rootfs".into());
-    let ids = disk::Ids::from_hash(hash, &label);
+    let work = Workdir::new("solum-image-disk-", &std::env::temp_dir())?;
+    let ids = disk_ids(plan, hash);
     let size = opts
         .image_size_gb
         .map(|g| (g * 1024.0 * 1024.0 * 1024.0) as u64);
-    let raw = work.path.join("disk.raw");
-    let layout = disk::assemble_raw(&tree, &ids, size, &work.path, &raw)?;
-    // The tree copy is no longer needed; free the space before converting.
-    let _ = fs::remove_dir_all(&tree);
+    let raw = cache::partial(&output::output_path(&opts.output, "raw"));
+    let qcow2 = cache::partial(&output::output_path(&opts.output, "qcow2"));
+    let boxfile = output::output_path(&opts.output, "box");
+    let box_part = cache::partial(&boxfile);
+    let _parts = PartFiles(vec![raw.clone(), qcow2.clone(), box_part.clone()]);
+    let layout = disk::assemble_raw(tree, &ids, size, &work.path, &raw)?;
     eprintln!(
         "solum-image: disk assembled in {:.1} s (root UUID {})",
         start.elapsed().as_secs_f64(),
         ids.root_uuid
     );
     let mut produced = Vec::new();
-    let qcow2 = work.path.join("disk.qcow2");
     if wants("qcow2") || wants("vagrant") {
         let t = Instant::now();
         disk::convert_qcow2(&raw, &qcow2)?;
         eprintln!("solum-image: qcow2 in {:.1} s", t.elapsed().as_secs_f64());
     }
     if wants("vagrant") {
-        let dest = output::output_path(&opts.output, "box");
-        let part = cache::partial(&dest);
-        if let Err(e) = vagrant::write_box(&qcow2, layout.disk_bytes, &part) {
-            let _ = fs::remove_file(&part);
-            return Err(e.into());
-        }
-        let made = finish_file(&part, &dest)?;
+        vagrant::write_box(&qcow2, layout.disk_bytes, &box_part)?;
+        let made = finish_file(&box_part, &boxfile)?;
         if let Produced::File { path, sha256 } = &made {
             let abs = std::path::absolute(path).unwrap_or_else(|_| path.clone());
             let name = abs.file_stem().and_then(|n| n.to_str()).unwrap_or("box");
@@ -272,19 +293,6 @@ fn make_disks(
     Ok(produced)
 }
 
-/// The sha256 of a cached tree, from the `.sha256` written beside it.
-fn cached_sum(tree: &Path) -> Result<String, OutputError> {
-    let sum_file = output::output_path(tree, "sha256");
-    if let Ok(text) = fs::read_to_string(&sum_file) {
-        if let Some(sum) = text.split_whitespace().next().filter(|s| s.len() == 64) {
-            return Ok(sum.to_string());
-        }
-    }
-    let sum = output::sha256_file(tree)?;
-    output::write_atomic(&sum_file, output::sum_line(&sum, tree).as_bytes())?;
-    Ok(sum)
-}
-
 /// Build `plan`.
 pub fn build(plan: &Plan, opts: &BuildOptions) -> Result<BuildReport, BuildError> {
     for t in &plan.outputs {
@@ -301,16 +309,17 @@ pub fn build(plan: &Plan, opts: &BuildOptions) -> Result<BuildReport, BuildError
     }
     let hash = plan.hash()?;
     let cache = Cache::new(&opts.cache_dir);
-    let tree = cache.tree_tar(&hash)?;
+    let tree = cache.tree_dir(&hash)?;
     let _lock = cache.lock(&format!("tree-{}", &hash[..16]))?;
-    let (from_cache, profile) = if tree.is_file() {
+    let (from_cache, profile) = if tree.is_dir() {
         eprintln!(
             "solum-image: plan {hash} unchanged: reusing the cached tree {}",
             tree.display()
         );
+        cache.touch(&tree);
         (true, Profile::default())
     } else {
-        let profile = make_tree(plan, opts, &cache, &tree)?;
+        let profile = make_tree(plan, &hash, opts, &cache, &tree)?;
         let keep = std::env::var("DIB_IMAGE_CACHE_TREES")
             .ok()
             .and_then(|v| v.parse().ok())
@@ -327,8 +336,7 @@ pub fn build(plan: &Plan, opts: &BuildOptions) -> Result<BuildReport, BuildError
     if crate::namespace::interrupted() {
         return Err(RunError::Interrupted.into());
     }
-    let sum = cached_sum(&tree)?;
-    let mut produced = output::produce(&tree, &sum, &plan.outputs, &opts.output, &tag)?;
+    let mut produced = output::produce(&tree, &plan.outputs, &opts.output, &tag)?;
     if wants_disk {
         produced.extend(make_disks(plan, &hash, &tree, opts)?);
     }

@@ -1,7 +1,9 @@
 //! The image cache under DIB_IMAGE_CACHE: the apt archive per release, base
-//! trees keyed by (release, arch, variant, packages, mirror), final trees
-//! keyed by plan hash; files appear only complete (temp name + rename) and
-//! makers hold an exclusive lock so concurrent builds do not collide.
+//! trees (tarballs) keyed by (release, arch, variant, packages, sources), final
+//! trees (directories, read in place by the disk and tar outputs) keyed by plan
+//! hash; entries appear only complete (temp name + rename), makers hold an
+//! exclusive lock so concurrent builds do not collide, and leftovers of killed
+//! builds are swept.
 
 use crate::plan::RootTree;
 use sha2::{Digest, Sha256};
@@ -76,37 +78,69 @@ impl Cache {
             .join(format!("{release}-{arch}-{key}.tar")))
     }
 
-    /// Where the final tree of a plan lives.
-    pub fn tree_tar(&self, plan_hash: &str) -> Result<PathBuf, CacheError> {
-        Ok(self
-            .dir("solum-image/trees")?
-            .join(format!("{plan_hash}.tar")))
+    /// Where the final tree of a plan lives: a directory, complete when it
+    /// exists under this name.
+    pub fn tree_dir(&self, plan_hash: &str) -> Result<PathBuf, CacheError> {
+        Ok(self.dir("solum-image/trees")?.join(plan_hash))
+    }
+
+    /// Where a build makes its tree: on the file system of the tree cache, so
+    /// the finished tree is renamed into it, never copied. `TMPDIR` when it is
+    /// on that file system (it may be a tmpfs elsewhere), else
+    /// `solum-image/work` in the cache.
+    pub fn work_parent(&self) -> Result<PathBuf, CacheError> {
+        let trees = self.dir("solum-image/trees")?;
+        let tmp = std::env::temp_dir();
+        if same_fs(&tmp, &trees) {
+            return Ok(tmp);
+        }
+        self.dir("solum-image/work")
     }
 
     /// Remove all but the `keep` most recent cached final trees (never
-    /// `current`); returns what was removed.
+    /// `current`), tarballs of the earlier cache format, and what killed
+    /// builds left (`*.part-PID` of dead processes); returns what was removed.
     pub fn prune_trees(&self, keep: usize, current: &Path) -> Result<Vec<PathBuf>, CacheError> {
         let dir = self.dir("solum-image/trees")?;
         let mut trees = Vec::new();
+        let mut doomed = Vec::new();
         for e in fs::read_dir(&dir).map_err(cerr(&dir))? {
             let e = e.map_err(cerr(&dir))?;
             let p = e.path();
-            if p.extension().is_some_and(|x| x == "tar") {
-                let mtime = e
-                    .metadata()
-                    .and_then(|m| m.modified())
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.ends_with(USED_SUFFIX) {
+                continue;
+            }
+            if let Some(pid) = partial_pid(&name) {
+                if !pid_alive(pid) {
+                    doomed.push(p);
+                }
+            } else if name.ends_with(".tar") || name.ends_with(".tar.sha256") {
+                doomed.push(p);
+            } else if e.file_type().is_ok_and(|t| t.is_dir()) {
+                let mtime = |p: &Path| fs::metadata(p).and_then(|m| m.modified()).ok();
+                let used = mtime(&used_stamp(&p))
+                    .max(mtime(&p))
                     .unwrap_or(std::time::UNIX_EPOCH);
-                trees.push((p, mtime));
+                trees.push((p, used));
             }
         }
-        let doomed = trees_to_prune(trees, keep, current);
+        doomed.extend(trees_to_prune(trees, keep, current));
         for p in &doomed {
-            let _ = fs::remove_file(p);
-            let mut sum = p.as_os_str().to_owned();
-            sum.push(".sha256");
-            let _ = fs::remove_file(PathBuf::from(sum));
+            if p.is_dir() {
+                let _ = fs::remove_dir_all(p);
+                let _ = fs::remove_file(used_stamp(p));
+            } else {
+                let _ = fs::remove_file(p);
+            }
         }
         Ok(doomed)
+    }
+
+    /// Mark `tree` as just used (pruning keeps the most recently used). The
+    /// stamp is a file beside it: the tree itself is never changed.
+    pub fn touch(&self, tree: &Path) {
+        let _ = fs::write(used_stamp(tree), b"");
     }
 
     /// Take an exclusive lock named `name` (blocks until free).
@@ -152,6 +186,33 @@ pub fn partial(dest: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
+const USED_SUFFIX: &str = ".used";
+
+/// The file whose mtime says when a cached tree was last used.
+fn used_stamp(tree: &Path) -> PathBuf {
+    let mut s = tree.as_os_str().to_owned();
+    s.push(USED_SUFFIX);
+    PathBuf::from(s)
+}
+
+/// The PID in a `partial` name (pure).
+pub fn partial_pid(name: &str) -> Option<u32> {
+    name.rsplit_once(".part-")?.1.parse().ok()
+}
+
+fn pid_alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Whether two existing paths are on one file system (rename works).
+pub fn same_fs(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (fs::metadata(a), fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev(),
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,6 +224,7 @@ mod tests {
             variant: "minbase".into(),
             include: include.iter().map(|s| s.to_string()).collect(),
             mirror: "http://deb.debian.org/debian".into(),
+            sources: vec!["deb http://deb.debian.org/debian bookworm main".into()],
         }
     }
 
@@ -191,11 +253,39 @@ mod tests {
         let c = Cache::new(t.path());
         let a = c.apt_archives("bookworm", "amd64").unwrap();
         assert!(a.join("partial").is_dir());
-        let b = c.tree_tar("abc").unwrap();
-        assert!(b.ends_with("solum-image/trees/abc.tar"));
+        let b = c.tree_dir("abc").unwrap();
+        assert!(b.ends_with("solum-image/trees/abc"));
         let l = c.lock("x").unwrap();
         drop(l);
         let _again = c.lock("x").unwrap();
-        assert!(partial(&b).to_string_lossy().contains("abc.tar.part-"));
+        assert!(partial(&b).to_string_lossy().contains("abc.part-"));
+        assert_eq!(
+            partial_pid(&partial(&b).file_name().unwrap().to_string_lossy()),
+            Some(std::process::id())
+        );
+        assert_eq!(partial_pid("abc"), None);
+        assert_eq!(partial_pid("abc.part-x"), None);
+        // TMPDIR is used when it is on the cache's file system.
+        let w = c.work_parent().unwrap();
+        assert!(same_fs(&w, &c.tree_dir("x").unwrap().with_file_name("")));
+    }
+
+    #[test]
+    fn prune_sweeps_old_format_and_dead_partials() {
+        let t = tempfile::tempdir().unwrap();
+        let c = Cache::new(t.path());
+        let trees = c.tree_dir("x").unwrap().parent().unwrap().to_path_buf();
+        fs::create_dir_all(trees.join("keep")).unwrap();
+        fs::write(trees.join("old.tar"), "").unwrap();
+        fs::write(trees.join("old.tar.sha256"), "").unwrap();
+        // PID 0 never names a live process in /proc.
+        fs::create_dir_all(trees.join("dead.part-0")).unwrap();
+        let mine = partial(&trees.join("mine"));
+        fs::create_dir_all(&mine).unwrap();
+        let gone = c.prune_trees(8, &trees.join("keep")).unwrap();
+        assert_eq!(gone.len(), 3, "{gone:?}");
+        assert!(trees.join("keep").is_dir());
+        assert!(mine.is_dir(), "a live build's partial tree was removed");
+        assert!(!trees.join("dead.part-0").exists());
     }
 }

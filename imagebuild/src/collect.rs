@@ -285,15 +285,29 @@ pub fn collect(resolved: &Resolved<'_>, opts: &PlanOptions) -> Result<Plan, Coll
         .get("operating-system")
         .map(String::as_str);
     let root_tree = if os == Some("debian-minimal") {
+        let var = |k: &str, default: &str| {
+            env.get(k)
+                .filter(|v| !v.is_empty())
+                .cloned()
+                .unwrap_or_else(|| default.to_string())
+        };
+        let mirror = var("DIB_DISTRIBUTION_MIRROR", "http://deb.debian.org/debian");
+        let sources = plan::debian_sources(
+            &opts.release,
+            &mirror,
+            &var(
+                "DIB_DEBIAN_SECURITY_MIRROR",
+                "http://deb.debian.org/debian-security",
+            ),
+            &var("DIB_DEBIAN_COMPONENTS", "main"),
+        );
         RootTree::Debian {
             release: opts.release.clone(),
             arch: opts.arch.clone(),
             variant: "minbase".into(),
             include: Vec::new(),
-            mirror: env
-                .get("DIB_DISTRIBUTION_MIRROR")
-                .cloned()
-                .unwrap_or_else(|| "http://deb.debian.org/debian".into()),
+            mirror,
+            sources,
         }
     } else {
         RootTree::Elements

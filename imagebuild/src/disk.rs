@@ -225,17 +225,6 @@ fn read_at(disk: &Path, offset: u64, len: usize) -> Result<Vec<u8>, DiskError> {
     Ok(buf)
 }
 
-fn copy_into(disk: &Path, offset: u64, src: &Path) -> Result<(), DiskError> {
-    let mut input = fs::File::open(src).map_err(derr(src))?;
-    let mut out = fs::OpenOptions::new()
-        .write(true)
-        .open(disk)
-        .map_err(derr(disk))?;
-    out.seek(SeekFrom::Start(offset)).map_err(derr(disk))?;
-    std::io::copy(&mut input, &mut out).map_err(derr(disk))?;
-    Ok(())
-}
-
 fn sfdisk(disk: &Path, script: &str) -> Result<(), DiskError> {
     let mut c = Command::new("sfdisk");
     c.args([
@@ -272,8 +261,42 @@ fn sfdisk(disk: &Path, script: &str) -> Result<(), DiskError> {
     Ok(())
 }
 
-/// Make a raw disk at `out` from the unpacked `tree` (which gets
-/// /boot/grub/grub.cfg). `work` is a scratch directory.
+/// Write `/boot/grub/grub.cfg` into `tree` when it holds a kernel (the last
+/// step of a tree that a disk can boot); false when it holds none. Equal
+/// plans give equal `ids`, so the cached tree is exactly the disk's root
+/// file system. Symlinks on the way are refused, never followed out of it.
+pub fn write_boot_config(tree: &Path, ids: &Ids) -> Result<bool, DiskError> {
+    let Ok(kver) = kernel_version(tree) else {
+        return Ok(false);
+    };
+    let grub_dir = crate::mounts::safe_dir(tree, "boot/grub").map_err(|e| DiskError::Io {
+        path: tree.join("boot/grub"),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    let cfg = grub_dir.join("grub.cfg");
+    if fs::symlink_metadata(&cfg).is_ok_and(|m| !m.is_file()) {
+        fs::remove_file(&cfg).map_err(derr(&cfg))?;
+    }
+    let extra = read_in_tree(tree, EXTRA_CMDLINE).unwrap_or_default();
+    fs::write(&cfg, grub_cfg_with(ids, &kver, &extra)).map_err(derr(&cfg))?;
+    Ok(true)
+}
+
+/// A small regular file of the tree, not through a symlink (None otherwise).
+fn read_in_tree(tree: &Path, rel: &str) -> Option<String> {
+    let mut cur = tree.to_path_buf();
+    for part in rel.split('/') {
+        cur.push(part);
+        if fs::symlink_metadata(&cur).ok()?.file_type().is_symlink() {
+            return None;
+        }
+    }
+    let text = fs::read(&cur).ok()?;
+    (text.len() <= 4096).then(|| String::from_utf8_lossy(&text).into_owned())
+}
+
+/// Make a raw disk at `out` from the finished `tree` (read only: it gets its
+/// grub.cfg from `write_boot_config`). `work` is a scratch directory.
 pub fn assemble_raw(
     tree: &Path,
     ids: &Ids,
@@ -281,12 +304,14 @@ pub fn assemble_raw(
     work: &Path,
     out: &Path,
 ) -> Result<Layout, DiskError> {
-    let kver = kernel_version(tree)?;
-    let grub_dir = tree.join("boot/grub");
-    fs::create_dir_all(&grub_dir).map_err(derr(&grub_dir))?;
-    let cfg = grub_dir.join("grub.cfg");
-    let extra = fs::read_to_string(tree.join(EXTRA_CMDLINE)).unwrap_or_default();
-    fs::write(&cfg, grub_cfg_with(ids, &kver, &extra)).map_err(derr(&cfg))?;
+    kernel_version(tree)?;
+    let cfg = tree.join("boot/grub/grub.cfg");
+    if !cfg.is_file() {
+        return Err(DiskError::NoKernel(format!(
+            "{} is missing (the tree was not finished for a disk)",
+            cfg.display()
+        )));
+    }
     let l = layout::plan(du_bytes(tree)?, image_bytes)?;
     let (bios, esp, root) = (&l.partitions[0], &l.partitions[1], &l.partitions[2]);
 
@@ -318,15 +343,16 @@ pub fn assemble_raw(
             .args(GRUB_MODULES)
             .args(["efi_gop", "all_video"]),
     )?;
-    let esp_img = work.join("esp.img");
-    let _ = fs::remove_file(&esp_img);
+    // The ESP is made in place too: mkfs.vfat and mtools at the partition's
+    // offset, so the disk file stays sparse.
     cmd::run(
         Command::new("mkfs.vfat")
-            .args(["-C", "-F", "32", "-n", "EFI", "-i", &ids.esp_id])
-            .arg(&esp_img)
+            .args(["-F", "32", "-n", "EFI", "-i", &ids.esp_id])
+            .arg(format!("--offset={}", esp.start_lba))
+            .arg(out)
             .arg(format!("{}", esp.size_bytes() / 1024)),
     )?;
-    let img = esp_img.display().to_string();
+    let img = format!("{}@@{}", out.display(), esp.offset_bytes());
     cmd::run(Command::new("mmd").args(["-i", &img, "::/EFI", "::/EFI/BOOT"]))?;
     cmd::run(
         Command::new("mcopy")
@@ -334,7 +360,6 @@ pub fn assemble_raw(
             .arg(&efi)
             .arg("::/EFI/BOOT/BOOTX64.EFI"),
     )?;
-    copy_into(out, esp.offset_bytes(), &esp_img)?;
 
     let core = work.join("core.img");
     cmd::run(

@@ -1,6 +1,6 @@
-//! Outputs made from a finished tree tarball: `tar` (a file with a
-//! `.sha256` beside it) and `docker` (imported into the local engine).
-//! Files are written under a temp name and renamed when complete.
+//! Outputs made from a finished tree (a directory of the cache, read only):
+//! `tar` (a file with a `.sha256` beside it) and `docker` (imported into the
+//! local engine). Files are written under a temp name and renamed when complete.
 
 use crate::cache;
 use crate::cmd::{self, CmdError};
@@ -126,58 +126,98 @@ pub fn valid_tag(tag: &str) -> bool {
         })
 }
 
-/// `docker import` the tree tarball under `tag`; returns the image id.
-pub fn docker_import(tree_tar: &Path, tag: &str) -> Result<String, OutputError> {
+/// The `docker import` arguments after `import` (pure): the image's command
+/// and locale, and a message naming the builder.
+const IMPORT_ARGS: &[&str] = &[
+    "--change",
+    "CMD [\"/bin/bash\"]",
+    "--change",
+    "ENV LANG=C.UTF-8",
+    "--message",
+    "solum-image",
+];
+
+/// `docker import` a tarball under `tag`; returns the image id.
+pub fn docker_import(tarball: &Path, tag: &str) -> Result<String, OutputError> {
     if !valid_tag(tag) {
         return Err(OutputError::BadTag(tag.to_string()));
     }
     let out = cmd::run(
         Command::new("docker")
-            .args([
-                "import",
-                "--change",
-                "CMD [\"/bin/bash\"]",
-                "--change",
-                "ENV LANG=C.UTF-8",
-                "--message",
-                "solum-image",
-            ])
-            .arg(tree_tar)
+            .arg("import")
+            .args(IMPORT_ARGS)
+            .arg(tarball)
             .arg(tag),
     )?;
     Ok(String::from_utf8_lossy(&out).trim().to_string())
 }
 
-/// Make every requested output.
+/// `docker import` the tree directory under `tag`, packed on the fly (no
+/// tarball on disk); returns the image id.
+pub fn docker_import_tree(tree: &Path, tag: &str) -> Result<String, OutputError> {
+    if !valid_tag(tag) {
+        return Err(OutputError::BadTag(tag.to_string()));
+    }
+    let mut c = Command::new("bash");
+    c.arg("-c")
+        .arg(format!(
+            "set -o pipefail; {} | docker import \"${{@:3}}\" - \"$2\"",
+            crate::rootfs::TAR_CREATE_SH
+        ))
+        .arg("solum-image-import")
+        .arg(tree)
+        .arg(tag)
+        .args(IMPORT_ARGS);
+    let out = cmd::run(&mut c)?;
+    Ok(String::from_utf8_lossy(&out).trim().to_string())
+}
+
+/// Make the tree outputs (`tar`, `docker`) of `types` from the finished
+/// `tree` directory; disk outputs are made by `build`.
 pub fn produce(
-    tree_tar: &Path,
-    tree_sum: &str,
+    tree: &Path,
     types: &[String],
     base: &Path,
     docker_tag: &str,
 ) -> Result<Vec<Produced>, OutputError> {
+    if let Some(t) = types.iter().find(|t| !SUPPORTED.contains(&t.as_str())) {
+        return Err(OutputError::Unsupported(t.clone()));
+    }
     let mut done = Vec::new();
-    for t in types {
-        match t.as_str() {
-            "tar" => {
-                let path = output_path(base, "tar");
-                write_file_with_sum(tree_tar, tree_sum, &path)?;
-                done.push(Produced::File {
-                    path,
-                    sha256: tree_sum.to_string(),
-                });
+    let mut tarball = None;
+    if types.iter().any(|t| t == "tar") {
+        let path = output_path(base, "tar");
+        let part = cache::partial(&path);
+        let sum = crate::rootfs::pack(tree, &part)
+            .map_err(|e| oerr(&part)(std::io::Error::other(e.to_string())))
+            .and_then(|()| sha256_file(&part));
+        let sum = match sum {
+            Ok(sum) => sum,
+            Err(e) => {
+                let _ = fs::remove_file(&part);
+                return Err(e);
             }
-            "docker" => {
-                let id = docker_import(tree_tar, docker_tag)?;
-                done.push(Produced::DockerImage {
-                    tag: docker_tag.to_string(),
-                    id,
-                });
-            }
-            // Disks are made by `build` from the unpacked tree.
-            "raw" | "qcow2" | "vagrant" => {}
-            other => return Err(OutputError::Unsupported(other.to_string())),
-        }
+        };
+        fs::rename(&part, &path).map_err(oerr(&path))?;
+        write_atomic(
+            &output_path(&path, "sha256"),
+            sum_line(&sum, &path).as_bytes(),
+        )?;
+        done.push(Produced::File {
+            path: path.clone(),
+            sha256: sum,
+        });
+        tarball = Some(path);
+    }
+    if types.iter().any(|t| t == "docker") {
+        let id = match &tarball {
+            Some(t) => docker_import(t, docker_tag)?,
+            None => docker_import_tree(tree, docker_tag)?,
+        };
+        done.push(Produced::DockerImage {
+            tag: docker_tag.to_string(),
+            id,
+        });
     }
     Ok(done)
 }
@@ -223,14 +263,7 @@ mod tests {
             output_path(Path::new("/o/img"), "tar"),
             PathBuf::from("/o/img.tar")
         );
-        let e = produce(
-            Path::new("/x"),
-            "",
-            &["iso".into()],
-            Path::new("/o/img"),
-            "t",
-        )
-        .unwrap_err();
+        let e = produce(Path::new("/x"), &["iso".into()], Path::new("/o/img"), "t").unwrap_err();
         assert!(e.to_string().contains("unknown output type"), "{e}");
     }
 }

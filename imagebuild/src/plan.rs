@@ -41,6 +41,9 @@ pub enum RootTree {
         variant: String,
         include: Vec<String>,
         mirror: String,
+        /// One-line apt sources (`deb URI SUITE COMPONENT...`): the release,
+        /// its updates and its security suite, so the tree starts current.
+        sources: Vec<String>,
     },
     /// An element's root.d makes the tree.
     Elements,
@@ -197,6 +200,33 @@ pub fn package_steps(
         .collect()
 }
 
+/// The apt sources of a Debian tree (pure): the release from `mirror`, plus
+/// `RELEASE-updates` and `RELEASE-security` (from `security_mirror`) for the
+/// releases that have them (not sid/unstable/experimental). `components` is
+/// DIB's `DIB_DEBIAN_COMPONENTS`, comma- or space-separated.
+pub fn debian_sources(
+    release: &str,
+    mirror: &str,
+    security_mirror: &str,
+    components: &str,
+) -> Vec<String> {
+    let comps: Vec<&str> = components
+        .split([',', ' '])
+        .filter(|c| !c.is_empty())
+        .collect();
+    let comps = if comps.is_empty() {
+        "main".to_string()
+    } else {
+        comps.join(" ")
+    };
+    let mut lines = vec![format!("deb {mirror} {release} {comps}")];
+    if !matches!(release, "sid" | "unstable" | "experimental" | "rc-buggy") {
+        lines.push(format!("deb {mirror} {release}-updates {comps}"));
+        lines.push(format!("deb {security_mirror} {release}-security {comps}"));
+    }
+    lines
+}
+
 impl Plan {
     /// Human-readable rendering for `--dry-run`.
     pub fn render_text(&self) -> String {
@@ -214,17 +244,21 @@ impl Plan {
                 arch,
                 variant,
                 include,
-                mirror,
+                sources,
+                ..
             } => {
                 let _ = writeln!(
                     s,
-                    "root tree: mmdebstrap --variant={variant} --arch={arch} {release} {mirror}{}",
+                    "root tree: mmdebstrap --variant={variant} --arch={arch}{} {release}",
                     if include.is_empty() {
                         String::new()
                     } else {
                         format!(" --include={}", include.join(","))
                     }
                 );
+                for line in sources {
+                    let _ = writeln!(s, "  {line}");
+                }
             }
             RootTree::Elements => {
                 let _ = writeln!(s, "root tree: made by root.d scripts");

@@ -49,14 +49,16 @@ fn have(cmd: &str) -> bool {
 /// Files mmdebstrap/debootstrap copy from the build host, removed from base trees.
 const HOST_FILES: &str = "\"$1\"/etc/resolv.conf \"$1\"/etc/hostname";
 
-/// The mmdebstrap command for a base tree, writing a tarball (pure).
-pub fn mmdebstrap_command(tree: &RootTree, archives: &Path, out: &Path) -> Option<Command> {
+/// The mmdebstrap command making a base tree in the directory `target`
+/// (pure). The downloaded packages go to (and come from) `archives`.
+pub fn mmdebstrap_command(tree: &RootTree, archives: &Path, target: &Path) -> Option<Command> {
     let RootTree::Debian {
         release,
         arch,
         variant,
         include,
-        mirror,
+        sources,
+        ..
     } = tree
     else {
         return None;
@@ -66,11 +68,14 @@ pub fn mmdebstrap_command(tree: &RootTree, archives: &Path, out: &Path) -> Optio
     c.arg(format!("--variant={variant}"))
         .arg(format!("--arch={arch}"))
         .arg("--mode=root")
-        .arg("--format=tar")
+        .arg("--format=directory")
         // Keep apt lists so install-packages works offline; keep downloads
         // until they are synced to the cache.
         .arg("--skip=cleanup/apt/lists")
         .arg("--skip=download/empty")
+        // No fsync per file (as install-packages and DIB): the tree is packed
+        // into the cache and written into a disk image afterwards anyway.
+        .arg("--dpkgopt=force-unsafe-io")
         .arg("--setup-hook=mkdir -p \"$1\"/var/cache/apt/archives/")
         .arg(format!("--setup-hook=sync-in {a} /var/cache/apt/archives/"))
         .arg(format!(
@@ -82,32 +87,39 @@ pub fn mmdebstrap_command(tree: &RootTree, archives: &Path, out: &Path) -> Optio
     if !include.is_empty() {
         c.arg(format!("--include={}", include.join(",")));
     }
-    c.arg(release).arg(out).arg(mirror);
+    c.arg(release).arg(target);
+    c.args(sources);
     Some(c)
 }
 
-/// Make sure the base tarball for `tree` is cached; return its path.
-pub fn ensure_base(
+/// Lay the Debian base tree of `tree` into the empty directory `root`: from
+/// the base-tree cache, or made there by mmdebstrap (debootstrap as a
+/// fallback) and then cached. Returns false when `tree` is not made by the
+/// builder (root.d scripts make it).
+pub fn lay_base(
     cache: &Cache,
     tree: &RootTree,
     offline: bool,
-) -> Result<Option<PathBuf>, RootfsError> {
+    root: &Path,
+) -> Result<bool, RootfsError> {
     let RootTree::Debian {
         release,
         arch,
         variant,
         include,
         mirror,
+        ..
     } = tree
     else {
-        return Ok(None);
+        return Ok(false);
     };
     let key = cache::base_key(tree);
     let dest = cache.base_tar(release, arch, &key)?;
     let _lock = cache.lock(&format!("base-{key}"))?;
     if dest.is_file() {
         eprintln!("solum-image: base tree from cache {}", dest.display());
-        return Ok(Some(dest));
+        unpack(&dest, root)?;
+        return Ok(true);
     }
     if offline {
         return Err(RootfsError::NotCached {
@@ -117,38 +129,35 @@ pub fn ensure_base(
         });
     }
     let archives = cache.apt_archives(release, arch)?;
-    let part = cache::partial(&dest);
     eprintln!("solum-image: making the {release} base tree (not cached yet)");
-    let result = if have("mmdebstrap") {
-        let mut c =
-            mmdebstrap_command(tree, &archives, &part).ok_or(RootfsError::NoBootstrapper)?;
-        cmd::run_streamed(&mut c, "  mmdebstrap: ", 20).map_err(RootfsError::from)
+    // Made in place (no tarball to unpack), then packed for the cache: packing
+    // reads what is still in the page cache; unpacking would write it all again.
+    if have("mmdebstrap") {
+        let mut c = mmdebstrap_command(tree, &archives, root).ok_or(RootfsError::NoBootstrapper)?;
+        cmd::run_streamed(&mut c, "  mmdebstrap: ", 20)?;
     } else if have("debootstrap") {
-        debootstrap_tar(release, arch, variant, include, mirror, &archives, &part)
+        debootstrap(release, arch, variant, include, mirror, &archives, root)?;
     } else {
-        Err(RootfsError::NoBootstrapper)
-    };
-    if let Err(e) = result {
+        return Err(RootfsError::NoBootstrapper);
+    }
+    let part = cache::partial(&dest);
+    if let Err(e) = pack(root, &part) {
         let _ = fs::remove_file(&part);
         return Err(e);
     }
     fs::rename(&part, &dest).map_err(ioe(&dest))?;
-    Ok(Some(dest))
+    Ok(true)
 }
 
-fn debootstrap_tar(
+fn debootstrap(
     release: &str,
     arch: &str,
     variant: &str,
     include: &[String],
     mirror: &str,
     archives: &Path,
-    out: &Path,
+    root: &Path,
 ) -> Result<(), RootfsError> {
-    let dir = tempfile::Builder::new()
-        .prefix("solum-image-debootstrap-")
-        .tempdir()
-        .map_err(ioe(Path::new("/tmp")))?;
     let mut c = Command::new("debootstrap");
     c.arg(format!("--variant={variant}"))
         .arg(format!("--arch={arch}"))
@@ -156,15 +165,15 @@ fn debootstrap_tar(
     if !include.is_empty() {
         c.arg(format!("--include={}", include.join(",")));
     }
-    c.arg(release).arg(dir.path()).arg(mirror);
+    c.arg(release).arg(root).arg(mirror);
     cmd::run_streamed(&mut c, "  debootstrap: ", 20)?;
     for f in ["etc/resolv.conf", "etc/hostname"] {
-        let _ = fs::remove_file(dir.path().join(f));
+        let _ = fs::remove_file(root.join(f));
     }
-    pack(dir.path(), out)
+    Ok(())
 }
 
-/// Unpack a tree tarball into `root` (as root: owners, modes, xattrs kept).
+/// Unpack a tarball into `root` (as root: owners, modes, xattrs kept).
 pub fn unpack(tarball: &Path, root: &Path) -> Result<(), RootfsError> {
     fs::create_dir_all(root).map_err(ioe(root))?;
     cmd::run(
@@ -184,18 +193,30 @@ pub fn unpack(tarball: &Path, root: &Path) -> Result<(), RootfsError> {
     Ok(())
 }
 
-/// Pack `root` into `out` (one file system only: nothing mounted is taken).
+/// How every tree tarball is made: owners by number, xattrs, one file system
+/// only (nothing mounted is taken), names sorted and no access or change
+/// times (the pax format that xattrs need would record them): the same tree
+/// always gives the same tarball.
+const TAR_CREATE: &[&str] = &[
+    "--create",
+    "--numeric-owner",
+    "--xattrs",
+    "--xattrs-include=*",
+    "--pax-option=delete=atime,delete=ctime",
+    "--one-file-system",
+    "--sort=name",
+];
+
+/// The same as a shell command writing the tarball of the directory `$1` to
+/// stdout (for pipelines).
+pub const TAR_CREATE_SH: &str = "tar --create --numeric-owner --xattrs '--xattrs-include=*' \
+     --pax-option=delete=atime,delete=ctime --one-file-system --sort=name --directory \"$1\" .";
+
+/// Pack `root` into `out`.
 pub fn pack(root: &Path, out: &Path) -> Result<(), RootfsError> {
     cmd::run(
         Command::new("tar")
-            .args([
-                "--create",
-                "--numeric-owner",
-                "--xattrs",
-                "--xattrs-include=*",
-                "--one-file-system",
-                "--sort=name",
-            ])
+            .args(TAR_CREATE)
             .arg("--file")
             .arg(out)
             .arg("--directory")
@@ -217,8 +238,14 @@ mod tests {
             variant: "minbase".into(),
             include: vec!["systemd".into(), "udev".into()],
             mirror: "http://deb.debian.org/debian".into(),
+            sources: crate::plan::debian_sources(
+                "bookworm",
+                "http://deb.debian.org/debian",
+                "http://deb.debian.org/debian-security",
+                "main",
+            ),
         };
-        let c = mmdebstrap_command(&tree, Path::new("/c/apt"), Path::new("/c/out.tar")).unwrap();
+        let c = mmdebstrap_command(&tree, Path::new("/c/apt"), Path::new("/c/root")).unwrap();
         let line = cmd::describe(&c);
         assert!(
             line.starts_with("mmdebstrap --variant=minbase --arch=amd64 --mode=root"),
@@ -229,11 +256,28 @@ mod tests {
             "{line}"
         );
         assert!(line.contains("--include=systemd,udev"), "{line}");
+        assert!(line.contains("--format=directory"), "{line}");
         assert!(
-            line.ends_with("bookworm /c/out.tar http://deb.debian.org/debian"),
+            line.ends_with(
+                "bookworm /c/root 'deb http://deb.debian.org/debian bookworm main' \
+                 'deb http://deb.debian.org/debian bookworm-updates main' \
+                 'deb http://deb.debian.org/debian-security bookworm-security main'"
+            ),
             "{line}"
         );
         assert!(mmdebstrap_command(&RootTree::Elements, Path::new("/"), Path::new("/x")).is_none());
+    }
+
+    #[test]
+    fn shell_tar_matches_pack() {
+        for flag in TAR_CREATE {
+            let shown = if flag.contains('*') {
+                format!("'{flag}'")
+            } else {
+                flag.to_string()
+            };
+            assert!(TAR_CREATE_SH.contains(&shown), "{flag}");
+        }
     }
 
     #[test]
@@ -245,6 +289,14 @@ mod tests {
         std::os::unix::fs::symlink("etc/x", src.join("link")).unwrap();
         let tarball = t.path().join("t.tar");
         pack(&src, &tarball).unwrap();
+        // Reading the tree (atime) or chmod to the same mode (ctime) changes nothing.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let again = t.path().join("again.tar");
+        fs::read(src.join("etc/x")).unwrap();
+        let mode = fs::metadata(src.join("etc/x")).unwrap().permissions();
+        fs::set_permissions(src.join("etc/x"), mode).unwrap();
+        pack(&src, &again).unwrap();
+        assert_eq!(fs::read(&tarball).unwrap(), fs::read(&again).unwrap());
         let dst = t.path().join("dst");
         unpack(&tarball, &dst).unwrap();
         assert_eq!(fs::read_to_string(dst.join("etc/x")).unwrap(), "hello");

@@ -119,6 +119,16 @@ impl Scratch {
             .map(|r| r.filter_map(|e| e.ok().map(|e| e.path())).collect())
             .unwrap_or_default();
         assert!(entries.is_empty(), "build dirs left behind: {entries:?}");
+        let parts: Vec<PathBuf> = std::fs::read_dir(self.dir.path().join("out"))
+            .map(|r| {
+                r.filter_map(|e| e.ok().map(|e| e.path()))
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|p| p.to_string_lossy().contains(".part-"))
+            .collect();
+        assert!(parts.is_empty(), "partial outputs left behind: {parts:?}");
     }
 }
 
@@ -128,9 +138,7 @@ struct TreeCleanup(Vec<String>);
 impl Drop for TreeCleanup {
     fn drop(&mut self) {
         for h in &self.0 {
-            let t = cache_dir().join(format!("solum-image/trees/{h}.tar"));
-            let _ = std::fs::remove_file(&t);
-            let _ = std::fs::remove_file(t.with_extension("tar.sha256"));
+            let _ = std::fs::remove_dir_all(cache_dir().join(format!("solum-image/trees/{h}")));
         }
     }
 }

@@ -96,9 +96,8 @@ fn dib_style_element_builds_unchanged() {
     struct Tree(String);
     impl Drop for Tree {
         fn drop(&mut self) {
-            let t = cache_dir().join(format!("solum-image/trees/{}.tar", self.0));
-            let _ = std::fs::remove_file(&t);
-            let _ = std::fs::remove_file(t.with_extension("tar.sha256"));
+            let _ =
+                std::fs::remove_dir_all(cache_dir().join(format!("solum-image/trees/{}", self.0)));
         }
     }
     let _tree = Tree(hash);
