@@ -168,8 +168,11 @@ fn run_packages(
     if step.packages.is_empty() {
         return Ok(());
     }
+    // Through dib-run-script like every hook: DIB runs package installs as
+    // phase scripts, so elements' environment.d applies to them too.
+    let runner = format!("{IN_TARGET}/dib-run-script");
     let helper = format!("{IN_TARGET}/bin/install-packages");
-    let mut args: Vec<&str> = vec!["/bin/bash", &helper];
+    let mut args: Vec<&str> = vec![&runner, "/bin/bash", &helper];
     if step.action == PkgAction::Uninstall {
         args.push("-e");
     }
@@ -181,7 +184,7 @@ fn run_packages(
     eprintln!(
         "solum-image: {}: {what} {}",
         step.phase,
-        args[2..].join(" ")
+        args[3..].join(" ")
     );
     let start = Instant::now();
     let mut c = chroot_command(ctx, &args);
