@@ -77,12 +77,17 @@ impl Scratch {
     }
 
     fn command(&self, args: &[&str]) -> Command {
+        self.command_to(&self.out(), args)
+    }
+
+    /// `solum-image build -o OUT ARGS...` with this test's environment.
+    fn command_to(&self, out: &Path, args: &[&str]) -> Command {
         std::fs::create_dir_all(self.tmp()).expect("tmp");
         std::fs::create_dir_all(self.dir.path().join("out")).expect("out");
         let mut c = Command::new(BIN);
         c.arg("build")
             .arg("-o")
-            .arg(self.out())
+            .arg(out)
             .args(args)
             .env("ELEMENTS_PATH", fixtures())
             .env("DIB_IMAGE_CACHE", cache_dir())
@@ -731,4 +736,134 @@ fn vm_disks_raw_qcow2_and_box_boot_under_bios_and_uefi() {
             "a unit failed during boot ({log}):\n{serial}"
         );
     }
+
+    // The same tree on a disk that is too small, and onto a full file system: a clear
+    // error, and nothing half-written left under any name.
+    let mut small = vec!["--image-size", "0.3"];
+    small.extend(args);
+    let out = run(&mut s.command(&small));
+    let err = text(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("is too small: the tree needs a disk of at least"),
+        "{err}"
+    );
+    s.assert_clean();
+    let full = s.dir.path().join("full");
+    std::fs::create_dir_all(&full).expect("full dir");
+    let _tmpfs = TmpfsMount::new(&full, "64m");
+    let out = run(&mut s.command_to(&full.join("img"), &args));
+    let err = text(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("No space left on device"), "{err}");
+    let left: Vec<_> = std::fs::read_dir(&full)
+        .expect("read full")
+        .filter_map(|e| e.ok().map(|e| e.file_name()))
+        .collect();
+    assert!(left.is_empty(), "left on the full file system: {left:?}");
+    s.assert_clean();
+}
+
+/// A size-limited tmpfs (a full disk on demand), unmounted when dropped.
+struct TmpfsMount(PathBuf);
+
+impl TmpfsMount {
+    fn new(dir: &Path, size: &str) -> TmpfsMount {
+        let st = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size}"),
+                "solum-it-full",
+            ])
+            .arg(dir)
+            .status()
+            .expect("mount");
+        assert!(st.success(), "mount tmpfs on {}", dir.display());
+        TmpfsMount(dir.to_path_buf())
+    }
+}
+
+impl Drop for TmpfsMount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// Copies nothing: writes a small element (`files` as (relative path, text, executable)).
+fn write_element(dir: &Path, name: &str, files: &[(&str, &str, bool)]) {
+    use std::os::unix::fs::PermissionsExt;
+    for (rel, text, exec) in files {
+        let p = dir.join(name).join(rel);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("element dir");
+        std::fs::write(&p, text).expect("element file");
+        let mode = if *exec { 0o755 } else { 0o644 };
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    }
+}
+
+#[test]
+fn odd_element_paths_work_and_malformed_package_installs_name_file_and_line() {
+    require_builder();
+    let s = Scratch::new("odd");
+    // Spaces, quotes, a dollar sign and a glob character in the element directory's path.
+    let odd = s.dir.path().join("odd dir 'q' \"d\" $HOME *");
+    write_element(
+        &odd,
+        "test-odd",
+        &[
+            (
+                "install.d/50-test-odd",
+                "#!/bin/bash\nset -eu\necho \"odd ok from $IMAGE_ELEMENT\" > /etc/solum-odd\n",
+                true,
+            ),
+            ("static/etc/solum-odd-static", "static ok\n", false),
+        ],
+    );
+    write_element(
+        &odd,
+        "test-badyaml",
+        &[(
+            "package-installs.yaml",
+            "hello:\n  phase: [unclosed\n",
+            false,
+        )],
+    );
+    let path = format!("{}:{}", odd.display(), fixtures().display());
+
+    let out = run(s
+        .command(&["-n", "--dry-run", "debian-minimal", "test-badyaml"])
+        .env("ELEMENTS_PATH", &path));
+    let err = text(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    let yaml = odd.join("test-badyaml/package-installs.yaml");
+    assert!(
+        err.contains(&format!("{}:", yaml.display())),
+        "the error does not name the file:\n{err}"
+    );
+    assert!(
+        err.contains("line 2"),
+        "the error does not name the line:\n{err}"
+    );
+
+    let args = ["-n", "-t", "tar", "debian-minimal", "test-odd"];
+    let mut dry = args.to_vec();
+    dry.extend(["--dry-run", "--json"]);
+    let plan = run(s.command(&dry).env("ELEMENTS_PATH", &path));
+    assert!(plan.status.success(), "{}", text(&plan.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&plan.stdout).expect("json");
+    let _tree = TreeCleanup(vec![v["hash"].as_str().expect("hash").to_string()]);
+    let out = run(s.command(&args).env("ELEMENTS_PATH", &path));
+    assert!(out.status.success(), "build failed:\n{}", text(&out.stderr));
+    let tarball = PathBuf::from(format!("{}.tar", s.out().display()));
+    assert_eq!(
+        tar_file(&tarball, "etc/solum-odd").as_deref(),
+        Some("odd ok from debian-minimal test-odd\n")
+    );
+    assert_eq!(
+        tar_file(&tarball, "etc/solum-odd-static").as_deref(),
+        Some("static ok\n")
+    );
+    s.assert_clean();
 }
