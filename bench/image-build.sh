@@ -9,8 +9,9 @@
 #   cold   empty cache
 #   warm   the same build again (same inputs, same -o)
 #   size   the qcow2's size
-#   boot   seconds from qemu start to `login:` on the serial console (TCG),
-#          both images with the same qemu command line (bench/image-boot.sh)
+#   boot   seconds from qemu start to `login:` on the serial console (TCG), the median of
+#          BENCH_BOOTS (default 3) boots, both images with the same qemu command line
+#          (bench/image-boot.sh)
 #   rss    peak RSS of the build (GNU time; largest single process)
 # then the ratios solum/DIB and the issue's targets.
 # Env: DIB_RUN (default /work/shared/tools/dib-run), SOLUM_IMAGE (binary),
@@ -75,9 +76,15 @@ time_build() {
     printf '%-12s %7.1f s  peak RSS %4d MB\n' "$name" "$secs" "$rss_mb"
 }
 
+# boot IMAGE NAME: the median of BENCH_BOOTS (default 3) boots' seconds to `login:` (one
+# boot is noisy: other work on the host moves it by a second or more).
 boot() {
-    local img=$1 name=$2
-    "$here/bench/image-boot.sh" "$img" "$work/$name.serial" 240
+    local img=$1 name=$2 i times=()
+    for i in $(seq "${BENCH_BOOTS:-3}"); do
+        times+=("$("$here/bench/image-boot.sh" "$img" "$work/$name.serial" 240)")
+    done
+    echo "boot times of $name: ${times[*]}" >&2
+    printf '%s\n' "${times[@]}" | sort -n | awk '{t[NR] = $1} END {print t[int((NR + 1) / 2)]}'
 }
 
 declare -A r
