@@ -158,8 +158,21 @@ EEOF
     echo "GLANCE_URL=$gurl" >"$dir/urls"
     echo "KEYSTONE_URL=$kurl" >>"$dir/urls"
     if [ -n "${WATCH:-}" ]; then
-        setsid bash -c 'while kill -0 "$1" 2>/dev/null; do sleep 1; done; "$2" stop "$3"; rm -rf "$3"' \
-            watcher "$WATCH" "$(realpath "$0")" "$dir" </dev/null >/dev/null 2>&1 &
+        # The servers' process groups are handed over now, not read from DIR at the end: the
+        # caller may well have removed DIR (its temp dir) before it exits.
+        setsid bash -c '
+            while kill -0 "$1" 2>/dev/null; do sleep 1; done
+            for g in "${@:3}"; do kill -TERM -- "-$g" 2>/dev/null; done
+            for _ in $(seq 50); do
+                alive=0
+                for g in "${@:3}"; do kill -0 -- "-$g" 2>/dev/null && alive=1; done
+                [ $alive = 0 ] && break
+                sleep 0.1
+            done
+            for g in "${@:3}"; do kill -KILL -- "-$g" 2>/dev/null; done
+            rm -rf "$2"' \
+            watcher "$WATCH" "$dir" "$(cat "$dir/keystone.pid")" "$(cat "$dir/glance.pid")" \
+            </dev/null >/dev/null 2>&1 &
     fi
     cat "$dir/admin.env"
 }
