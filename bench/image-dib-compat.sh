@@ -53,5 +53,5 @@ done
 h=$(DIB_IMAGE_CACHE=${SOLUM_IMAGE_TEST_CACHE:-/var/tmp/solum-image-test-cache} DIB_SOLUM_COMPAT_NONCE=$$ \
     "$bin" build -n -t tar -o "$work/out/solum" --dry-run --json debian-minimal test-dib-style |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["hash"])')
-rm -f "${SOLUM_IMAGE_TEST_CACHE:-/var/tmp/solum-image-test-cache}/solum-image/trees/$h.tar"{,.sha256}
+rm -rf "${SOLUM_IMAGE_TEST_CACHE:-/var/tmp/solum-image-test-cache}/solum-image/trees/$h"{,.used}
 exit $rc
