@@ -94,9 +94,9 @@ struct Workdir {
 }
 
 impl Workdir {
-    fn new(prefix: &str, parent: &Path) -> Result<Workdir, BuildError> {
+    fn new(what: &str, parent: &Path) -> Result<Workdir, BuildError> {
         let dir = tempfile::Builder::new()
-            .prefix(prefix)
+            .prefix(&cache::work_prefix(what))
             .tempdir_in(parent)
             .map_err(BuildError::Workdir)?;
         Ok(Workdir { path: dir.keep() })
@@ -147,7 +147,7 @@ fn make_tree(
     dest: &Path,
 ) -> Result<Profile, BuildError> {
     let mut profile = Profile::default();
-    let work = Workdir::new("solum-image-build-", &cache.work_parent()?)?;
+    let work = Workdir::new("build", &cache.work_parent()?)?;
     let root = work.path.join("mnt");
     let hooks_dir = work.path.join("hooks");
     fs::create_dir_all(&root).map_err(BuildError::Workdir)?;
@@ -242,7 +242,7 @@ fn make_disks(
 ) -> Result<Vec<Produced>, BuildError> {
     let wants = |t: &str| plan.outputs.iter().any(|o| o == t);
     let start = Instant::now();
-    let work = Workdir::new("solum-image-disk-", &std::env::temp_dir())?;
+    let work = Workdir::new("disk", &std::env::temp_dir())?;
     let ids = disk_ids(plan, hash);
     let size = opts
         .image_size_gb
@@ -309,6 +309,12 @@ pub fn build(plan: &Plan, opts: &BuildOptions) -> Result<BuildReport, BuildError
     }
     let hash = plan.hash()?;
     let cache = Cache::new(&opts.cache_dir);
+    for left in cache.sweep_work() {
+        eprintln!(
+            "solum-image: removed {} (left by a killed build)",
+            left.display()
+        );
+    }
     let tree = cache.tree_dir(&hash)?;
     let _lock = cache.lock(&format!("tree-{}", &hash[..16]))?;
     let (from_cache, profile) = if tree.is_dir() {

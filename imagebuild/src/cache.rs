@@ -97,6 +97,29 @@ impl Cache {
         self.dir("solum-image/work")
     }
 
+    /// Remove what killed builds left in `solum-image/work` (directories
+    /// named by `work_prefix` for a process that is gone, with nothing
+    /// mounted below them); returns what was removed.
+    pub fn sweep_work(&self) -> Vec<PathBuf> {
+        let dir = self.root.join("solum-image/work");
+        let Ok(entries) = fs::read_dir(&dir) else {
+            return Vec::new();
+        };
+        let mut gone = Vec::new();
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some(pid) = work_pid(&name) else { continue };
+            let p = e.path();
+            if pid_alive(pid) || !crate::mounts::mounts_below(&p).is_empty() {
+                continue;
+            }
+            if fs::remove_dir_all(&p).is_ok() {
+                gone.push(p);
+            }
+        }
+        gone
+    }
+
     /// Remove all but the `keep` most recent cached final trees (never
     /// `current`), tarballs of the earlier cache format, and what killed
     /// builds left (`*.part-PID` of dead processes); returns what was removed.
@@ -195,6 +218,20 @@ fn used_stamp(tree: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// The prefix of a build directory: it names the building process, so a
+/// later build can tell a killed build's leftovers from a running one's.
+pub fn work_prefix(what: &str) -> String {
+    format!("solum-image-{what}-{}-", std::process::id())
+}
+
+/// The PID in a `work_prefix` name (pure).
+pub fn work_pid(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix("solum-image-")?;
+    let mut parts = rest.splitn(3, '-');
+    let (_what, pid, _random) = (parts.next()?, parts.next()?, parts.next()?);
+    pid.parse().ok()
+}
+
 /// The PID in a `partial` name (pure).
 pub fn partial_pid(name: &str) -> Option<u32> {
     name.rsplit_once(".part-")?.1.parse().ok()
@@ -268,6 +305,24 @@ mod tests {
         // TMPDIR is used when it is on the cache's file system.
         let w = c.work_parent().unwrap();
         assert!(same_fs(&w, &c.tree_dir("x").unwrap().with_file_name("")));
+    }
+
+    #[test]
+    fn work_dirs_name_their_process() {
+        let p = work_prefix("build");
+        assert_eq!(work_pid(&format!("{p}Ab3xYz")), Some(std::process::id()));
+        assert_eq!(work_pid("solum-image-build-12-x"), Some(12));
+        assert_eq!(work_pid("solum-image-build-x-y"), None);
+        assert_eq!(work_pid("other-build-12-x"), None);
+        let t = tempfile::tempdir().unwrap();
+        let c = Cache::new(t.path());
+        let work = t.path().join("solum-image/work");
+        fs::create_dir_all(work.join("solum-image-build-0-dead/mnt")).unwrap();
+        let live = work.join(format!("{p}live"));
+        fs::create_dir_all(&live).unwrap();
+        fs::create_dir_all(work.join("unrelated")).unwrap();
+        assert_eq!(c.sweep_work(), vec![work.join("solum-image-build-0-dead")]);
+        assert!(live.is_dir() && work.join("unrelated").is_dir());
     }
 
     #[test]
