@@ -237,8 +237,15 @@ pub fn partial_pid(name: &str) -> Option<u32> {
     name.rsplit_once(".part-")?.1.parse().ok()
 }
 
+/// Whether a process runs (a zombie, killed but not yet reaped, does not).
 fn pid_alive(pid: u32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
+    fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        // "PID (COMM) STATE ...": COMM may hold spaces and parentheses.
+        let state = stat
+            .rsplit_once(')')
+            .and_then(|(_, r)| r.trim_start().chars().next());
+        !matches!(state, Some('Z' | 'X') | None)
+    })
 }
 
 /// Whether two existing paths are on one file system (rename works).
@@ -314,6 +321,8 @@ mod tests {
         assert_eq!(work_pid("solum-image-build-12-x"), Some(12));
         assert_eq!(work_pid("solum-image-build-x-y"), None);
         assert_eq!(work_pid("other-build-12-x"), None);
+        assert!(pid_alive(std::process::id()));
+        assert!(!pid_alive(0));
         let t = tempfile::tempdir().unwrap();
         let c = Cache::new(t.path());
         let work = t.path().join("solum-image/work");
