@@ -121,8 +121,9 @@ impl Cache {
     }
 
     /// Remove all but the `keep` most recent cached final trees (never
-    /// `current`), tarballs of the earlier cache format, and what killed
-    /// builds left (`*.part-PID` of dead processes); returns what was removed.
+    /// `current`), and what the earlier cache format left: tree tarballs and
+    /// their `*.part-PID` of dead processes (trees are renamed in whole now);
+    /// returns what was removed.
     pub fn prune_trees(&self, keep: usize, current: &Path) -> Result<Vec<PathBuf>, CacheError> {
         let dir = self.dir("solum-image/trees")?;
         let mut trees = Vec::new();
