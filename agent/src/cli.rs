@@ -11,10 +11,9 @@ use clap::{Parser, Subcommand};
 
 use solum_agent::build::LogFn;
 use solum_agent::config::{self, Config};
-use solum_agent::runtime::{AppStatus, PublicAddr, Runtime, RuntimeSettings};
-use solum_agent::state::StateDir;
+use solum_agent::runtime::AppStatus;
 use solum_agent::workflow::{Agent, DeployOptions};
-use solum_agent::{docker, runtime, stack};
+use solum_agent::{docker, hostsetup, runtime, stack};
 
 #[derive(Parser)]
 #[command(
@@ -85,6 +84,9 @@ enum Command {
     /// The daemon inside the app VM: Heat and Nova metadata in, deployments applied once,
     /// signals, registration and health beats out.
     Run,
+    /// First-boot set-up from Nova's metadata, as cloud-init would do it: the hostname and the
+    /// key pair's ssh keys for the login user (`login_user`, default debian).
+    Init,
     /// Fetch the metadata once from every source and print the merged document.
     Collect {
         /// Print the merged document (the default and only output).
@@ -104,11 +106,19 @@ enum StackCommand {
         #[arg(long)]
         force: bool,
     },
+    /// Make the stack images current here, then copy them into the Docker data root of an
+    /// image tree (e.g. TREE/var/lib/docker), so that a VM booted from it has them.
+    Preload {
+        /// The engine data root to fill (created if missing).
+        data_root: PathBuf,
+    },
 }
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.verbose);
+    // The daemon's journal tells an operator what it did; one-shot commands stay quiet.
+    let daemon = matches!(cli.command, Command::Run | Command::Init);
+    init_tracing(cli.verbose, daemon);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -140,18 +150,22 @@ fn chain(e: &anyhow::Error) -> String {
     parts.join(": ")
 }
 
-fn init_tracing(verbose: u8) {
+fn init_tracing(verbose: u8, daemon: bool) {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
-    let default = match verbose {
-        0 => "warn",
-        1 => "info",
+    let default = match (verbose, daemon) {
+        (0, false) => "warn",
+        (0, true) | (1, _) => "info",
         _ => "debug",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    // Colour only on a terminal (never into the journal or a file), and never with NO_COLOR.
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
+        .with_ansi(ansi)
         .init();
 }
 
@@ -176,23 +190,7 @@ fn load_config(cli: &Cli) -> Result<Config> {
 }
 
 async fn agent(cfg: Config) -> Result<Agent> {
-    let state = StateDir::open(&cfg.state_dir)
-        .with_context(|| format!("state directory {}", cfg.state_dir.display()))?;
-    let docker = docker::connect().await?;
-    let settings = RuntimeSettings {
-        public: PublicAddr(cfg.bind_address),
-        health: cfg.health.clone(),
-        agent_binary: std::env::current_exe().context("locating the agent binary")?,
-        run_image: cfg.stack.run_image.clone(),
-    };
-    let runtime =
-        Runtime::new(docker.clone(), state.clone(), settings).context("setting up the runtime")?;
-    Ok(Agent {
-        config: cfg,
-        state,
-        docker,
-        runtime,
-    })
+    Ok(Agent::open(cfg).await?)
 }
 
 fn stderr_log() -> LogFn {
@@ -282,12 +280,38 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             stack::build(&docker, &cfg.stack, force, stderr_log()).await?;
             println!("{}\n{}", cfg.stack.build_image, cfg.stack.run_image);
         }
+        Command::Stack {
+            command: StackCommand::Preload { data_root },
+        } => {
+            let docker = docker::connect().await?;
+            stack::preload(&docker, &cfg.stack, &data_root, stderr_log()).await?;
+        }
         Command::Run => {
             let opts = cfg.run_options();
-            let agent = std::sync::Arc::new(agent(cfg).await?);
-            solum_agent::daemon::run(agent, opts)
+            solum_agent::daemon::run(cfg, opts)
                 .await
                 .context("the daemon stopped")?;
+        }
+        Command::Init => {
+            let opts = cfg.run_options();
+            let client = solum_agent::daemon::http_client();
+            let Some(nova) = solum_agent::daemon::nova(&opts, &client).await else {
+                eprintln!("solum-agent init: no Nova metadata (no config drive, no metadata service): nothing to set up");
+                return Ok(ExitCode::SUCCESS);
+            };
+            let setup = hostsetup::Options {
+                root: PathBuf::from("/"),
+                login_user: Some(cfg.login_user.clone()).filter(|u| !u.is_empty()),
+                set_kernel_hostname: true,
+            };
+            let r = hostsetup::apply(&nova, &setup)?;
+            println!(
+                "solum-agent init: from {}: hostname {}; {} ssh key(s) for {}",
+                nova.origin,
+                r.hostname.as_deref().unwrap_or("(not in the metadata)"),
+                r.keys,
+                r.user.as_deref().unwrap_or("nobody")
+            );
         }
         Command::Collect { print: _ } => {
             let doc = solum_agent::daemon::collect_once(&cfg.run_options()).await;

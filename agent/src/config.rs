@@ -11,6 +11,8 @@ use crate::runtime::HealthConfig;
 
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/solum-agent/config.yaml";
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/solum-agent";
+/// The login user of Debian's cloud images.
+pub const DEFAULT_LOGIN_USER: &str = "debian";
 pub const DEFAULT_BUILDPACKS_DIR: &str = "/usr/share/solum-agent/buildpacks";
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -37,6 +39,8 @@ pub struct Config {
     pub poll_max_interval: Option<u64>,
     /// `run`: seconds between health beats to the registrar.
     pub beat_interval: Option<u64>,
+    /// `init`: the user who gets the ssh keys of the metadata (`""`: nobody).
+    pub login_user: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -76,6 +80,7 @@ impl Default for Config {
             status_socket: None,
             poll_max_interval: None,
             beat_interval: None,
+            login_user: DEFAULT_LOGIN_USER.into(),
         }
     }
 }

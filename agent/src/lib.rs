@@ -8,6 +8,7 @@ pub mod daemon;
 pub mod deployments;
 pub mod docker;
 pub mod heat;
+pub mod hostsetup;
 pub mod metadata;
 pub mod netaddr;
 pub mod planfile;

@@ -79,7 +79,45 @@ fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> DeployEr
     move |source| DeployError::Io { context, source }
 }
 
+/// Why the agent could not be put together.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("state directory {path}: {source}")]
+    State {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Docker(#[from] crate::docker::DockerUnavailable),
+    #[error("locating the agent binary: {0}")]
+    Binary(std::io::Error),
+    #[error("setting up the runtime: {0}")]
+    Runtime(#[from] RuntimeError),
+}
+
 impl Agent {
+    /// The agent of `cfg`: its state directory opened and the Docker engine reached.
+    pub async fn open(cfg: Config) -> Result<Agent, OpenError> {
+        let state = StateDir::open(&cfg.state_dir).map_err(|source| OpenError::State {
+            path: cfg.state_dir.clone(),
+            source,
+        })?;
+        let docker = crate::docker::connect().await?;
+        let settings = crate::runtime::RuntimeSettings {
+            public: crate::runtime::PublicAddr(cfg.bind_address),
+            health: cfg.health.clone(),
+            agent_binary: std::env::current_exe().map_err(OpenError::Binary)?,
+            run_image: cfg.stack.run_image.clone(),
+        };
+        let runtime = Runtime::new(docker.clone(), state.clone(), settings)?;
+        Ok(Agent {
+            config: cfg,
+            state,
+            docker,
+            runtime,
+        })
+    }
+
     /// Deploys every artifact of the Planfile at `path`; returns one report per app.
     /// Relative paths in it (source, language pack) are relative to its directory.
     pub async fn deploy_file(

@@ -249,6 +249,10 @@ fn run_build(args: BuildArgs) -> Result<ExitCode> {
         for (var, rel) in [
             ("SOLUM_AGENT_BINARY", "target/release/solum-agent"),
             ("SOLUM_AGENT_UNIT_FILE", "agent/systemd/solum-agent.service"),
+            (
+                "SOLUM_AGENT_INIT_UNIT_FILE",
+                "agent/systemd/solum-agent-init.service",
+            ),
         ] {
             opts.env
                 .entry(var.to_string())

@@ -60,6 +60,11 @@ pub struct World {
     pub tokens: Vec<String>,
     /// Answer the next N signals (any kind) with 500.
     pub fail_signals: u32,
+    /// Files served at `/files/<name>` (source and buildpack tarballs).
+    pub files: BTreeMap<String, Vec<u8>>,
+    /// The base URL the client sees the fixture at, when it is not `http://127.0.0.1:PORT`
+    /// (a VM reaches it as `http://169.254.169.254` through qemu's guestfwd).
+    pub public_base: Option<String>,
     /// Everything received, in order.
     pub requests: Vec<Request>,
 }
@@ -99,8 +104,12 @@ impl Fixture {
         }
     }
 
+    /// `path` at the address clients use (`public_base`, else the loopback port).
     pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
+        match self.with(|w| w.public_base.clone()) {
+            Some(base) => format!("{}{path}", base.trim_end_matches('/')),
+            None => format!("http://127.0.0.1:{}{path}", self.port),
+        }
     }
 
     pub fn with<R>(&self, f: impl FnOnce(&mut World) -> R) -> R {
@@ -399,6 +408,12 @@ fn route(req: &Request, port: u16, w: &mut World) -> Answer {
     if let Some(rest) = p.strip_prefix("/heat/v1/") {
         return heat(req, rest, w);
     }
+    if let Some(name) = p.strip_prefix("/files/") {
+        return match (m, w.files.get(name)) {
+            ("GET" | "HEAD", Some(bytes)) => answer(200, bytes.clone()),
+            _ => answer(404, ""),
+        };
+    }
     if p.starts_with("/registrar/") {
         return if req.json().is_object() {
             answer(201, "{}")
@@ -526,9 +541,11 @@ fn swift(req: &Request, object: &str, w: &mut World) -> Answer {
     match req.method.as_str() {
         "GET" | "HEAD" if object == "metadata" => {
             let mut a = answer(200, w.metadata.to_string());
-            // An HTTP date that moves with each change of the document.
-            let secs = 1_700_000_000 + w.metadata_version;
-            a.headers.push(("Last-Modified".into(), format!("@{secs}")));
+            // An HTTP date (as Swift sends it) that moves with each change of the document.
+            let when =
+                std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000 + w.metadata_version);
+            a.headers
+                .push(("Last-Modified".into(), httpdate::fmt_http_date(when)));
             a
         }
         "PUT" if object.starts_with("signal-") => signal_verdict(req, w, check_deploy_signal),

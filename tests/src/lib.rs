@@ -3,6 +3,8 @@
 //! test needing Docker, qemu or root fails loudly instead of skipping.
 
 pub mod fixture;
+pub mod heat;
+pub mod vm;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream, ToSocketAddrs};

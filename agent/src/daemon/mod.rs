@@ -211,13 +211,40 @@ pub fn http_client() -> reqwest::Client {
         .unwrap_or_else(|_| reqwest::Client::new())
 }
 
+/// How long the Docker engine may not answer at start before the wait condition gets
+/// FAILURE (the agent keeps trying after that).
+pub const DOCKER_PATIENCE: Duration = Duration::from_secs(120);
+
+/// Why the daemon stopped: always naming the path or the endpoint.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("{path}: {source}")]
+    Path {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Other(String),
+}
+
+fn at(path: &Path) -> impl FnOnce(std::io::Error) -> DaemonError + '_ {
+    move |source| DaemonError::Path {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
 /// The daemon. Returns on SIGTERM/SIGINT.
-pub async fn run(agent: Arc<Agent>, opts: RunOptions) -> std::io::Result<()> {
+pub async fn run(cfg: crate::config::Config, opts: RunOptions) -> Result<(), DaemonError> {
     let client = http_client();
-    let root = agent.state.root().to_path_buf();
-    let records = Records::open(&root)?;
-    let outbox = Arc::new(Outbox::open(&root)?);
+    let root = cfg.state_dir.clone();
+    crate::state::StateDir::open(&root).map_err(at(&root))?;
+    let records = Records::open(&root).map_err(at(&root.join("deployments")))?;
+    let outbox = Arc::new(Outbox::open(&root).map_err(at(&root.join("outbox")))?);
     let wake_outbox = Arc::new(Notify::new());
+    let mut terminate =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .map_err(|e| DaemonError::Other(format!("installing the SIGTERM handler: {e}")))?;
 
     let nova = nova(&opts, &client).await;
     if let Some(n) = &nova {
@@ -227,15 +254,19 @@ pub async fn run(agent: Arc<Agent>, opts: RunOptions) -> std::io::Result<()> {
             n.name().unwrap_or("?"),
             n.origin
         );
-        if write_cfn_init_data(n, &opts.cfn_init_path)? {
-            tracing::info!(
+        match write_cfn_init_data(n, &opts.cfn_init_path) {
+            Ok(true) => tracing::info!(
                 "wrote Heat's cfn-init-data to {}",
                 opts.cfn_init_path.display()
-            );
+            ),
+            Ok(false) => {}
+            Err(e) => {
+                // Its content is still read from the user_data below; the collectors run.
+                tracing::error!("cannot write {}: {e}", opts.cfn_init_path.display());
+            }
         }
-    }
-    if let Err(e) = agent.runtime.ensure_supervisor().await {
-        tracing::warn!("supervisor: {e}");
+    } else {
+        tracing::error!("no Nova metadata (no config drive, no metadata service at {}): no wait condition, registrar or Heat transport is known; polling the local sources only", opts.metadata_url);
     }
 
     // The flusher: delivers the outbox in the background, at start (messages kept from before a
@@ -261,6 +292,40 @@ pub async fn run(agent: Arc<Agent>, opts: RunOptions) -> std::io::Result<()> {
         });
     }
 
+    // The Docker engine: waited for, and a FAILURE for Heat if it does not come.
+    let started = tokio::time::Instant::now();
+    let mut reported = false;
+    let agent = loop {
+        match Agent::open(cfg.clone()).await {
+            Ok(a) => break Arc::new(a),
+            Err(crate::workflow::OpenError::Docker(e)) => {
+                if started.elapsed() >= DOCKER_PATIENCE && !reported {
+                    reported = true;
+                    tracing::error!("{e}: reporting FAILURE and still waiting");
+                    if let Some(n) = &nova {
+                        let reason = format!(
+                            "solum-agent cannot start its work: {e} (for {} s)",
+                            DOCKER_PATIENCE.as_secs()
+                        );
+                        wait_failure(n, &reason, &root, &outbox).map_err(at(&root))?;
+                        wake_outbox.notify_one();
+                    }
+                } else {
+                    tracing::warn!("{e}; retrying");
+                }
+            }
+            Err(e) => return Err(DaemonError::Other(e.to_string())),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            _ = terminate.recv() => return Ok(()),
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+        }
+    };
+    if let Err(e) = agent.runtime.ensure_supervisor().await {
+        tracing::warn!("supervisor: {e}");
+    }
+
     if let Some(sock) = &opts.status_socket {
         match status_api::serve(sock, agent.clone()).await {
             Ok(()) => tracing::info!("status API on {}", sock.display()),
@@ -270,7 +335,8 @@ pub async fn run(agent: Arc<Agent>, opts: RunOptions) -> std::io::Result<()> {
 
     let registrar = nova.as_ref().and_then(|n| {
         Some((
-            n.meta("solum_registrar_url")?
+            n.meta("solum_registrar_url")
+                .filter(|u| !u.trim().is_empty())?
                 .trim_end_matches('/')
                 .to_string(),
             n.meta("solum_registrar_token").map(str::to_string),
@@ -286,12 +352,14 @@ pub async fn run(agent: Arc<Agent>, opts: RunOptions) -> std::io::Result<()> {
             capabilities: registrar::capabilities(),
             apps: agent.runtime.status(None).await.unwrap_or_default(),
         };
-        outbox.push(&http_message(
-            "registration",
-            &format!("{url}/v1/agents"),
-            token.as_deref(),
-            &reg,
-        ))?;
+        outbox
+            .push(&http_message(
+                "registration",
+                &format!("{url}/v1/agents"),
+                token.as_deref(),
+                &reg,
+            ))
+            .map_err(at(&root.join("outbox")))?;
         wake_outbox.notify_one();
     }
 
@@ -311,8 +379,6 @@ pub async fn run(agent: Arc<Agent>, opts: RunOptions) -> std::io::Result<()> {
         .ok()
         .flatten()
         .unwrap_or(0);
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-
     loop {
         let now = tokio::time::Instant::now();
         let mut polled_any = false;
@@ -356,16 +422,26 @@ pub async fn run(agent: Arc<Agent>, opts: RunOptions) -> std::io::Result<()> {
                                 .collect();
                             latest = sources.iter().map(|_| None).collect();
                         }
-                        let applied = deployments::process(&agent, &doc, &records, &outbox).await?;
+                        let applied = deployments::process(&agent, &doc, &records, &outbox)
+                            .await
+                            .map_err(at(&root.join("deployments")))?;
                         if !applied.is_empty() {
                             wake_outbox.notify_one();
                             if let Some(n) = &nova {
-                                wait_condition(n, &applied, &root, &outbox)?;
+                                wait_condition(n, &applied, &root, &outbox).map_err(at(&root))?;
                                 wake_outbox.notify_one();
                             }
                         }
                     }
-                    Err(e) => tracing::error!("{e}"),
+                    Err(e) => {
+                        // Heat would otherwise wait for its timeout: fail the stack now.
+                        tracing::error!("{e}");
+                        if let Some(n) = &nova {
+                            let reason = format!("solum-agent cannot use the metadata: {e}");
+                            wait_failure(n, &reason, &root, &outbox).map_err(at(&root))?;
+                            wake_outbox.notify_one();
+                        }
+                    }
                 }
                 last_merged = Some(merged);
             }
@@ -400,13 +476,6 @@ fn wait_condition(
     root: &Path,
     outbox: &Outbox,
 ) -> std::io::Result<()> {
-    let Some(url) = n.meta("solum_wait_url") else {
-        return Ok(());
-    };
-    let record = root.join("wait-condition.json");
-    if read_json::<Value>(&record).ok().flatten().is_some() {
-        return Ok(());
-    }
     let failed = applied.iter().find(|a| a.status_code != 0);
     let signal = match failed {
         None => WaitSignal {
@@ -422,10 +491,44 @@ fn wait_condition(
             id: "solum-agent".into(),
         },
     };
+    send_wait(n, &signal, root, outbox)
+}
+
+/// FAILURE for the wait condition when the agent cannot start its work at all.
+fn wait_failure(
+    n: &NovaMetadata,
+    reason: &str,
+    root: &Path,
+    outbox: &Outbox,
+) -> std::io::Result<()> {
+    let signal = WaitSignal {
+        status: WaitStatus::Failure,
+        reason: crate::source::redact_urls(reason),
+        data: None,
+        id: "solum-agent".into(),
+    };
+    send_wait(n, &signal, root, outbox)
+}
+
+/// Queues the wait condition's one signal, unless one was sent already.
+fn send_wait(
+    n: &NovaMetadata,
+    signal: &WaitSignal,
+    root: &Path,
+    outbox: &Outbox,
+) -> std::io::Result<()> {
+    let Some(url) = n.meta("solum_wait_url") else {
+        return Ok(());
+    };
+    let record = root.join("wait-condition.json");
+    if read_json::<Value>(&record).ok().flatten().is_some() {
+        return Ok(());
+    }
+    tracing::info!("wait condition: {:?} ({})", signal.status, signal.reason);
     outbox.push(&signal::wait_condition_message(
         url,
         n.meta("solum_wait_token"),
-        &signal,
+        signal,
     ))?;
     write_json(
         &record,

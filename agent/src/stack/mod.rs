@@ -6,6 +6,7 @@
 //! image from an older recipe (or a provisional one) is rebuilt even without `force`.
 
 mod import;
+pub mod preload;
 mod rootfs;
 
 use bollard::Docker;
@@ -112,6 +113,20 @@ pub async fn build(
         build_one(docker, cfg, flavor, &digest, &log).await?;
     }
     Ok(())
+}
+
+/// Makes both stack images current in the local engine (as `build` does), then copies them into
+/// the engine data root `data_root` of an image tree (the `app-vm` element's way to give a VM
+/// its stack images without a registry: see `preload`).
+pub async fn preload(
+    docker: &Docker,
+    cfg: &StackConfig,
+    data_root: &std::path::Path,
+    log: LogFn,
+) -> Result<(), StackError> {
+    build(docker, cfg, false, log.clone()).await?;
+    let images = [image_name(Flavor::Build, cfg), image_name(Flavor::Run, cfg)];
+    preload::preload(docker, &images, data_root, &log).await
 }
 
 async fn build_one(

@@ -71,14 +71,13 @@ pub async fn fetch(spec: &str, base: &Path, dest: &Path) -> Result<PathBuf, Buil
             }
             dir
         }
-        Kind::Tarball(url) => {
-            let bytes = download(&url, &shown).await?;
-            let dest_owned = dest.to_path_buf();
-            let shown2 = shown.clone();
-            tokio::task::spawn_blocking(move || unpack(&bytes, &dest_owned, &shown2))
+        Kind::Tarball(_) => {
+            // Through the source fetcher: `#sha256=` verified, extraction confined to `dest`.
+            let tarball = crate::source::classify(spec, base);
+            let fetched = crate::source::fetch(&tarball, None, dest)
                 .await
-                .map_err(|e| BuildError::Other(format!("buildpack {shown}: {e}")))??;
-            single_top_dir(dest)
+                .map_err(|e| BuildError::Other(format!("buildpack {shown}: {e}")))?;
+            single_top_dir(&fetched.dir)
         }
         Kind::Git { url, rev } => {
             git(
@@ -114,39 +113,6 @@ pub async fn fetch(spec: &str, base: &Path, dest: &Path) -> Result<PathBuf, Buil
         )));
     }
     Ok(dir)
-}
-
-async fn download(url: &str, shown: &str) -> Result<Vec<u8>, BuildError> {
-    if let Some(path) = url.strip_prefix("file://") {
-        return std::fs::read(path)
-            .map_err(|e| BuildError::io(format!("buildpack {shown}: reading {path}"), e));
-    }
-    let fail = |e: reqwest::Error| {
-        BuildError::Other(format!(
-            "buildpack {shown}: downloading: {}",
-            redact(&e.to_string())
-        ))
-    };
-    let resp = reqwest::get(url)
-        .await
-        .map_err(fail)?
-        .error_for_status()
-        .map_err(fail)?;
-    Ok(resp.bytes().await.map_err(fail)?.to_vec())
-}
-
-/// Unpacks a (gzipped) tar; the `tar` crate refuses entries that would land outside `dest`.
-fn unpack(bytes: &[u8], dest: &Path, shown: &str) -> Result<(), BuildError> {
-    std::fs::create_dir_all(dest)
-        .map_err(|e| BuildError::io(format!("creating {}", dest.display()), e))?;
-    let reader: Box<dyn std::io::Read> = if bytes.starts_with(&[0x1f, 0x8b]) {
-        Box::new(flate2::read::GzDecoder::new(bytes))
-    } else {
-        Box::new(bytes)
-    };
-    tar::Archive::new(reader)
-        .unpack(dest)
-        .map_err(|e| BuildError::Other(format!("buildpack {shown}: unpacking the tarball: {e}")))
 }
 
 /// Tarballs often wrap the buildpack in one top directory.
