@@ -300,9 +300,14 @@ pub fn user_data(metadata: &Value) -> Vec<u8> {
     let harness = crate::repo_root().join("scripts/openstack-harness.sh");
     let st = Command::new(&harness)
         .arg("venv")
-        .status()
+        .output()
         .unwrap_or_else(|e| panic!("running {}: {e}", harness.display()));
-    assert!(st.success(), "{} venv failed", harness.display());
+    assert!(
+        st.status.success(),
+        "{} venv failed: {}",
+        harness.display(),
+        String::from_utf8_lossy(&st.stderr)
+    );
     let py = openstack_venv().join("bin/python");
     let script = "import json, sys\n\
         from heat.engine.clients.os.nova import NovaClientPlugin\n\

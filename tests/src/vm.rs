@@ -83,17 +83,25 @@ pub fn qemu_args(spec: &VmSpec) -> Vec<String> {
 }
 
 impl Vm {
-    /// Powers the VM on. The console file is appended to, so a reboot keeps the first boot's
-    /// lines (tests look at both).
+    /// Powers the VM on. The console file is written anew: give each boot its own.
     pub fn start(spec: &VmSpec) -> Vm {
         for p in [&spec.disk, &spec.relay] {
             assert!(p.exists(), "{} does not exist", p.display());
         }
-        let child = Command::new("qemu-system-x86_64")
-            .args(qemu_args(spec))
+        let mut cmd = Command::new("qemu-system-x86_64");
+        cmd.args(qemu_args(spec))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::inherit());
+        // The VM dies with the test thread that started it, even when the test is killed.
+        // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let child = cmd
             .spawn()
             .expect("qemu-system-x86_64 must be installed (scripts/setup.sh)");
         Vm {

@@ -1,7 +1,8 @@
 //! Safe tarball extraction (gzip or plain tar, sniffed): every entry must stay inside the
 //! destination. Refused: absolute paths, `..`, paths through symlinks, symlinks and hardlinks
 //! whose target leaves the tree, device files and fifos; limited total size and entry count.
-//! A single top-level directory (GitHub-style archives) is stripped.
+//! A single top-level directory (GitHub-style archives) is stripped, unless it is content
+//! itself (`bin/` of a buildpack, `src/`...).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, Read, Seek};
@@ -314,13 +315,23 @@ fn link_stays_inside(link: &Path, target: &Path) -> bool {
     true
 }
 
-/// If `dest` holds exactly one entry and it is a real directory, moves its contents up.
+/// Directories that are content, not a wrapper: a tarball holding only `bin/` is a buildpack
+/// (or an app) whose root is the tarball's root, not a GitHub-style `<repo>-<ref>/` archive.
+const CONTENT_DIRS: &[&str] = &["bin", "src", "lib", "app", "public", "static", "www"];
+
+/// Whether a lone top-level directory named `name` wraps the tree (and is stripped).
+pub(crate) fn is_wrapper_dir(name: &std::ffi::OsStr) -> bool {
+    !CONTENT_DIRS.iter().any(|d| name == *d)
+}
+
+/// If `dest` holds exactly one entry and it is a real directory that wraps the tree (see
+/// `is_wrapper_dir`), moves its contents up.
 fn strip_single_top_dir(dest: &Path) -> io::Result<()> {
     let mut entries = fs::read_dir(dest)?;
     let (Some(only), None) = (entries.next().transpose()?, entries.next().transpose()?) else {
         return Ok(());
     };
-    if !only.file_type()?.is_dir() {
+    if !only.file_type()?.is_dir() || !is_wrapper_dir(&only.file_name()) {
         return Ok(());
     }
     // Rename the top dir aside first: it may contain an entry with its own name.

@@ -459,6 +459,16 @@ async fn tarball_extracts_and_strips_the_top_dir() {
         .await
         .unwrap();
     assert!(out.dest().join("a/x").exists() && out.dest().join("b").exists());
+    // A buildpack whose only top-level entry is bin/: bin/ is content, not a wrapper.
+    let bytes = tar_bytes(&[
+        E::Dir("./bin/"),
+        E::File("./bin/compile", b"#!/bin/sh\n", 0o755),
+    ]);
+    let out = Out::new();
+    fetch(&file_tarball(tmp.path(), &bytes, None), None, &out.dest())
+        .await
+        .unwrap();
+    assert!(out.dest().join("bin/compile").is_file());
 }
 
 #[tokio::test]
