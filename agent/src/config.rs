@@ -39,6 +39,9 @@ pub struct Config {
     pub poll_max_interval: Option<u64>,
     /// `run`: seconds between health beats to the registrar.
     pub beat_interval: Option<u64>,
+    /// `run`: seconds the Docker engine may not answer at start before the wait condition
+    /// gets FAILURE (default 120).
+    pub docker_wait: Option<u64>,
     /// `init`: the user who gets the ssh keys of the metadata (`""`: nobody).
     pub login_user: String,
 }
@@ -80,6 +83,7 @@ impl Default for Config {
             status_socket: None,
             poll_max_interval: None,
             beat_interval: None,
+            docker_wait: None,
             login_user: DEFAULT_LOGIN_USER.into(),
         }
     }
@@ -124,6 +128,9 @@ impl Config {
         }
         if let Some(s) = self.beat_interval {
             o.beat_interval = std::time::Duration::from_secs(s.max(1));
+        }
+        if let Some(s) = self.docker_wait {
+            o.docker_patience = std::time::Duration::from_secs(s.max(1));
         }
         o
     }

@@ -51,6 +51,9 @@ pub struct RunOptions {
     pub beat_interval: Duration,
     /// Tries of the metadata service at start-up.
     pub metadata_retry: Retry,
+    /// How long the Docker engine may not answer at start before the wait condition gets
+    /// FAILURE (the agent keeps waiting after that).
+    pub docker_patience: Duration,
 }
 
 impl Default for RunOptions {
@@ -64,6 +67,7 @@ impl Default for RunOptions {
             max_interval: Duration::from_secs(30),
             beat_interval: Duration::from_secs(30),
             metadata_retry: Retry::default(),
+            docker_patience: DOCKER_PATIENCE,
         }
     }
 }
@@ -211,8 +215,7 @@ pub fn http_client() -> reqwest::Client {
         .unwrap_or_else(|_| reqwest::Client::new())
 }
 
-/// How long the Docker engine may not answer at start before the wait condition gets
-/// FAILURE (the agent keeps trying after that).
+/// The default of `RunOptions::docker_patience`.
 pub const DOCKER_PATIENCE: Duration = Duration::from_secs(120);
 
 /// Why the daemon stopped: always naming the path or the endpoint.
@@ -299,13 +302,13 @@ pub async fn run(cfg: crate::config::Config, opts: RunOptions) -> Result<(), Dae
         match Agent::open(cfg.clone()).await {
             Ok(a) => break Arc::new(a),
             Err(crate::workflow::OpenError::Docker(e)) => {
-                if started.elapsed() >= DOCKER_PATIENCE && !reported {
+                if started.elapsed() >= opts.docker_patience && !reported {
                     reported = true;
                     tracing::error!("{e}: reporting FAILURE and still waiting");
                     if let Some(n) = &nova {
                         let reason = format!(
                             "solum-agent cannot start its work: {e} (for {} s)",
-                            DOCKER_PATIENCE.as_secs()
+                            opts.docker_patience.as_secs()
                         );
                         wait_failure(n, &reason, &root, &outbox).map_err(at(&root))?;
                         wake_outbox.notify_one();
@@ -317,7 +320,7 @@ pub async fn run(cfg: crate::config::Config, opts: RunOptions) -> Result<(), Dae
             Err(e) => return Err(DaemonError::Other(e.to_string())),
         }
         tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            _ = tokio::time::sleep(Duration::from_secs(5).min(opts.docker_patience)) => {}
             _ = terminate.recv() => return Ok(()),
             _ = tokio::signal::ctrl_c() => return Ok(()),
         }
