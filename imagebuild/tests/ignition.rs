@@ -351,44 +351,70 @@ fn embed_into_boot_partition_raw_and_qcow2() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("plain.raw"));
 }
 
+/// heat/coreos-app-vm.yaml gives the server its Ignition config as SOFTWARE_CONFIG user_data;
+/// Heat's own `build_userdata` (openstack-heat, from the test venv) adds the metadata to it as
+/// files, and the result is a config Ignition accepts, under the parameter's limit. Everything
+/// but the server and two parameters is heat/app-vm.yaml's.
 #[test]
-fn heat_template_passes_the_ignition_config_raw() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../heat/coreos-app-vm.yaml");
-    let t: serde_norway::Value =
-        serde_norway::from_str(&std::fs::read_to_string(&path).expect("template")).expect("yaml");
+fn heat_template_gives_ignition_the_metadata() {
+    let load = |name: &str| -> serde_norway::Value {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../heat")
+            .join(name);
+        serde_norway::from_str(&std::fs::read_to_string(&path).expect("template")).expect("yaml")
+    };
+    let (t, app) = (load("coreos-app-vm.yaml"), load("app-vm.yaml"));
     let props = &t["resources"]["server"]["properties"];
-    assert_eq!(props["user_data_format"].as_str(), Some("RAW"));
+    assert_eq!(props["user_data_format"].as_str(), Some("SOFTWARE_CONFIG"));
+    assert_eq!(
+        props["software_config_transport"].as_str(),
+        Some("POLL_TEMP_URL")
+    );
     assert_eq!(
         props["user_data"]["get_param"].as_str(),
         Some("ignition_config")
     );
-    assert!(t["parameters"]["ignition_config"].is_mapping());
-    assert!(props["metadata"]["solum_wait_url"].is_mapping());
-    // No software deployments: Ignition cannot read SOFTWARE_CONFIG's MIME multipart.
-    let resources = t["resources"].as_mapping().expect("resources");
-    assert!(resources
-        .values()
-        .all(|r| r["type"].as_str() != Some("OS::Heat::SoftwareDeployment")));
-    // A config of the documented shape fits the parameter's limit and is valid.
+    for (name, r) in t["resources"].as_mapping().expect("resources") {
+        if name.as_str() != Some("server") {
+            assert_eq!(
+                r, &app["resources"][name],
+                "{name:?} differs from heat/app-vm.yaml"
+            );
+        }
+    }
+    for (name, p) in t["parameters"].as_mapping().expect("parameters") {
+        if !["image", "ignition_config"].contains(&name.as_str().unwrap_or("")) {
+            assert_eq!(
+                p, &app["parameters"][name],
+                "{name:?} differs from heat/app-vm.yaml"
+            );
+        }
+    }
     let d = tempfile::tempdir().expect("tmp");
-    let plan = d.path().join("Planfile");
-    std::fs::write(&plan, "version: 1\nname: app\nartifacts: []\n").expect("write");
-    let out = ok(&solum_image(&[
+    let given = ok(&solum_image(&[
         "ignition",
-        "--agent-url",
-        "https://images.example/solum-agent",
-        "--agent-sha512",
-        &"ab".repeat(64),
+        "--agent-installed",
         "--ssh-key",
         KEY,
-        "--planfile",
-        p(&plan),
     ]));
+    let metadata = serde_json::json!({"deployments": [], "os-collect-config": {
+        "collectors": ["ec2", "request", "local"],
+        "request": {"metadata_url": "https://swift.example/v1/AUTH_p/c/o?temp_url_sig=abc&temp_url_expires=1"}}});
+    let user_data = solum_tests::heat::user_data(&metadata, &given);
     let limit = t["parameters"]["ignition_config"]["constraints"][0]["length"]["max"]
         .as_u64()
         .expect("limit");
-    assert!((out.len() as u64) < limit, "{} bytes", out.len());
-    let ign = d.path().join("a.ign");
-    std::fs::write(&ign, out).expect("write");
+    assert!(
+        (user_data.len() as u64) < limit,
+        "{} bytes",
+        user_data.len()
+    );
+    let cfg: serde_json::Value = serde_json::from_slice(&user_data).expect("Heat kept it JSON");
+    let files = cfg["storage"]["files"].as_array().expect("files");
+    assert!(files
+        .iter()
+        .any(|f| f["path"] == "/var/lib/heat-cfntools/cfn-init-data"));
+    let ign = d.path().join("heat.ign");
+    std::fs::write(&ign, &user_data).expect("write");
     validate(&ign);
 }

@@ -26,6 +26,27 @@ pub const API_PORT: u16 = 8080;
 /// The deployment resources of heat/app-vm.yaml.
 pub const DEPLOYMENTS: [&str; 3] = ["setup_deployment", "web_deployment", "api_deployment"];
 
+/// One kind of app VM: the element it is built from, its Heat template, and whether its first
+/// boot is configured by Ignition (the user_data is then an Ignition config).
+#[derive(Debug, Clone, Copy)]
+pub struct Variant {
+    pub element: &'static str,
+    pub template: &'static str,
+    pub ignition: bool,
+}
+
+pub const APP_VM: Variant = Variant {
+    element: "app-vm",
+    template: "heat/app-vm.yaml",
+    ignition: false,
+};
+
+pub const COREOS_APP_VM: Variant = Variant {
+    element: "coreos-app-vm",
+    template: "heat/coreos-app-vm.yaml",
+    ignition: true,
+};
+
 /// The image cache the image tests share.
 pub fn cache_dir() -> PathBuf {
     std::env::var_os("SOLUM_IMAGE_TEST_CACHE")
@@ -71,23 +92,27 @@ pub fn current_binaries() -> PathBuf {
     target_dir().join("debug/solum-image")
 }
 
-/// Builds the `app-vm` image as an operator does: `solum-image build -o DIR/app-vm -t qcow2
-/// app-vm`. Returns the qcow2 and the seconds it took.
-pub fn build_image(solum_image: &Path, dir: &Path) -> (PathBuf, f64) {
+/// Builds the variant's image as an operator does: `solum-image build -o DIR/ELEMENT -t qcow2
+/// ELEMENT`. Returns the qcow2 and the seconds it took.
+pub fn build_image(solum_image: &Path, dir: &Path, variant: Variant) -> (PathBuf, f64) {
     let t = Instant::now();
     let build = Command::new(solum_image)
         .args(["build", "-o"])
-        .arg(dir.join("app-vm"))
-        .args(["-t", "qcow2", "app-vm"])
+        .arg(dir.join(variant.element))
+        .args(["-t", "qcow2", variant.element])
         .env("DIB_IMAGE_CACHE", cache_dir())
         .output()
         .expect("running solum-image");
     assert!(
         build.status.success(),
-        "solum-image build app-vm failed:\n{}",
+        "solum-image build {} failed:\n{}",
+        variant.element,
         vm::tail(&String::from_utf8_lossy(&build.stderr), 40)
     );
-    (dir.join("app-vm.qcow2"), t.elapsed().as_secs_f64())
+    (
+        dir.join(format!("{}.qcow2", variant.element)),
+        t.elapsed().as_secs_f64(),
+    )
 }
 
 /// `dir` as a gzipped tarball; returns (bytes, sha256 hex).
@@ -171,8 +196,15 @@ pub struct World {
 
 impl World {
     /// The fixture, the tarballs, the derived metadata, the config drive and the VM's disk (an
-    /// overlay of `image` grown to 8 GB) in `work`. `relay` is the `solum-relay` binary.
-    pub fn prepare(work: &Path, image: &Path, relay: &Path) -> World {
+    /// overlay of `image` grown to 8 GB) in `work`. `relay` is the `solum-relay` binary;
+    /// `solum_image` makes the Ignition config of an Ignition variant.
+    pub fn prepare(
+        work: &Path,
+        image: &Path,
+        relay: &Path,
+        variant: Variant,
+        solum_image: &Path,
+    ) -> World {
         let fixture = Fixture::start();
         fixture.with(|w| w.public_base = Some("http://169.254.169.254".into()));
         let mut sums = BTreeMap::new();
@@ -193,11 +225,7 @@ impl World {
         let (ssh_port, web_port, api_port) = (free_port(), free_port(), free_port());
         let metadata_url = fixture.temp_url("metadata", "GET");
         let mut world = World {
-            stack: Stack::load(
-                &repo_root().join("heat/app-vm.yaml"),
-                "app",
-                BTreeMap::new(),
-            ),
+            stack: Stack::load(&repo_root().join(variant.template), "app", BTreeMap::new()),
             spec: VmSpec {
                 disk: work.join("vm.qcow2"),
                 config_drive: Some(work.join("config-drive.iso")),
@@ -223,11 +251,32 @@ impl World {
             sums,
         };
         world.stack.params = world.params("web-v1.tgz");
+        let given = if variant.ignition {
+            let ign = work.join("app.ign");
+            run(Command::new(solum_image)
+                .args([
+                    "ignition",
+                    "--agent-installed",
+                    "--ssh-key",
+                    public_key.trim(),
+                    "-o",
+                ])
+                .arg(&ign));
+            std::fs::read_to_string(&ign).expect("the Ignition config")
+        } else {
+            String::new()
+        };
+        if variant.ignition {
+            world
+                .stack
+                .params
+                .insert("ignition_config".into(), json!(given));
+        }
 
         // The server as Heat creates it: its metadata at creation (no deployments yet) goes into
         // the user_data; the deployments then appear in the TempURL object it polls.
         let initial = heat::server_metadata(Vec::new(), &world.metadata_url);
-        let user_data = heat::user_data(&initial);
+        let user_data = heat::user_data(&initial, &given);
         let server = world.stack.resource("server");
         let meta = world
             .stack
@@ -248,26 +297,35 @@ impl World {
     /// The template's parameter values, with the buildpack app's source `web`.
     fn params(&self, web: &str) -> BTreeMap<String, Value> {
         let (files, sum) = (&self.files, |n: &str| json!(self.sums[n]));
-        [
-            ("key_name", json!("heat_key")),
-            ("network", json!("private")),
-            ("web_port", json!(WEB_PORT)),
-            ("api_port", json!(API_PORT)),
-            ("web_source_url", json!(format!("{files}/{web}"))),
-            ("web_source_sha256", sum(web)),
-            (
-                "buildpack_url",
-                json!(format!("{files}/python-buildpack.tgz")),
-            ),
-            ("buildpack_sha256", sum("python-buildpack.tgz")),
-            ("api_source_url", json!(format!("{files}/api.tgz"))),
-            ("api_source_sha256", sum("api.tgz")),
-            ("greeting", json!("hello from Heat")),
-            ("registrar_url", json!(self.registrar)),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect()
+        let mut params: BTreeMap<String, Value> = self
+            .stack
+            .params
+            .get("ignition_config")
+            .map(|v| ("ignition_config".to_string(), v.clone()))
+            .into_iter()
+            .collect();
+        params.extend(
+            [
+                ("key_name", json!("heat_key")),
+                ("network", json!("private")),
+                ("web_port", json!(WEB_PORT)),
+                ("api_port", json!(API_PORT)),
+                ("web_source_url", json!(format!("{files}/{web}"))),
+                ("web_source_sha256", sum(web)),
+                (
+                    "buildpack_url",
+                    json!(format!("{files}/python-buildpack.tgz")),
+                ),
+                ("buildpack_sha256", sum("python-buildpack.tgz")),
+                ("api_source_url", json!(format!("{files}/api.tgz"))),
+                ("api_source_sha256", sum("api.tgz")),
+                ("greeting", json!("hello from Heat")),
+                ("registrar_url", json!(self.registrar)),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v)),
+        );
+        params
     }
 
     /// `get_attr` as Heat answers it for this stack.

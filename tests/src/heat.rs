@@ -295,8 +295,10 @@ pub fn openstack_venv() -> std::path::PathBuf {
 }
 
 /// The user_data Heat gives a SOFTWARE_CONFIG server whose metadata at creation is
-/// `metadata`: made by Heat's own `build_userdata`.
-pub fn user_data(metadata: &Value) -> Vec<u8> {
+/// `metadata` and whose `user_data` property is `given` (`""` by default; an Ignition config
+/// makes Heat add the metadata to it as files instead of writing a MIME document): made by
+/// Heat's own `build_userdata`.
+pub fn user_data(metadata: &Value, given: &str) -> Vec<u8> {
     let harness = crate::repo_root().join("scripts/openstack-harness.sh");
     let st = Command::new(&harness)
         .arg("venv")
@@ -312,9 +314,9 @@ pub fn user_data(metadata: &Value) -> Vec<u8> {
     let script = "import json, sys\n\
         from heat.engine.clients.os.nova import NovaClientPlugin\n\
         md = json.loads(sys.argv[1])\n\
-        sys.stdout.write(NovaClientPlugin.build_userdata(None, md, userdata='', user_data_format='SOFTWARE_CONFIG'))\n";
+        sys.stdout.write(NovaClientPlugin.build_userdata(None, md, userdata=sys.argv[2], user_data_format='SOFTWARE_CONFIG'))\n";
     let out = Command::new(&py)
-        .args(["-c", script, &metadata.to_string()])
+        .args(["-c", script, &metadata.to_string(), given])
         .output()
         .unwrap_or_else(|e| panic!("running {}: {e}", py.display()));
     assert!(

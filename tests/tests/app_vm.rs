@@ -16,11 +16,18 @@
 //! 4. a power cut and a third boot: both apps answer again without a rebuild, nothing applied
 //!    or signalled again;
 //! 5. no secret (TempURL signatures, tokens) on the consoles or in the agent's journal.
+//!
+//! The CoreOS-like variant (`coreos-app-vm`, heat/coreos-app-vm.yaml) boots once with its
+//! Ignition config as user_data (Heat adds the metadata to it as files): the same deployments,
+//! signals and wait condition, and Ignition's own work (its user and key). Both stories run
+//! at once (one test binary, two threads), each with its own VM.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use solum_tests::appvm::{self, wait_answer, wait_until, World, DEPLOYMENTS, WAIT_TOKEN};
+use solum_tests::appvm::{
+    self, wait_answer, wait_until, World, APP_VM, COREOS_APP_VM, DEPLOYMENTS, WAIT_TOKEN,
+};
 use solum_tests::{http_get, require_docker, require_program, require_root};
 
 const RELAY: &str = env!("CARGO_BIN_EXE_solum-relay");
@@ -45,9 +52,10 @@ fn app_vm_from_heat_metadata_end_to_end() {
         .tempdir_in("/var/tmp")
         .unwrap();
     let work = tmp.path();
-    let (image, built) = appvm::build_image(&appvm::current_binaries(), work);
+    let solum_image = appvm::current_binaries();
+    let (image, built) = appvm::build_image(&solum_image, work, APP_VM);
     eprintln!("app-vm built in {built:.0} s");
-    let mut world = World::prepare(work, &image, Path::new(RELAY));
+    let mut world = World::prepare(work, &image, Path::new(RELAY), APP_VM, &solum_image);
 
     // 1. First boot; the power is cut while the first app builds.
     let mut vm1 = world.boot(1);
@@ -245,4 +253,88 @@ fn app_vm_from_heat_metadata_end_to_end() {
     }
     drop(vm3);
     eprintln!("app VM story done in {:.0} s", t0.elapsed().as_secs_f64());
+}
+
+#[test]
+fn coreos_app_vm_from_ignition_and_heat_metadata() {
+    require_root();
+    require_docker();
+    for p in [
+        "qemu-system-x86_64",
+        "qemu-img",
+        "genisoimage",
+        "ssh",
+        "ssh-keygen",
+        "tar",
+    ] {
+        require_program(p);
+    }
+    let t0 = Instant::now();
+    let tmp = tempfile::Builder::new()
+        .prefix("solum-coreos-app-vm-")
+        .tempdir_in("/var/tmp")
+        .unwrap();
+    let work = tmp.path();
+    let solum_image = appvm::current_binaries();
+    let (image, built) = appvm::build_image(&solum_image, work, COREOS_APP_VM);
+    eprintln!("coreos-app-vm built in {built:.0} s");
+    let world = World::prepare(work, &image, Path::new(RELAY), COREOS_APP_VM, &solum_image);
+    let mut world = world;
+    let mut vm = world.boot(1);
+    let ignition = vm.wait_console("Ignition (files)", 0, Duration::from_secs(600));
+    let api = wait_answer(
+        &world.api_url(),
+        "from dockerfile-web",
+        Duration::from_secs(900),
+        &mut vm,
+    );
+    let web = wait_answer(
+        &world.web_url(),
+        "web v1: hello from Heat",
+        Duration::from_secs(900),
+        &mut vm,
+    );
+    let waited = wait_until("the wait condition", Duration::from_secs(120), &vm, || {
+        !world.wait_signals().is_empty()
+    });
+    eprintln!("coreos boot: Ignition files {ignition:.0} s, api {api:.0} s, web {web:.0} s, wait condition {waited:.0} s");
+    let reg = world.registrations().pop().expect("the agent registered");
+    assert_eq!(reg.json()["instance_uuid"], world.stack.server_id);
+    for resource in DEPLOYMENTS {
+        let mine = world.signals_of(resource, "CREATE");
+        assert_eq!(mine.len(), 1, "{resource} signalled {} times", mine.len());
+        assert_eq!(
+            mine[0].json()["deploy_status_code"],
+            0,
+            "{resource}: {}",
+            mine[0].json()["deploy_stderr"]
+        );
+    }
+    assert_eq!(world.wait_signals()[0].json()["status"], "SUCCESS");
+    // Ignition's work: Heat's metadata written where the agent reads it, its user with the key.
+    let cfn = world.ssh("sudo cat /var/lib/heat-cfntools/cfn-init-data");
+    assert!(cfn.contains("os-collect-config"), "{cfn}");
+    let keys = world.ssh("sudo cat /home/solum/.ssh/authorized_keys");
+    assert!(
+        keys.contains("solum-test"),
+        "Ignition's user has no key: {keys}"
+    );
+    assert_eq!(world.ssh("cat /etc/solum-app/motd"), "hello from Heat\n");
+    let journal = world.ssh("sudo journalctl --no-pager -o cat -u solum-agent");
+    for s in &world.secrets {
+        assert!(
+            !journal.contains(s.as_str()),
+            "the journal holds a secret ({}...)",
+            &s[..6]
+        );
+        assert!(
+            !vm.console_text().contains(s.as_str()),
+            "the console holds a secret"
+        );
+    }
+    drop(vm);
+    eprintln!(
+        "coreos app VM story done in {:.0} s",
+        t0.elapsed().as_secs_f64()
+    );
 }

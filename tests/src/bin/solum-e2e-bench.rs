@@ -32,9 +32,10 @@ fn main() {
     let relay = std::env::current_exe()
         .expect("own path")
         .with_file_name("solum-relay");
-    let (image, built) = appvm::build_image(&appvm::current_binaries(), work);
+    let solum_image = appvm::current_binaries();
+    let (image, built) = appvm::build_image(&solum_image, work, appvm::APP_VM);
     eprintln!("app-vm built in {built:.0} s");
-    let mut world = World::prepare(work, &image, &relay);
+    let mut world = World::prepare(work, &image, &relay, appvm::APP_VM, &solum_image);
     let long = Duration::from_secs(900);
 
     let mut vm = world.boot(1);
