@@ -205,8 +205,8 @@ impl World {
         variant: Variant,
         solum_image: &Path,
     ) -> World {
-        let fixture = Fixture::start();
-        fixture.with(|w| w.public_base = Some("http://169.254.169.254".into()));
+        let mut fixture = Fixture::start();
+        fixture.public_base = Some("http://169.254.169.254".into());
         let mut sums = BTreeMap::new();
         let mut serve = |name: &str, dir: &Path| {
             let (bytes, sum) = tarball(dir);

@@ -62,15 +62,16 @@ pub struct World {
     pub fail_signals: u32,
     /// Files served at `/files/<name>` (source and buildpack tarballs).
     pub files: BTreeMap<String, Vec<u8>>,
-    /// The base URL the client sees the fixture at, when it is not `http://127.0.0.1:PORT`
-    /// (a VM reaches it as `http://169.254.169.254` through qemu's guestfwd).
-    pub public_base: Option<String>,
     /// Everything received, in order.
     pub requests: Vec<Request>,
 }
 
 pub struct Fixture {
     pub port: u16,
+    /// The base URL clients see the fixture at, when it is not `http://127.0.0.1:PORT` (a VM
+    /// reaches it as `http://169.254.169.254` through qemu's guestfwd). Outside `World`, so
+    /// that `url` never takes the lock (it is called inside `with` closures).
+    pub public_base: Option<String>,
     pub world: Arc<Mutex<World>>,
     stop: Arc<std::sync::atomic::AtomicBool>,
 }
@@ -81,7 +82,12 @@ impl Fixture {
         let port = listener.local_addr().expect("addr").port();
         let world = Arc::new(Mutex::new(World::default()));
         let stop = serve(listener, port, world.clone());
-        Fixture { port, world, stop }
+        Fixture {
+            port,
+            public_base: None,
+            world,
+            stop,
+        }
     }
 
     /// Stops answering (connections are refused) for `down`, then serves again on the same
@@ -106,7 +112,7 @@ impl Fixture {
 
     /// `path` at the address clients use (`public_base`, else the loopback port).
     pub fn url(&self, path: &str) -> String {
-        match self.with(|w| w.public_base.clone()) {
+        match &self.public_base {
             Some(base) => format!("{}{path}", base.trim_end_matches('/')),
             None => format!("http://127.0.0.1:{}{path}", self.port),
         }

@@ -1,7 +1,8 @@
 //! Preloading the stack images into the Docker data root of an image tree being built, so that
 //! the VM's engine has them before the agent's first deploy, with no registry and no network.
 //!
-//! A private `dockerd` runs on that data root (in its own mount namespace, with its own socket,
+//! A private `dockerd` runs on that data root (in its own mount and network namespaces, with its
+//! own socket,
 //! no networking of its own and an empty configuration, so the host's `daemon.json` does not
 //! apply), receives the images from the local engine (`docker save | docker load`, streamed),
 //! and stops. What only a running engine needs is then removed (its engine id, its network
@@ -34,7 +35,11 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 pub fn dockerd_args(data_root: &Path, run: &Path) -> Vec<String> {
     let p = |name: &str| run.join(name).display().to_string();
     vec![
+        // Its own network namespace too: an engine started with `--bridge none` deletes the
+        // host's `docker0` (moby's removeDefaultBridgeInterface) and would break the build
+        // host's own engine.
         "--mount".into(),
+        "--net".into(),
         "--propagation".into(),
         "private".into(),
         "--".into(),
@@ -280,7 +285,7 @@ mod tests {
     fn the_private_engine_is_isolated_from_the_hosts() {
         let a = dockerd_args(Path::new("/t/var/lib/docker"), Path::new("/run/p"));
         let joined = a.join(" ");
-        assert!(joined.starts_with("--mount --propagation private -- dockerd "));
+        assert!(joined.starts_with("--mount --net --propagation private -- dockerd "));
         assert!(joined.contains("--config-file /run/p/daemon.json"));
         assert!(joined.contains("--data-root /t/var/lib/docker"));
         assert!(joined.contains("--host unix:///run/p/docker.sock"));
