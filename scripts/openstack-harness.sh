@@ -8,6 +8,9 @@
 #                                    with --watch, stop them all and remove DIR once PID is gone
 #   openstack-harness.sh stop DIR    stop them all (DIR is left for the caller to remove)
 #   openstack-harness.sh venv        only make sure the venv exists
+#   openstack-harness.sh heat-agents print the directory of heat-agents 13.0.0's sdist (its
+#                                    hooks, heat-config, os-collect-config templates), fetched
+#                                    once into the cache with pip download
 #
 # The venv (keystone 30.0.0, glance<33, openstack-heat 27.0.1, gunicorn, the openstack and heat
 # clients, from PyPI) is cached outside the clone in $SOLUM_OPENSTACK_VENV (default
@@ -244,8 +247,10 @@ stack_domain_admin = heat_domain_admin
 stack_domain_admin_password = $ADMIN_PASSWORD
 max_nested_stack_depth = 5
 [database]
-connection = sqlite:///$DIR/heat.sqlite
+# Tests share one Heat: writers wait for the sqlite lock instead of failing a resource.
+connection = sqlite:///$DIR/heat.sqlite?timeout=60
 sqlite_fk = True
+sqlite_synchronous = False
 [paste_deploy]
 api_paste_config = $VENV/etc/heat/api-paste.ini
 [keystone_authtoken]
@@ -324,6 +329,25 @@ start() {
     cat "$DIR/admin.env"
 }
 
+heat_agents() {
+    local cache=${SOLUM_HEAT_AGENTS_DIR:-/var/cache/solum-test/heat-agents}
+    local dir=$cache/heat_agents-13.0.0
+    if [ ! -f "$dir/.complete" ]; then
+        mkdir -p "$cache"
+        exec 8>"$cache.lock"
+        flock 8
+        if [ ! -f "$dir/.complete" ]; then
+            rm -rf "$dir" "$cache/sdist"
+            python3 -m pip download -q --no-deps --no-binary :all: -d "$cache/sdist" heat-agents==13.0.0 >&2 \
+                || die "pip download of heat-agents 13.0.0 failed"
+            tar -xzf "$cache/sdist/heat_agents-13.0.0.tar.gz" -C "$cache" || die "unpacking heat-agents failed"
+            touch "$dir/.complete"
+        fi
+        exec 8>&-
+    fi
+    echo "$dir"
+}
+
 stop_pidfile() {
     local f=$1 pid
     [ -f "$f" ] || return 0
@@ -358,5 +382,6 @@ start)
     ;;
 stop) [ -n "${2:-}" ] || die "usage: $0 stop DIR"; stop "$2" ;;
 venv) ensure_venv; echo "$VENV" ;;
+heat-agents) heat_agents ;;
 *) die "usage: $0 start DIR [--watch PID] [--services glance,heat] | stop DIR | venv" ;;
 esac

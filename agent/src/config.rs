@@ -40,6 +40,10 @@ pub struct Config {
     pub hooks_dir: Option<PathBuf>,
     /// `run`: longest a hook may run, seconds (default 3600).
     pub hook_timeout: Option<u64>,
+    /// `run`: os-refresh-config's phase directories (default `/usr/libexec/os-refresh-config`).
+    pub refresh_config_dir: Option<PathBuf>,
+    /// `run`: the heat-config file hooks read (default `/var/run/heat-config/heat-config`).
+    pub heat_config_file: Option<PathBuf>,
     /// `run`: the local status API socket; `""` turns it off.
     pub status_socket: Option<PathBuf>,
     /// `run`: longest pause between polls of a metadata source, seconds.
@@ -86,6 +90,8 @@ impl Default for Config {
             os_collect_config_file: None,
             hooks_dir: None,
             hook_timeout: None,
+            refresh_config_dir: None,
+            heat_config_file: None,
             status_socket: None,
             poll_max_interval: None,
             beat_interval: None,
@@ -129,6 +135,12 @@ impl Config {
         }
         if let Some(s) = self.hook_timeout {
             o.hooks.timeout = std::time::Duration::from_secs(s.max(1));
+        }
+        if let Some(p) = &self.refresh_config_dir {
+            o.hooks.refresh_dir = p.clone();
+        }
+        if let Some(p) = &self.heat_config_file {
+            o.hooks.heat_config_file = p.clone();
         }
         if let Some(p) = &self.status_socket {
             o.status_socket = if p.as_os_str().is_empty() {

@@ -44,12 +44,15 @@ impl Vm {
         std::fs::write(
             &cfg,
             format!(
-                "state_dir: {}\nbind_address: 127.0.0.1\nconfig_drive: {}\nmetadata_url: {}\ncfn_init_path: {}\nlocal_data_dir: {}\nstatus_socket: {}\npoll_max_interval: 2\nbeat_interval: 1\nhealth:\n  start_timeout: 30\n",
+                "state_dir: {}\nbind_address: 127.0.0.1\nconfig_drive: {}\nmetadata_url: {}\ncfn_init_path: {}\nlocal_data_dir: {}\nhooks_dir: {}\nrefresh_config_dir: {}\nheat_config_file: {}\nstatus_socket: {}\npoll_max_interval: 2\nbeat_interval: 1\nhealth:\n  start_timeout: 30\n",
                 self.path("state").display(),
                 drive.display(),
                 fx.url(""),
                 self.path("cfn-init-data").display(),
                 self.path("local-data").display(),
+                self.path("hooks").display(),
+                self.path("refresh").display(),
+                self.path("heat-config").display(),
                 self.path("status.sock").display(),
             ),
         )

@@ -3,6 +3,7 @@
 //! test needing Docker, qemu or root fails loudly instead of skipping.
 
 pub mod fixture;
+pub mod openstack;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream, ToSocketAddrs};

@@ -140,6 +140,7 @@ pub async fn run(agent: Arc<Agent>, opts: RunOptions) -> std::io::Result<()> {
 
     let mut nova_task = startup::nova_in_background(&opts, &client);
     let mut nova: Option<Nova> = None;
+    let mut nova_pending = true;
     // Deployments applied before Nova's metadata came: the wait condition (named in Nova's
     // `meta`) is told about them when it does.
     let mut applied_before_nova: Vec<deployments::Applied> = Vec::new();
@@ -222,7 +223,8 @@ pub async fn run(agent: Arc<Agent>, opts: RunOptions) -> std::io::Result<()> {
         let next = sources.next_due();
         tokio::select! {
             _ = tokio::time::sleep_until(next) => {}
-            found = &mut nova_task, if nova.is_none() && !nova_task.is_finished() => {
+            found = &mut nova_task, if nova_pending => {
+                nova_pending = false;
                 if let Some(m) = found.ok().flatten() {
                     let n = on_nova(m, &opts, &agent, &outbox).await?;
                     // Its cfn-init-data is read now, not at the local sources' next turn.

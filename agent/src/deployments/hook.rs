@@ -3,7 +3,8 @@
 //! `/var/lib/heat-config/hooks`, where heat-agents' elements install `json-file`, `hiera`,
 //! `docker-compose`, `ansible`, `puppet`...) gets the deployment as JSON on stdin (its `String`
 //! inputs made strings first, as heat-config does) and the agent's own environment (heat-config
-//! adds nothing; each hook reads its `HEAT_*` variables from there). Its stdout, when it is a
+//! adds nothing; each hook reads its `HEAT_*` variables from there) with `HEAT_SHELL_CONFIG`
+//! naming the heat-config file the agent wrote (`refresh`). Its stdout, when it is a
 //! JSON object, is the signal (`deploy_stdout`, `deploy_stderr`, `deploy_status_code` and one
 //! key per output); otherwise the signal is its stdout, stderr and exit code. heat-config waits
 //! for a hook forever; the agent gives it `Hooks::timeout` (an hour by default) and kills it.
@@ -25,11 +26,16 @@ pub const DEFAULT_DIR: &str = "/var/lib/heat-config/hooks";
 /// Bytes of a hook's stdout and of its stderr that are kept (the rest is read and dropped).
 pub const MAX_OUTPUT: usize = 16 << 20;
 
-/// Where hooks live and how long one may run.
+/// Where hooks live, how long one may run, and the os-refresh-config side they rely on
+/// (`refresh`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hooks {
     pub dir: PathBuf,
     pub timeout: Duration,
+    /// os-refresh-config's phase directories (`refresh::DEFAULT_DIR`).
+    pub refresh_dir: PathBuf,
+    /// The heat-config file, `HEAT_SHELL_CONFIG` (`refresh::DEFAULT_HEAT_CONFIG_FILE`).
+    pub heat_config_file: PathBuf,
 }
 
 impl Default for Hooks {
@@ -37,6 +43,8 @@ impl Default for Hooks {
         Hooks {
             dir: PathBuf::from(DEFAULT_DIR),
             timeout: Duration::from_secs(3600),
+            refresh_dir: PathBuf::from(super::refresh::DEFAULT_DIR),
+            heat_config_file: PathBuf::from(super::refresh::DEFAULT_HEAT_CONFIG_FILE),
         }
     }
 }
@@ -82,6 +90,7 @@ async fn run_inner(
     let input = serde_json::to_vec(&stdin_document(raw)).unwrap_or_default();
     let mut child = tokio::process::Command::new(hook)
         .current_dir(work)
+        .env("HEAT_SHELL_CONFIG", &hooks.heat_config_file)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -374,6 +383,7 @@ mod tests {
         let hooks = Hooks {
             dir: dir.path().into(),
             timeout,
+            ..Hooks::default()
         };
         run(
             &hooks,

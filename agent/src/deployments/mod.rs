@@ -12,6 +12,7 @@
 
 pub mod hook;
 pub mod record;
+pub mod refresh;
 pub mod script;
 
 pub use hook::Hooks;
@@ -73,6 +74,29 @@ pub async fn process(
     for rejected in &doc.rejected {
         tracing::error!("{rejected}");
     }
+    // os-refresh-config's side: the heat-config file, then the element scripts before
+    // heat-config's place; those after it run once the deployments are applied.
+    let all = doc
+        .raw
+        .get("deployments")
+        .cloned()
+        .unwrap_or(Value::Array(Vec::new()));
+    if let Err(e) = refresh::write_heat_config(&hooks.heat_config_file, &all) {
+        tracing::warn!("{}: {e}", hooks.heat_config_file.display());
+    }
+    refresh::run(hooks, refresh::Stage::Before).await;
+    let applied = apply_new(agent, doc, records, outbox, hooks).await;
+    refresh::run(hooks, refresh::Stage::After).await;
+    applied
+}
+
+async fn apply_new(
+    agent: &Agent,
+    doc: &Document,
+    records: &Records,
+    outbox: &Outbox,
+    hooks: &Hooks,
+) -> std::io::Result<Vec<Applied>> {
     let mut applied = Vec::new();
     for d in &doc.deployments {
         let previous = records.get(&d.id)?;
