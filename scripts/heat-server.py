@@ -14,6 +14,7 @@ from oslo_service import backend
 
 backend.init_backend(backend.BackendType.THREADING)
 
+import harness_sqlite  # noqa: E402,F401  (BEGIN IMMEDIATE for SQLite, see there)
 import json  # noqa: E402
 import signal  # noqa: E402
 import socketserver  # noqa: E402

@@ -110,7 +110,7 @@ start_keystone() {
 [DEFAULT]
 log_file = $DIR/keystone.log
 [database]
-connection = sqlite:///$DIR/keystone.sqlite
+connection = sqlite:///$DIR/keystone.sqlite?timeout=60
 [fernet_tokens]
 key_repository = $DIR/fernet
 [credential]
@@ -127,9 +127,10 @@ KEOF
         --bootstrap-internal-url "$kurl/v3" --bootstrap-region-id RegionOne \
         >>"$DIR/setup.log" 2>&1 || die "keystone bootstrap failed: see $DIR/setup.log"
 
-    # keystone parses sys.argv with oslo.config: hide gunicorn's arguments from it
-    printf 'import sys\nsys.argv = sys.argv[:1]\nfrom keystone.wsgi.api import application  # noqa\n' \
-        >"$DIR/keystone_wsgi.py"
+    # keystone parses sys.argv with oslo.config: hide gunicorn's arguments from it; SQLite
+    # transactions begin IMMEDIATE (scripts/harness_sqlite.py).
+    printf 'import sys\nsys.argv = sys.argv[:1]\nsys.path.insert(0, "%s")\nimport harness_sqlite  # noqa\nfrom keystone.wsgi.api import application  # noqa\n' \
+        "$HERE" >"$DIR/keystone_wsgi.py"
     OS_KEYSTONE_CONFIG_FILES=$DIR/keystone.conf setsid "$PY" "$VENV/bin/gunicorn" \
         --chdir "$DIR" --bind "127.0.0.1:$kport" --workers 1 --threads 8 --no-control-socket \
         keystone_wsgi:application >>"$DIR/keystone.log" 2>&1 </dev/null &
