@@ -79,6 +79,12 @@ async fn run_inner(
     work: &Path,
 ) -> std::io::Result<Outcome> {
     let mode = std::fs::metadata(hook)?.permissions().mode();
+    if mode & 0o002 != 0 {
+        return Ok(Outcome::failed(format!(
+            "hook {} is world-writable: refused (anyone could make the agent run anything)",
+            hook.display()
+        )));
+    }
     if mode & 0o111 == 0 {
         return Ok(Outcome::failed(format!(
             "hook {} is not executable",
@@ -404,6 +410,22 @@ mod tests {
         assert_eq!(o.status_code, 0, "{o:?}");
         assert!(o.stdout.contains("id:d1"), "{o:?}");
         assert_eq!(o.outputs["out"], json!(1));
+    }
+
+    #[tokio::test]
+    async fn world_writable_hooks_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let hook = dir.path().join("h");
+        std::fs::write(&hook, "#!/bin/sh\necho ran\n").unwrap();
+        std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let hooks = Hooks {
+            dir: dir.path().into(),
+            ..Hooks::default()
+        };
+        let o = run(&hooks, &hook, &json!({"id": "d"}), &dir.path().join("w")).await;
+        assert_ne!(o.status_code, 0);
+        assert!(o.stderr.contains("world-writable"), "{o:?}");
+        assert!(!o.stdout.contains("ran"));
     }
 
     #[tokio::test]

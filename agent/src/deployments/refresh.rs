@@ -69,11 +69,16 @@ pub fn scripts(dir: &Path, stage: Stage) -> Vec<PathBuf> {
                 _ => true,
             };
             let path = dir.join(phase).join(&n);
-            let executable = std::fs::metadata(&path)
-                .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-                .unwrap_or(false);
-            if in_stage && executable {
-                out.push(path);
+            let mode = std::fs::metadata(&path)
+                .ok()
+                .filter(|m| m.is_file())
+                .map(|m| m.permissions().mode());
+            match mode {
+                Some(m) if m & 0o002 != 0 => {
+                    tracing::error!("{} is world-writable: not run", path.display())
+                }
+                Some(m) if in_stage && m & 0o111 != 0 => out.push(path),
+                _ => {}
             }
         }
     }
@@ -132,11 +137,16 @@ mod tests {
             ("configure.d", "40-not-executable", false),
             ("configure.d", "45-backup~", true),
             ("post-configure.d", "99-post", true),
+            ("post-configure.d", "98-world-writable", true),
         ] {
             let d = dir.path().join(phase);
             std::fs::create_dir_all(&d).unwrap();
             std::fs::write(d.join(name), "#!/bin/sh\n").unwrap();
-            let mode = if exec { 0o755 } else { 0o644 };
+            let mode = match (exec, name) {
+                (_, "98-world-writable") => 0o777,
+                (true, _) => 0o755,
+                _ => 0o644,
+            };
             std::fs::set_permissions(d.join(name), std::fs::Permissions::from_mode(mode)).unwrap();
         }
         let names = |stage| {
