@@ -145,8 +145,15 @@ pub async fn run(agent: Arc<Agent>, opts: RunOptions) -> std::io::Result<()> {
     // `meta`) is told about them when it does.
     let mut applied_before_nova: Vec<deployments::Applied> = Vec::new();
 
-    if let Err(e) = agent.runtime.ensure_supervisor().await {
-        tracing::warn!("supervisor: {e}");
+    // The supervisor (it keeps existing apps served after a reboot) starts beside the polling,
+    // not before it; a deployment that releases an app ensures it again itself.
+    {
+        let agent = agent.clone();
+        tokio::spawn(async move {
+            if let Err(e) = agent.runtime.ensure_supervisor().await {
+                tracing::warn!("supervisor: {e}");
+            }
+        });
     }
 
     // The flusher: delivers the outbox in the background, at start (messages kept from before a
