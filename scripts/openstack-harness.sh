@@ -292,6 +292,9 @@ start() {
     ensure_venv
     mkdir -p "$DIR"
     DIR=$(cd "$DIR" && pwd)
+    # A start that fails or is interrupted half-way stops what it had started.
+    trap 'stop "$DIR"' EXIT
+    trap 'exit 130' INT TERM
     : >"$DIR/urls"
     local kport gport=
     kport=$(free_port)
@@ -327,6 +330,7 @@ start() {
         wait_http "$hurl/" 120 "$DIR/heat.log" "$DIR/heat.pid"
         wait_http "$(sed -n 's/^HEAT_CFN_URL=//p' "$DIR/urls")/" 10 "$DIR/heat.log"
     fi
+    trap - EXIT INT TERM
     cat "$DIR/admin.env"
 }
 
