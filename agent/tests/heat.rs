@@ -102,9 +102,10 @@ fn script_over_heat_transport_create_update_then_switch_to_cfn() {
     );
     let log = agent.log();
     assert!(log.contains("polling cfn"), "{log}");
-    assert!(
-        log.contains("/os-collect-config/heat: switched off"),
-        "{log}"
+    assert_eq!(
+        log.matches("/os-collect-config/heat: switched off").count(),
+        1,
+        "one log line: {log}"
     );
 }
 
@@ -147,9 +148,10 @@ fn script_over_cfn_transport_then_switch_to_heat() {
     assert_eq!(agent.lines("actions"), ["CREATE one", "UPDATE two"]);
     let log = agent.log();
     assert!(log.contains("polling heat"), "{log}");
-    assert!(
-        log.contains("/os-collect-config/cfn: switched off"),
-        "{log}"
+    assert_eq!(
+        log.matches("/os-collect-config/cfn: switched off").count(),
+        1,
+        "one log line: {log}"
     );
 }
 
