@@ -11,7 +11,8 @@ need_root
 packages=(git ca-certificates curl mmdebstrap debootstrap docker.io
           qemu-system-x86 qemu-utils genisoimage xorriso mtools dosfstools fdisk gdisk
           grub-pc-bin grub-efi-amd64-bin ovmf ignition e2fsprogs zstd systemd util-linux
-          python3 python3-venv python3-dev gcc libffi-dev libssl-dev bc time
+          python3 python3-venv python3-dev python3-yaml gcc libffi-dev libssl-dev bc time
+          docker-compose
           vagrant vagrant-libvirt)
 missing=()
 for p in "${packages[@]}"; do
@@ -51,6 +52,10 @@ if ! docker version >/dev/null 2>&1; then
 fi
 
 command -v cargo >/dev/null || { echo "setup: cargo (Rust) is required" >&2; exit 1; }
+# Keystone, Glance and Heat from PyPI for the end-to-end tests (cached, made once), and
+# heat-agents' hooks (its sdist), so that no test spends minutes in pip.
+./scripts/openstack-harness.sh venv >/dev/null
+./scripts/openstack-harness.sh heat-agents >/dev/null
 cargo build --release -q -p solum-agent
 ./target/release/solum-agent stack build >/dev/null
 echo "setup: ready ($(docker version --format 'engine {{.Server.Version}}, API {{.Server.APIVersion}}'))"

@@ -295,7 +295,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Init => {
             let opts = cfg.run_options();
             let client = solum_agent::daemon::http_client();
-            let Some(nova) = solum_agent::daemon::nova(&opts, &client).await else {
+            let Some(nova) = solum_agent::daemon::startup::nova(&opts, &client).await else {
                 eprintln!("solum-agent init: no Nova metadata (no config drive, no metadata service): nothing to set up");
                 return Ok(ExitCode::SUCCESS);
             };

@@ -33,6 +33,19 @@ pub struct Config {
     pub cfn_init_path: Option<PathBuf>,
     /// `run`: os-collect-config's local-data directory.
     pub local_data_dir: Option<PathBuf>,
+    /// `run`: an `os-collect-config` block (Heat's shape: `collectors`, `cfn`, `heat`,
+    /// `request`) naming the transport of a server that has no Nova metadata.
+    pub os_collect_config: Option<serde_json::Value>,
+    /// `run`: os-collect-config's INI file (default `/etc/os-collect-config.conf`).
+    pub os_collect_config_file: Option<PathBuf>,
+    /// `run`: heat-config hooks, `<dir>/<group>` (default `/var/lib/heat-config/hooks`).
+    pub hooks_dir: Option<PathBuf>,
+    /// `run`: longest a hook may run, seconds (default 3600).
+    pub hook_timeout: Option<u64>,
+    /// `run`: os-refresh-config's phase directories (default `/usr/libexec/os-refresh-config`).
+    pub refresh_config_dir: Option<PathBuf>,
+    /// `run`: the heat-config file hooks read (default `/var/run/heat-config/heat-config`).
+    pub heat_config_file: Option<PathBuf>,
     /// `run`: the local status API socket; `""` turns it off.
     pub status_socket: Option<PathBuf>,
     /// `run`: longest pause between polls of a metadata source, seconds.
@@ -80,6 +93,12 @@ impl Default for Config {
             metadata_url: None,
             cfn_init_path: None,
             local_data_dir: None,
+            os_collect_config: None,
+            os_collect_config_file: None,
+            hooks_dir: None,
+            hook_timeout: None,
+            refresh_config_dir: None,
+            heat_config_file: None,
             status_socket: None,
             poll_max_interval: None,
             beat_interval: None,
@@ -115,6 +134,22 @@ impl Config {
         }
         if let Some(p) = &self.local_data_dir {
             o.local_dir = p.clone();
+        }
+        if let Some(p) = &self.os_collect_config_file {
+            o.occ_conf_path = p.clone();
+        }
+        o.collect = self.os_collect_config.clone();
+        if let Some(p) = &self.hooks_dir {
+            o.hooks.dir = p.clone();
+        }
+        if let Some(s) = self.hook_timeout {
+            o.hooks.timeout = std::time::Duration::from_secs(s.max(1));
+        }
+        if let Some(p) = &self.refresh_config_dir {
+            o.hooks.refresh_dir = p.clone();
+        }
+        if let Some(p) = &self.heat_config_file {
+            o.hooks.heat_config_file = p.clone();
         }
         if let Some(p) = &self.status_socket {
             o.status_socket = if p.as_os_str().is_empty() {
@@ -199,6 +234,20 @@ mod tests {
         assert_eq!(c.bind_address.to_string(), "127.0.0.1");
         assert_eq!(c.health.start_timeout.as_secs(), 5);
         assert_eq!(c.health.path, "/");
+    }
+
+    #[test]
+    fn daemon_keys_reach_the_run_options() {
+        let c = Config::parse(
+            Path::new("c.yaml"),
+            "os_collect_config:\n  collectors: [heat]\n  heat: {auth_url: http://k/v3}\nos_collect_config_file: /tmp/occ.conf\nhooks_dir: /tmp/hooks\nhook_timeout: 5\n",
+        )
+        .unwrap();
+        let o = c.run_options();
+        assert_eq!(o.collect.unwrap()["heat"]["auth_url"], "http://k/v3");
+        assert_eq!(o.occ_conf_path, PathBuf::from("/tmp/occ.conf"));
+        assert_eq!(o.hooks.dir, PathBuf::from("/tmp/hooks"));
+        assert_eq!(o.hooks.timeout.as_secs(), 5);
     }
 
     #[test]

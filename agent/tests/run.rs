@@ -44,12 +44,15 @@ impl Vm {
         std::fs::write(
             &cfg,
             format!(
-                "state_dir: {}\nbind_address: 127.0.0.1\nconfig_drive: {}\nmetadata_url: {}\ncfn_init_path: {}\nlocal_data_dir: {}\nstatus_socket: {}\npoll_max_interval: 2\nbeat_interval: 1\nhealth:\n  start_timeout: 30\n",
+                "state_dir: {}\nbind_address: 127.0.0.1\nconfig_drive: {}\nmetadata_url: {}\ncfn_init_path: {}\nlocal_data_dir: {}\nhooks_dir: {}\nrefresh_config_dir: {}\nheat_config_file: {}\nstatus_socket: {}\npoll_max_interval: 2\nbeat_interval: 1\nhealth:\n  start_timeout: 30\n",
                 self.path("state").display(),
                 drive.display(),
                 fx.url(""),
                 self.path("cfn-init-data").display(),
                 self.path("local-data").display(),
+                self.path("hooks").display(),
+                self.path("refresh").display(),
+                self.path("heat-config").display(),
                 self.path("status.sock").display(),
             ),
         )
@@ -626,4 +629,87 @@ fn metadata_service_down_at_start_and_services_restarted_mid_poll() {
         "survived\n"
     );
     assert!(vm.log().contains("cfn"), "the failed polls are logged");
+}
+
+/// Issue 12 item 2: a server without Nova (no config drive, a metadata service that never
+/// answers) whose transport comes from local-data: the deployment is applied and signalled
+/// while the metadata service is still being tried in the background.
+#[test]
+fn no_nova_local_data_polls_at_once() {
+    let fx = Fixture::start();
+    let occ = cfn_world(&fx);
+    let url = fx.cfn_signal_url("early");
+    fx.with(|w| {
+        w.metadata = json!({"deployments": [{"id": "e-1", "name": "early", "group": "script",
+            "config": "#!/bin/sh\necho early\n",
+            "inputs": [input("deploy_signal_transport", "CFN_SIGNAL"), input("deploy_signal_id", &url)]}]});
+    });
+    let mut vm = Vm::new();
+    std::fs::create_dir_all(vm.path("no-drive")).unwrap();
+    std::fs::create_dir_all(vm.path("local-data")).unwrap();
+    let f = vm.path("local-data/occ.json");
+    std::fs::write(&f, occ.to_string()).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+    // A metadata service that never answers: a port nothing listens on.
+    let cfg = vm.config(&fx, &vm.path("no-drive"));
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        &format!("metadata_url: {}", fx.url("")),
+        &format!("metadata_url: http://127.0.0.1:{}", free_port()),
+    );
+    std::fs::write(&cfg, text).unwrap();
+    vm.start(&cfg);
+    fx.wait_for("the early signal", Duration::from_secs(60), |reqs| {
+        reqs.iter()
+            .any(|r| r.path == "/v1/signal/early" && r.status == 200)
+    });
+    assert_eq!(
+        signals(&fx, "/v1/signal/early")[0]["deploy_stdout"],
+        "early\n"
+    );
+    let log = vm.log();
+    assert!(
+        !log.contains("no Nova metadata"),
+        "the signal went out before the metadata service's tries ended:\n{log}"
+    );
+}
+
+/// Issue 11 item 5, end to end: the document names `request` and `local`, and carries an
+/// incomplete `heat` block (a leftover); the request transport runs and its deployment is
+/// applied and signalled, the heat block is reported once.
+#[test]
+fn incomplete_block_for_unselected_collector_runs_the_others() {
+    let fx = Fixture::start();
+    let url = fx.cfn_signal_url("valid");
+    fx.with(|w| {
+        w.metadata = json!({"deployments": [{"id": "v-1", "name": "valid", "group": "script",
+            "config": "#!/bin/sh\necho valid\n",
+            "inputs": [input("deploy_signal_transport", "CFN_SIGNAL"), input("deploy_signal_id", &url)]}]});
+    });
+    let initial = json!({"os-collect-config": {"collectors": ["request", "local"],
+        "request": {"metadata_url": fx.temp_url("metadata", "GET")},
+        "heat": {"password": "leftover-secret"}}});
+    let mut vm = Vm::new();
+    let drive = vm.config_drive(
+        &json!({"uuid": "u5", "name": "vm5", "meta": {}}),
+        &user_data(&initial),
+    );
+    let cfg = vm.config(&fx, &drive);
+    vm.start(&cfg);
+    fx.wait_for(
+        "the valid deployment's signal",
+        Duration::from_secs(60),
+        |reqs| {
+            reqs.iter()
+                .any(|r| r.path == "/v1/signal/valid" && r.status == 200)
+        },
+    );
+    let log = vm.log();
+    assert_eq!(
+        log.matches("/os-collect-config/heat: not polled: heat is not named in collectors")
+            .count(),
+        1,
+        "{log}"
+    );
+    assert!(!log.contains("leftover-secret"), "{log}");
 }

@@ -1,17 +1,22 @@
 //! `solum-agent run`: the daemon inside the app VM, in place of os-collect-config,
 //! os-refresh-config, heat-config and heat-config-notify.
 //!
-//! Start-up: Nova metadata from the config drive (else the metadata service); the
-//! `cfn-init-data` part of Heat's MIME user_data written where heat-cfntools writes it; the
-//! collectors that its `os-collect-config` block names. Then one loop: poll each source when it
-//! is due (1 s doubling to 30 s, with splay; a failing source backs off alone), merge, and when
-//! the merged document changed, apply new deployments (`deployments`). Signals, the wait
-//! condition and registration go through the outbox, flushed by a separate task so that no dead
-//! endpoint ever stalls the loop; health beats go out on their own timer.
+//! Start-up: the local metadata sources (`sources`) are polled at once; Nova's metadata (config
+//! drive, else the metadata service) is read in the background (`startup`), and when it comes
+//! its `cfn-init-data` is written where heat-cfntools writes it, the registration and any
+//! pending wait-condition signal go out. The Docker engine is awaited (a FAILURE for the wait
+//! condition when it does not answer within `docker_patience`). Then one loop: poll each source when it is due (1 s
+//! doubling to 30 s, with splay; a failing source backs off alone), merge, follow the merged
+//! `os-collect-config` block to the remote transports it names, and when the merged document
+//! changed, apply new deployments (`deployments`). Signals, the wait condition and registration
+//! go through the outbox, flushed by a separate task so that no dead endpoint ever stalls the
+//! loop; health beats go out on their own timer.
 
 pub mod merge;
 pub mod notify;
 pub mod schedule;
+pub mod sources;
+pub mod startup;
 pub mod status_api;
 
 use std::path::{Path, PathBuf};
@@ -21,18 +26,18 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::sync::Notify;
 
-use crate::collect::{self, CollectError, Poll};
-use crate::deployments::{self, record::Records};
-use crate::heat::cfninit;
-use crate::heat::document::{CollectConfig, Document};
+use crate::collect;
+use crate::deployments::{self, record::Records, Hooks};
+use crate::heat::document::Document;
 use crate::heat::signal::{WaitSignal, WaitStatus};
+use crate::heat::{cfninit, occ_conf};
 use crate::metadata::{self, http::Retry, NovaMetadata};
 use crate::report::outbox::{Delivery, Message, Outbox};
 use crate::report::registrar::{self, Beat, Registration};
 use crate::report::signal;
-use crate::state::{read_json, write_atomic, write_json};
+use crate::state::{read_json, write_json};
 use crate::workflow::Agent;
-use schedule::Schedule;
+use sources::{LocalPaths, Sources};
 
 /// Where the daemon finds things; every path is configurable for tests and odd images.
 #[derive(Debug, Clone)]
@@ -44,12 +49,18 @@ pub struct RunOptions {
     pub cfn_init_path: PathBuf,
     /// os-collect-config's local-data directory.
     pub local_dir: PathBuf,
+    /// os-collect-config's configuration file (TripleO's way to name the transport).
+    pub occ_conf_path: PathBuf,
+    /// An `os-collect-config` block from the agent's own configuration.
+    pub collect: Option<Value>,
+    /// heat-config hooks: `<dir>/<group>` runs deployments of that group.
+    pub hooks: Hooks,
     /// The local status API (unix socket); None: no API.
     pub status_socket: Option<PathBuf>,
     /// Longest pause between two polls of a source.
     pub max_interval: Duration,
     pub beat_interval: Duration,
-    /// Tries of the metadata service at start-up.
+    /// Tries of the metadata service at start-up (in the background).
     pub metadata_retry: Retry,
     /// How long the Docker engine may not answer at start before the wait condition gets
     /// FAILURE (the agent keeps waiting after that).
@@ -63,6 +74,9 @@ impl Default for RunOptions {
             metadata_url: metadata::service::DEFAULT_URL.into(),
             cfn_init_path: PathBuf::from(cfninit::CFN_DIR).join("cfn-init-data"),
             local_dir: PathBuf::from(collect::local::DEFAULT_DIR),
+            occ_conf_path: PathBuf::from(occ_conf::DEFAULT_PATH),
+            collect: None,
+            hooks: Hooks::default(),
             status_socket: Some(PathBuf::from("/run/solum-agent/status.sock")),
             max_interval: Duration::from_secs(30),
             beat_interval: Duration::from_secs(30),
@@ -72,138 +86,38 @@ impl Default for RunOptions {
     }
 }
 
-/// Reads Nova's metadata: the config drive when there is one, else the metadata service.
-pub async fn nova(opts: &RunOptions, client: &reqwest::Client) -> Option<NovaMetadata> {
-    let drive = opts
-        .config_drive
-        .clone()
-        .or_else(metadata::configdrive::find_by_label);
-    if let Some(drive) = drive {
-        match metadata::configdrive::read(&drive) {
-            Ok(m) => return Some(m),
-            Err(e) => tracing::warn!("{e}; trying the metadata service"),
-        }
-    }
-    match metadata::service::read(client, &opts.metadata_url, &opts.metadata_retry).await {
-        Ok(m) => Some(m),
-        Err(e) => {
-            tracing::warn!("no Nova metadata: {e}");
-            None
+impl RunOptions {
+    fn local_paths(&self) -> LocalPaths {
+        LocalPaths {
+            configured: self
+                .collect
+                .clone()
+                .map(|c| serde_json::json!({ "os-collect-config": c })),
+            occ_conf: self.occ_conf_path.clone(),
+            cfn_init: self.cfn_init_path.clone(),
+            local_dir: self.local_dir.clone(),
         }
     }
 }
 
-/// Writes the `cfn-init-data` part of MIME user_data to `cfn_init_path` (0600), as
-/// heat-cfntools would. Returns whether there was one.
-pub fn write_cfn_init_data(nova: &NovaMetadata, cfn_init_path: &Path) -> std::io::Result<bool> {
-    let Some(user_data) = &nova.user_data else {
-        return Ok(false);
-    };
-    let part = match cfninit::cfn_init_data(user_data) {
-        Ok(Some(p)) => p,
-        Ok(None) => return Ok(false),
-        Err(e) => {
-            tracing::error!("{e}");
-            return Ok(false);
-        }
-    };
-    if std::fs::read(cfn_init_path).ok().as_deref() != Some(&part[..]) {
-        write_atomic(cfn_init_path, &part)?;
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(cfn_init_path, std::fs::Permissions::from_mode(0o600))?;
-    }
-    Ok(true)
-}
-
-/// One source of metadata documents with its own schedule.
-enum Source {
-    CfnInit(PathBuf),
-    Local(collect::local::LocalCollector),
-    Request(collect::request::RequestCollector),
-    Cfn(collect::cfn::CfnCollector),
-    Heat(collect::heatapi::HeatCollector),
-}
-
-impl Source {
-    async fn poll(&mut self, client: &reqwest::Client) -> Result<Poll, CollectError> {
-        match self {
-            Source::CfnInit(path) => match std::fs::read(&*path) {
-                Ok(bytes) => Ok(Poll::Document(collect::parse_document(
-                    &format!("{}", path.display()),
-                    &bytes,
-                )?)),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    Ok(Poll::Document(Value::Object(Default::default())))
-                }
-                Err(e) => Err(CollectError::unavailable(
-                    &path.display().to_string(),
-                    e.to_string(),
-                )),
-            },
-            Source::Local(c) => c.poll(),
-            Source::Request(c) => c.poll(client).await,
-            Source::Cfn(c) => c.poll(client).await,
-            Source::Heat(c) => c.poll(client).await,
-        }
-    }
-}
-
-/// The sources a document's `os-collect-config` block names (Zaqar is not implemented: it is
-/// reported once and skipped).
-fn sources_for(collect: &CollectConfig, opts: &RunOptions) -> Vec<Source> {
-    let mut out = vec![
-        Source::CfnInit(opts.cfn_init_path.clone()),
-        Source::Local(collect::local::LocalCollector::new(&opts.local_dir)),
-    ];
-    if let Some(r) = &collect.request {
-        out.push(Source::Request(collect::request::RequestCollector::new(
-            r.clone(),
-        )));
-    }
-    if let Some(c) = &collect.cfn {
-        out.push(Source::Cfn(collect::cfn::CfnCollector::new(c.clone())));
-    }
-    if let Some(h) = &collect.heat {
-        out.push(Source::Heat(collect::heatapi::HeatCollector::new(
-            h.clone(),
-        )));
-    }
-    if collect.zaqar.is_some() {
-        tracing::error!("the zaqar transport (ZAQAR_MESSAGE) is not supported by solum-agent; use POLL_SERVER_CFN, POLL_SERVER_HEAT or POLL_TEMP_URL");
-    }
-    out
-}
-
-/// `collect --print`: every source polled once, merged.
+/// `collect --print`: Nova, then every source polled once (the transports the local ones name
+/// included), merged.
 pub async fn collect_once(opts: &RunOptions) -> Value {
     let client = http_client();
-    if let Some(n) = nova(opts, &client).await {
-        if let Err(e) = write_cfn_init_data(&n, &opts.cfn_init_path) {
+    if let Some(n) = startup::nova(opts, &client).await {
+        if let Err(e) = startup::write_cfn_init_data(&n, &opts.cfn_init_path) {
             tracing::warn!("cannot write {}: {e}", opts.cfn_init_path.display());
         }
     }
-    let initial = read_initial(opts);
-    let mut sources = sources_for(&initial.collect, opts);
-    let mut docs = Vec::new();
-    for s in &mut sources {
-        match s.poll(&client).await {
-            Ok(Poll::Document(d)) => docs.push(d),
-            Ok(Poll::Unchanged) => {}
-            Err(e) => tracing::warn!("{e}"),
-        }
+    let mut sources = Sources::new(&opts.local_paths(), opts.max_interval);
+    sources.poll_all(&client).await;
+    let merged = sources.merged();
+    if let Ok(doc) = Document::from_value("merged metadata", merged.clone()) {
+        sources.follow(&doc.collect);
+        sources.poll_all(&client).await;
+        return sources.merged();
     }
-    merge::merge(&docs)
-}
-
-fn read_initial(opts: &RunOptions) -> Document {
-    match std::fs::read(&opts.cfn_init_path) {
-        Ok(bytes) => Document::parse(&opts.cfn_init_path.display().to_string(), &bytes)
-            .unwrap_or_else(|e| {
-                tracing::error!("{e}");
-                Document::default()
-            }),
-        Err(_) => Document::default(),
-    }
+    merged
 }
 
 pub fn http_client() -> reqwest::Client {
@@ -237,6 +151,45 @@ fn at(path: &Path) -> impl FnOnce(std::io::Error) -> DaemonError + '_ {
     }
 }
 
+/// What the daemon knows from Nova, once it came.
+struct Nova {
+    metadata: NovaMetadata,
+    registrar: Option<(String, Option<String>)>,
+}
+
+/// What the wait condition is to be told, whatever comes first: Nova's metadata (which names
+/// the wait condition) or the outcome.
+#[derive(Default)]
+struct PendingWait {
+    applied: Vec<deployments::Applied>,
+    failure: Option<String>,
+}
+
+impl PendingWait {
+    /// Tells the wait condition what is pending, if Nova's metadata named one.
+    fn flush(
+        &mut self,
+        nova: &Option<Nova>,
+        root: &Path,
+        outbox: &Outbox,
+    ) -> Result<bool, DaemonError> {
+        let Some(n) = nova else {
+            return Ok(false);
+        };
+        let mut sent = false;
+        if let Some(reason) = self.failure.take() {
+            wait_failure(&n.metadata, &reason, root, outbox).map_err(at(root))?;
+            sent = true;
+        }
+        if !self.applied.is_empty() {
+            wait_condition(&n.metadata, &self.applied, root, outbox).map_err(at(root))?;
+            self.applied.clear();
+            sent = true;
+        }
+        Ok(sent)
+    }
+}
+
 /// The daemon. Returns on SIGTERM/SIGINT.
 pub async fn run(cfg: crate::config::Config, opts: RunOptions) -> Result<(), DaemonError> {
     let client = http_client();
@@ -249,28 +202,11 @@ pub async fn run(cfg: crate::config::Config, opts: RunOptions) -> Result<(), Dae
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .map_err(|e| DaemonError::Other(format!("installing the SIGTERM handler: {e}")))?;
 
-    let nova = nova(&opts, &client).await;
-    if let Some(n) = &nova {
-        tracing::info!(
-            "instance {} ({}) from {}",
-            n.uuid().unwrap_or("?"),
-            n.name().unwrap_or("?"),
-            n.origin
-        );
-        match write_cfn_init_data(n, &opts.cfn_init_path) {
-            Ok(true) => tracing::info!(
-                "wrote Heat's cfn-init-data to {}",
-                opts.cfn_init_path.display()
-            ),
-            Ok(false) => {}
-            Err(e) => {
-                // Its content is still read from the user_data below; the collectors run.
-                tracing::error!("cannot write {}: {e}", opts.cfn_init_path.display());
-            }
-        }
-    } else {
-        tracing::error!("no Nova metadata (no config drive, no metadata service at {}): no wait condition, registrar or Heat transport is known; polling the local sources only", opts.metadata_url);
-    }
+    let mut nova_task = startup::nova_in_background(&opts, &client);
+    let mut nova: Option<Nova> = None;
+    let mut nova_pending = true;
+    // What the wait condition (named in Nova's `meta`) must hear once Nova's metadata comes.
+    let mut pending = PendingWait::default();
 
     // The flusher: delivers the outbox in the background, at start (messages kept from before a
     // restart), when woken, and every few seconds while something is pending.
@@ -295,7 +231,8 @@ pub async fn run(cfg: crate::config::Config, opts: RunOptions) -> Result<(), Dae
         });
     }
 
-    // The Docker engine: waited for, and a FAILURE for Heat if it does not come.
+    // The Docker engine: awaited (Nova's metadata is taken in meanwhile), and a FAILURE for
+    // Heat if it does not answer within `docker_patience`.
     let started = tokio::time::Instant::now();
     let mut reported = false;
     let agent = loop {
@@ -304,13 +241,12 @@ pub async fn run(cfg: crate::config::Config, opts: RunOptions) -> Result<(), Dae
             Err(crate::workflow::OpenError::Docker(e)) => {
                 if started.elapsed() >= opts.docker_patience && !reported {
                     reported = true;
-                    tracing::error!("{e}: reporting FAILURE and still waiting");
-                    if let Some(n) = &nova {
-                        let reason = format!(
-                            "solum-agent cannot start its work: {e} (for {} s)",
-                            opts.docker_patience.as_secs()
-                        );
-                        wait_failure(n, &reason, &root, &outbox).map_err(at(&root))?;
+                    tracing::error!("{e}: reporting FAILURE, still waiting");
+                    pending.failure = Some(format!(
+                        "solum-agent cannot start its work: {e} (for {} s)",
+                        opts.docker_patience.as_secs()
+                    ));
+                    if pending.flush(&nova, &root, &outbox)? {
                         wake_outbox.notify_one();
                     }
                 } else {
@@ -321,12 +257,35 @@ pub async fn run(cfg: crate::config::Config, opts: RunOptions) -> Result<(), Dae
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(5).min(opts.docker_patience)) => {}
+            found = &mut nova_task, if nova_pending => {
+                nova_pending = false;
+                if let Some(m) = found.ok().flatten() {
+                    nova = Some(on_nova(m, &opts, None, &outbox).await.map_err(at(&root))?);
+                    pending.flush(&nova, &root, &outbox)?;
+                    wake_outbox.notify_one();
+                }
+            }
             _ = terminate.recv() => return Ok(()),
             _ = tokio::signal::ctrl_c() => return Ok(()),
         }
     };
-    if let Err(e) = agent.runtime.ensure_supervisor().await {
-        tracing::warn!("supervisor: {e}");
+    if let Some(n) = &nova {
+        // Registered before Docker answered: the apps were not known then; they are now.
+        queue_registration(&n.metadata, &n.registrar, Some(&agent), &outbox)
+            .await
+            .map_err(at(&root))?;
+        wake_outbox.notify_one();
+    }
+
+    // The supervisor (it keeps existing apps served after a reboot) starts beside the polling,
+    // not before it; a deployment that releases an app ensures it again itself.
+    {
+        let agent = agent.clone();
+        tokio::spawn(async move {
+            if let Err(e) = agent.runtime.ensure_supervisor().await {
+                tracing::warn!("supervisor: {e}");
+            }
+        });
     }
 
     if let Some(sock) = &opts.status_socket {
@@ -336,45 +295,9 @@ pub async fn run(cfg: crate::config::Config, opts: RunOptions) -> Result<(), Dae
         }
     }
 
-    let registrar = nova.as_ref().and_then(|n| {
-        Some((
-            n.meta("solum_registrar_url")
-                .filter(|u| !u.trim().is_empty())?
-                .trim_end_matches('/')
-                .to_string(),
-            n.meta("solum_registrar_token").map(str::to_string),
-        ))
-    });
-    if let (Some((url, token)), Some(n)) = (&registrar, &nova) {
-        let reg = Registration {
-            protocol: registrar::PROTOCOL_VERSION,
-            instance_uuid: n.uuid().unwrap_or("").to_string(),
-            name: n.name().unwrap_or("").to_string(),
-            addresses: crate::netaddr::local_ipv4(),
-            agent_version: env!("CARGO_PKG_VERSION").to_string(),
-            capabilities: registrar::capabilities(),
-            apps: agent.runtime.status(None).await.unwrap_or_default(),
-        };
-        outbox
-            .push(&http_message(
-                "registration",
-                &format!("{url}/v1/agents"),
-                token.as_deref(),
-                &reg,
-            ))
-            .map_err(at(&root.join("outbox")))?;
-        wake_outbox.notify_one();
-    }
-
     notify::ready("solum-agent: polling metadata");
 
-    let mut initial = read_initial(&opts);
-    let mut sources = sources_for(&initial.collect, &opts);
-    let mut schedules: Vec<Schedule> = sources
-        .iter()
-        .map(|_| Schedule::new(opts.max_interval))
-        .collect();
-    let mut latest: Vec<Option<Value>> = sources.iter().map(|_| None).collect();
+    let mut sources = Sources::new(&opts.local_paths(), opts.max_interval);
     let mut last_merged: Option<Value> = None;
     let mut beat = tokio::time::interval(opts.beat_interval);
     beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -382,66 +305,32 @@ pub async fn run(cfg: crate::config::Config, opts: RunOptions) -> Result<(), Dae
         .ok()
         .flatten()
         .unwrap_or(0);
+
     loop {
-        let now = tokio::time::Instant::now();
-        let mut polled_any = false;
-        for (i, source) in sources.iter_mut().enumerate() {
-            if !schedules[i].due(now) {
-                continue;
-            }
-            polled_any = true;
-            match source.poll(&client).await {
-                Ok(Poll::Document(doc)) => {
-                    let changed = latest[i].as_ref() != Some(&doc);
-                    latest[i] = Some(doc);
-                    schedules[i].record(true, changed, tokio::time::Instant::now());
-                }
-                Ok(Poll::Unchanged) => {
-                    schedules[i].record(true, false, tokio::time::Instant::now())
-                }
-                Err(e) => {
-                    tracing::warn!("{e}");
-                    schedules[i].record(false, false, tokio::time::Instant::now());
-                }
-            }
-        }
-        if polled_any {
-            let docs: Vec<Value> = latest.iter().flatten().cloned().collect();
-            let merged = merge::merge(&docs);
+        if sources.poll_due(&client).await {
+            let merged = sources.merged();
             if last_merged.as_ref() != Some(&merged) {
                 let _ = write_json(&root.join("metadata.json"), &merged);
                 match Document::from_value("merged metadata", merged.clone()) {
                     Ok(doc) => {
-                        // A new os-collect-config block (e.g. credentials rotated) means new sources.
-                        if doc.collect != initial.collect && !doc.collect.collectors.is_empty() {
-                            tracing::info!(
-                                "os-collect-config changed: rebuilding the metadata sources"
-                            );
-                            initial.collect = doc.collect.clone();
-                            sources = sources_for(&initial.collect, &opts);
-                            schedules = sources
-                                .iter()
-                                .map(|_| Schedule::new(opts.max_interval))
-                                .collect();
-                            latest = sources.iter().map(|_| None).collect();
-                        }
-                        let applied = deployments::process(&agent, &doc, &records, &outbox)
-                            .await
-                            .map_err(at(&root.join("deployments")))?;
+                        // A new os-collect-config block (a transport switched, credentials
+                        // rotated) means new sources, due at once.
+                        sources.follow(&doc.collect);
+                        let applied =
+                            deployments::process(&agent, &doc, &records, &outbox, &opts.hooks)
+                                .await
+                                .map_err(at(&root.join("deployments")))?;
                         if !applied.is_empty() {
+                            pending.applied.extend(applied);
+                            pending.flush(&nova, &root, &outbox)?;
                             wake_outbox.notify_one();
-                            if let Some(n) = &nova {
-                                wait_condition(n, &applied, &root, &outbox).map_err(at(&root))?;
-                                wake_outbox.notify_one();
-                            }
                         }
                     }
                     Err(e) => {
                         // Heat would otherwise wait for its timeout: fail the stack now.
                         tracing::error!("{e}");
-                        if let Some(n) = &nova {
-                            let reason = format!("solum-agent cannot use the metadata: {e}");
-                            wait_failure(n, &reason, &root, &outbox).map_err(at(&root))?;
+                        pending.failure = Some(format!("solum-agent cannot use the metadata: {e}"));
+                        if pending.flush(&nova, &root, &outbox)? {
                             wake_outbox.notify_one();
                         }
                     }
@@ -449,15 +338,21 @@ pub async fn run(cfg: crate::config::Config, opts: RunOptions) -> Result<(), Dae
                 last_merged = Some(merged);
             }
         }
-        let next = schedules
-            .iter()
-            .map(|s| s.next_due())
-            .min()
-            .unwrap_or_else(|| tokio::time::Instant::now() + opts.max_interval);
+        let next = sources.next_due();
         tokio::select! {
             _ = tokio::time::sleep_until(next) => {}
+            found = &mut nova_task, if nova_pending => {
+                nova_pending = false;
+                if let Some(m) = found.ok().flatten() {
+                    nova = Some(on_nova(m, &opts, Some(&agent), &outbox).await.map_err(at(&root))?);
+                    // Its cfn-init-data is read now, not at the local sources' next turn.
+                    sources.wake_locals();
+                    pending.flush(&nova, &root, &outbox)?;
+                    wake_outbox.notify_one();
+                }
+            }
             _ = beat.tick() => {
-                if let (Some((url, token)), Some(n)) = (&registrar, &nova) {
+                if let Some(Nova { metadata: n, registrar: Some((url, token)) }) = &nova {
                     seq += 1;
                     let _ = write_json(&root.join("beat-seq.json"), &seq);
                     send_beat(&client, url, token.as_deref(), n, seq, &agent).await;
@@ -467,7 +362,82 @@ pub async fn run(cfg: crate::config::Config, opts: RunOptions) -> Result<(), Dae
             _ = tokio::signal::ctrl_c() => break,
         }
     }
+    nova_task.abort();
     notify::stopping();
+    Ok(())
+}
+
+/// Acts on Nova's metadata when it arrives: logs the instance, writes Heat's `cfn-init-data`
+/// (the local source picks it up on its next poll), queues the registration (once the Docker
+/// engine answers: it carries the apps).
+async fn on_nova(
+    m: NovaMetadata,
+    opts: &RunOptions,
+    agent: Option<&Agent>,
+    outbox: &Outbox,
+) -> std::io::Result<Nova> {
+    tracing::info!(
+        "instance {} ({}) from {}",
+        m.uuid().unwrap_or("?"),
+        m.name().unwrap_or("?"),
+        m.origin
+    );
+    match startup::write_cfn_init_data(&m, &opts.cfn_init_path) {
+        Ok(true) => tracing::info!(
+            "wrote Heat's cfn-init-data to {}",
+            opts.cfn_init_path.display()
+        ),
+        Ok(false) => {}
+        // The collectors still run from what the other sources name.
+        Err(e) => tracing::error!("cannot write {}: {e}", opts.cfn_init_path.display()),
+    }
+    let registrar = m
+        .meta("solum_registrar_url")
+        .filter(|url| !url.trim().is_empty())
+        .map(|url| {
+            (
+                url.trim_end_matches('/').to_string(),
+                m.meta("solum_registrar_token").map(str::to_string),
+            )
+        });
+    if agent.is_some() {
+        queue_registration(&m, &registrar, agent, outbox).await?;
+    }
+    Ok(Nova {
+        metadata: m,
+        registrar,
+    })
+}
+
+/// Queues the registration with the registrar, if there is one.
+async fn queue_registration(
+    m: &NovaMetadata,
+    registrar: &Option<(String, Option<String>)>,
+    agent: Option<&Agent>,
+    outbox: &Outbox,
+) -> std::io::Result<()> {
+    let Some((url, token)) = registrar else {
+        return Ok(());
+    };
+    let apps = match agent {
+        Some(a) => a.runtime.status(None).await.unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let reg = Registration {
+        protocol: registrar::PROTOCOL_VERSION,
+        instance_uuid: m.uuid().unwrap_or("").to_string(),
+        name: m.name().unwrap_or("").to_string(),
+        addresses: crate::netaddr::local_ipv4(),
+        agent_version: env!("CARGO_PKG_VERSION").to_string(),
+        capabilities: registrar::capabilities(),
+        apps,
+    };
+    outbox.push(&http_message(
+        "registration",
+        &format!("{url}/v1/agents"),
+        token.as_deref(),
+        &reg,
+    ))?;
     Ok(())
 }
 

@@ -1,6 +1,8 @@
 //! Applying Heat software deployments, each id once. `group: solum` (the config is a
 //! Planfile) goes through the deploy pipeline; `group: script` behaves like heat-config's
-//! script hook; any other group gets a FAILED signal naming it. Every result is signalled back
+//! script hook; `group: component` picks the config for the action as heat-config does; any
+//! other group runs the heat-config hook installed for it (`hook`), and a group with no hook
+//! gets a FAILED signal naming it and the hooks directory. Every result is signalled back
 //! through the durable outbox.
 //!
 //! Crash safety: the record says `Started` before anything runs and `Done` after, and the
@@ -8,8 +10,12 @@
 //! again (the pipeline is idempotent: same inputs, same release, nothing rebuilt), while a
 //! `Started` script is not run twice: it is reported FAILED as interrupted.
 
+pub mod hook;
 pub mod record;
+pub mod refresh;
 pub mod script;
+
+pub use hook::Hooks;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -63,10 +69,34 @@ pub async fn process(
     doc: &Document,
     records: &Records,
     outbox: &Outbox,
+    hooks: &Hooks,
 ) -> std::io::Result<Vec<Applied>> {
     for rejected in &doc.rejected {
         tracing::error!("{rejected}");
     }
+    // os-refresh-config's side: the heat-config file, then the element scripts before
+    // heat-config's place; those after it run once the deployments are applied.
+    let all = doc
+        .raw
+        .get("deployments")
+        .cloned()
+        .unwrap_or(Value::Array(Vec::new()));
+    if let Err(e) = refresh::write_heat_config(&hooks.heat_config_file, &all) {
+        tracing::warn!("{}: {e}", hooks.heat_config_file.display());
+    }
+    refresh::run(hooks, refresh::Stage::Before).await;
+    let applied = apply_new(agent, doc, records, outbox, hooks).await;
+    refresh::run(hooks, refresh::Stage::After).await;
+    applied
+}
+
+async fn apply_new(
+    agent: &Agent,
+    doc: &Document,
+    records: &Records,
+    outbox: &Outbox,
+    hooks: &Hooks,
+) -> std::io::Result<Vec<Applied>> {
     let mut applied = Vec::new();
     for d in &doc.deployments {
         let previous = records.get(&d.id)?;
@@ -99,7 +129,7 @@ pub async fn process(
                     d.id,
                     d.group
                 );
-                let (outcome, apps) = apply(agent, d, records).await;
+                let (outcome, apps) = apply(agent, d, records, hooks).await;
                 rec.apps = apps;
                 rec.status_code = Some(outcome.status_code);
                 // Signal first, then Done: a crash in between re-signals rather than never signals.
@@ -185,25 +215,54 @@ fn now() -> u64 {
 }
 
 /// Runs one deployment; returns its outcome and the apps it concerns.
-async fn apply(agent: &Agent, d: &Deployment, records: &Records) -> (Outcome, Vec<String>) {
+async fn apply(
+    agent: &Agent,
+    d: &Deployment,
+    records: &Records,
+    hooks: &Hooks,
+) -> (Outcome, Vec<String>) {
     let action = match d.action() {
         Ok(a) => a,
         Err(e) => return (Outcome::failed(e.to_string()), Vec::new()),
     };
-    match d.group.as_str() {
-        "solum" => solum(agent, d, action, records).await,
-        "script" => {
-            let work = agent.state.root().join("deployments").join("work").join(hex::encode(&d.id));
-            // heat-config's script hook runs the script for every action; the script reads
-            // deploy_action itself.
-            (script::run(d, &work).await, Vec::new())
+    let work = agent
+        .state
+        .root()
+        .join("deployments")
+        .join("work")
+        .join(hex::encode(&d.id));
+    let (d, raw) = if d.group == "component" {
+        let name = d.input("deploy_action").unwrap_or_else(|| "CREATE".into());
+        match hook::component(d, &d.raw, &name) {
+            Some(chosen) => chosen,
+            None => {
+                return (
+                    Outcome {
+                        stdout: format!("no config of this component is for action {name}"),
+                        ..Outcome::default()
+                    },
+                    Vec::new(),
+                )
+            }
         }
-        other => (
-            Outcome::failed(format!(
-                "deployment group {other:?} is not supported by solum-agent (supported: solum, script)"
-            )),
-            Vec::new(),
-        ),
+    } else {
+        (d.clone(), d.raw.clone())
+    };
+    match d.group.as_str() {
+        "solum" => solum(agent, &d, action, records).await,
+        // heat-config's script hook runs the script for every action; the script reads
+        // deploy_action itself.
+        "script" => (script::run(&d, &work).await, Vec::new()),
+        other => match hooks.find(other) {
+            Some(path) => (hook::run(hooks, &path, &raw, &work).await, Vec::new()),
+            None => (
+                Outcome::failed(format!(
+                    "deployment group {other:?} has no hook: solum-agent runs solum and script itself and any group with an executable {}/<group>",
+                    hooks.dir.display()
+                )),
+                Vec::new(),
+            ),
+        },
     }
 }
 

@@ -72,6 +72,8 @@ pub struct Deployment {
     pub options: Value,
     pub inputs: Vec<Input>,
     pub outputs: Vec<OutputDecl>,
+    /// The item as Heat sent it (what heat-config hands a hook on stdin).
+    pub raw: Value,
 }
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -174,6 +176,7 @@ impl Deployment {
             group,
             inputs,
             outputs,
+            raw: v.clone(),
         })
     }
 

@@ -1,7 +1,10 @@
 //! The server's metadata document as Heat writes it: `deployments` plus the
-//! `os-collect-config` block naming the polling transport and its credentials. Parsing is
-//! strict about the transport blocks (a half-configured transport is an error) and lenient
-//! about the rest: unknown top-level keys are other tools' business.
+//! `os-collect-config` block naming the polling transport and its credentials. A transport
+//! block that cannot be used (every value null, as Heat leaves the old transport's block after
+//! a stack update switches `software_config_transport`; incomplete; of the wrong type; not
+//! named in `collectors`) switches that collector off, as os-collect-config does, and is
+//! listed in `CollectConfig::ignored`: it never refuses the document or the other collectors.
+//! Unknown top-level keys are other tools' business.
 
 use serde_json::{Map, Value};
 
@@ -32,7 +35,26 @@ pub struct CollectConfig {
     pub zaqar: Option<ZaqarSource>,
     /// `polling_interval` in seconds, if Heat set one.
     pub polling_interval: Option<u64>,
+    /// What was present but cannot be used, and why; each is logged once by the daemon.
+    pub ignored: Vec<Ignored>,
 }
+
+/// A part of the `os-collect-config` block that was switched off.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ignored {
+    /// A pointer under `/os-collect-config`, e.g. `/heat`.
+    pub pointer: String,
+    pub reason: String,
+}
+
+impl std::fmt::Display for Ignored {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "/os-collect-config{}: {}", self.pointer, self.reason)
+    }
+}
+
+/// The transports that have a block of their own in `os-collect-config`.
+pub const TRANSPORTS: [&str; 4] = ["request", "cfn", "heat", "zaqar"];
 
 /// POLL_TEMP_URL: a Swift TempURL to GET (its signature is a secret).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,8 +179,7 @@ impl Document {
         }
         doc.deployments.sort_by(|a, b| a.name.cmp(&b.name));
         if let Some(block) = raw.get("os-collect-config") {
-            doc.collect = CollectConfig::parse(block)
-                .map_err(|(p, m)| invalid(&format!("/os-collect-config{p}"), m))?;
+            doc.collect = CollectConfig::parse(block);
         }
         Ok(doc)
     }
@@ -167,87 +188,138 @@ impl Document {
 type FieldError = (String, String);
 
 impl CollectConfig {
-    fn parse(v: &Value) -> Result<CollectConfig, FieldError> {
-        let obj = v.as_object().ok_or_else(|| {
-            (
-                String::new(),
-                format!("expected an object, found {}", kind(v)),
-            )
-        })?;
+    /// Parses the `os-collect-config` block. Never fails: whatever cannot be used is switched
+    /// off and listed in `ignored`, so one stale or broken transport never stops the others.
+    pub fn parse(v: &Value) -> CollectConfig {
         let mut c = CollectConfig::default();
+        let obj = match v {
+            Value::Object(m) => m,
+            Value::Null => return c,
+            other => {
+                c.ignore("", format!("expected an object, found {}", kind(other)));
+                return c;
+            }
+        };
+        let mut selected: Option<Vec<String>> = None;
         match obj.get("collectors") {
             None | Some(Value::Null) => {}
             Some(Value::Array(items)) => {
+                let mut names = Vec::new();
                 for (i, item) in items.iter().enumerate() {
-                    let s = item.as_str().ok_or_else(|| {
-                        (format!("/collectors/{i}"), "expected a string".to_string())
-                    })?;
-                    c.collectors.push(s.to_string());
+                    match item.as_str() {
+                        Some(s) => names.push(s.to_string()),
+                        None => c.ignore(&format!("/collectors/{i}"), "expected a string".into()),
+                    }
+                }
+                c.collectors = names.clone();
+                selected = Some(names);
+            }
+            Some(other) => c.ignore(
+                "/collectors",
+                format!("expected a list, found {}", kind(other)),
+            ),
+        }
+        match obj.get("polling_interval") {
+            None | Some(Value::Null) => {}
+            Some(v) => match v
+                .as_u64()
+                .or_else(|| v.as_f64().filter(|f| *f >= 1.0).map(|f| f as u64))
+            {
+                Some(n) => c.polling_interval = Some(n),
+                None => c.ignore(
+                    "/polling_interval",
+                    "expected a whole number of seconds".into(),
+                ),
+            },
+        }
+        for name in TRANSPORTS {
+            let b = match obj.get(name) {
+                None => continue,
+                Some(Value::Object(m)) if m.values().all(Value::is_null) => {
+                    c.ignore(
+                        &format!("/{name}"),
+                        "switched off (every value is null, as Heat leaves a transport it no longer uses)"
+                            .into(),
+                    );
+                    continue;
+                }
+                Some(Value::Object(m)) => m,
+                Some(Value::Null) => continue,
+                Some(other) => {
+                    c.ignore(
+                        &format!("/{name}"),
+                        format!("expected an object, found {}", kind(other)),
+                    );
+                    continue;
+                }
+            };
+            if let Some(sel) = &selected {
+                if !sel.iter().any(|s| s == name) {
+                    c.ignore(
+                        &format!("/{name}"),
+                        format!("not polled: {name} is not named in collectors"),
+                    );
+                    continue;
                 }
             }
-            Some(other) => {
-                return Err((
-                    "/collectors".into(),
-                    format!("expected a list, found {}", kind(other)),
-                ))
+            if let Err((pointer, message)) = c.set_transport(name, b) {
+                c.ignore(&pointer, format!("{message}; the {name} collector is off"));
             }
         }
-        c.polling_interval = match obj.get("polling_interval") {
-            None | Some(Value::Null) => None,
-            Some(v) => Some(v.as_u64().ok_or_else(|| {
-                (
-                    "/polling_interval".to_string(),
-                    "expected a whole number of seconds".to_string(),
-                )
-            })?),
-        };
-        if let Some(b) = block(obj, "request")? {
-            c.request = Some(RequestSource {
-                metadata_url: Secret(field(&b, "request", "metadata_url")?),
-            });
-        }
-        if let Some(b) = block(obj, "cfn")? {
-            c.cfn = Some(CfnSource {
-                metadata_url: field(&b, "cfn", "metadata_url")?,
-                access_key_id: field(&b, "cfn", "access_key_id")?,
-                secret_access_key: Secret(field(&b, "cfn", "secret_access_key")?),
-                stack_name: field(&b, "cfn", "stack_name")?,
-                path: field(&b, "cfn", "path")?,
-            });
-        }
-        if let Some(b) = block(obj, "heat")? {
-            c.heat = Some(HeatSource {
-                auth_url: field(&b, "heat", "auth_url")?,
-                user_id: field(&b, "heat", "user_id")?,
-                password: Secret(field(&b, "heat", "password")?),
-                project_id: field(&b, "heat", "project_id")?,
-                stack_id: field(&b, "heat", "stack_id")?,
-                resource_name: field(&b, "heat", "resource_name")?,
-                region_name: optional(&b, "heat", "region_name")?,
-            });
-        }
-        if let Some(b) = block(obj, "zaqar")? {
-            c.zaqar = Some(ZaqarSource {
-                auth_url: field(&b, "zaqar", "auth_url")?,
-                user_id: field(&b, "zaqar", "user_id")?,
-                password: Secret(field(&b, "zaqar", "password")?),
-                project_id: field(&b, "zaqar", "project_id")?,
-                queue_id: field(&b, "zaqar", "queue_id")?,
-                region_name: optional(&b, "zaqar", "region_name")?,
-            });
-        }
-        Ok(c)
+        c
     }
-}
 
-fn block(obj: &Map<String, Value>, name: &str) -> Result<Option<Map<String, Value>>, FieldError> {
-    match obj.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Object(m)) => Ok(Some(m.clone())),
-        Some(other) => Err((
-            format!("/{name}"),
-            format!("expected an object, found {}", kind(other)),
-        )),
+    fn ignore(&mut self, pointer: &str, reason: String) {
+        self.ignored.push(Ignored {
+            pointer: pointer.into(),
+            reason,
+        });
+    }
+
+    fn set_transport(&mut self, name: &str, b: &Map<String, Value>) -> Result<(), FieldError> {
+        match name {
+            "request" => {
+                self.request = Some(RequestSource {
+                    metadata_url: Secret(field(b, "request", "metadata_url")?),
+                })
+            }
+            "cfn" => {
+                self.cfn = Some(CfnSource {
+                    metadata_url: field(b, "cfn", "metadata_url")?,
+                    access_key_id: field(b, "cfn", "access_key_id")?,
+                    secret_access_key: Secret(field(b, "cfn", "secret_access_key")?),
+                    stack_name: field(b, "cfn", "stack_name")?,
+                    path: field(b, "cfn", "path")?,
+                })
+            }
+            "heat" => {
+                self.heat = Some(HeatSource {
+                    auth_url: field(b, "heat", "auth_url")?,
+                    user_id: field(b, "heat", "user_id")?,
+                    password: Secret(field(b, "heat", "password")?),
+                    project_id: field(b, "heat", "project_id")?,
+                    stack_id: field(b, "heat", "stack_id")?,
+                    resource_name: field(b, "heat", "resource_name")?,
+                    region_name: optional(b, "heat", "region_name")?,
+                })
+            }
+            _ => {
+                self.zaqar = Some(ZaqarSource {
+                    auth_url: field(b, "zaqar", "auth_url")?,
+                    user_id: field(b, "zaqar", "user_id")?,
+                    password: Secret(field(b, "zaqar", "password")?),
+                    project_id: field(b, "zaqar", "project_id")?,
+                    queue_id: field(b, "zaqar", "queue_id")?,
+                    region_name: optional(b, "zaqar", "region_name")?,
+                })
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether any polling transport is usable.
+    pub fn has_transport(&self) -> bool {
+        self.request.is_some() || self.cfn.is_some() || self.heat.is_some() || self.zaqar.is_some()
     }
 }
 
@@ -302,10 +374,11 @@ mod tests {
 
     #[test]
     fn errors_name_the_pointer() {
-        let e = parse(json!({"os-collect-config": {"heat": {"auth_url": "x"}}})).unwrap_err();
+        let d = parse(json!({"os-collect-config": {"heat": {"auth_url": "x"}}})).unwrap();
+        assert_eq!(d.collect.heat, None);
         assert_eq!(
-            e.to_string(),
-            "test: /os-collect-config/heat/user_id: missing"
+            d.collect.ignored[0].to_string(),
+            "/os-collect-config/heat/user_id: missing; the heat collector is off"
         );
         let e = parse(json!({"deployments": {"a": 1}})).unwrap_err();
         assert!(e.to_string().contains("/deployments: expected a list"));
@@ -313,6 +386,90 @@ mod tests {
         assert!(e.to_string().contains("expected an object"));
         let e = Document::parse("test", b"{\"a\": ").unwrap_err();
         assert!(matches!(e, DocumentError::NotJson { .. }));
+    }
+
+    fn cfn_block() -> Value {
+        json!({"metadata_url": "http://heat:8000/v1/", "access_key_id": "AK",
+               "secret_access_key": "SK", "stack_name": "st", "path": "server.Metadata"})
+    }
+
+    fn heat_block() -> Value {
+        json!({"auth_url": "http://ks:5000/v3", "user_id": "u", "password": "p",
+               "project_id": "pr", "stack_id": "st/1", "resource_name": "server",
+               "region_name": null})
+    }
+
+    /// Issue 12 item 1: after a stack update switches the server from POLL_SERVER_CFN to
+    /// POLL_SERVER_HEAT, Heat keeps the cfn block with every value null. The document and its
+    /// deployments stay valid; cfn is off, heat is on.
+    #[test]
+    fn null_transport_block_after_transport_switch() {
+        let mut nulled = cfn_block();
+        for v in nulled.as_object_mut().unwrap().values_mut() {
+            *v = Value::Null;
+        }
+        let d = parse(json!({
+            "deployments": [{"id": "1", "name": "a", "group": "script", "config": "#!/bin/sh\n"}],
+            "os-collect-config": {"collectors": ["ec2", "heat", "local"],
+                                  "cfn": nulled, "heat": heat_block()}}))
+        .unwrap();
+        assert_eq!(d.deployments.len(), 1);
+        assert_eq!(d.collect.cfn, None);
+        assert_eq!(d.collect.heat.as_ref().unwrap().resource_name, "server");
+        assert_eq!(d.collect.ignored.len(), 1);
+        assert_eq!(d.collect.ignored[0].pointer, "/cfn");
+        assert!(d.collect.ignored[0].reason.contains("every value is null"));
+        assert!(d.collect.has_transport());
+    }
+
+    /// Issue 11 item 5: an incomplete block for a collector that is not selected never
+    /// refuses the document; the selected request collector runs.
+    #[test]
+    fn incomplete_block_for_unselected_collector() {
+        let d = parse(json!({
+            "deployments": [{"id": "1", "name": "a"}],
+            "os-collect-config": {"collectors": ["request", "local"],
+                "request": {"metadata_url": "http://swift/v1/o?temp_url_sig=x"},
+                "heat": {"password": "leftover"}}}))
+        .unwrap();
+        assert_eq!(d.deployments.len(), 1);
+        assert!(d.collect.request.is_some());
+        assert_eq!(d.collect.heat, None);
+        assert_eq!(d.collect.ignored.len(), 1);
+        assert_eq!(d.collect.ignored[0].pointer, "/heat");
+        // Selected but incomplete: that collector alone is off.
+        let d = parse(json!({"os-collect-config": {"collectors": ["cfn", "heat"],
+            "cfn": cfn_block(), "heat": {"password": "p"}}}))
+        .unwrap();
+        assert!(d.collect.cfn.is_some());
+        assert_eq!(d.collect.heat, None);
+        assert!(d.collect.ignored[0]
+            .to_string()
+            .contains("/heat/auth_url: missing"));
+        assert!(!d.collect.ignored[0].to_string().contains("\"p\""));
+    }
+
+    #[test]
+    fn broken_collect_blocks_never_refuse_the_document() {
+        for occ in [
+            json!("a string"),
+            json!({"collectors": "cfn"}),
+            json!({"collectors": [1], "polling_interval": "soon"}),
+            json!({"cfn": [1, 2]}),
+            json!({"heat": {"auth_url": 5}}),
+        ] {
+            let d =
+                parse(json!({"deployments": [{"id": "1", "name": "a"}], "os-collect-config": occ}))
+                    .unwrap();
+            assert_eq!(d.deployments.len(), 1, "{occ}");
+            assert!(!d.collect.ignored.is_empty(), "{occ}");
+            assert!(!d.collect.has_transport(), "{occ}");
+        }
+        // Without a collectors list every complete block is used.
+        let d = parse(json!({"os-collect-config": {"cfn": cfn_block(), "heat": heat_block()}}))
+            .unwrap();
+        assert!(d.collect.cfn.is_some() && d.collect.heat.is_some());
+        assert!(d.collect.ignored.is_empty());
     }
 
     #[test]

@@ -8,4 +8,5 @@ pub mod cfninit;
 pub mod deployment;
 pub mod document;
 pub mod ec2sign;
+pub mod occ_conf;
 pub mod signal;
