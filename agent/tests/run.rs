@@ -713,3 +713,88 @@ fn incomplete_block_for_unselected_collector_runs_the_others() {
     );
     assert!(!log.contains("leftover-secret"), "{log}");
 }
+
+/// Issue 10: an agent that cannot start its work tells Heat at once. The Docker engine does not
+/// answer (DOCKER_HOST names a socket nothing listens on) for `docker_wait`: the wait
+/// condition gets one FAILURE naming the endpoint, and the agent keeps running.
+#[test]
+fn docker_not_answering_fails_the_wait_condition_with_the_reason() {
+    let fx = Fixture::start();
+    fx.with(|w| w.tokens.push("wait-token".into()));
+    let mut vm = Vm::new();
+    let wait_url = fx.url("/heat/v1/p/stacks/st/1/resources/wait_handle/signal");
+    let drive = vm.config_drive(
+        &json!({"uuid": "u-docker", "name": "vm", "meta": {
+            "solum_wait_url": wait_url, "solum_wait_token": "wait-token"}}),
+        b"",
+    );
+    let cfg = vm.config(&fx, &drive);
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str("docker_wait: 2\n");
+    std::fs::write(&cfg, text).unwrap();
+    let dead = vm.path("no-docker.sock");
+    let log = std::fs::File::create(vm.path("agent.log")).unwrap();
+    vm.child = Some(
+        Command::new(env!("CARGO_BIN_EXE_solum-agent"))
+            .args(["--config", cfg.to_str().unwrap(), "run"])
+            .env("DOCKER_HOST", format!("unix://{}", dead.display()))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    fx.wait_for(
+        "the wait condition's FAILURE",
+        Duration::from_secs(60),
+        |reqs| reqs.iter().any(|r| r.path.ends_with("/wait_handle/signal")),
+    );
+    std::thread::sleep(Duration::from_secs(8));
+    let waits = fx.requests_to("/heat/v1/p/stacks/st/1/resources/wait_handle/signal");
+    assert_eq!(waits.len(), 1, "one FAILURE, not one per retry");
+    let body = waits[0].json();
+    assert_eq!(body["status"], "FAILURE", "{body}");
+    let reason = body["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("Docker engine") && reason.contains("no-docker.sock"),
+        "{reason}"
+    );
+    assert!(
+        vm.child.as_mut().unwrap().try_wait().unwrap().is_none(),
+        "the agent gave up instead of waiting for Docker:\n{}",
+        vm.log()
+    );
+}
+
+/// Issue 10: a metadata document the agent cannot use (deployments not a list) fails the wait
+/// condition at once, with the reason, instead of leaving Heat to its timeout.
+#[test]
+fn an_unusable_metadata_document_fails_the_wait_condition() {
+    require_docker();
+    let fx = Fixture::start();
+    fx.with(|w| {
+        w.tokens.push("wait-token".into());
+        w.metadata = json!({"deployments": "not a list"});
+    });
+    let initial = json!({"os-collect-config": {"collectors": ["request", "local"],
+        "request": {"metadata_url": fx.temp_url("metadata", "GET")}}});
+    let mut vm = Vm::new();
+    let wait_url = fx.url("/heat/v1/p/stacks/st/1/resources/wait_handle/signal");
+    let drive = vm.config_drive(
+        &json!({"uuid": "u-bad", "name": "vm", "meta": {
+            "solum_wait_url": wait_url, "solum_wait_token": "wait-token"}}),
+        &user_data(&initial),
+    );
+    let cfg = vm.config(&fx, &drive);
+    vm.start(&cfg);
+    fx.wait_for(
+        "the wait condition's FAILURE",
+        Duration::from_secs(60),
+        |reqs| reqs.iter().any(|r| r.path.ends_with("/wait_handle/signal")),
+    );
+    let body = fx.requests_to("/heat/v1/p/stacks/st/1/resources/wait_handle/signal")[0].json();
+    assert_eq!(body["status"], "FAILURE", "{body}");
+    assert!(
+        body["reason"].as_str().unwrap().contains("deployments"),
+        "{body}"
+    );
+}

@@ -316,13 +316,20 @@ pub async fn run(cfg: crate::config::Config, opts: RunOptions) -> Result<(), Dae
                         // A new os-collect-config block (a transport switched, credentials
                         // rotated) means new sources, due at once.
                         sources.follow(&doc.collect);
+                        // An item that cannot be applied cannot be signalled either: Heat
+                        // would wait for it until its timeout. The others still run.
+                        if let Some(first) = doc.rejected.first() {
+                            pending.failure = Some(format!(
+                                "solum-agent cannot apply a deployment of the metadata: {first}"
+                            ));
+                        }
                         let applied =
                             deployments::process(&agent, &doc, &records, &outbox, &opts.hooks)
                                 .await
                                 .map_err(at(&root.join("deployments")))?;
-                        if !applied.is_empty() {
-                            pending.applied.extend(applied);
-                            pending.flush(&nova, &root, &outbox)?;
+                        let signalled = !applied.is_empty();
+                        pending.applied.extend(applied);
+                        if pending.flush(&nova, &root, &outbox)? || signalled {
                             wake_outbox.notify_one();
                         }
                     }
