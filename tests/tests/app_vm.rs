@@ -26,14 +26,15 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use solum_tests::appvm::{
-    self, wait_answer, wait_until, World, APP_VM, COREOS_APP_VM, DEPLOYMENTS, WAIT_TOKEN,
+    self, wait_answer, wait_until, Variant, World, APP_VM, COREOS_APP_VM, DEPLOYMENTS, WAIT_TOKEN,
 };
 use solum_tests::{http_get, require_docker, require_program, require_root};
 
 const RELAY: &str = env!("CARGO_BIN_EXE_solum-relay");
 
-#[test]
-fn app_vm_from_heat_metadata_end_to_end() {
+/// Fails (never skips) without the tools; builds the variant's image and prepares its world
+/// in a fresh directory under /var/tmp.
+fn setup(variant: Variant) -> (tempfile::TempDir, World) {
     require_root();
     require_docker();
     for p in [
@@ -46,16 +47,22 @@ fn app_vm_from_heat_metadata_end_to_end() {
     ] {
         require_program(p);
     }
-    let t0 = Instant::now();
     let tmp = tempfile::Builder::new()
-        .prefix("solum-app-vm-")
+        .prefix(&format!("solum-{}-", variant.element))
         .tempdir_in("/var/tmp")
         .unwrap();
-    let work = tmp.path();
     let solum_image = appvm::current_binaries();
-    let (image, built) = appvm::build_image(&solum_image, work, APP_VM);
-    eprintln!("app-vm built in {built:.0} s");
-    let mut world = World::prepare(work, &image, Path::new(RELAY), APP_VM, &solum_image);
+    let (image, built) = appvm::build_image(&solum_image, tmp.path(), variant);
+    eprintln!("{} built in {built:.0} s", variant.element);
+    let world = World::prepare(tmp.path(), &image, Path::new(RELAY), variant, &solum_image);
+    (tmp, world)
+}
+
+#[test]
+fn app_vm_from_heat_metadata_end_to_end() {
+    let t0 = Instant::now();
+    let (tmp, mut world) = setup(APP_VM);
+    let work = tmp.path();
 
     // 1. First boot; the power is cut while the first app builds.
     let mut vm1 = world.boot(1);
@@ -257,29 +264,8 @@ fn app_vm_from_heat_metadata_end_to_end() {
 
 #[test]
 fn coreos_app_vm_from_ignition_and_heat_metadata() {
-    require_root();
-    require_docker();
-    for p in [
-        "qemu-system-x86_64",
-        "qemu-img",
-        "genisoimage",
-        "ssh",
-        "ssh-keygen",
-        "tar",
-    ] {
-        require_program(p);
-    }
     let t0 = Instant::now();
-    let tmp = tempfile::Builder::new()
-        .prefix("solum-coreos-app-vm-")
-        .tempdir_in("/var/tmp")
-        .unwrap();
-    let work = tmp.path();
-    let solum_image = appvm::current_binaries();
-    let (image, built) = appvm::build_image(&solum_image, work, COREOS_APP_VM);
-    eprintln!("coreos-app-vm built in {built:.0} s");
-    let world = World::prepare(work, &image, Path::new(RELAY), COREOS_APP_VM, &solum_image);
-    let mut world = world;
+    let (_tmp, mut world) = setup(COREOS_APP_VM);
     let mut vm = world.boot(1);
     let ignition = vm.wait_console("Ignition (files)", 0, Duration::from_secs(600));
     let api = wait_answer(
