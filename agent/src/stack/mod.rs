@@ -31,8 +31,8 @@ const CUSTOMIZE: &str = include_str!("customize.sh");
 
 #[derive(Debug, thiserror::Error)]
 pub enum StackError {
-    #[error("neither mmdebstrap nor debootstrap is installed (apt-get install mmdebstrap)")]
-    NoBootstrapper,
+    #[error("{image} is missing or from another recipe, and cannot be made here: neither mmdebstrap nor debootstrap is installed (apt-get install mmdebstrap; an app VM's image gets its stack images from the solum-stacks element)")]
+    NoBootstrapper { image: String },
     #[error("cannot run {program}: {source}")]
     Spawn {
         program: String,

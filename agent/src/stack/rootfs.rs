@@ -138,7 +138,9 @@ pub async fn make_tar(
         .await;
     }
     if !on_path("debootstrap") {
-        return Err(StackError::NoBootstrapper);
+        return Err(StackError::NoBootstrapper {
+            image: format!("the {} stack image", flavor.name()),
+        });
     }
     let root = scratch.join(format!("{}-root", flavor.name()));
     log(&format!(
