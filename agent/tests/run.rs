@@ -267,6 +267,66 @@ fn cfn_transport_script_deployments_apply_once_and_bad_ones_fail_alone() {
     );
 }
 
+/// Each deployment's signal leaves as soon as that deployment is done, not when every
+/// deployment of the document has been applied: the second script here waits for a file the
+/// test writes only once Heat has the first one's signal (it gives up, failing, after 60 s).
+#[test]
+fn a_signal_is_sent_while_the_next_deployment_still_runs() {
+    require_docker();
+    let fx = Fixture::start();
+    let initial = cfn_world(&fx);
+    let vm_dir = tempfile::tempdir().unwrap();
+    let flag = vm_dir.path().join("first-signal-seen");
+    let script = |id: &str, name: &str, body: String| {
+        json!({"id": id, "name": name, "group": "script", "config": body,
+            "inputs": [input("deploy_signal_transport", "CFN_SIGNAL"),
+                input("deploy_signal_id", &fx.cfn_signal_url(name)), input("deploy_signal_verb", "POST")]})
+    };
+    let mut metadata = initial.clone();
+    metadata["deployments"] = json!([
+        script("s-1", "first", "#!/bin/sh\necho first\n".into()),
+        script("s-2", "second", format!(
+            "#!/bin/sh\nfor i in $(seq 600); do [ -e {f} ] && {{ echo second; exit 0; }}; sleep 0.1; done\nexit 1\n",
+            f = flag.display()
+        )),
+    ]);
+    fx.with(|w| w.metadata = metadata);
+    let mut vm = Vm::new();
+    let meta = json!({"uuid": "33333333-4444", "name": "vm3", "meta": {}});
+    let drive = vm.config_drive(&meta, &user_data(&initial));
+    let cfg = vm.config(&fx, &drive);
+    vm.start(&cfg);
+    fx.wait_for(
+        "the first deployment's signal while the second runs",
+        Duration::from_secs(40),
+        |reqs| {
+            reqs.iter()
+                .any(|r| r.path == "/v1/signal/first" && r.status == 200)
+        },
+    );
+    assert!(
+        fx.requests_to("/v1/signal/second").is_empty(),
+        "the second finished before its flag existed"
+    );
+    std::fs::write(&flag, "").unwrap();
+    fx.wait_for(
+        "the second deployment's signal",
+        Duration::from_secs(40),
+        |reqs| {
+            reqs.iter()
+                .any(|r| r.path == "/v1/signal/second" && r.status == 200)
+        },
+    );
+    assert_eq!(
+        signals(&fx, "/v1/signal/second")[0]["deploy_status_code"],
+        0
+    );
+    assert_eq!(
+        signals(&fx, "/v1/signal/first")[0]["deploy_stdout"],
+        "first\n"
+    );
+}
+
 #[test]
 fn solum_deployment_over_temp_url_deploys_the_app_and_signals_wait_condition() {
     require_docker();

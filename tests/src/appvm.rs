@@ -453,6 +453,42 @@ pub fn wait_answer(url: &str, want: &str, timeout: Duration, vm: &mut Vm) -> f64
     }
 }
 
+/// Probes every `(url, want)` in one loop (a quarter of a second apart) until each has
+/// answered 200 with a body containing its `want`; returns, in the same order, the seconds
+/// since the VM's power-on at which each first did. No target waits behind another.
+pub fn wait_answers(targets: &[(&str, &str)], timeout: Duration, vm: &mut Vm) -> Vec<f64> {
+    let deadline = Instant::now() + timeout;
+    let mut seen: Vec<Option<f64>> = vec![None; targets.len()];
+    loop {
+        for (i, (url, want)) in targets.iter().enumerate() {
+            if seen[i].is_some() {
+                continue;
+            }
+            if let Ok(r) = http_get(url, Duration::from_secs(5)) {
+                if r.status == 200 && r.body.contains(want) {
+                    seen[i] = Some(vm.seconds());
+                }
+            }
+        }
+        if seen.iter().all(Option::is_some) {
+            return seen.into_iter().flatten().collect();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{targets:?} did not all answer within {timeout:?} ({seen:?}); console:\n{}",
+            vm::tail(&vm.console_text(), 30)
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// Seconds from the VM's power-on to when the fixture received `r`.
+pub fn received_at(r: &Request, vm: &Vm) -> f64 {
+    r.received
+        .saturating_duration_since(vm.started)
+        .as_secs_f64()
+}
+
 /// Waits until `f` holds; returns seconds since the VM's power-on.
 pub fn wait_until(what: &str, timeout: Duration, vm: &Vm, mut f: impl FnMut() -> bool) -> f64 {
     let deadline = Instant::now() + timeout;

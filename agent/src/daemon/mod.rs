@@ -24,7 +24,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::sync::Notify;
 
 use crate::collect;
 use crate::deployments::{self, record::Records, Hooks};
@@ -172,21 +171,18 @@ impl PendingWait {
         nova: &Option<Nova>,
         root: &Path,
         outbox: &Outbox,
-    ) -> Result<bool, DaemonError> {
+    ) -> Result<(), DaemonError> {
         let Some(n) = nova else {
-            return Ok(false);
+            return Ok(());
         };
-        let mut sent = false;
         if let Some(reason) = self.failure.take() {
             wait_failure(&n.metadata, &reason, root, outbox).map_err(at(root))?;
-            sent = true;
         }
         if !self.applied.is_empty() {
             wait_condition(&n.metadata, &self.applied, root, outbox).map_err(at(root))?;
             self.applied.clear();
-            sent = true;
         }
-        Ok(sent)
+        Ok(())
     }
 }
 
@@ -197,7 +193,6 @@ pub async fn run(cfg: crate::config::Config, opts: RunOptions) -> Result<(), Dae
     crate::state::StateDir::open(&root).map_err(at(&root))?;
     let records = Records::open(&root).map_err(at(&root.join("deployments")))?;
     let outbox = Arc::new(Outbox::open(&root).map_err(at(&root.join("outbox")))?);
-    let wake_outbox = Arc::new(Notify::new());
     let mut terminate =
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .map_err(|e| DaemonError::Other(format!("installing the SIGTERM handler: {e}")))?;
@@ -209,9 +204,10 @@ pub async fn run(cfg: crate::config::Config, opts: RunOptions) -> Result<(), Dae
     let mut pending = PendingWait::default();
 
     // The flusher: delivers the outbox in the background, at start (messages kept from before a
-    // restart), when woken, and every few seconds while something is pending.
+    // restart), whenever a message is pushed (each deployment's signal as soon as it is queued),
+    // and every few seconds while something is pending.
     {
-        let (client, outbox, wake) = (client.clone(), outbox.clone(), wake_outbox.clone());
+        let (client, outbox) = (client.clone(), outbox.clone());
         tokio::spawn(async move {
             loop {
                 let left = signal::flush(&client, &outbox).await.unwrap_or_else(|e| {
@@ -224,7 +220,7 @@ pub async fn run(cfg: crate::config::Config, opts: RunOptions) -> Result<(), Dae
                     Duration::from_secs(60)
                 };
                 tokio::select! {
-                    _ = wake.notified() => {}
+                    _ = outbox.pushed() => {}
                     _ = tokio::time::sleep(pause) => {}
                 }
             }
@@ -246,9 +242,7 @@ pub async fn run(cfg: crate::config::Config, opts: RunOptions) -> Result<(), Dae
                         "solum-agent cannot start its work: {e} (for {} s)",
                         opts.docker_patience.as_secs()
                     ));
-                    if pending.flush(&nova, &root, &outbox)? {
-                        wake_outbox.notify_one();
-                    }
+                    pending.flush(&nova, &root, &outbox)?;
                 } else {
                     tracing::warn!("{e}; retrying");
                 }
@@ -262,7 +256,6 @@ pub async fn run(cfg: crate::config::Config, opts: RunOptions) -> Result<(), Dae
                 if let Some(m) = found.ok().flatten() {
                     nova = Some(on_nova(m, &opts, None, &outbox).await.map_err(at(&root))?);
                     pending.flush(&nova, &root, &outbox)?;
-                    wake_outbox.notify_one();
                 }
             }
             _ = terminate.recv() => return Ok(()),
@@ -274,7 +267,6 @@ pub async fn run(cfg: crate::config::Config, opts: RunOptions) -> Result<(), Dae
         queue_registration(&n.metadata, &n.registrar, Some(&agent), &outbox)
             .await
             .map_err(at(&root))?;
-        wake_outbox.notify_one();
     }
 
     // The supervisor (it keeps existing apps served after a reboot) starts beside the polling,
@@ -327,19 +319,14 @@ pub async fn run(cfg: crate::config::Config, opts: RunOptions) -> Result<(), Dae
                             deployments::process(&agent, &doc, &records, &outbox, &opts.hooks)
                                 .await
                                 .map_err(at(&root.join("deployments")))?;
-                        let signalled = !applied.is_empty();
                         pending.applied.extend(applied);
-                        if pending.flush(&nova, &root, &outbox)? || signalled {
-                            wake_outbox.notify_one();
-                        }
+                        pending.flush(&nova, &root, &outbox)?;
                     }
                     Err(e) => {
                         // Heat would otherwise wait for its timeout: fail the stack now.
                         tracing::error!("{e}");
                         pending.failure = Some(format!("solum-agent cannot use the metadata: {e}"));
-                        if pending.flush(&nova, &root, &outbox)? {
-                            wake_outbox.notify_one();
-                        }
+                        pending.flush(&nova, &root, &outbox)?;
                     }
                 }
                 last_merged = Some(merged);
@@ -355,7 +342,6 @@ pub async fn run(cfg: crate::config::Config, opts: RunOptions) -> Result<(), Dae
                     // Its cfn-init-data is read now, not at the local sources' next turn.
                     sources.wake_locals();
                     pending.flush(&nova, &root, &outbox)?;
-                    wake_outbox.notify_one();
                 }
             }
             _ = beat.tick() => {

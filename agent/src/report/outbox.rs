@@ -1,6 +1,8 @@
 //! The durable outbox: one JSON file per message under `<state>/outbox/`, named so that they
 //! sort in the order they were queued. A message holds everything needed to send it again after
-//! a restart (including credentials: the state directory is 0700 and root's).
+//! a restart (including credentials: the state directory is 0700 and root's). Every push wakes
+//! whoever waits in `pushed` (the daemon's flusher), so a result is on its way to Heat as soon
+//! as it is queued, not when the rest of the metadata has been applied.
 
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -47,13 +49,23 @@ pub struct Message {
 
 pub struct Outbox {
     dir: PathBuf,
+    pushed: tokio::sync::Notify,
 }
 
 impl Outbox {
     pub fn open(state_root: &Path) -> std::io::Result<Outbox> {
         let dir = state_root.join("outbox");
         std::fs::create_dir_all(&dir)?;
-        Ok(Outbox { dir })
+        Ok(Outbox {
+            dir,
+            pushed: tokio::sync::Notify::new(),
+        })
+    }
+
+    /// Returns once a message has been pushed since the last return (a push while nobody
+    /// waits is remembered).
+    pub async fn pushed(&self) {
+        self.pushed.notified().await
     }
 
     /// Queues a message durably; returns its file name.
@@ -69,6 +81,7 @@ impl Outbox {
             name = format!("{nanos:024}-{n}.json");
         }
         write_json(&self.dir.join(&name), msg)?;
+        self.pushed.notify_one();
         Ok(name)
     }
 

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::json;
-use solum_tests::appvm::{self, wait_answer, wait_until, World};
+use solum_tests::appvm::{self, received_at, wait_answers, wait_until, World};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -40,17 +40,27 @@ fn main() {
 
     let mut vm = world.boot(1);
     let login = vm.wait_console("login:", 0, long);
-    let registered = wait_until("registration", long, &vm, || {
-        !world.registrations().is_empty()
-    });
-    let first_signal = wait_until("a deployment signal", long, &vm, || {
-        !world.signals().is_empty()
-    });
-    let api = wait_answer(&world.api_url(), "from dockerfile-web", long, &mut vm);
-    let web = wait_answer(&world.web_url(), "web v1", long, &mut vm);
-    let wait = wait_until("the wait condition", long, &vm, || {
+    // Both apps probed in one loop; the Heat-side events timed by when the fixture got them.
+    let healthy = wait_answers(
+        &[
+            (&world.api_url(), "from dockerfile-web"),
+            (&world.web_url(), "web v1"),
+        ],
+        long,
+        &mut vm,
+    );
+    let (api, web) = (healthy[0], healthy[1]);
+    wait_until("the wait condition", long, &vm, || {
         !world.wait_signals().is_empty()
     });
+    let first = |reqs: Vec<solum_tests::fixture::Request>| {
+        reqs.iter()
+            .map(|r| received_at(r, &vm))
+            .fold(f64::INFINITY, f64::min)
+    };
+    let registered = first(world.registrations());
+    let first_signal = first(world.signals());
+    let wait = first(world.wait_signals());
     let used_mb: f64 = world
         .ssh("free -m | awk '/^Mem:/ {print $3}'")
         .trim()
@@ -69,8 +79,15 @@ fn main() {
     vm.kill();
     let mut vm2 = world.boot(2);
     let login2 = vm2.wait_console("login:", 0, long);
-    let web2 = wait_answer(&world.web_url(), "web v1", long, &mut vm2);
-    let api2 = wait_answer(&world.api_url(), "from dockerfile-web", long, &mut vm2);
+    let back = wait_answers(
+        &[
+            (&world.api_url(), "from dockerfile-web"),
+            (&world.web_url(), "web v1"),
+        ],
+        long,
+        &mut vm2,
+    );
+    let (api2, web2) = (back[0], back[1]);
     let journal2 = world.ssh(
         "sudo journalctl -b -o short-monotonic --no-pager -u docker -u containerd -u solum-agent",
     );
