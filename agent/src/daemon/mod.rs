@@ -325,8 +325,7 @@ pub async fn run(cfg: crate::config::Config, opts: RunOptions) -> Result<(), Dae
                         }
                         let applied =
                             deployments::process(&agent, &doc, &records, &outbox, &opts.hooks)
-                                .await
-                                .map_err(at(&root.join("deployments")))?;
+                                .await;
                         let signalled = !applied.is_empty();
                         pending.applied.extend(applied);
                         if pending.flush(&nova, &root, &outbox)? || signalled {

@@ -253,7 +253,8 @@ pub fn outcome(stdout: &[u8], stderr: &[u8], code: i64) -> Outcome {
     if stdout.is_empty() {
         return raw();
     }
-    let Ok(Value::Object(m)) = serde_json::from_slice::<Value>(stdout) else {
+    let budget = solum_limits::Budget::DEFAULT;
+    let Ok(Value::Object(m)) = solum_limits::json::from_slice::<Value>(stdout, &budget) else {
         return raw();
     };
     from_signal(m)
