@@ -2,6 +2,7 @@
 //! from the config drive first and the metadata service as the fallback (as Afterburn and
 //! Ignition do). Each source is one module behind `NovaSource`; they only fetch and parse.
 
+pub mod budget;
 pub mod configdrive;
 pub mod http;
 pub mod iso9660;
