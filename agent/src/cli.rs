@@ -130,12 +130,42 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(run(cli)) {
+    match rt.block_on(run_interruptible(cli)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("solum-agent: {}", chain(&e));
-            ExitCode::FAILURE
+            match solum_agent::interrupt::received() {
+                Some(sig) => ExitCode::from(128 + sig as u8),
+                None => ExitCode::FAILURE,
+            }
         }
+    }
+}
+
+/// How long a command may take to unwind after SIGINT, SIGTERM or SIGHUP (its children get
+/// SIGTERM and up to 20 s to clean up) before it is dropped where it stands.
+const UNWIND_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// `run`, stopped by SIGINT, SIGTERM or SIGHUP: the command sees the signal
+/// (`solum_agent::interrupt`), stops its children and returns; one that has not returned
+/// within `UNWIND_GRACE` is dropped, which still runs every guard (child groups killed,
+/// temporary directories removed) before the process exits.
+async fn run_interruptible(cli: Cli) -> Result<ExitCode> {
+    solum_agent::interrupt::install();
+    let work = run(cli);
+    tokio::pin!(work);
+    let signal = tokio::select! {
+        r = &mut work => return r,
+        signal = solum_agent::interrupt::requested() => signal,
+    };
+    match tokio::time::timeout(UNWIND_GRACE, &mut work).await {
+        // The daemon returns Ok when asked to stop: that is a clean exit.
+        Ok(Ok(code)) => Ok(code),
+        Ok(Err(e)) => Err(e.context(format!("stopped by signal {signal}"))),
+        Err(_) => Err(anyhow::anyhow!(
+            "stopped by signal {signal} (did not unwind within {} s)",
+            UNWIND_GRACE.as_secs()
+        )),
     }
 }
 

@@ -190,7 +190,7 @@ impl PendingWait {
     }
 }
 
-/// The daemon. Returns on SIGTERM/SIGINT.
+/// The daemon. Returns on SIGTERM, SIGINT or SIGHUP (`interrupt`).
 pub async fn run(cfg: crate::config::Config, opts: RunOptions) -> Result<(), DaemonError> {
     let client = http_client();
     let root = cfg.state_dir.clone();
@@ -198,9 +198,6 @@ pub async fn run(cfg: crate::config::Config, opts: RunOptions) -> Result<(), Dae
     let records = Records::open(&root).map_err(at(&root.join("deployments")))?;
     let outbox = Arc::new(Outbox::open(&root).map_err(at(&root.join("outbox")))?);
     let wake_outbox = Arc::new(Notify::new());
-    let mut terminate =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .map_err(|e| DaemonError::Other(format!("installing the SIGTERM handler: {e}")))?;
 
     let mut nova_task = startup::nova_in_background(&opts, &client);
     let mut nova: Option<Nova> = None;
@@ -265,8 +262,7 @@ pub async fn run(cfg: crate::config::Config, opts: RunOptions) -> Result<(), Dae
                     wake_outbox.notify_one();
                 }
             }
-            _ = terminate.recv() => return Ok(()),
-            _ = tokio::signal::ctrl_c() => return Ok(()),
+            _ = crate::interrupt::requested() => return Ok(()),
         }
     };
     if let Some(n) = &nova {
@@ -364,8 +360,7 @@ pub async fn run(cfg: crate::config::Config, opts: RunOptions) -> Result<(), Dae
                     send_beat(&client, url, token.as_deref(), n, seq, &agent).await;
                 }
             }
-            _ = terminate.recv() => break,
-            _ = tokio::signal::ctrl_c() => break,
+            _ = crate::interrupt::requested() => break,
         }
     }
     nova_task.abort();
