@@ -18,4 +18,5 @@ pub mod runtime;
 pub mod source;
 pub mod stack;
 pub mod state;
+pub mod workdir;
 pub mod workflow;
