@@ -14,6 +14,24 @@ use solum_tests::{require_docker, require_program, require_root, unique_name};
 struct Build {
     dir: tempfile::TempDir,
     child: Child,
+    tag: String,
+}
+
+impl Drop for Build {
+    /// Whatever happened, no agent and no image of this test's own tags stay.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        for flavor in ["build", "run"] {
+            let _ = Command::new("docker")
+                .args([
+                    "rmi",
+                    "-f",
+                    &format!("solum-test/{}-{flavor}:bookworm", self.tag),
+                ])
+                .output();
+        }
+    }
 }
 
 impl Build {
@@ -47,7 +65,11 @@ impl Build {
             .stderr(std::fs::File::create(dir.path().join("agent.log")).unwrap())
             .spawn()
             .expect("starting solum-agent stack build");
-        Build { dir, child }
+        Build {
+            dir,
+            child,
+            tag: tag.to_string(),
+        }
     }
 
     fn tmp(&self) -> PathBuf {
