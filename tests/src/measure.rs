@@ -111,10 +111,7 @@ mod tests {
         assert_eq!(m.stderr, "err\n");
         assert!(m.max_rss_kib > 0);
         m.assert_within_budget();
-        let m = run(
-            &mut Command::new("sleep").arg("30"),
-            Duration::from_millis(200),
-        );
+        let m = run(Command::new("sleep").arg("30"), Duration::from_millis(200));
         assert_eq!(m.code, None);
         assert!(m.wall < Duration::from_secs(10));
     }
