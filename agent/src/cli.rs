@@ -142,30 +142,34 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// How long a command may take to unwind after SIGINT, SIGTERM or SIGHUP (its children get
-/// SIGTERM and up to 20 s to clean up) before it is dropped where it stands.
+/// How long a command running a bootstrapper may take to unwind after SIGINT, SIGTERM or
+/// SIGHUP (the bootstrapper gets SIGTERM and up to 20 s to clean up) before it is dropped.
 const UNWIND_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// `run`, stopped by SIGINT, SIGTERM or SIGHUP: the command sees the signal
-/// (`solum_agent::interrupt`), stops its children and returns; one that has not returned
-/// within `UNWIND_GRACE` is dropped, which still runs every guard (child groups killed,
-/// temporary directories removed) before the process exits.
+/// `run`, stopped by SIGINT, SIGTERM or SIGHUP. The daemon and a command running a
+/// bootstrapper see the signal (`solum_agent::interrupt`), stop and return, within
+/// `UNWIND_GRACE`; anything else is dropped at once. Dropping runs every guard (child groups
+/// killed, temporary directories removed) before the process exits.
 async fn run_interruptible(cli: Cli) -> Result<ExitCode> {
     solum_agent::interrupt::install();
+    // The daemon and the supervisor stop by themselves on a signal (flushing what they owe).
+    let daemon = matches!(cli.command, Command::Run | Command::Supervise);
     let work = run(cli);
     tokio::pin!(work);
     let signal = tokio::select! {
         r = &mut work => return r,
         signal = solum_agent::interrupt::requested() => signal,
     };
-    match tokio::time::timeout(UNWIND_GRACE, &mut work).await {
+    let grace = if daemon || solum_agent::interrupt::graceful_children() {
+        UNWIND_GRACE
+    } else {
+        std::time::Duration::ZERO
+    };
+    match tokio::time::timeout(grace, &mut work).await {
         // The daemon returns Ok when asked to stop: that is a clean exit.
         Ok(Ok(code)) => Ok(code),
         Ok(Err(e)) => Err(e.context(format!("stopped by signal {signal}"))),
-        Err(_) => Err(anyhow::anyhow!(
-            "stopped by signal {signal} (did not unwind within {} s)",
-            UNWIND_GRACE.as_secs()
-        )),
+        Err(_) => Err(anyhow::anyhow!("stopped by signal {signal}")),
     }
 }
 

@@ -4,13 +4,15 @@
 //! `ChildGroup` is the other half: a child started in its own process group is stopped with
 //! that whole group, gracefully first (a bootstrapper gets to unmount what it mounted).
 
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use tokio::sync::watch;
 
 static RECEIVED: AtomicI32 = AtomicI32::new(0);
+/// Children that are stopped gracefully (SIGTERM, time to clean up) running now.
+static GRACEFUL: AtomicUsize = AtomicUsize::new(0);
 static CHANNEL: OnceLock<watch::Receiver<i32>> = OnceLock::new();
 
 /// Starts listening for SIGINT, SIGTERM and SIGHUP (once; later calls do nothing). Needs a
@@ -65,6 +67,34 @@ pub async fn requested() -> i32 {
         Err(_) => return std::future::pending().await,
     };
     n
+}
+
+/// Whether a child that is stopped gracefully (a bootstrapper) is running: the command then
+/// gets time to stop it before it is dropped.
+pub fn graceful_children() -> bool {
+    GRACEFUL.load(Ordering::SeqCst) > 0
+}
+
+/// Counts a gracefully stopped child for `graceful_children` while it lives.
+pub struct Graceful(());
+
+impl Graceful {
+    pub fn new() -> Graceful {
+        GRACEFUL.fetch_add(1, Ordering::SeqCst);
+        Graceful(())
+    }
+}
+
+impl Default for Graceful {
+    fn default() -> Self {
+        Graceful::new()
+    }
+}
+
+impl Drop for Graceful {
+    fn drop(&mut self) {
+        GRACEFUL.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// A child started in its own process group (`process_group(0)`). Dropped while armed, the

@@ -231,6 +231,7 @@ pub async fn run_logged(
         source: e,
     })?;
     let mut group = crate::interrupt::ChildGroup::new(child.id());
+    let _graceful = crate::interrupt::Graceful::new();
     let tail = std::sync::Mutex::new(VecDeque::with_capacity(TAIL_LINES));
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
