@@ -513,7 +513,7 @@ mod tests {
     fn selection_rules() {
         let t = target();
         let v = parse(
-            "a:\n  arch: arm64\nb:\n  not-arch: amd64\nc:\n  when: DIB_FOO=no\nd:\n  when: DIB_FOO!=no\ne:\n  when: UNSET=\n",
+            "aa:\n  arch: arm64\nbb:\n  not-arch: amd64\ncc:\n  when: DIB_FOO=no\ndd:\n  when: DIB_FOO!=no\nee:\n  when: UNSET=\n",
         )
         .unwrap();
         let picked: Vec<&str> = v
@@ -521,7 +521,7 @@ mod tests {
             .filter(|e| t.selects(e))
             .map(|e| e.name.as_str())
             .collect();
-        assert_eq!(picked, vec!["d", "e"]);
+        assert_eq!(picked, vec!["dd", "ee"]);
     }
 
     #[test]
@@ -554,16 +554,16 @@ mod tests {
             e.to_string().contains("package 'vim': unknown phase"),
             "{e}"
         );
-        let e = parse("a:\nb:\n\nc:\n  colour: red\n").unwrap_err();
+        let e = parse("aa:\nbb:\n\ncc:\n  colour: red\n").unwrap_err();
         assert_eq!(e.line, Some(4));
         assert!(e.to_string().contains("unknown key 'colour'"), "{e}");
-        let e = parse("a:\n  phase: root.d\n").unwrap_err();
+        let e = parse("aa:\n  phase: root.d\n").unwrap_err();
         assert!(e.to_string().contains("cannot install packages"), "{e}");
-        let e = parse("a:\n  when: nonsense\n").unwrap_err();
+        let e = parse("aa:\n  when: nonsense\n").unwrap_err();
         assert!(e.to_string().contains("bad condition"), "{e}");
         let e = parse("- a\n- b\n").unwrap_err();
         assert!(e.to_string().contains("expected a mapping"), "{e}");
-        let e = parse("a: 3\n").unwrap_err();
+        let e = parse("aa: 3\n").unwrap_err();
         assert!(e.to_string().contains("found a number"), "{e}");
     }
 

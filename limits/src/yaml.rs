@@ -17,8 +17,10 @@ pub fn check(text: &str, budget: &Budget) -> Result<(), BudgetError> {
     let mut anchors: Vec<Option<(u64, u64)>> = Vec::new();
     // Open collections: their anchor id and the totals when they started.
     let mut open: Vec<(usize, u64, u64)> = Vec::new();
+    // The line each open collection starts on, to say where an unclosed one began.
+    let mut open_lines: Vec<usize> = Vec::new();
     for item in Parser::new_from_str(text) {
-        let (event, span) = item.map_err(|e| syntax(&e, budget))?;
+        let (event, span) = item.map_err(|e| syntax(&e, budget, open_lines.last().copied()))?;
         let line = span.start.line();
         match event {
             Event::Scalar(value, _, anchor, _) => {
@@ -29,10 +31,12 @@ pub fn check(text: &str, budget: &Budget) -> Result<(), BudgetError> {
             Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
                 meter.enter(line)?;
                 open.push((anchor, meter.nodes, meter.bytes));
+                open_lines.push(line);
                 meter.add(1, 0, line)?;
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 meter.leave();
+                open_lines.pop();
                 if let Some((anchor, nodes, bytes)) = open.pop() {
                     let size = (meter.nodes - nodes, meter.bytes - bytes);
                     remember(&mut anchors, anchor, size);
@@ -59,8 +63,10 @@ pub fn check(text: &str, budget: &Budget) -> Result<(), BudgetError> {
     Ok(())
 }
 
-/// The event parser's error; its own flow-depth limit (255) is reported as the budget's.
-fn syntax(e: &saphyr_parser::ScanError, budget: &Budget) -> BudgetError {
+/// The event parser's error; its own flow-depth limit (255) is reported as the budget's. When
+/// the error is found on a later line than the innermost open collection began (an unclosed
+/// `[`), that line is named too.
+fn syntax(e: &saphyr_parser::ScanError, budget: &Budget, open_at: Option<usize>) -> BudgetError {
     let line = e.marker().line();
     match e.info() {
         "recursion limit exceeded" => BudgetError::Depth {
@@ -69,7 +75,10 @@ fn syntax(e: &saphyr_parser::ScanError, budget: &Budget) -> BudgetError {
         },
         info => BudgetError::Syntax {
             line,
-            message: info.to_string(),
+            message: match open_at.filter(|l| *l < line) {
+                Some(start) => format!("{info} (in the collection that starts at line {start})"),
+                None => info.to_string(),
+            },
         },
     }
 }
@@ -193,6 +202,7 @@ mod tests {
         ));
         let e = check("a: 1\nb: [1, 2\n", &small()).unwrap_err();
         assert!(matches!(e, BudgetError::Syntax { .. }), "{e}");
+        assert!(e.to_string().contains("starts at line 2"), "{e}");
         let e = check("a: *nope\n", &small()).unwrap_err();
         assert!(matches!(e, BudgetError::Syntax { line: 1, .. }), "{e}");
     }
