@@ -269,6 +269,30 @@ fn parse_entry(
 /// letter or digit), then optionally `:arch`, then optionally `=version` or `/release`. So no
 /// option (`-o...`), no path (`../../etc/passwd`, `./x.deb`), nothing a shell would read.
 pub fn is_package_name(s: &str) -> bool {
+    let lower = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    with_suffixes(s, |name| {
+        name.len() >= 2
+            && name.bytes().next().is_some_and(lower)
+            && name.bytes().all(|b| lower(b) || b"+-.".contains(&b))
+    })
+}
+
+/// Whether a package-installs key can be a generic name (mapped through pkg-map, as DIB's
+/// `dib_style_tree`): `is_package_name`'s shape, the name part also allowing upper case and
+/// `_` and one character. What apt finally gets is checked with `is_package_name`.
+pub fn is_generic_name(s: &str) -> bool {
+    with_suffixes(s, |name| {
+        name.bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphanumeric())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+-._".contains(&b))
+    })
+}
+
+/// `name[:arch][=version|/release]` with `name_ok` deciding the name part.
+fn with_suffixes(s: &str, name_ok: impl Fn(&str) -> bool) -> bool {
     let (rest, suffix) = match s.find(['=', '/']) {
         Some(i) => (&s[..i], Some(&s[i..])),
         None => (s, None),
@@ -278,9 +302,6 @@ pub fn is_package_name(s: &str) -> bool {
         None => (rest, None),
     };
     let lower = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
-    let name_ok = name.len() >= 2
-        && name.bytes().next().is_some_and(lower)
-        && name.bytes().all(|b| lower(b) || b"+-.".contains(&b));
     let arch_ok = arch.is_none_or(|a| !a.is_empty() && a.bytes().all(|b| lower(b) || b == b'-'));
     let suffix_ok = match suffix {
         None => true,
@@ -299,7 +320,7 @@ pub fn is_package_name(s: &str) -> bool {
                     .all(|b| b.is_ascii_alphanumeric() || b".+_-".contains(&b))
         }
     };
-    name_ok && arch_ok && suffix_ok
+    name_ok(name) && arch_ok && suffix_ok
 }
 
 /// Parse one package-installs file. Entries come out sorted by package name.
@@ -325,7 +346,7 @@ pub fn parse_package_installs(
     };
     let mut out = Vec::new();
     for (name, v) in &map {
-        if !is_package_name(name) {
+        if !is_generic_name(name) {
             return Err(err(
                 file,
                 line_of(text, name),
@@ -591,6 +612,17 @@ mod tests {
             "",
         ] {
             assert!(!is_package_name(bad), "{bad:?} accepted");
+        }
+        assert!(is_generic_name("dib_style_tree") && is_generic_name("a"));
+        for bad in [
+            "../../../etc/passwd",
+            "./x.deb",
+            "/tmp/x.deb",
+            "-o",
+            "_x",
+            "a b",
+        ] {
+            assert!(!is_generic_name(bad), "{bad:?} accepted as a generic name");
         }
         let e = parse("ok:\n\"-o=x\":\n").unwrap_err();
         assert_eq!(e.line, Some(2), "{e}");
