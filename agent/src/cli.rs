@@ -130,12 +130,46 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(run(cli)) {
+    match rt.block_on(run_interruptible(cli)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("solum-agent: {}", chain(&e));
-            ExitCode::FAILURE
+            match solum_agent::interrupt::received() {
+                Some(sig) => ExitCode::from(128 + sig as u8),
+                None => ExitCode::FAILURE,
+            }
         }
+    }
+}
+
+/// How long a command running a bootstrapper may take to unwind after SIGINT, SIGTERM or
+/// SIGHUP (the bootstrapper gets SIGTERM and up to 20 s to clean up) before it is dropped.
+const UNWIND_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// `run`, stopped by SIGINT, SIGTERM or SIGHUP. The daemon and a command running a
+/// bootstrapper see the signal (`solum_agent::interrupt`), stop and return, within
+/// `UNWIND_GRACE`; anything else is dropped at once. Dropping runs every guard (child groups
+/// killed, temporary directories removed) before the process exits.
+async fn run_interruptible(cli: Cli) -> Result<ExitCode> {
+    solum_agent::interrupt::install();
+    // The daemon and the supervisor stop by themselves on a signal (flushing what they owe).
+    let daemon = matches!(cli.command, Command::Run | Command::Supervise);
+    let work = run(cli);
+    tokio::pin!(work);
+    let signal = tokio::select! {
+        r = &mut work => return r,
+        signal = solum_agent::interrupt::requested() => signal,
+    };
+    let grace = if daemon || solum_agent::interrupt::graceful_children() {
+        UNWIND_GRACE
+    } else {
+        std::time::Duration::ZERO
+    };
+    match tokio::time::timeout(grace, &mut work).await {
+        // The daemon returns Ok when asked to stop: that is a clean exit.
+        Ok(Ok(code)) => Ok(code),
+        Ok(Err(e)) => Err(e.context(format!("stopped by signal {signal}"))),
+        Err(_) => Err(anyhow::anyhow!("stopped by signal {signal}")),
     }
 }
 

@@ -188,9 +188,11 @@ impl Config {
         if text.trim().is_empty() {
             return Ok(Config::default());
         }
-        serde_norway::from_str(text).map_err(|e| ConfigError::Parse {
-            path: path.to_path_buf(),
-            message: e.to_string(),
+        solum_limits::yaml::from_str(text, &solum_limits::Budget::DEFAULT).map_err(|e| {
+            ConfigError::Parse {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            }
         })
     }
 

@@ -61,7 +61,10 @@ impl StateDir {
     pub fn open(root: &Path) -> std::io::Result<StateDir> {
         use std::os::unix::fs::PermissionsExt;
         std::fs::create_dir_all(root)?;
-        std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o700))?;
+        // Only when needed: a read-only state directory still serves `status`.
+        if std::fs::metadata(root)?.permissions().mode() & 0o7777 != 0o700 {
+            std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o700))?;
+        }
         let root = root.canonicalize()?;
         Ok(StateDir { root })
     }

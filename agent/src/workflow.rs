@@ -19,6 +19,7 @@ use crate::runtime::{AppState, AppStatus, ReleaseSpec, Runtime, RuntimeError};
 use crate::source::{self, SourceError};
 use crate::stack::{self, StackError};
 use crate::state::{AppRecord, ReleaseRecord, StateDir};
+use crate::workdir::WorkDir;
 
 /// How long `unittest_cmd` may run.
 const UNIT_TEST_TIMEOUT: Duration = Duration::from_secs(600);
@@ -110,6 +111,12 @@ impl Agent {
             run_image: cfg.stack.run_image.clone(),
         };
         let runtime = Runtime::new(docker.clone(), state.clone(), settings)?;
+        for dir in crate::workdir::sweep(&state.root().join("apps")) {
+            tracing::info!(
+                "removed {}, left by a deploy that was killed",
+                dir.display()
+            );
+        }
         Ok(Agent {
             config: cfg,
             state,
@@ -298,16 +305,12 @@ impl Agent {
         }))
     }
 
-    fn work_dir(&self, app: &str) -> Result<tempfile::TempDir, DeployError> {
+    fn work_dir(&self, app: &str) -> Result<WorkDir, DeployError> {
         let base = self.state.app_dir(app).join("work");
-        std::fs::create_dir_all(&base).map_err(io_err(format!("creating {}", base.display())))?;
-        tempfile::Builder::new()
-            .prefix("deploy-")
-            .tempdir_in(&base)
-            .map_err(io_err(format!(
-                "creating a work directory in {}",
-                base.display()
-            )))
+        WorkDir::create(&base).map_err(io_err(format!(
+            "creating a work directory in {}",
+            base.display()
+        )))
     }
 
     /// Decides which builder applies. A named language pack that is not an installed buildpack
@@ -496,19 +499,29 @@ impl Agent {
     }
 
     /// Removes an app: containers, route, images, cache volume and record.
+    /// Removes `app`: its containers and route, every image built for it (all releases; found
+    /// by label, so an app whose deploys all failed is destroyable too), its build cache and
+    /// its state. An image still used by a container outside the app stays.
     pub async fn destroy(&self, app: &str) -> Result<(), DeployError> {
-        let record = self.record(app)?;
-        self.runtime.destroy(app).await?;
-        if let Some(r) = &record.release {
-            let _ = self
-                .docker
-                .remove_image(
-                    &r.image,
-                    None::<bollard::query_parameters::RemoveImageOptions>,
-                    None,
-                )
-                .await;
+        if !is_plain_name(app) {
+            return Err(DeployError::Invalid(format!("{app:?} is not an app name")));
         }
+        let record = self
+            .state
+            .read_app(app)
+            .map_err(io_err(format!("reading the record of {app}")))?;
+        let mut images = build::cache::app_images(&self.docker, app).await?;
+        match self.runtime.destroy(app).await {
+            Ok(()) => {}
+            Err(RuntimeError::NoSuchApp(_)) if record.is_some() || !images.is_empty() => {}
+            Err(e) => return Err(e.into()),
+        }
+        if let Some(r) = record.as_ref().and_then(|r| r.release.as_ref()) {
+            if !images.contains(&r.image) {
+                images.push(r.image.clone());
+            }
+        }
+        self.remove_images(images).await;
         let _ = self
             .docker
             .remove_volume(
@@ -519,6 +532,35 @@ impl Agent {
         self.state
             .remove_app(app)
             .map_err(io_err(format!("removing the state of {app}")))
+    }
+
+    /// Removes `images`, children before parents (a language pack's app image is built on an
+    /// image of the same app): passes until one removes nothing.
+    async fn remove_images(&self, mut images: Vec<String>) {
+        while !images.is_empty() {
+            let mut left = Vec::new();
+            for id in images.iter() {
+                let removed = self
+                    .docker
+                    .remove_image(
+                        id,
+                        None::<bollard::query_parameters::RemoveImageOptions>,
+                        None,
+                    )
+                    .await;
+                if let Err(e) = removed {
+                    tracing::debug!("image {id}: {e}");
+                    left.push(id.clone());
+                }
+            }
+            if left.len() == images.len() {
+                for id in &left {
+                    tracing::warn!("image {id} of the app is still in use: kept");
+                }
+                return;
+            }
+            images = left;
+        }
     }
 
     fn record(&self, app: &str) -> Result<AppRecord, DeployError> {

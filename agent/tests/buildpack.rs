@@ -264,14 +264,16 @@ async fn multi_buildpack_exports_env_dir_user_and_last_release_wins() {
     let docker = docker().await;
     let stack = ready_stack(&docker).await;
     let fx = Fixture::new("bp-multi");
-    let first = fx.path("bp-first");
+    // `.buildpacks` may name directories inside the source only.
+    let src = fx.path("src");
+    let first = src.join("bp-first");
     make_buildpack(
         &first,
         "echo First",
         r#"echo "export FROM_FIRST='hello from first'" > "$(dirname "$0")/../export"; echo first > "$1/first.txt""#,
         "echo '---'; echo 'default_process_types: {web: first-web, worker: first-worker}'",
     );
-    let second = fx.path("bp-second");
+    let second = src.join("bp-second");
     make_buildpack(
         &second,
         "exit 1",
@@ -281,15 +283,9 @@ id -u > "$1/uid.txt"; id -g >> "$1/uid.txt"
 echo "$STACK $HOME $SOURCE_VERSION ${REQUEST_ID:+has-request-id}" >> "$1/env.txt""#,
         "printf -- '---\\ndefault_process_types:\\n  web: cat seen.txt\\nconfig_vars:\\n  FROM_RELEASE: \"yes $ and \\\\\"q\\\\\"\"\\n'",
     );
-    let src = fx.path("src");
-    std::fs::create_dir_all(&src).unwrap();
     std::fs::write(
         src.join(".buildpacks"),
-        format!(
-            "# two local buildpacks\n{}\n{}\n",
-            first.display(),
-            second.display()
-        ),
+        "# two buildpacks of the source\n./bp-first\nbp-second\n",
     )
     .unwrap();
     let empty = fx.path("installed");
@@ -527,4 +523,50 @@ async fn assert_no_build_container(app: &str) {
         String::from_utf8_lossy(&out.stdout).trim().is_empty(),
         "a build container of {app} was left behind"
     );
+}
+
+/// Issue 11, reproduction 6: the source's `.buildpacks` named a host directory holding
+/// `bin/compile`; it was uploaded into the build container, 0600 root files included. Source
+/// is untrusted: every way of naming a host path is refused before any container starts.
+#[tokio::test]
+async fn buildpacks_file_naming_a_host_directory_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let docker = docker().await;
+    let stack = ready_stack(&docker).await;
+    let fx = Fixture::new("bp-host");
+    let host = fx.path("host-pack");
+    make_buildpack(
+        &host,
+        "echo Host",
+        "cat \"$(dirname \"$0\")/../secret\"",
+        "",
+    );
+    std::fs::write(host.join("secret"), "root only\n").unwrap();
+    std::fs::set_permissions(host.join("secret"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    let src = fx.path("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::os::unix::fs::symlink(&host, src.join("link-out")).unwrap();
+    let empty = fx.path("installed");
+    std::fs::create_dir_all(&empty).unwrap();
+    let entries = [
+        host.display().to_string(),
+        format!("file://{}", host.display()),
+        "../host-pack".to_string(),
+        "./link-out".to_string(),
+        format!("{}#main", host.display()),
+    ];
+    for (i, entry) in entries.iter().enumerate() {
+        std::fs::write(src.join(".buildpacks"), format!("{entry}\n")).unwrap();
+        let req = fx.request(&src, LanguagePack::Auto, &empty, &i.to_string());
+        let e = match buildpack::build(&docker, &req, &stack).await {
+            Err(e) => e.to_string(),
+            Ok(o) => panic!("{entry}: built {}", o.image),
+        };
+        assert!(
+            e.contains(".buildpacks") && e.contains("names a path outside the source"),
+            "{entry}: {e}"
+        );
+        assert!(!e.contains("root only"), "{e}");
+    }
+    assert_no_build_container(&fx.app).await;
 }

@@ -108,3 +108,80 @@ fn garbage_is_a_clear_error() {
         "{e}"
     );
 }
+
+/// A FAT16 config drive (mkfs.vfat + mtools) patched so that the `openstack/latest`
+/// directory's cluster chain loops on itself: its FAT entry points to its own cluster and its
+/// free entries are marked deleted, so a reader looking for a file that is not there walks
+/// the same cluster forever (issue 11, reproduction 3). `meta_data.json` and `user_data` are
+/// there; `vendor_data.json` is not.
+pub fn looping_vfat(dir: &Path) -> std::path::PathBuf {
+    require_program("mkfs.vfat");
+    require_program("mcopy");
+    let src = dir.join("loop-src");
+    let latest = src.join("openstack/latest");
+    std::fs::create_dir_all(&latest).unwrap();
+    std::fs::write(
+        latest.join("meta_data.json"),
+        r#"{"uuid": "u-loop", "name": "loop"}"#,
+    )
+    .unwrap();
+    std::fs::write(latest.join("user_data"), "#!/bin/sh\n").unwrap();
+    let img = dir.join("loop.img");
+    run(Command::new("mkfs.vfat")
+        .args(["-F", "16", "-s", "1", "-C", "-n", "CONFIG-2"])
+        .arg(&img)
+        .arg("8192"));
+    run(Command::new("mcopy")
+        .args(["-s", "-i", img.to_str().unwrap()])
+        .arg(src.join("openstack"))
+        .arg("::/"));
+    let mut b = std::fs::read(&img).unwrap();
+    let u16_at = |b: &[u8], o: usize| u16::from_le_bytes([b[o], b[o + 1]]) as usize;
+    let sector = u16_at(&b, 11);
+    let per_cluster = b[13] as usize;
+    let reserved = u16_at(&b, 14);
+    let fats = b[16] as usize;
+    let root_entries = u16_at(&b, 17);
+    let fat_sectors = u16_at(&b, 22);
+    let root_at = (reserved + fats * fat_sectors) * sector;
+    let data_at = root_at + root_entries * 32;
+    let cluster_len = per_cluster * sector;
+    let cluster_at = |c: usize| data_at + (c - 2) * cluster_len;
+    // The first cluster of the subdirectory whose short (8.3) name starts with `prefix`, in the
+    // directory at `at`, `len` bytes long (long names are mangled: `OPENST~1`).
+    let find = |b: &[u8], at: usize, len: usize, prefix: &[u8]| -> usize {
+        (at..at + len)
+            .step_by(32)
+            .find(|&e| b[e + 11] != 0x0f && b[e + 11] & 0x10 != 0 && b[e..].starts_with(prefix))
+            .map(|e| u16_at(b, e + 26))
+            .unwrap_or_else(|| panic!("no {:?} directory", String::from_utf8_lossy(prefix)))
+    };
+    let openstack = find(&b, root_at, root_entries * 32, b"OPENST");
+    let latest = find(&b, cluster_at(openstack), cluster_len, b"LATEST");
+    for f in 0..fats {
+        let entry = reserved * sector + f * fat_sectors * sector + latest * 2;
+        b[entry..entry + 2].copy_from_slice(&(latest as u16).to_le_bytes());
+    }
+    for e in (cluster_at(latest)..cluster_at(latest) + cluster_len).step_by(32) {
+        if b[e] == 0 {
+            b[e] = 0xe5;
+        }
+    }
+    std::fs::write(&img, &b).unwrap();
+    img
+}
+
+#[test]
+fn vfat_directory_cluster_chain_that_loops_is_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let img = looping_vfat(d.path());
+    let started = std::time::Instant::now();
+    let e = configdrive::read(&img).unwrap_err().to_string();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(e.contains(&img.display().to_string()), "{e}");
+    assert!(e.contains("the filesystem is corrupt"), "{e}");
+}

@@ -420,3 +420,154 @@ fn bad_input_gives_one_clear_line() {
     assert!(err.contains("cannot reach the Docker engine"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
+
+fn images_labelled(label: &str) -> Vec<String> {
+    let out = Command::new("docker")
+        .args(["images", "-q", "--filter", &format!("label={label}")])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Issue 11, reproduction 8: `destroy` removed only the current release's image, and an app
+/// whose deploys all failed was "no app named X" though its images existed.
+#[test]
+fn destroy_removes_every_image_of_the_app_even_after_failed_deploys() {
+    let mut agent = TestAgent::new();
+    let name = unique_name("destroy");
+    let dir = agent.state.path().join("src");
+    let planfile = write_app(&dir, &name, free_port(), "one");
+    agent.deploy_json(&planfile);
+    std::fs::write(dir.join("message.txt"), "two").unwrap();
+    agent.deploy_json(&planfile);
+    let label = format!("solum.app={name}");
+    assert!(
+        images_labelled(&label).len() >= 2,
+        "two releases, two images"
+    );
+    agent.ok(&["destroy", &name]);
+    assert_eq!(images_labelled(&label), Vec::<String>::new());
+
+    // Built, then refused by its unit test: an image and no release.
+    let failed = unique_name("failed");
+    let dir = agent.state.path().join("src-failed");
+    let planfile = write_app(&dir, &failed, free_port(), "x");
+    let text = std::fs::read_to_string(&planfile).unwrap();
+    std::fs::write(&planfile, format!("{text}  unittest_cmd: exit 3\n")).unwrap();
+    agent.apps.push(failed.clone());
+    agent.fails(&["deploy", planfile.to_str().unwrap()]);
+    let label = format!("solum.app={failed}");
+    assert!(!images_labelled(&label).is_empty());
+    agent.ok(&["destroy", &failed]);
+    assert_eq!(images_labelled(&label), Vec::<String>::new());
+    let err = agent.fails(&["destroy", &failed]);
+    assert!(err.contains(&format!("no app named {failed}")), "{err}");
+}
+
+/// Issue 11, reproduction 8: `status` printed http://172.17.0.1:PORT/ (Docker's bridge) for an
+/// app bound to 127.0.0.1, and failed on a read-only state directory.
+#[test]
+fn status_url_answers_and_status_works_on_a_read_only_state_directory() {
+    let mut agent = TestAgent::new();
+    let name = unique_name("url");
+    let port = free_port();
+    let dir = agent.state.path().join("src");
+    let planfile = write_app(&dir, &name, port, "here");
+    agent.deploy_json(&planfile);
+    // Without --bind-address: the URL comes from where the app is bound.
+    let state = agent.state.path().to_str().unwrap().to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_solum-agent"))
+        .args(["--state-dir", &state, "status", &name, "--json"])
+        .env_remove("SOLUM_AGENT_CONFIG")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let url = v["apps"][0]["urls"][0].as_str().unwrap().to_string();
+    assert_eq!(url, format!("http://127.0.0.1:{port}/"));
+    assert_eq!(
+        wait_http(&url, Duration::from_secs(5)).unwrap().body,
+        "here"
+    );
+
+    // The state directory mounted read-only, in a mount namespace of its own.
+    solum_tests::require_root();
+    let script = format!(
+        "mount --bind -o ro \"$1\" \"$1\" && exec {} --state-dir \"$1\" status {name}",
+        env!("CARGO_BIN_EXE_solum-agent")
+    );
+    let out = Command::new("unshare")
+        .args([
+            "-m",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            &script,
+            "sh",
+            &state,
+        ])
+        .env_remove("SOLUM_AGENT_CONFIG")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains(&url), "{stdout}");
+}
+
+/// Issue 11, reproduction 8: a killed deploy left its `work/deploy-*` directory behind for
+/// good. The next start of the agent removes it (and never one of a deploy still running).
+#[test]
+fn killed_deploy_work_directory_is_swept_at_the_next_start() {
+    let mut agent = TestAgent::new();
+    let name = unique_name("killed");
+    let dir = agent.state.path().join("src");
+    let planfile = write_app(&dir, &name, free_port(), "x");
+    agent.apps.push(name.clone());
+    let work = agent.state.path().join("apps").join(&name).join("work");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_solum-agent"))
+        .args(["--state-dir", agent.state.path().to_str().unwrap()])
+        .args([
+            "--bind-address",
+            "127.0.0.1",
+            "deploy",
+            planfile.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let left = loop {
+        let found: Vec<PathBuf> = std::fs::read_dir(&work)
+            .map(|r| r.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        if !found.is_empty() {
+            break found;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no work directory appeared"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(left.iter().all(|d| d.exists()), "{left:?}");
+    agent.ok(&["status"]);
+    let after: Vec<PathBuf> = std::fs::read_dir(&work)
+        .map(|r| r.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(after.is_empty(), "left behind: {after:?}");
+}

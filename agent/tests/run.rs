@@ -858,3 +858,64 @@ fn an_unusable_metadata_document_fails_the_wait_condition() {
         "{body}"
     );
 }
+
+/// Issue 11, reproduction 4: deployment ids of 252 alphanumerics and of `"a."` × 65 stopped the
+/// daemon (`File name too long (os error 36)`) and no deployment beside them ran. Now each id
+/// maps to a bounded file name and all of them run and are signalled; a deployment whose
+/// record cannot be kept (its record path taken by a directory) fails alone with the reason.
+#[test]
+fn deployment_id_of_130_to_255_characters_runs_beside_the_others() {
+    let fx = Fixture::start();
+    let initial = cfn_world(&fx);
+    let script = |id: &str, name: &str| {
+        json!({"id": id, "name": name, "group": "script",
+            "config": format!("#!/bin/sh\necho {name}\n"),
+            "inputs": [input("deploy_signal_transport", "CFN_SIGNAL"),
+                input("deploy_signal_id", &fx.cfn_signal_url(name))]})
+    };
+    let mut metadata = initial.clone();
+    metadata["deployments"] = json!([
+        script("d-1", "a_valid"),
+        script(&"a".repeat(252), "b_long"),
+        script(&"a.".repeat(65), "c_dotted"),
+        script("d-blocked", "d_blocked"),
+        script("d-5", "e_valid"),
+    ]);
+    fx.with(|w| w.metadata = metadata);
+    let mut vm = Vm::new();
+    let drive = vm.config_drive(
+        &json!({"uuid": "u4", "name": "vm4", "meta": {}}),
+        &user_data(&initial),
+    );
+    std::fs::create_dir_all(vm.path("state/deployments/d-blocked.json")).unwrap();
+    let cfg = vm.config(&fx, &drive);
+    vm.start(&cfg);
+    fx.wait_for("five deployment signals", Duration::from_secs(60), |reqs| {
+        reqs.iter()
+            .filter(|r| r.path.starts_with("/v1/signal/") && r.status == 200)
+            .count()
+            >= 5
+    });
+    for name in ["a_valid", "b_long", "c_dotted", "e_valid"] {
+        let s = signals(&fx, &format!("/v1/signal/{name}"));
+        assert_eq!(s.len(), 1, "{name}: {s:?}");
+        assert_eq!(s[0]["deploy_status_code"], 0, "{name}: {}", s[0]);
+        assert_eq!(s[0]["deploy_stdout"], format!("{name}\n"));
+    }
+    let blocked = signals(&fx, "/v1/signal/d_blocked");
+    assert_eq!(blocked.len(), 1, "{blocked:?}");
+    assert_eq!(blocked[0]["deploy_status_code"], 1);
+    assert!(
+        blocked[0]["deploy_stderr"]
+            .as_str()
+            .unwrap()
+            .contains("could not keep the state of this deployment"),
+        "{}",
+        blocked[0]
+    );
+    // The daemon is still running and polling.
+    let child = vm.child.as_mut().unwrap();
+    assert!(child.try_wait().unwrap().is_none(), "{}", vm.log());
+    let log = vm.log();
+    assert!(!log.contains("File name too long"), "{log}");
+}

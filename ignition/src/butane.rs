@@ -54,10 +54,13 @@ pub fn butane_to_ignition(
     yaml: &str,
     local: LocalResolver,
 ) -> Result<(Config, Vec<Warning>), Error> {
-    let b: Butane = serde_norway::from_str(yaml).map_err(|e| Error::Butane {
-        line: e.location().map(|l| l.line()),
-        message: crate::error::redact(&e.to_string()),
-    })?;
+    let b: Butane =
+        solum_limits::yaml::from_str(yaml, &solum_limits::Budget::DEFAULT).map_err(|e| {
+            Error::Butane {
+                line: e.line(),
+                message: crate::error::redact(&e.to_string()),
+            }
+        })?;
     if b.variant != "fcos" {
         return Err(err(
             "variant",

@@ -6,6 +6,9 @@ use crate::report::Report;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// Over `parse::BUDGET` (size, values, nesting): refused before it is built.
+    #[error("config refused: {0}")]
+    Budget(#[from] solum_limits::BudgetError),
     /// Not JSON at all, or truncated JSON.
     #[error("invalid JSON at line {line} column {column}: {message}")]
     Json {

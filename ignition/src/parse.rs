@@ -17,8 +17,17 @@ pub struct Parsed {
     pub warnings: Vec<Warning>,
 }
 
+/// What an Ignition config may cost before it is built: 64 MiB of text and of strings (files
+/// are embedded as `data:` URLs), the shared limits on values and nesting.
+pub const BUDGET: solum_limits::Budget = solum_limits::Budget {
+    max_bytes: 64 << 20,
+    max_expanded_bytes: 64 << 20,
+    ..solum_limits::Budget::DEFAULT
+};
+
 /// Parses an Ignition config. Fields unknown to its version are dropped with a warning.
 pub fn parse(bytes: &[u8]) -> Result<Parsed, Error> {
+    solum_limits::json::check(bytes, &BUDGET)?;
     let text = gojson::text(bytes);
     let mut value: Value = serde_json::from_str(&text).map_err(|e| Error::Json {
         line: e.line(),

@@ -22,6 +22,8 @@ pub enum CollectError {
         source: std::io::Error,
     },
     #[error(transparent)]
+    Read(#[from] solum_limits::ReadError),
+    #[error(transparent)]
     Packages(#[from] PackageError),
     #[error(transparent)]
     Duplicate(#[from] Duplicate),
@@ -208,14 +210,14 @@ pub fn collect(resolved: &Resolved<'_>, opts: &PlanOptions) -> Result<Plan, Coll
             }
         }
         if let Some((path, format)) = package_file(el)? {
-            let text = fs::read_to_string(&path).map_err(io(&path))?;
+            let text = solum_limits::read_text(&path, packages::MAX_FILE_BYTES)?;
             for e in packages::parse_package_installs(&text, &path, format)? {
                 entries.push((el.name.clone(), e));
             }
         }
         let map_path = el.path.join("pkg-map");
         if map_path.is_file() {
-            let text = fs::read_to_string(&map_path).map_err(io(&map_path))?;
+            let text = solum_limits::read_text(&map_path, packages::MAX_FILE_BYTES)?;
             maps.insert(el.name.clone(), PkgMap::parse(&text, &map_path)?);
         }
         static_files.extend(tree_files(&el.path.join("static"), &el.name)?);

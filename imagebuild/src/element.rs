@@ -13,6 +13,8 @@ pub enum ElementError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Read(#[from] solum_limits::ReadError),
     #[error("{path}:{line}: bad element name '{name}' (letters, digits, '_', '-', '.' only)")]
     BadName {
         path: PathBuf,
@@ -69,10 +71,10 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ElementError + '_ {
 
 /// Read a one-name-a-line file; missing file = empty. `#` starts a comment.
 fn read_names(path: &Path) -> Result<Vec<String>, ElementError> {
-    let text = match fs::read_to_string(path) {
+    let text = match solum_limits::read_text(path, crate::packages::MAX_FILE_BYTES) {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(io(path)(e)),
+        Err(e) if e.is_not_found() => return Ok(Vec::new()),
+        Err(e) => return Err(e.into()),
     };
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {

@@ -11,6 +11,14 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+/// Element files (package-installs, pkg-map, element-deps, element-provides) larger than this
+/// are refused before they are read further.
+pub const MAX_FILE_BYTES: usize = 1 << 20;
+
+/// What an element's package-installs or pkg-map may cost (text, values, nesting) before it is
+/// built: the shared budget every parser of the project uses.
+const BUDGET: solum_limits::Budget = solum_limits::Budget::DEFAULT.with_max_bytes(MAX_FILE_BYTES);
+
 /// A malformed package-installs or pkg-map file.
 #[derive(Debug, thiserror::Error)]
 #[error("{}{}: {message}", file.display(), line.map(|l| format!(":{l}")).unwrap_or_default())]
@@ -117,15 +125,10 @@ fn line_of(text: &str, key: &str) -> Option<usize> {
 
 fn parse_value(text: &str, file: &Path, format: Format) -> Result<Value, PackageError> {
     match format {
-        Format::Json => serde_json::from_str(text)
-            .map_err(|e| err(file, Some(e.line()), format!("invalid JSON: {e}"))),
-        Format::Yaml => serde_norway::from_str::<Value>(text).map_err(|e| {
-            err(
-                file,
-                e.location().map(|l| l.line()),
-                format!("invalid YAML: {e}"),
-            )
-        }),
+        Format::Json => solum_limits::json::from_slice(text.as_bytes(), &BUDGET)
+            .map_err(|e| err(file, e.line(), format!("invalid JSON: {e}"))),
+        Format::Yaml => solum_limits::yaml::from_str::<Value>(text, &BUDGET)
+            .map_err(|e| err(file, e.line(), format!("invalid YAML: {e}"))),
     }
 }
 
@@ -261,14 +264,63 @@ fn parse_entry(
     Ok(Some(e))
 }
 
-/// Whether a string can be handed to apt-get as a package: letters,
-/// digits and `+.:=~_-/` (for `pkg=version`, `pkg/suite`, `pkg:arch`),
-/// not starting with `-` (which apt would take as an option).
+/// Whether a string can be handed to apt-get as a package: a name by Debian's rule (policy
+/// 5.6.1: lower-case letters, digits, `+`, `-`, `.`, at least two characters, starting with a
+/// letter or digit), then optionally `:arch`, then optionally `=version` or `/release`. So no
+/// option (`-o...`), no path (`../../etc/passwd`, `./x.deb`), nothing a shell would read.
 pub fn is_package_name(s: &str) -> bool {
-    !s.is_empty()
-        && !s.starts_with('-')
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"+.:=~_-/".contains(&b))
+    let lower = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    with_suffixes(s, |name| {
+        name.len() >= 2
+            && name.bytes().next().is_some_and(lower)
+            && name.bytes().all(|b| lower(b) || b"+-.".contains(&b))
+    })
+}
+
+/// Whether a package-installs key can be a generic name (mapped through pkg-map, as DIB's
+/// `dib_style_tree`): `is_package_name`'s shape, the name part also allowing upper case and
+/// `_` and one character. What apt finally gets is checked with `is_package_name`.
+pub fn is_generic_name(s: &str) -> bool {
+    with_suffixes(s, |name| {
+        name.bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphanumeric())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+-._".contains(&b))
+    })
+}
+
+/// `name[:arch][=version|/release]` with `name_ok` deciding the name part.
+fn with_suffixes(s: &str, name_ok: impl Fn(&str) -> bool) -> bool {
+    let (rest, suffix) = match s.find(['=', '/']) {
+        Some(i) => (&s[..i], Some(&s[i..])),
+        None => (s, None),
+    };
+    let (name, arch) = match rest.split_once(':') {
+        Some((n, a)) => (n, Some(a)),
+        None => (rest, None),
+    };
+    let lower = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    let arch_ok = arch.is_none_or(|a| !a.is_empty() && a.bytes().all(|b| lower(b) || b == b'-'));
+    let suffix_ok = match suffix {
+        None => true,
+        // A Debian version: starts with a digit; letters, digits, `.+~:-`.
+        Some(v) if v.starts_with('=') => {
+            let v = &v[1..];
+            v.bytes().next().is_some_and(|b| b.is_ascii_digit())
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b".+~:-".contains(&b))
+        }
+        // A release (suite or codename): letters, digits, `.+_-`, no further `/`.
+        Some(r) => {
+            let r = &r[1..];
+            !r.is_empty()
+                && r.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b".+_-".contains(&b))
+        }
+    };
+    name_ok(name) && arch_ok && suffix_ok
 }
 
 /// Parse one package-installs file. Entries come out sorted by package name.
@@ -294,7 +346,7 @@ pub fn parse_package_installs(
     };
     let mut out = Vec::new();
     for (name, v) in &map {
-        if !is_package_name(name) {
+        if !is_generic_name(name) {
             return Err(err(
                 file,
                 line_of(text, name),
@@ -370,8 +422,8 @@ pub struct PkgMap {
 impl PkgMap {
     /// Parse a pkg-map (JSON).
     pub fn parse(text: &str, file: &Path) -> Result<PkgMap, PackageError> {
-        serde_json::from_str(text)
-            .map_err(|e| err(file, Some(e.line()), format!("invalid pkg-map: {e}")))
+        solum_limits::json::from_slice(text.as_bytes(), &BUDGET)
+            .map_err(|e| err(file, e.line(), format!("invalid pkg-map: {e}")))
     }
 
     /// Every generic name this map knows, mapped for `t` (for the in-chroot
@@ -482,7 +534,7 @@ mod tests {
     fn selection_rules() {
         let t = target();
         let v = parse(
-            "a:\n  arch: arm64\nb:\n  not-arch: amd64\nc:\n  when: DIB_FOO=no\nd:\n  when: DIB_FOO!=no\ne:\n  when: UNSET=\n",
+            "aa:\n  arch: arm64\nbb:\n  not-arch: amd64\ncc:\n  when: DIB_FOO=no\ndd:\n  when: DIB_FOO!=no\nee:\n  when: UNSET=\n",
         )
         .unwrap();
         let picked: Vec<&str> = v
@@ -490,7 +542,7 @@ mod tests {
             .filter(|e| t.selects(e))
             .map(|e| e.name.as_str())
             .collect();
-        assert_eq!(picked, vec!["d", "e"]);
+        assert_eq!(picked, vec!["dd", "ee"]);
     }
 
     #[test]
@@ -523,16 +575,16 @@ mod tests {
             e.to_string().contains("package 'vim': unknown phase"),
             "{e}"
         );
-        let e = parse("a:\nb:\n\nc:\n  colour: red\n").unwrap_err();
+        let e = parse("aa:\nbb:\n\ncc:\n  colour: red\n").unwrap_err();
         assert_eq!(e.line, Some(4));
         assert!(e.to_string().contains("unknown key 'colour'"), "{e}");
-        let e = parse("a:\n  phase: root.d\n").unwrap_err();
+        let e = parse("aa:\n  phase: root.d\n").unwrap_err();
         assert!(e.to_string().contains("cannot install packages"), "{e}");
-        let e = parse("a:\n  when: nonsense\n").unwrap_err();
+        let e = parse("aa:\n  when: nonsense\n").unwrap_err();
         assert!(e.to_string().contains("bad condition"), "{e}");
         let e = parse("- a\n- b\n").unwrap_err();
         assert!(e.to_string().contains("expected a mapping"), "{e}");
-        let e = parse("a: 3\n").unwrap_err();
+        let e = parse("aa: 3\n").unwrap_err();
         assert!(e.to_string().contains("found a number"), "{e}");
     }
 
@@ -543,6 +595,35 @@ mod tests {
         assert!(is_package_name("hello=2.10-3"));
         assert!(!is_package_name("-oDebug::x=1"));
         assert!(!is_package_name("a;rm"));
+        assert!(is_package_name("g++"));
+        assert!(is_package_name("linux-image-amd64/bookworm-backports"));
+        assert!(is_package_name("hello=1:2.10~rc1+b1"));
+        for bad in [
+            "../../../etc/passwd",
+            "./local.deb",
+            "/tmp/x.deb",
+            "x",
+            "Hello",
+            "a/../b",
+            "pkg=",
+            "pkg=x1",
+            "pkg:",
+            "pkg/",
+            "",
+        ] {
+            assert!(!is_package_name(bad), "{bad:?} accepted");
+        }
+        assert!(is_generic_name("dib_style_tree") && is_generic_name("a"));
+        for bad in [
+            "../../../etc/passwd",
+            "./x.deb",
+            "/tmp/x.deb",
+            "-o",
+            "_x",
+            "a b",
+        ] {
+            assert!(!is_generic_name(bad), "{bad:?} accepted as a generic name");
+        }
         let e = parse("ok:\n\"-o=x\":\n").unwrap_err();
         assert_eq!(e.line, Some(2), "{e}");
         assert!(e.to_string().contains("bad package name '-o=x'"), "{e}");

@@ -5,6 +5,7 @@
 pub mod appvm;
 pub mod fixture;
 pub mod heat;
+pub mod measure;
 pub mod openstack;
 pub mod vm;
 

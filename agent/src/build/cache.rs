@@ -31,6 +31,18 @@ pub async fn find_cached(
     Ok(images.into_iter().next().map(|i| i.id))
 }
 
+/// Ids of every image built for `app` (any release, any builder: they carry `solum.app`).
+pub async fn app_images(docker: &Docker, app: &str) -> Result<Vec<String>, BuildError> {
+    let filters: HashMap<String, Vec<String>> =
+        HashMap::from([("label".to_string(), vec![format!("{LABEL_APP}={app}")])]);
+    let images = docker
+        .list_images(Some(
+            ListImagesOptionsBuilder::new().filters(&filters).build(),
+        ))
+        .await?;
+    Ok(images.into_iter().map(|i| i.id).collect())
+}
+
 /// Image ids of the two stack images; `StackMissing` names the one that is absent.
 pub async fn stack_image_ids(
     docker: &Docker,

@@ -18,6 +18,8 @@ use super::BuildError;
 /// The Dockerfile name the builders use (at the context root).
 pub const DOCKERFILE: &str = "Dockerfile";
 const DOCKERIGNORE: &str = ".dockerignore";
+/// A larger `.dockerignore` is refused.
+const MAX_DOCKERIGNORE_BYTES: u64 = 1 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ContextError {
@@ -166,6 +168,25 @@ pub fn context_tar_under(
 /// Reads the `.dockerignore` of `dir` (absent = no rules), with the build files kept.
 pub fn read_rules(dir: &Path) -> Result<Rules, ContextError> {
     let path = dir.join(DOCKERIGNORE);
+    // Never a link out of the source (its text would show in errors), never huge.
+    match std::fs::symlink_metadata(&path) {
+        Ok(m) if !m.is_file() => {
+            return Err(ContextError::Io {
+                path,
+                source: io::Error::other("not a regular file (links are not followed)"),
+            })
+        }
+        Ok(m) if m.len() > MAX_DOCKERIGNORE_BYTES => {
+            return Err(ContextError::Io {
+                path,
+                source: io::Error::other(format!(
+                    "{} bytes, over the {MAX_DOCKERIGNORE_BYTES} byte limit",
+                    m.len()
+                )),
+            })
+        }
+        _ => {}
+    }
     let mut rules = match std::fs::read(&path) {
         Ok(bytes) => Rules::parse(&String::from_utf8_lossy(&bytes)).map_err(|source| {
             ContextError::Pattern {

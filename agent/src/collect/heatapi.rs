@@ -65,8 +65,7 @@ impl HeatCollector {
         let body = read_limited(resp, MAX_DOCUMENT_BYTES, &name)
             .await
             .map_err(|e| CollectError::unavailable(&name, e.to_string()))?;
-        let v: Value = serde_json::from_slice(&body)
-            .map_err(|e| CollectError::invalid(&name, format!("answer is not JSON: {e}")))?;
+        let v = super::parse_json(&name, "answer", &body)?;
         match v.get("metadata") {
             Some(doc @ Value::Object(_)) => Ok(Poll::Document(doc.clone())),
             _ => Err(CollectError::invalid(

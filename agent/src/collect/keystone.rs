@@ -76,8 +76,7 @@ pub async fn password_token(
     let body = read_limited(resp, 4 << 20, &name)
         .await
         .map_err(|e| CollectError::unavailable(&name, e.to_string()))?;
-    let v: Value = serde_json::from_slice(&body)
-        .map_err(|e| CollectError::invalid(&name, format!("answer is not JSON: {e}")))?;
+    let v = super::parse_json(&name, "answer", &body)?;
     Ok(Token {
         token,
         catalog: v["token"]["catalog"].clone(),

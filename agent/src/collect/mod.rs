@@ -11,6 +11,7 @@ pub mod local;
 pub mod request;
 
 use serde_json::Value;
+use solum_limits::json::JsonError;
 
 /// The result of one poll of one source.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,15 +62,21 @@ pub fn parse_document(source_name: &str, bytes: &[u8]) -> Result<Value, CollectE
             format!("document of {} bytes is over the 16 MiB limit", bytes.len()),
         ));
     }
-    match serde_json::from_slice::<Value>(bytes) {
-        Ok(v @ Value::Object(_)) => Ok(v),
-        Ok(_) => Err(CollectError::invalid(
+    match parse_json(source_name, "document", bytes)? {
+        v @ Value::Object(_) => Ok(v),
+        _ => Err(CollectError::invalid(
             source_name,
             "document is not a JSON object",
         )),
-        Err(e) => Err(CollectError::invalid(
-            source_name,
-            format!("document is not JSON: {e}"),
-        )),
     }
+}
+
+/// Parses a JSON body within `heat::document::BUDGET`; `what` names it in messages.
+pub fn parse_json(source_name: &str, what: &str, bytes: &[u8]) -> Result<Value, CollectError> {
+    solum_limits::json::from_slice(bytes, &crate::heat::document::BUDGET).map_err(|e| match e {
+        JsonError::Budget(e) => CollectError::invalid(source_name, format!("{what} refused: {e}")),
+        JsonError::Parse(e) => {
+            CollectError::invalid(source_name, format!("{what} is not JSON: {e}"))
+        }
+    })
 }

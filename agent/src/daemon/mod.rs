@@ -186,16 +186,13 @@ impl PendingWait {
     }
 }
 
-/// The daemon. Returns on SIGTERM/SIGINT.
+/// The daemon. Returns on SIGTERM, SIGINT or SIGHUP (`interrupt`).
 pub async fn run(cfg: crate::config::Config, opts: RunOptions) -> Result<(), DaemonError> {
     let client = http_client();
     let root = cfg.state_dir.clone();
     crate::state::StateDir::open(&root).map_err(at(&root))?;
     let records = Records::open(&root).map_err(at(&root.join("deployments")))?;
     let outbox = Arc::new(Outbox::open(&root).map_err(at(&root.join("outbox")))?);
-    let mut terminate =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .map_err(|e| DaemonError::Other(format!("installing the SIGTERM handler: {e}")))?;
 
     let mut nova_task = startup::nova_in_background(&opts, &client);
     let mut nova: Option<Nova> = None;
@@ -258,8 +255,7 @@ pub async fn run(cfg: crate::config::Config, opts: RunOptions) -> Result<(), Dae
                     pending.flush(&nova, &root, &outbox)?;
                 }
             }
-            _ = terminate.recv() => return Ok(()),
-            _ = tokio::signal::ctrl_c() => return Ok(()),
+            _ = crate::interrupt::requested() => return Ok(()),
         }
     };
     if let Some(n) = &nova {
@@ -317,8 +313,7 @@ pub async fn run(cfg: crate::config::Config, opts: RunOptions) -> Result<(), Dae
                         }
                         let applied =
                             deployments::process(&agent, &doc, &records, &outbox, &opts.hooks)
-                                .await
-                                .map_err(at(&root.join("deployments")))?;
+                                .await;
                         pending.applied.extend(applied);
                         pending.flush(&nova, &root, &outbox)?;
                     }
@@ -351,8 +346,7 @@ pub async fn run(cfg: crate::config::Config, opts: RunOptions) -> Result<(), Dae
                     send_beat(&client, url, token.as_deref(), n, seq, &agent).await;
                 }
             }
-            _ = terminate.recv() => break,
-            _ = tokio::signal::ctrl_c() => break,
+            _ = crate::interrupt::requested() => break,
         }
     }
     nova_task.abort();

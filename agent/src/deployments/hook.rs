@@ -105,6 +105,8 @@ async fn run_inner(
         .process_group(0)
         .spawn()?;
     let pgid = child.id();
+    // Dropped with the deployment (the agent stopping): the whole group goes.
+    let mut group = crate::interrupt::ChildGroup::new(pgid);
     let mut stdin = child.stdin.take();
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
@@ -127,12 +129,12 @@ async fn run_inner(
     };
     let result = tokio::time::timeout(hooks.timeout, finished).await;
     let (out, err, status) = match result {
-        Ok(r) => r?,
+        Ok(r) => {
+            group.disarm();
+            r?
+        }
         Err(_) => {
-            if let Some(pgid) = pgid {
-                // SAFETY: kill(2) on the hook's own process group; no memory is involved.
-                unsafe { libc::kill(-(pgid as i32), libc::SIGKILL) };
-            }
+            group.signal(libc::SIGKILL);
             let _ = child.kill().await;
             return Ok(Outcome::failed(format!(
                 "hook {} did not finish within {} s and was killed",
@@ -253,7 +255,8 @@ pub fn outcome(stdout: &[u8], stderr: &[u8], code: i64) -> Outcome {
     if stdout.is_empty() {
         return raw();
     }
-    let Ok(Value::Object(m)) = serde_json::from_slice::<Value>(stdout) else {
+    let budget = solum_limits::Budget::DEFAULT;
+    let Ok(Value::Object(m)) = solum_limits::json::from_slice::<Value>(stdout, &budget) else {
         return raw();
     };
     from_signal(m)

@@ -63,14 +63,16 @@ pub struct Applied {
 }
 
 /// Applies every deployment of `doc` that has not been applied yet, in name order. Rejected
-/// items (no id, not an object) are logged; they cannot be signalled or recorded.
+/// items (no id, not an object) are logged; they cannot be signalled or recorded. A
+/// deployment whose record or signal cannot be written fails alone (FAILED with the reason
+/// when it can be signalled): the others run, and the daemon goes on.
 pub async fn process(
     agent: &Agent,
     doc: &Document,
     records: &Records,
     outbox: &Outbox,
     hooks: &Hooks,
-) -> std::io::Result<Vec<Applied>> {
+) -> Vec<Applied> {
     for rejected in &doc.rejected {
         tracing::error!("{rejected}");
     }
@@ -96,58 +98,96 @@ async fn apply_new(
     records: &Records,
     outbox: &Outbox,
     hooks: &Hooks,
-) -> std::io::Result<Vec<Applied>> {
+) -> Vec<Applied> {
     let mut applied = Vec::new();
     for d in &doc.deployments {
-        let previous = records.get(&d.id)?;
-        let outcome = match previous.as_ref().map(|r| r.phase) {
-            Some(Phase::Done) => continue,
-            Some(Phase::Started) if d.group != "solum" => {
-                tracing::warn!(
-                    "deployment {} ({}) was cut off by an agent restart; not running it twice",
-                    d.name,
-                    d.id
-                );
-                Outcome::failed(
-                    "the agent was restarted while this deployment ran; it was not run again"
-                        .into(),
-                )
-            }
-            _ => {
-                let mut rec = new_record(
-                    d,
-                    Phase::Started,
-                    previous
-                        .as_ref()
-                        .map(|r| r.apps.clone())
-                        .unwrap_or_default(),
-                );
-                records.put(&rec)?;
-                tracing::info!(
-                    "applying deployment {} ({}), group {}",
-                    d.name,
-                    d.id,
-                    d.group
-                );
-                let (outcome, apps) = apply(agent, d, records, hooks).await;
-                rec.apps = apps;
-                rec.status_code = Some(outcome.status_code);
-                // Signal first, then Done: a crash in between re-signals rather than never signals.
-                queue_signal(d, &outcome, outbox)?;
-                rec.phase = Phase::Done;
-                rec.updated_at = now();
-                records.put(&rec)?;
+        match apply_one(agent, d, records, outbox, hooks).await {
+            Ok(Some(outcome)) => push_applied(&mut applied, d, &outcome),
+            Ok(None) => {}
+            Err(e) => {
+                let reason =
+                    format!("solum-agent could not keep the state of this deployment: {e}");
+                tracing::error!("deployment {} ({}): {reason}", d.name, d.id);
+                let outcome = Outcome::failed(reason);
+                if let Err(e) = queue_signal(d, &outcome, outbox) {
+                    tracing::error!(
+                        "deployment {} ({}): its FAILED signal cannot be queued: {e}",
+                        d.name,
+                        d.id
+                    );
+                }
                 push_applied(&mut applied, d, &outcome);
-                continue;
             }
-        };
-        queue_signal(d, &outcome, outbox)?;
-        let mut rec = new_record(d, Phase::Done, previous.map(|r| r.apps).unwrap_or_default());
-        rec.status_code = Some(outcome.status_code);
-        records.put(&rec)?;
-        push_applied(&mut applied, d, &outcome);
+        }
     }
-    Ok(applied)
+    applied
+}
+
+/// Applies `d` unless its record says it was; returns the outcome signalled, if any.
+async fn apply_one(
+    agent: &Agent,
+    d: &Deployment,
+    records: &Records,
+    outbox: &Outbox,
+    hooks: &Hooks,
+) -> std::io::Result<Option<Outcome>> {
+    let previous = records.get(&d.id)?;
+    let outcome = match previous.as_ref().map(|r| r.phase) {
+        Some(Phase::Done) => return Ok(None),
+        Some(Phase::Started) if d.group != "solum" => {
+            tracing::warn!(
+                "deployment {} ({}) was cut off by an agent restart; not running it twice",
+                d.name,
+                d.id
+            );
+            Outcome::failed(
+                "the agent was restarted while this deployment ran; it was not run again".into(),
+            )
+        }
+        _ => {
+            let mut rec = new_record(
+                d,
+                Phase::Started,
+                previous
+                    .as_ref()
+                    .map(|r| r.apps.clone())
+                    .unwrap_or_default(),
+            );
+            records.put(&rec)?;
+            tracing::info!(
+                "applying deployment {} ({}), group {}",
+                d.name,
+                d.id,
+                d.group
+            );
+            let (outcome, apps) = apply(agent, d, records, hooks).await;
+            rec.apps = apps;
+            rec.status_code = Some(outcome.status_code);
+            // Signal first, then Done: a crash in between re-signals rather than never signals.
+            queue_signal(d, &outcome, outbox)?;
+            rec.phase = Phase::Done;
+            rec.updated_at = now();
+            mark_done(d, records, &rec);
+            return Ok(Some(outcome));
+        }
+    };
+    queue_signal(d, &outcome, outbox)?;
+    let mut rec = new_record(d, Phase::Done, previous.map(|r| r.apps).unwrap_or_default());
+    rec.status_code = Some(outcome.status_code);
+    mark_done(d, records, &rec);
+    Ok(Some(outcome))
+}
+
+/// Writes the `Done` record once the signal is queued. Failing here is logged, not returned:
+/// the result is already on its way, and a second (FAILED) signal would contradict it.
+fn mark_done(d: &Deployment, records: &Records, rec: &DeploymentRecord) {
+    if let Err(e) = records.put(rec) {
+        tracing::error!(
+            "deployment {} ({}): signalled, but its record cannot be written: {e}",
+            d.name,
+            d.id
+        );
+    }
 }
 
 fn push_applied(applied: &mut Vec<Applied>, d: &Deployment, o: &Outcome) {
@@ -230,7 +270,7 @@ async fn apply(
         .root()
         .join("deployments")
         .join("work")
-        .join(hex::encode(&d.id));
+        .join(record::file_stem(&d.id));
     let (d, raw) = if d.group == "component" {
         let name = d.input("deploy_action").unwrap_or_else(|| "CREATE".into());
         match hook::component(d, &d.raw, &name) {

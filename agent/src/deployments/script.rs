@@ -46,7 +46,8 @@ async fn run_inner(d: &Deployment, work: &Path) -> std::io::Result<Outcome> {
             cmd.env(&input.name, value);
         }
     }
-    let out = match tokio::time::timeout(TIMEOUT, cmd.output()).await {
+    let run = crate::interrupt::output_in_group(&mut cmd);
+    let out = match tokio::time::timeout(TIMEOUT, run).await {
         Ok(r) => r?,
         Err(_) => {
             return Ok(Outcome::failed(format!(

@@ -8,6 +8,10 @@ use base64::Engine;
 /// Where heat-cfntools keeps the parts.
 pub const CFN_DIR: &str = "/var/lib/heat-cfntools";
 
+/// Multiparts nested deeper than this are refused (Heat nests one level; each level copies
+/// what it holds, so the depth must be bounded).
+pub const MAX_DEPTH: usize = 8;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Part {
     pub content_type: String,
@@ -20,6 +24,8 @@ pub struct Part {
 pub enum MimeError {
     #[error("user_data: multipart message without a boundary")]
     NoBoundary,
+    #[error("user_data: multiparts nested deeper than {MAX_DEPTH} levels")]
+    TooDeep,
     #[error("user_data: part {index}: {message}")]
     Part { index: usize, message: String },
     #[error("user_data: part {index}: file name {name:?} is not a plain file name")]
@@ -36,7 +42,7 @@ pub fn parse(data: &[u8]) -> Result<Vec<Part>, MimeError> {
         return Ok(Vec::new());
     }
     let mut out = Vec::new();
-    collect(&ctype, body, &mut out)?;
+    collect(&ctype, body, &mut out, 1)?;
     Ok(out)
 }
 
@@ -50,7 +56,10 @@ pub fn cfn_init_data(data: &[u8]) -> Result<Option<Vec<u8>>, MimeError> {
         .map(|p| p.body))
 }
 
-fn collect(ctype: &str, body: &str, out: &mut Vec<Part>) -> Result<(), MimeError> {
+fn collect(ctype: &str, body: &str, out: &mut Vec<Part>, depth: usize) -> Result<(), MimeError> {
+    if depth > MAX_DEPTH {
+        return Err(MimeError::TooDeep);
+    }
     let boundary = param(ctype, "boundary").ok_or(MimeError::NoBoundary)?;
     let delim = format!("--{boundary}");
     let mut sections = Vec::new();
@@ -85,7 +94,7 @@ fn collect(ctype: &str, body: &str, out: &mut Vec<Part>) -> Result<(), MimeError
             .trim()
             .to_ascii_lowercase();
         if bare.starts_with("multipart/") {
-            collect(&ctype, body, out)?;
+            collect(&ctype, body, out, depth + 1)?;
             continue;
         }
         let filename = header(&headers, "content-disposition").and_then(|d| param(&d, "filename"));
@@ -229,5 +238,18 @@ mod tests {
             cfn_init_data(outer.as_bytes()).unwrap(),
             Some(b"{}".to_vec())
         );
+    }
+
+    #[test]
+    fn deep_multipart_nesting_is_refused() {
+        let mut msg = String::from("leaf\n");
+        for i in 0..1_000 {
+            msg = format!(
+                "Content-Type: multipart/mixed; boundary=\"b{i}\"\n\n--b{i}\n{msg}\n--b{i}--\n"
+            );
+        }
+        let started = std::time::Instant::now();
+        assert_eq!(parse(msg.as_bytes()), Err(MimeError::TooDeep));
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
     }
 }

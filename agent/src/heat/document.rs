@@ -7,12 +7,17 @@
 //! Unknown top-level keys are other tools' business.
 
 use serde_json::{Map, Value};
+use solum_limits::json::JsonError;
 
 use super::deployment::{kind, Deployment, DeploymentError};
 use crate::planfile::Secret;
 
 /// Documents larger than this are refused before parsing.
 pub const MAX_DOCUMENT_BYTES: usize = 16 << 20;
+
+/// What one metadata document may cost (text, values, nesting) before it is built.
+pub const BUDGET: solum_limits::Budget =
+    solum_limits::Budget::DEFAULT.with_max_bytes(MAX_DOCUMENT_BYTES);
 
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Document {
@@ -116,6 +121,12 @@ pub enum DocumentError {
         source_name: String,
         message: String,
     },
+    /// Over `BUDGET`'s values or nesting.
+    #[error("{source_name}: metadata document refused: {message}")]
+    OverBudget {
+        source_name: String,
+        message: String,
+    },
     #[error("{source_name}: {pointer}: {message}")]
     Invalid {
         source_name: String,
@@ -134,9 +145,15 @@ impl Document {
                 max: MAX_DOCUMENT_BYTES,
             });
         }
-        let value: Value = serde_json::from_slice(bytes).map_err(|e| DocumentError::NotJson {
-            source_name: source_name.into(),
-            message: e.to_string(),
+        let value: Value = solum_limits::json::from_slice(bytes, &BUDGET).map_err(|e| match e {
+            JsonError::Budget(e) => DocumentError::OverBudget {
+                source_name: source_name.into(),
+                message: e.to_string(),
+            },
+            JsonError::Parse(e) => DocumentError::NotJson {
+                source_name: source_name.into(),
+                message: e.to_string(),
+            },
         })?;
         Document::from_value(source_name, value)
     }

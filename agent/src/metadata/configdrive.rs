@@ -2,11 +2,14 @@
 //! directory (how Vagrant and tests feed it), its files are read in place; given a block
 //! device or image file, its filesystem is read directly (our `iso9660` reader, the `fatfs`
 //! crate), never mounted: no mount to leak, no dependence on the kernel having iso9660 or vfat,
-//! and nothing on the drive can be executed or followed as a link.
+//! and nothing on the drive can be executed or followed as a link. An image is read through
+//! `budget::Budgeted`: a time and byte budget, so a corrupt or hostile filesystem ends in an
+//! error (and the daemon's fall-back to the metadata service), never a hang.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use super::budget::Budgeted;
 use super::{from_files, MetadataError, NovaMetadata, MAX_FILE_BYTES};
 
 /// The labels Nova gives config drives.
@@ -49,7 +52,7 @@ pub fn read(path: &Path) -> Result<NovaMetadata, MetadataError> {
     if meta.is_dir() {
         return read_dir(path, &origin);
     }
-    let mut file = std::fs::File::open(path).map_err(io)?;
+    let mut file = Budgeted::new(std::fs::File::open(path).map_err(io)?);
     if super::iso9660::is_iso(&mut file).map_err(io)? {
         return from_files(&origin, |name| {
             super::iso9660::read_file(

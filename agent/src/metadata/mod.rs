@@ -2,6 +2,7 @@
 //! from the config drive first and the metadata service as the fallback (as Afterburn and
 //! Ignition do). Each source is one module behind `NovaSource`; they only fetch and parse.
 
+pub mod budget;
 pub mod configdrive;
 pub mod http;
 pub mod iso9660;
@@ -75,6 +76,9 @@ pub enum MetadataError {
 /// 64 KiB in Nova; the others are small).
 pub const MAX_FILE_BYTES: usize = 16 << 20;
 
+/// What one JSON file of the metadata may cost before it is built.
+const BUDGET: solum_limits::Budget = solum_limits::Budget::DEFAULT.with_max_bytes(MAX_FILE_BYTES);
+
 /// Parses the files of an `openstack/latest` tree, however they were fetched. `get(name)`
 /// returns `Ok(None)` for an absent file.
 pub fn from_files(
@@ -88,7 +92,7 @@ pub fn from_files(
     };
     let meta = get("meta_data.json")?
         .ok_or_else(|| invalid("openstack/latest/meta_data.json", "missing".into()))?;
-    let meta_data = match serde_json::from_slice::<Value>(&meta) {
+    let meta_data = match solum_limits::json::from_slice::<Value>(&meta, &BUDGET) {
         Ok(Value::Object(m)) => m,
         Ok(_) => {
             return Err(invalid(
@@ -101,7 +105,7 @@ pub fn from_files(
     let mut json = |name: &str| -> Result<Option<Value>, MetadataError> {
         match get(name)? {
             None => Ok(None),
-            Some(bytes) => serde_json::from_slice(&bytes)
+            Some(bytes) => solum_limits::json::from_slice(&bytes, &BUDGET)
                 .map(Some)
                 .map_err(|e| invalid(&format!("openstack/latest/{name}"), e.to_string())),
         }

@@ -15,7 +15,6 @@ mod convert;
 mod fields;
 mod locate;
 mod model;
-mod nesting;
 mod planfile_v1;
 
 pub use fields::ARTIFACT_TYPES;
@@ -31,6 +30,11 @@ use convert::Ctx;
 
 /// Planfiles larger than this are refused before parsing.
 pub const MAX_PLANFILE_BYTES: u64 = 1 << 20;
+
+/// What a Planfile may cost: `MAX_PLANFILE_BYTES` of text, and the shared budget of values
+/// once aliases are expanded and of nesting, checked before any deserializer runs.
+pub const BUDGET: solum_limits::Budget =
+    solum_limits::Budget::DEFAULT.with_max_bytes(MAX_PLANFILE_BYTES as usize);
 
 /// A Planfile that cannot be used. The message names the file, the field and, when the YAML
 /// parser knows it, the line.
@@ -95,12 +99,7 @@ fn parse_in(
     source_override: Option<SourceSpec>,
 ) -> Result<Plan, PlanError> {
     let mut ctx = Ctx::new(file, base, text, source_override);
-    if let Some(line) = nesting::too_deep_at(text) {
-        return Err(ctx.error_at_file(&format!(
-            "nested deeper than {} levels at line {line}",
-            nesting::MAX_FLOW_DEPTH
-        )));
-    }
+    solum_limits::yaml::check(text, &BUDGET).map_err(|e| ctx.error_at_file(&e.to_string()))?;
     match detect(&ctx)? {
         Format::Planfile => planfile_v1::parse(&mut ctx),
         Format::AppFile => appfile_v1::parse(&mut ctx),

@@ -207,23 +207,6 @@ impl Runtime {
         )?;
         supervisor::ensure(&self.docker, &setup).await
     }
-
-    /// The host part of public URLs: the bind address, or, when bound on all addresses, this
-    /// host's first non-loopback address (what a user outside can reach; 127.0.0.1 if none).
-    fn url_host(&self) -> String {
-        let first_local = || {
-            crate::netaddr::local_ipv4()
-                .into_iter()
-                .next()
-                .unwrap_or_else(|| "127.0.0.1".into())
-        };
-        match self.settings.public.0 {
-            IpAddr::V4(a) if a.is_unspecified() => first_local(),
-            IpAddr::V6(a) if a.is_unspecified() => first_local(),
-            IpAddr::V4(a) => a.to_string(),
-            IpAddr::V6(a) => format!("[{a}]"),
-        }
-    }
 }
 
 impl RuntimeError {

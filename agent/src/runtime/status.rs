@@ -98,7 +98,10 @@ impl Runtime {
             .map(|r| {
                 r.ports
                     .iter()
-                    .map(|p| format!("http://{}:{}/", self.url_host(), p.public))
+                    .map(|p| {
+                        let host = crate::netaddr::url_host(r.bind);
+                        format!("http://{host}:{}/", p.public)
+                    })
                     .collect()
             })
             .unwrap_or_default();

@@ -198,18 +198,12 @@ pub async fn supervise(state_root: &Path) -> Result<(), RuntimeError> {
         .await
         .map_err(|e| RuntimeError::Other(e.to_string()))?;
     let mut sup = Supervisor::new(docker, state_root.to_path_buf());
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .map_err(|source| RuntimeError::Io {
-            context: "installing the SIGTERM handler".into(),
-            source,
-        })?;
     tracing::info!("supervising routes of {}", state_root.display());
     loop {
         sup.tick().await;
         tokio::select! {
             _ = tokio::time::sleep(POLL) => {}
-            _ = term.recv() => break,
-            _ = tokio::signal::ctrl_c() => break,
+            _ = crate::interrupt::requested() => break,
         }
     }
     tracing::info!("supervisor stopping");

@@ -44,6 +44,8 @@ pub enum StackError {
         status: String,
         tail: String,
     },
+    #[error("{program} stopped: the agent received signal {signal}")]
+    Interrupted { program: String, signal: i32 },
     #[error("importing {image}: {message}")]
     Import { image: String, message: String },
     #[error("{context}: {source}")]

@@ -133,6 +133,7 @@ pub async fn make_tar(
         return run_logged(
             "mmdebstrap",
             &mmdebstrap_args(flavor, release, mirror, custom, out),
+            scratch,
             log,
         )
         .await;
@@ -150,6 +151,7 @@ pub async fn make_tar(
     run_logged(
         "debootstrap",
         &debootstrap_args(flavor, release, mirror, &root),
+        scratch,
         log,
     )
     .await?;
@@ -158,7 +160,7 @@ pub async fn make_tar(
         root.clone().into(),
         custom.launcher.clone().into(),
     ];
-    run_logged("sh", &customize, log).await?;
+    run_logged("sh", &customize, scratch, log).await?;
     let tar: Vec<OsString> = vec![
         "--numeric-owner".into(),
         "--xattrs".into(),
@@ -168,28 +170,86 @@ pub async fn make_tar(
         out.into(),
         ".".into(),
     ];
-    run_logged("tar", &tar, log).await
+    run_logged("tar", &tar, scratch, log).await
 }
+
+/// How long a stopped bootstrapper gets to clean up (unmount, remove its directories) after
+/// SIGTERM before SIGKILL.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// Runs `program` with its stdout and stderr logged line by line; a failure carries the last
 /// lines of its output.
-pub async fn run_logged(program: &str, args: &[OsString], log: &LogFn) -> Result<(), StackError> {
-    let mut child = Command::new(program)
-        .args(args)
+///
+/// It runs in its own process group and its own private mount namespace, with `TMPDIR` set to
+/// `tmp` (the caller's scratch directory): what a bootstrapper mounts (`/proc`, `/sys`,
+/// `/dev/pts` of the tree) is never seen by the host and goes away with its processes, and its
+/// temporary directories are inside `tmp`, removed with it. On SIGINT, SIGTERM or SIGHUP
+/// (`interrupt`) the group gets SIGTERM, then SIGKILL after `STOP_GRACE`; dropped, it gets
+/// SIGKILL. Either way no process is left behind.
+pub async fn run_logged(
+    program: &str,
+    args: &[OsString],
+    tmp: &Path,
+    log: &LogFn,
+) -> Result<(), StackError> {
+    if let Some(signal) = crate::interrupt::received() {
+        return Err(StackError::Interrupted {
+            program: program.to_string(),
+            signal,
+        });
+    }
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .env("TMPDIR", tmp)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| StackError::Spawn {
-            program: program.to_string(),
-            source: e,
-        })?;
+        .process_group(0);
+    // SAFETY: only async-signal-safe calls (unshare, mount) between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::unshare(libc::CLONE_NEWNS) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            let root = c"/";
+            let flags = libc::MS_REC | libc::MS_PRIVATE;
+            if libc::mount(
+                std::ptr::null(),
+                root.as_ptr(),
+                std::ptr::null(),
+                flags,
+                std::ptr::null(),
+            ) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().map_err(|e| StackError::Spawn {
+        program: program.to_string(),
+        source: e,
+    })?;
+    let mut group = crate::interrupt::ChildGroup::new(child.id());
+    let _graceful = crate::interrupt::Graceful::new();
     let tail = std::sync::Mutex::new(VecDeque::with_capacity(TAIL_LINES));
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
-    tokio::join!(pump(stdout, log, &tail), pump(stderr, log, &tail));
-    let status = child.wait().await.map_err(|e| StackError::Spawn {
+    let wait = async {
+        tokio::join!(pump(stdout, log, &tail), pump(stderr, log, &tail));
+        child.wait().await
+    };
+    tokio::pin!(wait);
+    let status = tokio::select! {
+        status = &mut wait => status,
+        signal = crate::interrupt::requested() => {
+            log(&format!("-----> signal {signal}: stopping {program}"));
+            group.stop(&mut wait, STOP_GRACE).await;
+            return Err(StackError::Interrupted { program: program.to_string(), signal });
+        }
+    };
+    group.disarm();
+    let status = status.map_err(|e| StackError::Spawn {
         program: program.to_string(),
         source: e,
     })?;
@@ -308,7 +368,11 @@ mod tests {
             "-c".into(),
             "for i in $(seq 1 30); do echo line$i; done; exit 3".into(),
         ];
-        let err = run_logged("sh", &args, &log).await.unwrap_err().to_string();
+        let tmp = tempfile::tempdir().unwrap();
+        let err = run_logged("sh", &args, tmp.path(), &log)
+            .await
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("line30") && err.contains("line11") && !err.contains("line10\n"),
             "{err}"

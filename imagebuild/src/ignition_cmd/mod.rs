@@ -16,6 +16,8 @@ pub enum IgnitionCmdError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    ReadText(#[from] solum_limits::ReadError),
     #[error("{path}: {message}")]
     Butane { path: PathBuf, message: String },
     #[error("{0}")]
@@ -31,12 +33,13 @@ fn read(path: &Path) -> Result<Vec<u8>, IgnitionCmdError> {
     })
 }
 
+/// A text input (Butane, agent configuration, Planfile, unit, keys), at most the shared
+/// budget's size.
 fn read_text(path: &Path) -> Result<String, IgnitionCmdError> {
-    let bytes = read(path)?;
-    String::from_utf8(bytes).map_err(|_| IgnitionCmdError::Read {
-        path: path.to_path_buf(),
-        source: std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"),
-    })
+    Ok(solum_limits::read_text(
+        path,
+        solum_limits::Budget::DEFAULT.max_bytes,
+    )?)
 }
 
 /// Reads `local:` names relative to `dir`, refusing names that leave it (also through symlinks).
@@ -141,7 +144,8 @@ pub fn app_vm(args: &AppVmArgs) -> Result<String, IgnitionCmdError> {
     let agent_config = match &args.agent_config {
         Some(p) => {
             let text = read_text(p)?;
-            serde_norway::from_str::<serde_norway::Value>(&text).map_err(|e| {
+            let budget = solum_limits::Budget::DEFAULT;
+            solum_limits::yaml::from_str::<serde_norway::Value>(&text, &budget).map_err(|e| {
                 IgnitionCmdError::Butane {
                     path: p.clone(),
                     message: format!("not YAML: {e}"),

@@ -183,10 +183,12 @@ pub fn from_clouds_yaml(
     cloud: &str,
     env: &BTreeMap<String, String>,
 ) -> Result<CloudConfig, ConfigError> {
-    let file: CloudsFile = serde_norway::from_str(text).map_err(|e| ConfigError::Yaml {
-        path: path.into(),
-        msg: e.to_string(),
-    })?;
+    let budget = solum_limits::Budget::DEFAULT;
+    let file: CloudsFile =
+        solum_limits::yaml::from_str(text, &budget).map_err(|e| ConfigError::Yaml {
+            path: path.into(),
+            msg: e.to_string(),
+        })?;
     let entry = file.clouds.get(cloud).ok_or(ConfigError::NoCloud {
         cloud: cloud.into(),
         path: path.into(),

@@ -57,6 +57,51 @@ pub fn classify(spec: &str, base: &Path) -> Kind {
     }
 }
 
+/// Checks an entry of the source's `.buildpacks` (untrusted, like all the source): a remote
+/// URL (`http(s)://`, `git://`, `ssh://`, `user@host:path`), or a relative path that stays
+/// inside `source` (no `..`, no symlink out of it). A host path (absolute, `file://`, `..`, a
+/// link leading out) is refused: it would upload a host directory into the build.
+pub fn check_inside_source(spec: &str, source: &Path) -> Result<(), String> {
+    let shown = redact(spec);
+    let url = spec.split_once('#').map_or(spec, |(u, _)| u);
+    let lower = url.to_ascii_lowercase();
+    let remote = ["https://", "http://", "git://", "ssh://"]
+        .iter()
+        .any(|s| lower.starts_with(s));
+    // git's scp-like syntax: `[user@]host:path`, a ':' before any '/'.
+    let scp_like = !url.starts_with(['/', '.'])
+        && url
+            .split_once(':')
+            .is_some_and(|(host, _)| !host.is_empty() && !host.contains('/'));
+    if remote || (scp_like && !lower.starts_with("file:")) {
+        return Ok(());
+    }
+    let host_path = || {
+        format!("buildpack {shown}: names a path outside the source (a `.buildpacks` entry must be a URL or a relative path inside the source)")
+    };
+    if lower.starts_with("file:") || url.starts_with('/') {
+        return Err(host_path());
+    }
+    let rel = Path::new(url);
+    if rel.components().any(|c| {
+        !matches!(
+            c,
+            std::path::Component::Normal(_) | std::path::Component::CurDir
+        )
+    }) {
+        return Err(host_path());
+    }
+    // Symlinks inside the source may lead out of it: compare the real paths.
+    let root = source
+        .canonicalize()
+        .map_err(|e| format!("the source {}: {e}", source.display()))?;
+    match source.join(rel).canonicalize() {
+        Ok(real) if real.starts_with(&root) => Ok(()),
+        Ok(_) => Err(host_path()),
+        Err(e) => Err(format!("buildpack {shown}: {e}")),
+    }
+}
+
 /// Fetches `spec` (into `dest` when it is not a local directory) and returns the buildpack's
 /// directory.
 pub async fn fetch(spec: &str, base: &Path, dest: &Path) -> Result<PathBuf, BuildError> {
@@ -139,8 +184,7 @@ async fn git(what: &str, args: &[&str], cwd: Option<&Path>, shown: &str) -> Resu
     if let Some(cwd) = cwd {
         cmd.current_dir(cwd);
     }
-    let out = cmd
-        .output()
+    let out = crate::interrupt::output_in_group(&mut cmd)
         .await
         .map_err(|e| BuildError::io("running git", e))?;
     if out.status.success() {
@@ -195,6 +239,44 @@ mod tests {
                 rev: Some("main".into())
             }
         );
+    }
+
+    #[test]
+    fn buildpacks_entries_stay_inside_the_source() {
+        let d = tempfile::tempdir().unwrap();
+        let src = d.path().join("src");
+        std::fs::create_dir_all(src.join("bp/bin")).unwrap();
+        std::fs::create_dir_all(d.path().join("host")).unwrap();
+        std::os::unix::fs::symlink(d.path().join("host"), src.join("out")).unwrap();
+        std::os::unix::fs::symlink("bp", src.join("in")).unwrap();
+        for ok in [
+            "./bp",
+            "bp",
+            "in",
+            "https://h/bp.git#v1",
+            "git@h:bp.git",
+            "ssh://h/bp.git",
+            "https://h/bp.tgz",
+        ] {
+            assert_eq!(check_inside_source(ok, &src), Ok(()), "{ok}");
+        }
+        for bad in [
+            "/etc",
+            "file:///etc",
+            "file:///t/x.tgz",
+            "../host",
+            "bp/../../host",
+            "out",
+            "./out/x",
+            "/srv/bp#main",
+            "/srv/bp.git",
+        ] {
+            let e = check_inside_source(bad, &src).unwrap_err();
+            assert!(
+                e.contains("outside the source") || e.contains("No such file"),
+                "{bad}: {e}"
+            );
+        }
     }
 
     #[test]

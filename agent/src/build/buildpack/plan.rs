@@ -39,6 +39,9 @@ pub struct Selection {
     pub packs: Vec<Buildpack>,
 }
 
+/// `.buildpacks` files larger than this are refused (a line per buildpack).
+const MAX_BUILDPACKS_FILE: usize = 64 << 10;
+
 /// The entries of a `.buildpacks` file: one URL per line, `#` comments and blanks skipped.
 pub fn parse_buildpacks_file(text: &str) -> Vec<String> {
     text.lines()
@@ -89,13 +92,23 @@ pub async fn select(req: &BuildRequest) -> Result<Selection, BuildError> {
         LanguagePack::Auto => {
             let listed = req.source_dir.join(".buildpacks");
             if listed.is_file() {
-                let text = std::fs::read_to_string(&listed)
-                    .map_err(|e| BuildError::io(format!("reading {}", listed.display()), e))?;
+                let text = solum_limits::read_text(&listed, MAX_BUILDPACKS_FILE)
+                    .map_err(|e| BuildError::Other(e.to_string()))?;
                 let urls = parse_buildpacks_file(&text);
                 if !urls.is_empty() {
                     let mut packs = Vec::new();
                     for (i, url) in urls.iter().enumerate() {
-                        packs.push(resolve(url, req, i, &req.source_dir).await?);
+                        let pack = match installed_named(url, req) {
+                            Some(pack) => pack,
+                            None => {
+                                // The source is untrusted: no host paths.
+                                fetch::check_inside_source(url, &req.source_dir).map_err(|e| {
+                                    BuildError::Other(format!("{}: {e}", listed.display()))
+                                })?;
+                                fetched(url, req, i, &req.source_dir).await?
+                            }
+                        };
+                        packs.push(pack);
                     }
                     return Ok(Selection {
                         mode: Mode::All,
@@ -125,15 +138,28 @@ async fn resolve(
     index: usize,
     base: &Path,
 ) -> Result<Buildpack, BuildError> {
-    if is_plain_name(spec) {
-        let dir = req.buildpacks_dir.join(spec);
-        if dir.is_dir() {
-            return Ok(Buildpack {
-                name: spec.to_string(),
-                dir,
-            });
-        }
+    match installed_named(spec, req) {
+        Some(pack) => Ok(pack),
+        None => fetched(spec, req, index, base).await,
     }
+}
+
+/// The installed buildpack `spec` names, if it is a plain name of one.
+fn installed_named(spec: &str, req: &BuildRequest) -> Option<Buildpack> {
+    let dir = req.buildpacks_dir.join(spec);
+    (is_plain_name(spec) && dir.is_dir()).then(|| Buildpack {
+        name: spec.to_string(),
+        dir,
+    })
+}
+
+/// `spec` fetched (a URL) or found (a directory relative to `base`).
+async fn fetched(
+    spec: &str,
+    req: &BuildRequest,
+    index: usize,
+    base: &Path,
+) -> Result<Buildpack, BuildError> {
     let dest = req.work_dir.join("buildpacks").join(format!("{index:02}"));
     let dir = fetch::fetch(spec, base, &dest).await?;
     Ok(Buildpack {

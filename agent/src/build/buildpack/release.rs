@@ -61,7 +61,8 @@ pub fn parse_release(text: &str, buildpack: &str) -> Result<Release, BuildError>
     }
     let bad = |what: String| BuildError::Other(format!("bin/release of {buildpack}: {what}"));
     let doc: serde_norway::Value =
-        serde_norway::from_str(text).map_err(|e| bad(format!("invalid YAML: {e}")))?;
+        solum_limits::yaml::from_str(text, &solum_limits::Budget::DEFAULT)
+            .map_err(|e| bad(format!("invalid YAML: {e}")))?;
     if doc.is_null() {
         return Ok(Release::default());
     }

@@ -4,6 +4,13 @@
 //! anchored at the context root; `*`/`?`/`[...]` never cross `/` (a class may, as in Docker's
 //! regexp), `**` spans any number of directories, and a path is excluded when it or one of its
 //! parent directories matches. Pure: no I/O.
+//!
+//! Cost is bounded for hostile sources: a pattern is at most `MAX_PATTERN_CHARS`, runs of
+//! `**/` collapse into one token, and matching is linear in tokens × path length (a 90 KB
+//! `**/**/...` line cost 25 s of CPU before).
+
+/// Patterns longer than this are refused: no path on Linux is longer (PATH_MAX).
+pub const MAX_PATTERN_CHARS: usize = 4096;
 
 /// A `.dockerignore` line that Docker would refuse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -78,9 +85,12 @@ impl Rules {
             };
             let err = |reason| PatternError {
                 line,
-                pattern: raw.to_string(),
+                pattern: shown(raw),
                 reason,
             };
+            if body.chars().count() > MAX_PATTERN_CHARS {
+                return Err(err("longer than 4096 characters (no path is)"));
+            }
             if body.is_empty() {
                 return Err(err("a lone \"!\" re-includes nothing"));
             }
@@ -193,6 +203,14 @@ impl Pattern {
             }
             Kind::Glob(toks) => glob_match(toks, path),
         }
+    }
+}
+
+/// A pattern as quoted in an error: its first 80 characters.
+fn shown(raw: &str) -> String {
+    match raw.char_indices().nth(80) {
+        Some((i, _)) => format!("{}...", &raw[..i]),
+        None => raw.to_string(),
     }
 }
 
@@ -321,10 +339,17 @@ fn compile(pattern: &str) -> Kind {
                     } else {
                         kind = K::Glob;
                     }
+                    // `(.*/)?.*` is `.*`.
+                    if toks.last() == Some(&Tok::Dirs) {
+                        toks.pop();
+                    }
                     toks.push(Tok::Rest);
                 } else {
                     kind = K::Glob;
-                    toks.push(Tok::Dirs);
+                    // `(.*/)?(.*/)?` is `(.*/)?`: a run of `**/` is one token.
+                    if toks.last() != Some(&Tok::Dirs) {
+                        toks.push(Tok::Dirs);
+                    }
                 }
                 if first {
                     kind = K::Suffix;
@@ -370,7 +395,8 @@ fn compile(pattern: &str) -> Kind {
 }
 
 /// Whole-string match of tokens against `path` by dynamic programming (no exponential
-/// backtracking): `ok[t][s]` = tokens `t..` match characters `s..`.
+/// backtracking): `ok[t][s]` = tokens `t..` match characters `s..`. Linear in tokens × path:
+/// `.*` and `(.*/)?` look right through running ORs, not by rescanning.
 fn glob_match(toks: &[Tok], path: &str) -> bool {
     let s: Vec<char> = path.chars().collect();
     let n = s.len();
@@ -378,7 +404,14 @@ fn glob_match(toks: &[Tok], path: &str) -> bool {
     next[n] = true;
     for tok in toks.iter().rev() {
         let mut cur = vec![false; n + 1];
+        // For `Rest`: some next[k], k >= j. For `Dirs`: some `/` at k >= j with next[k + 1].
+        let mut any_after = false;
         for j in (0..=n).rev() {
+            any_after = match tok {
+                Tok::Rest => any_after || next[j],
+                Tok::Dirs => any_after || (j < n && s[j] == '/' && next[j + 1]),
+                _ => false,
+            };
             cur[j] = match tok {
                 Tok::Lit(c) => j < n && s[j] == *c && next[j + 1],
                 Tok::One => j < n && s[j] != '/' && next[j + 1],
@@ -390,9 +423,9 @@ fn glob_match(toks: &[Tok], path: &str) -> bool {
                 // `*` at j: stop here, or eat one non-`/` and keep going.
                 Tok::Star => next[j] || (j < n && s[j] != '/' && cur[j + 1]),
                 // `.*`: anything to any later point.
-                Tok::Rest => next[j..].iter().any(|b| *b),
+                Tok::Rest => any_after,
                 // `(.*/)?`: nothing, or up to and including some later `/`.
-                Tok::Dirs => next[j] || (j..n).any(|k| s[k] == '/' && next[k + 1]),
+                Tok::Dirs => next[j] || any_after,
             };
         }
         next = cur;
@@ -557,5 +590,27 @@ mod tests {
     fn many_stars_stay_fast() {
         let r = Rules::parse("*a*a*a*a*a*a*a*a*b").unwrap();
         assert!(!r.excludes(&"a".repeat(2000)));
+    }
+
+    /// Issue 11: a 90 KB line of `**/` cost 25 s of CPU on a small source.
+    #[test]
+    fn dockerignore_line_of_90_kb_of_double_stars_is_cheap() {
+        let started = std::time::Instant::now();
+        let line = format!("{}x", "**/".repeat(1300));
+        let r = Rules::parse(&line).unwrap();
+        for i in 0..2000 {
+            let path = format!("a/b/c/d/e/f/g/h/file-{i}");
+            assert!(!r.excludes(&path));
+            assert!(r.excludes(&format!("{path}/x")));
+        }
+        let huge = "**/".repeat(30_000);
+        let e = Rules::parse(&huge).unwrap_err();
+        assert!(e.to_string().contains("longer than 4096 characters"), "{e}");
+        assert!(e.to_string().len() < 200, "the error quotes the whole line");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "took {:?}",
+            started.elapsed()
+        );
     }
 }
