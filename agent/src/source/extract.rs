@@ -33,7 +33,7 @@ impl Default for Limits {
 
 /// Extracts the tarball file `archive` into `dest` (an existing empty directory); `name` is how
 /// messages call the tarball. Then strips a single top-level directory.
-pub(super) fn extract(
+pub fn extract(
     archive: &Path,
     name: &str,
     dest: &Path,

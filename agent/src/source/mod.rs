@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use crate::planfile::{Secret, SourceSpec};
 
 pub use classify::is_sha256_hex;
-pub use extract::Limits;
+pub use extract::{extract as extract_tarball, Limits};
 pub use hash::tree_hash;
 pub use redact::redact_urls;
 
