@@ -13,7 +13,8 @@
 #   --table FILE  also write the table (Markdown) to FILE
 #   TARGET...     targets to run (default: every directory of fuzz/corpus)
 # Environment: SOLUM_FUZZ_NICE (niceness of afl-fuzz, default 19), AFL_OPT_LEVEL (opt-level of
-# the instrumented build, default 3), CARGO_TARGET_DIR (the build goes to $CARGO_TARGET_DIR/afl).
+# the instrumented build, default 3; the build goes to $CARGO_TARGET_DIR/afl, or afl-oN for
+# another level).
 # Needs cargo-afl (scripts/setup.sh installs it). Replay one input without afl:
 #   target/afl/release/solum-fuzz-afl TARGET --replay FILE
 set -euo pipefail
@@ -42,8 +43,13 @@ for t in "${targets[@]}"; do
 done
 command -v cargo-afl >/dev/null || { echo "fuzz.sh: cargo-afl is missing: run scripts/setup.sh" >&2; exit 1; }
 
+# One build directory per opt-level, so that CI's cheaper build and the campaign's do not
+# rebuild each other.
+opt=${AFL_OPT_LEVEL:-3}
+export AFL_OPT_LEVEL=$opt
 target_dir=${CARGO_TARGET_DIR:-$PWD/target}/afl
-echo "fuzz.sh: building the instrumented harness (cargo afl build, opt-level ${AFL_OPT_LEVEL:-3})"
+[ "$opt" = 3 ] || target_dir=$target_dir-o$opt
+echo "fuzz.sh: building the instrumented harness (cargo afl build, opt-level $opt)"
 cargo afl build --release -q -p solum-fuzz --features afl --bin solum-fuzz-afl --target-dir "$target_dir"
 bin=$target_dir/release/solum-fuzz-afl
 
@@ -53,6 +59,10 @@ if [ -z "$out" ]; then
   keep=0
 fi
 mkdir -p "$out"
+# Targets that write files (tarball extraction, config drive images) work in a scratch
+# directory on tmpfs when there is one.
+scratch=$(mktemp -d /dev/shm/solum-fuzz-tmp.XXXXXX 2>/dev/null || mktemp -d /tmp/solum-fuzz-tmp.XXXXXX)
+trap 'rm -rf "$scratch"' EXIT
 
 # Machine-wide settings afl-fuzz would ask for (core_pattern, CPU governor) are not ours to
 # change on a shared host; two cores are shared, so no CPU binding.
@@ -64,6 +74,7 @@ field() { sed -n "s/^$2 *: *//p" "$1" | head -n1; }
 header='| target | seconds | executions | execs/s | crashes | hangs | peak RSS (MiB) | corpus |'
 rows=("$header" '|---|---:|---:|---:|---:|---:|---:|---:|')
 failed=0
+bad=0
 found=()
 for t in "${targets[@]}"; do
   dir=$out/$t
@@ -72,7 +83,7 @@ for t in "${targets[@]}"; do
   status=0
   rss_file=$out/$t.peak-rss-kib
   rm -f "$rss_file"
-  SOLUM_FUZZ_PEAK_RSS=$rss_file nice -n "${SOLUM_FUZZ_NICE:-19}" cargo afl fuzz -i "fuzz/corpus/$t" -o "$dir" -t 1000 -m 256 \
+  TMPDIR=$scratch SOLUM_FUZZ_PEAK_RSS=$rss_file nice -n "${SOLUM_FUZZ_NICE:-19}" cargo afl fuzz -i "fuzz/corpus/$t" -o "$dir" -t 1000 -m 256 \
     -V "$seconds" -- "$bin" "$t" >"$out/$t.log" 2>&1 || status=$?
   stats=$dir/default/fuzzer_stats
   if [ ! -f "$stats" ]; then
@@ -80,6 +91,7 @@ for t in "${targets[@]}"; do
     tail -n 15 "$out/$t.log" >&2
     rows+=("| $t | - | - | - | did not start | - | - | - |")
     failed=1
+    bad=$((bad + 1))
     found+=("$out/$t.log")
     continue
   fi
@@ -94,6 +106,7 @@ for t in "${targets[@]}"; do
   rows+=("| $t | $run | $execs | $rate | $crashes | $hangs | $rss | $corpus |")
   if [ "${crashes:-0}" != 0 ] || [ "${hangs:-0}" != 0 ]; then
     failed=1
+    bad=$((bad + 1))
     for f in "$dir"/default/crashes/id:* "$dir"/default/hangs/id:*; do
       [ -e "$f" ] && found+=("$t $f")
     done
@@ -103,7 +116,7 @@ done
 printf '%s\n' "${rows[@]}"
 if [ -n "$table" ]; then
   {
-    echo "afl++ (cargo-afl $(cargo afl --version 2>/dev/null | awk '{print $NF}')), ${seconds} s per target," \
+    echo "$(cargo afl --version 2>/dev/null), opt-level $opt, ${seconds} s per target," \
       "-t 1000 -m 256, $(nproc) CPUs, $(date -u +%Y-%m-%d)"
     echo
     printf '%s\n' "${rows[@]}"
@@ -118,7 +131,9 @@ if [ "$failed" = 1 ]; then
     esac
   done
   echo "fuzz.sh: afl's output is kept in $out" >&2
+  echo "fuzz: $(( ${#targets[@]} - bad )) passed, $bad failed"
   exit 1
 fi
 [ "$keep" = 1 ] || rm -rf "$out"
 echo "fuzz.sh: ${#targets[@]} targets, nothing crashed, hung or went over 256 MiB"
+echo "fuzz: ${#targets[@]} passed, 0 failed"
