@@ -69,7 +69,7 @@ fn main() {
         return;
     }
     let mut peak = PeakRss::from_env();
-    afl::fuzz!(|data: &[u8]| {
+    afl::fuzz_nohook!(|data: &[u8]| {
         (target.run)(data);
         peak.update();
     });
