@@ -67,13 +67,14 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ElementError + '_ {
     }
 }
 
-/// Read a one-name-a-line file; missing file = empty.
+/// Read a one-name-a-line file; missing file = empty. `#` starts a comment.
 fn read_names(path: &Path) -> Result<Vec<String>, ElementError> {
-    match fs::read_to_string(path) {
-        Ok(text) => parse_names(&text, path),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(io(path)(e)),
-    }
+    let text = match fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io(path)(e)),
+    };
+    parse_names(&text, path)
 }
 
 /// The names of an `element-deps` / `element-provides` text, one a line, `#` starting a
