@@ -615,7 +615,10 @@ async fn tarball_long_name_bomb_is_refused_before_it_is_read() {
             .contains("a long name entry of 16777216 bytes (at most 65536)"),
         "{err}"
     );
-    assert!(err.to_string().contains("t.tgz"), "names the tarball: {err}");
+    assert!(
+        err.to_string().contains("t.tgz"),
+        "names the tarball: {err}"
+    );
     out.assert_clean();
 }
 
