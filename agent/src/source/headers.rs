@@ -27,10 +27,10 @@ pub enum Refused {
 pub fn check(reader: impl Read, max_entries: u64) -> Result<(), Refused> {
     let invalid = |e: std::io::Error| Refused::Invalid(format!("not a valid tar archive: {e}"));
     let mut archive = tar::Archive::new(reader);
-    let mut entries = archive.entries().map_err(invalid)?.raw(true);
+    let entries = archive.entries().map_err(invalid)?.raw(true);
     let mut pax_size: Option<u64> = None;
     let mut count = 0u64;
-    while let Some(entry) = entries.next() {
+    for entry in entries {
         let mut entry = entry.map_err(invalid)?;
         count += 1;
         if count > max_entries.saturating_mul(4) {
