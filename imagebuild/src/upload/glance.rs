@@ -375,6 +375,57 @@ mod tests {
         assert!(import_methods_of(&odd).is_empty());
     }
 
+    /// Serves one answer of `len` bytes on 127.0.0.1 (with or without Content-Length).
+    fn serve_big(len: usize, with_length: bool) -> String {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            let Ok((mut c, _)) = listener.accept() else {
+                return;
+            };
+            let mut buf = [0u8; 4096];
+            let _ = c.read(&mut buf);
+            let head = if with_length {
+                format!("HTTP/1.1 200 OK\r\nContent-Length: {len}\r\n\r\n")
+            } else {
+                "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n".to_string()
+            };
+            let _ = c.write_all(head.as_bytes());
+            let chunk = vec![b' '; 64 << 10];
+            let mut sent = 0;
+            while sent < len {
+                if c.write_all(&chunk).is_err() {
+                    return;
+                }
+                sent += chunk.len();
+            }
+        });
+        url
+    }
+
+    #[test]
+    fn answers_over_the_limit_are_refused() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        for with_length in [true, false] {
+            let url = serve_big(MAX_ANSWER_BYTES + (1 << 20), with_length);
+            let e = rt
+                .block_on(async {
+                    let resp = reqwest::get(&url).await.unwrap();
+                    read_json(resp, "GET /v2/images").await
+                })
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("GET /v2/images: answer over the 4194304 byte limit"),
+                "{e}"
+            );
+        }
+    }
+
     #[test]
     fn image_states() {
         assert_eq!(
