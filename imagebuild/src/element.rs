@@ -198,7 +198,7 @@ mod tests {
         let names = parse_names(&text, Path::new("element-deps")).unwrap();
         assert_eq!(names.len(), 200_000);
         assert!(
-            start.elapsed() < std::time::Duration::from_secs(5),
+            start.elapsed() < std::time::Duration::from_secs(30),
             "{:?}",
             start.elapsed()
         );

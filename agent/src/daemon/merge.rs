@@ -78,7 +78,7 @@ mod tests {
         let m = merge(&[doc.clone(), doc]);
         assert_eq!(m["deployments"].as_array().unwrap().len(), 100_000);
         assert!(
-            start.elapsed() < std::time::Duration::from_secs(10),
+            start.elapsed() < std::time::Duration::from_secs(60),
             "{:?}",
             start.elapsed()
         );

