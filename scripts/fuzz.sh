@@ -13,8 +13,8 @@
 #   --table FILE  also write the table (Markdown) to FILE
 #   TARGET...     targets to run (default: every directory of fuzz/corpus)
 # Environment: SOLUM_FUZZ_NICE (niceness of afl-fuzz, default 19), AFL_OPT_LEVEL (opt-level of
-# the instrumented build, default 3; the build goes to $CARGO_TARGET_DIR/afl, or afl-oN for
-# another level).
+# the instrumented build, default 3), SOLUM_FUZZ_TARGET_DIR (where it is built, default
+# $CARGO_TARGET_DIR/afl; -oN is appended for another opt-level).
 # Needs cargo-afl (scripts/setup.sh installs it). Replay one input without afl:
 #   target/afl/release/solum-fuzz-afl TARGET --replay FILE
 set -euo pipefail
@@ -47,7 +47,7 @@ command -v cargo-afl >/dev/null || { echo "fuzz.sh: cargo-afl is missing: run sc
 # rebuild each other.
 opt=${AFL_OPT_LEVEL:-3}
 export AFL_OPT_LEVEL=$opt
-target_dir=${CARGO_TARGET_DIR:-$PWD/target}/afl
+target_dir=${SOLUM_FUZZ_TARGET_DIR:-${CARGO_TARGET_DIR:-$PWD/target}/afl}
 [ "$opt" = 3 ] || target_dir=$target_dir-o$opt
 echo "fuzz.sh: building the instrumented harness (cargo afl build, opt-level $opt)"
 cargo afl build --release -q -p solum-fuzz --features afl --bin solum-fuzz-afl --target-dir "$target_dir"
