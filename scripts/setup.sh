@@ -11,7 +11,7 @@ need_root
 packages=(git ca-certificates curl mmdebstrap debootstrap docker.io
           qemu-system-x86 qemu-utils genisoimage xorriso mtools dosfstools fdisk gdisk
           grub-pc-bin grub-efi-amd64-bin ovmf ignition e2fsprogs zstd systemd util-linux
-          python3 python3-venv python3-dev python3-yaml gcc libffi-dev libssl-dev bc time
+          python3 python3-venv python3-dev python3-yaml gcc make libffi-dev libssl-dev bc time
           docker-compose
           vagrant vagrant-libvirt)
 missing=()
@@ -52,6 +52,18 @@ if ! docker version >/dev/null 2>&1; then
 fi
 
 command -v cargo >/dev/null || { echo "setup: cargo (Rust) is required" >&2; exit 1; }
+# cargo-afl for scripts/fuzz.sh (stable Rust): installing it builds AFL++ from the source it
+# ships (gcc, make); its runtime is built once per rustc version.
+afl_version=0.18.2
+if [ "$(cargo afl --version 2>/dev/null | awk '{print $2}')" != "$afl_version" ]; then
+  echo "setup: installing cargo-afl $afl_version (builds AFL++, about 2 minutes)"
+  cargo install -q --locked --force cargo-afl --version "$afl_version"
+fi
+if ! afl_out=$(cargo afl config --build 2>&1) && ! grep -q 'already built' <<<"$afl_out"; then
+  echo "setup: cargo afl config --build failed:" >&2
+  echo "$afl_out" | tail -n 20 >&2
+  exit 1
+fi
 # Keystone, Glance and Heat from PyPI for the end-to-end tests (cached, made once), and
 # heat-agents' hooks (its sdist), so that no test spends minutes in pip.
 ./scripts/openstack-harness.sh venv >/dev/null

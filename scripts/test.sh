@@ -8,3 +8,10 @@ cd "$(dirname "$0")/.."
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -q -- -D warnings
 cargo test --workspace --no-fail-fast -- --test-threads "${SOLUM_TEST_THREADS:-4}"
+# Every fuzz target under afl-fuzz for a few seconds from its seeds (fuzz/README.md): a crash,
+# a hang over 1 s or 256 MiB fails. The instrumented build is made at opt-level 1 (about a third
+# less CPU than the campaign's 3) in a directory kept across runs, so that a later run rebuilds
+# only the workspace's crates.
+AFL_OPT_LEVEL=${AFL_OPT_LEVEL:-1} \
+  SOLUM_FUZZ_TARGET_DIR=${SOLUM_FUZZ_TARGET_DIR:-/var/cache/solum-test/afl-target} \
+  ./scripts/fuzz.sh --seconds "${SOLUM_FUZZ_SECONDS:-4}"

@@ -97,6 +97,32 @@ fn vfat_image() {
     check(&img);
 }
 
+/// A directory entry naming cluster 1 (clusters start at 2) made the `fatfs` crate panic on an
+/// overflow (found by fuzzing): now a clear error.
+#[test]
+fn vfat_entry_naming_cluster_1_is_an_error() {
+    require_program("mkfs.vfat");
+    require_program("mcopy");
+    let d = tempfile::tempdir().unwrap();
+    tree(&d.path().join("src"));
+    let img = d.path().join("drive.img");
+    run(Command::new("mkfs.vfat").args(["-C", "-n", "CONFIG-2", img.to_str().unwrap(), "4096"]));
+    run(Command::new("mcopy")
+        .args(["-s", "-i", img.to_str().unwrap()])
+        .arg(d.path().join("src/openstack"))
+        .arg("::/"));
+    let mut bytes = std::fs::read(&img).unwrap();
+    // The short entry of `openstack` (8.3 name `OPENST~1`, directory attribute).
+    let at = bytes
+        .windows(12)
+        .position(|w| w.starts_with(b"OPENST") && w[11] == 0x10)
+        .expect("the openstack directory's entry");
+    bytes[at + 26..at + 28].copy_from_slice(&1u16.to_le_bytes());
+    std::fs::write(&img, &bytes).unwrap();
+    let e = configdrive::read(&img).unwrap_err().to_string();
+    assert!(e.contains("corrupt FAT file system"), "{e}");
+}
+
 #[test]
 fn garbage_is_a_clear_error() {
     let d = tempfile::tempdir().unwrap();

@@ -98,6 +98,7 @@ impl Deployment {
         let id = match obj.get("id") {
             Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
             Some(Value::Number(n)) => n.to_string(),
+            Some(Value::String(_)) => return Err(err(None, "`id` is empty".into())),
             Some(other) if !other.is_null() => {
                 return Err(err(
                     None,
@@ -347,6 +348,8 @@ mod tests {
     fn bad_items_are_errors_naming_the_item() {
         let e = Deployment::parse(2, &json!({"name": "x"})).unwrap_err();
         assert_eq!(e.to_string(), "deployments[2]: missing `id`");
+        let e = Deployment::parse(0, &json!({"id": " "})).unwrap_err();
+        assert_eq!(e.to_string(), "deployments[0]: `id` is empty");
         let e = Deployment::parse(0, &json!({"id": "../x"})).unwrap_err();
         assert!(e.message.contains("not a usable identifier"));
         let e = Deployment::parse(1, &json!("x")).unwrap_err();

@@ -69,14 +69,32 @@ pub fn read(path: &Path) -> Result<NovaMetadata, MetadataError> {
     }
     use std::io::Seek;
     file.rewind().map_err(io)?;
-    let fs = fatfs::FileSystem::new(file, fatfs::FsOptions::new()).map_err(|e| {
-        MetadataError::Unavailable {
-            origin: origin.clone(),
-            message: format!("neither an ISO 9660 nor a FAT filesystem ({e})"),
-        }
-    })?;
-    from_files(&origin, |name| {
-        read_fat_file(&fs, &format!("openstack/latest/{name}"), &origin)
+    fat_guard(&origin, || {
+        let fs = fatfs::FileSystem::new(file, fatfs::FsOptions::new()).map_err(|e| {
+            MetadataError::Unavailable {
+                origin: origin.clone(),
+                message: format!("neither an ISO 9660 nor a FAT filesystem ({e})"),
+            }
+        })?;
+        from_files(&origin, |name| {
+            read_fat_file(&fs, &format!("openstack/latest/{name}"), &origin)
+        })
+    })
+}
+
+/// Runs the `fatfs` crate over a drive, a panic inside it becoming an error: it computes
+/// cluster offsets unchecked, and a directory entry naming cluster 0 or 1 made it panic on an
+/// overflow (found by fuzzing, `fuzz/corpus/config_drive/fatfs-*`). Nothing of the file system
+/// outlives the call, so nothing half-updated is used after a panic.
+fn fat_guard<T>(
+    origin: &str,
+    f: impl FnOnce() -> Result<T, MetadataError>,
+) -> Result<T, MetadataError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| {
+        Err(MetadataError::Unavailable {
+            origin: origin.into(),
+            message: "a corrupt FAT file system (the reader stopped on it)".into(),
+        })
     })
 }
 

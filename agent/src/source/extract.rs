@@ -33,7 +33,7 @@ impl Default for Limits {
 
 /// Extracts the tarball file `archive` into `dest` (an existing empty directory); `name` is how
 /// messages call the tarball. Then strips a single top-level directory.
-pub(super) fn extract(
+pub fn extract(
     archive: &Path,
     name: &str,
     dest: &Path,
@@ -43,24 +43,30 @@ pub(super) fn extract(
         tarball: name.to_owned(),
         reason,
     };
-    let mut file = File::open(archive).map_err(|e| fail(format!("cannot open: {e}")))?;
-    let mut magic = [0u8; 6];
-    let n = read_up_to(&mut file, &mut magic).map_err(|e| fail(format!("cannot read: {e}")))?;
-    file.rewind()
-        .map_err(|e| fail(format!("cannot read: {e}")))?;
-    let magic = &magic[..n];
-    let reader: Box<dyn Read> = if magic.starts_with(&[0x1f, 0x8b]) {
-        Box::new(MultiGzDecoder::new(BufReader::new(file)))
-    } else if magic.starts_with(b"BZh")
-        || magic.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0])
-        || magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
-    {
-        return Err(fail(
-            "unsupported compression (only gzip or plain tar)".into(),
-        ));
-    } else {
-        Box::new(BufReader::new(file))
+    let open = || -> Result<Box<dyn Read>, SourceError> {
+        let mut file = File::open(archive).map_err(|e| fail(format!("cannot open: {e}")))?;
+        let mut magic = [0u8; 6];
+        let n = read_up_to(&mut file, &mut magic).map_err(|e| fail(format!("cannot read: {e}")))?;
+        file.rewind()
+            .map_err(|e| fail(format!("cannot read: {e}")))?;
+        let magic = &magic[..n];
+        if magic.starts_with(&[0x1f, 0x8b]) {
+            Ok(Box::new(MultiGzDecoder::new(BufReader::new(file))))
+        } else if magic.starts_with(b"BZh")
+            || magic.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0])
+            || magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
+        {
+            Err(fail(
+                "unsupported compression (only gzip or plain tar)".into(),
+            ))
+        } else {
+            Ok(Box::new(BufReader::new(file)))
+        }
     };
+    super::headers::check(open()?, limits.max_entries).map_err(|r| match r {
+        super::headers::Refused::Invalid(m) | super::headers::Refused::Unsafe(m) => fail(m),
+    })?;
+    let reader = open()?;
     let mut x = Extractor {
         name,
         root: dest,

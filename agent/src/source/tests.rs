@@ -585,6 +585,43 @@ async fn tarball_limits_stop_bombs() {
     out.assert_clean();
 }
 
+/// A GNU long name entry is read into memory whole by the `tar` crate: a 1 MB `.tar.gz` with a
+/// 1 GiB long name took 2 GB (found by fuzzing). Such headers are refused before extraction.
+#[tokio::test]
+async fn tarball_long_name_bomb_is_refused_before_it_is_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let name = vec![b'a'; 16 << 20];
+    let mut h = tar::Header::new_gnu();
+    h.set_path("././@LongLink").unwrap();
+    h.set_entry_type(tar::EntryType::GNULongName);
+    h.set_size(name.len() as u64);
+    h.set_cksum();
+    let mut tar = h.as_bytes().to_vec();
+    tar.extend(&name);
+    tar.extend(tar_bytes(&[E::File("f", b"x", 0o644)]));
+    let bomb = gz(&tar);
+    assert!(bomb.len() < 100_000);
+    let out = Out::new();
+    let err = fetch_with_limits(
+        &file_tarball(tmp.path(), &bomb, None),
+        None,
+        &out.dest(),
+        &Limits::default(),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("a long name entry of 16777216 bytes (at most 65536)"),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("t.tgz"),
+        "names the tarball: {err}"
+    );
+    out.assert_clean();
+}
+
 #[tokio::test]
 async fn tarball_bad_inputs() {
     let tmp = tempfile::tempdir().unwrap();

@@ -204,19 +204,7 @@ fn partitions(parts: &[Partition], ptr: &str, across: bool, r: &mut Report) {
     }) {
         r.error(join(ptr, i), "partition numbers collide");
     }
-    // Explicitly placed partitions (start and size both non-zero) must not overlap.
-    let span = |p: &Partition| match (p.start_mib, p.size_mib) {
-        (Some(s), Some(l)) if s != 0 && l != 0 => Some((s, l)),
-        _ => None,
-    };
-    let overlap = parts.iter().enumerate().find_map(|(a, pa)| {
-        let (s1, l1) = span(pa)?;
-        parts.iter().enumerate().find_map(|(b, pb)| {
-            let (s2, l2) = span(pb)?;
-            (a != b && s1 < s2 + l2 && s2 < s1 + l1).then_some(b)
-        })
-    });
-    if let Some(i) = overlap {
+    if let Some(i) = overlapping(parts) {
         r.error(join(ptr, i), "partitions overlap");
     }
     let has_zero = parts.iter().any(|p| p.number.unwrap_or(0) == 0);
@@ -233,6 +221,46 @@ fn partitions(parts: &[Partition], ptr: &str, across: bool, r: &mut Report) {
     }) {
         r.error(join(ptr, i), "cannot use the same partition label twice");
     }
+}
+
+/// A partition overlapping another: explicitly placed ones (start and size both non-zero)
+/// `a` and `b` overlap when `start_a < end_b && start_b < end_a` (`end = start + size`, in
+/// i128 so that no value overflows). Sorted by start, a proper one (size > 0) overlaps an
+/// earlier one iff it starts before the furthest end so far; one with a negative size (end
+/// before start) overlaps only a proper one that starts before its end and ends after its
+/// start; two of those never overlap. O(n log n): the pairwise check took minutes for a
+/// 1.5 MB config of 30,000 partitions (found by fuzzing).
+fn overlapping(parts: &[Partition]) -> Option<usize> {
+    let span = |(i, p): (usize, &Partition)| match (p.start_mib, p.size_mib) {
+        (Some(s), Some(l)) if s != 0 && l != 0 => {
+            Some((i128::from(s), i128::from(s) + i128::from(l), i))
+        }
+        _ => None,
+    };
+    let (mut proper, reversed): (Vec<_>, Vec<_>) = parts
+        .iter()
+        .enumerate()
+        .filter_map(span)
+        .partition(|(s, e, _)| s < e);
+    proper.sort_unstable();
+    // The furthest end among proper[..=k].
+    let mut reach = Vec::with_capacity(proper.len());
+    let mut furthest = i128::MIN;
+    let mut found = None;
+    for &(start, end, i) in &proper {
+        if found.is_none() && start < furthest {
+            found = Some(i);
+        }
+        furthest = furthest.max(end);
+        reach.push(furthest);
+    }
+    if found.is_some() {
+        return found;
+    }
+    reversed.into_iter().find_map(|(start, end, i)| {
+        let before = proper.partition_point(|&(s, _, _)| s < end);
+        (before > 0 && reach[before - 1] > start).then_some(i)
+    })
 }
 
 /// A custom clevis pin needs a known pin and a config, and excludes tpm2/tang/threshold.
@@ -254,5 +282,81 @@ fn clevis_custom(c: &Clevis, ptr: &str, r: &mut Report) {
             &cp,
             "cannot use custom clevis config with tpm2, tang, or threshold",
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn part(start: i64, size: i64) -> Partition {
+        Partition {
+            start_mib: Some(start),
+            size_mib: Some(size),
+            ..Partition::default()
+        }
+    }
+
+    /// The pairwise definition, for comparison.
+    fn naive(parts: &[Partition]) -> bool {
+        let span = |p: &Partition| match (p.start_mib, p.size_mib) {
+            (Some(s), Some(l)) if s != 0 && l != 0 => Some((i128::from(s), i128::from(l))),
+            _ => None,
+        };
+        parts.iter().enumerate().any(|(a, pa)| {
+            parts
+                .iter()
+                .enumerate()
+                .any(|(b, pb)| match (span(pa), span(pb)) {
+                    (Some((s1, l1)), Some((s2, l2))) => a != b && s1 < s2 + l2 && s2 < s1 + l1,
+                    _ => false,
+                })
+        })
+    }
+
+    #[test]
+    fn overlap_agrees_with_the_pairwise_definition() {
+        let values = -3..=3;
+        for s1 in values.clone() {
+            for l1 in values.clone() {
+                for s2 in values.clone() {
+                    for l2 in values.clone() {
+                        for (s3, l3) in [(0, 0), (1, 1), (-2, 4), (3, -5), (2, 2)] {
+                            let parts = [part(s1, l1), part(s2, l2), part(s3, l3)];
+                            let found = overlapping(&parts);
+                            assert_eq!(
+                                found.is_some(),
+                                naive(&parts),
+                                "{s1},{l1} {s2},{l2} {s3},{l3}"
+                            );
+                            if let Some(i) = found {
+                                let others: Vec<Partition> = parts
+                                    .iter()
+                                    .enumerate()
+                                    .filter(|(j, _)| *j != i)
+                                    .map(|(_, p)| p.clone())
+                                    .collect();
+                                let with = |o: &Partition| naive(&[parts[i].clone(), o.clone()]);
+                                assert!(others.iter().any(with), "{i} overlaps nothing");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn many_partitions_and_extreme_values() {
+        let parts: Vec<Partition> = (0..100_000).map(|i| part(2 * i + 1, 1)).collect();
+        let start = std::time::Instant::now();
+        assert_eq!(overlapping(&parts), None);
+        assert!(start.elapsed() < std::time::Duration::from_secs(30));
+        let extreme = [
+            part(i64::MAX, i64::MAX),
+            part(i64::MAX - 1, 2),
+            part(i64::MIN, -1),
+        ];
+        assert_eq!(overlapping(&extreme), Some(0));
     }
 }

@@ -20,9 +20,62 @@ pub fn short(e: &reqwest::Error) -> String {
     msg
 }
 
+/// Answers larger than this are refused (a Glance or Keystone answer is a few KiB, the
+/// catalog of a large cloud a few hundred).
+pub const MAX_ANSWER_BYTES: usize = 4 << 20;
+
+/// How much of an error body is read to quote it.
+const EXCERPT_READ_BYTES: usize = 64 << 10;
+
+/// Reads at most `limit` bytes of an answer's body; `Ok(None)` when it is longer.
+async fn read_capped(
+    mut resp: reqwest::Response,
+    limit: usize,
+) -> Result<Option<Vec<u8>>, reqwest::Error> {
+    if resp.content_length().is_some_and(|n| n > limit as u64) {
+        return Ok(None);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await? {
+        if body.len() + chunk.len() > limit {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
+}
+
+/// The JSON of an answer (`what` names the request in errors), at most `MAX_ANSWER_BYTES`.
+pub async fn read_json(resp: reqwest::Response, what: &str) -> Result<Value, UploadError> {
+    match read_capped(resp, MAX_ANSWER_BYTES).await {
+        Ok(Some(body)) => parse_answer(what, &body),
+        Ok(None) => Err(UploadError::Protocol(format!(
+            "{what}: answer over the {MAX_ANSWER_BYTES} byte limit"
+        ))),
+        Err(e) => Err(UploadError::Protocol(format!("{what}: {}", short(&e)))),
+    }
+}
+
+/// Parses an answer's body as JSON (pure).
+pub fn parse_answer(what: &str, body: &[u8]) -> Result<Value, UploadError> {
+    serde_json::from_slice(body)
+        .map_err(|e| UploadError::Protocol(format!("{what}: answer is not JSON: {e}")))
+}
+
 /// The first bytes of an error body, on one line.
-pub async fn body_excerpt(resp: reqwest::Response) -> String {
-    let text = resp.text().await.unwrap_or_default();
+pub async fn body_excerpt(mut resp: reqwest::Response) -> String {
+    let mut body = Vec::new();
+    while body.len() < EXCERPT_READ_BYTES {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    excerpt(&String::from_utf8_lossy(&body))
+}
+
+/// An error body on one line: tags dropped, blanks folded, at most 300 characters (pure).
+pub fn excerpt(text: &str) -> String {
     let mut plain = String::new();
     let mut in_tag = false;
     for c in text.chars() {
@@ -36,9 +89,73 @@ pub async fn body_excerpt(resp: reqwest::Response) -> String {
             _ => {}
         }
     }
-    let text = plain;
-    let one: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let one: String = plain.split_whitespace().collect::<Vec<_>>().join(" ");
     one.chars().take(300).collect()
+}
+
+/// The id in the answer to `POST /v2/images`.
+pub fn created_id(answer: &Value) -> Option<String> {
+    answer.get("id").and_then(Value::as_str).map(str::to_string)
+}
+
+/// The images of a `GET /v2/images` answer (none when it has no list).
+pub fn images_of(answer: &Value) -> Vec<Value> {
+    answer
+        .get("images")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// The import methods of a `GET /v2/info/import` answer.
+pub fn import_methods_of(answer: &Value) -> Vec<String> {
+    answer
+        .pointer("/import-methods/value")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|m| m.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A string field of an image (empty when absent or not a string).
+pub fn str_of<'a>(image: &'a Value, key: &str) -> &'a str {
+    image.get(key).and_then(Value::as_str).unwrap_or("")
+}
+
+/// Where an uploaded image stands, from `GET /v2/images/{id}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageState {
+    Active,
+    /// Still queued, saving or importing.
+    Pending {
+        status: String,
+    },
+    /// It will never become active; `detail` says why when Glance did.
+    Failed {
+        status: String,
+        detail: String,
+    },
+}
+
+/// The state of an image as Glance shows it (pure).
+pub fn image_state(image: &Value) -> ImageState {
+    let status = str_of(image, "status").to_string();
+    let failed = str_of(image, "os_glance_failed_import");
+    match status.as_str() {
+        "active" => ImageState::Active,
+        "killed" | "deleted" | "deactivated" => ImageState::Failed {
+            status,
+            detail: String::new(),
+        },
+        _ if !failed.is_empty() => ImageState::Failed {
+            detail: format!(" (import failed in store {failed})"),
+            status,
+        },
+        _ => ImageState::Pending { status },
+    }
 }
 
 /// The body of `POST /v2/images` (pure).
@@ -105,11 +222,8 @@ impl Glance {
     }
 
     async fn json(&self, what: String, req: reqwest::RequestBuilder) -> Result<Value, UploadError> {
-        self.send(what.clone(), req)
-            .await?
-            .json()
-            .await
-            .map_err(|e| UploadError::Protocol(format!("{what}: {e}")))
+        let resp = self.send(what.clone(), req).await?;
+        read_json(resp, &what).await
     }
 
     /// `POST /v2/images`: a queued image; its id.
@@ -118,9 +232,7 @@ impl Glance {
         let v = self
             .json(format!("POST {url}"), self.client.post(&url).json(body))
             .await?;
-        v.get("id")
-            .and_then(Value::as_str)
-            .map(str::to_string)
+        created_id(&v)
             .ok_or_else(|| UploadError::Protocol(format!("POST {url}: no id in the answer")))
     }
 
@@ -149,25 +261,14 @@ impl Glance {
                     .query(&[("name", name), ("limit", "100")]),
             )
             .await?;
-        Ok(v.get("images")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default())
+        Ok(images_of(&v))
     }
 
     /// Import methods the cloud offers (`GET /v2/info/import`); empty if not answered.
     pub async fn import_methods(&self) -> Vec<String> {
         let url = self.v2("/info/import");
         match self.json(format!("GET {url}"), self.client.get(&url)).await {
-            Ok(v) => v
-                .pointer("/import-methods/value")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|m| m.as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default(),
+            Ok(v) => import_methods_of(&v),
             Err(_) => Vec::new(),
         }
     }
@@ -258,5 +359,104 @@ mod tests {
         assert!(create_body("n", "raw", None, &[])
             .get("visibility")
             .is_none());
+    }
+
+    #[test]
+    fn answers_are_read_as_glance_writes_them() {
+        let v = parse_answer("GET x", br#"{"id": "i-1", "images": [{"id": "a"}], "import-methods": {"value": ["glance-direct", 3]}}"#).unwrap();
+        assert_eq!(created_id(&v).as_deref(), Some("i-1"));
+        assert_eq!(images_of(&v).len(), 1);
+        assert_eq!(import_methods_of(&v), vec!["glance-direct".to_string()]);
+        let e = parse_answer("GET x", b"<html>").unwrap_err().to_string();
+        assert!(e.contains("GET x: answer is not JSON"), "{e}");
+        let odd = json!({"id": 7, "images": {}, "import-methods": []});
+        assert_eq!(created_id(&odd), None);
+        assert!(images_of(&odd).is_empty());
+        assert!(import_methods_of(&odd).is_empty());
+    }
+
+    /// Serves one answer of `len` bytes on 127.0.0.1 (with or without Content-Length).
+    fn serve_big(len: usize, with_length: bool) -> String {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            let Ok((mut c, _)) = listener.accept() else {
+                return;
+            };
+            let mut buf = [0u8; 4096];
+            let _ = c.read(&mut buf);
+            let head = if with_length {
+                format!("HTTP/1.1 200 OK\r\nContent-Length: {len}\r\n\r\n")
+            } else {
+                "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n".to_string()
+            };
+            let _ = c.write_all(head.as_bytes());
+            let chunk = vec![b' '; 64 << 10];
+            let mut sent = 0;
+            while sent < len {
+                if c.write_all(&chunk).is_err() {
+                    return;
+                }
+                sent += chunk.len();
+            }
+        });
+        url
+    }
+
+    #[test]
+    fn answers_over_the_limit_are_refused() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        for with_length in [true, false] {
+            let url = serve_big(MAX_ANSWER_BYTES + (1 << 20), with_length);
+            let e = rt
+                .block_on(async {
+                    let resp = reqwest::get(&url).await.unwrap();
+                    read_json(resp, "GET /v2/images").await
+                })
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("GET /v2/images: answer over the 4194304 byte limit"),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn image_states() {
+        assert_eq!(
+            image_state(&json!({"status": "active"})),
+            ImageState::Active
+        );
+        assert_eq!(
+            image_state(&json!({"status": "importing", "os_glance_failed_import": "s1"})),
+            ImageState::Failed {
+                status: "importing".into(),
+                detail: " (import failed in store s1)".into()
+            }
+        );
+        assert!(matches!(
+            image_state(&json!({"status": "killed"})),
+            ImageState::Failed { .. }
+        ));
+        assert_eq!(
+            image_state(&json!({"status": 3})),
+            ImageState::Pending {
+                status: String::new()
+            }
+        );
+    }
+
+    #[test]
+    fn excerpts_are_one_short_line() {
+        assert_eq!(
+            excerpt("<html><h1>401</h1>\n  Unauthorized  </html>"),
+            "401 Unauthorized"
+        );
+        assert_eq!(excerpt(&"é".repeat(1000)).chars().count(), 300);
     }
 }

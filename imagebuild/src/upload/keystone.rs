@@ -133,10 +133,7 @@ pub async fn authenticate(
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
         .ok_or_else(|| UploadError::Protocol(format!("{url}: no X-Subject-Token header")))?;
-    let body: Value = resp
-        .json()
-        .await
-        .map_err(|e| UploadError::Protocol(format!("{url}: {e}")))?;
+    let body = super::glance::read_json(resp, &format!("POST {url}")).await?;
     let image_url = cfg
         .image_endpoint_override
         .clone()

@@ -8,6 +8,7 @@ pub mod format;
 pub mod glance;
 pub mod keystone;
 
+use glance::{image_state, str_of, ImageState};
 use serde_json::Value;
 use sha2::{Digest, Sha512};
 use std::collections::BTreeMap;
@@ -171,10 +172,6 @@ fn sha512_file(path: &Path) -> Result<String, UploadError> {
         h.update(&buf[..n]);
     }
     Ok(hex::encode(h.finalize()))
-}
-
-fn str_of<'a>(v: &'a Value, k: &str) -> &'a str {
-    v.get(k).and_then(Value::as_str).unwrap_or("")
 }
 
 /// Upload `opts.image` to the cloud described by `env` (OS_* / OS_CLOUD).
@@ -369,32 +366,23 @@ async fn wait_active(g: &glance::Glance, id: &str) -> Result<Value, UploadError>
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {
         let image = g.show(id).await?;
-        let status = str_of(&image, "status").to_string();
-        let failed = str_of(&image, "os_glance_failed_import");
-        match status.as_str() {
-            "active" => return Ok(image),
-            "killed" | "deleted" | "deactivated" => {
+        match image_state(&image) {
+            ImageState::Active => return Ok(image),
+            ImageState::Failed { status, detail } => {
                 return Err(UploadError::Failed {
                     id: id.into(),
                     status,
-                    detail: String::new(),
+                    detail,
                 })
             }
-            _ if !failed.is_empty() => {
-                return Err(UploadError::Failed {
-                    id: id.into(),
-                    status,
-                    detail: format!(" (import failed in store {failed})"),
-                })
-            }
-            _ if Instant::now() > deadline => {
+            ImageState::Pending { status } if Instant::now() > deadline => {
                 return Err(UploadError::Failed {
                     id: id.into(),
                     status,
                     detail: " after 600 s".into(),
                 })
             }
-            _ => tokio::time::sleep(Duration::from_millis(200)).await,
+            ImageState::Pending { .. } => tokio::time::sleep(Duration::from_millis(200)).await,
         }
     }
 }

@@ -9,7 +9,7 @@ mod container;
 mod fetch;
 mod image;
 mod plan;
-mod release;
+pub mod release;
 mod upload;
 
 use std::collections::{BTreeMap, HashMap};
