@@ -57,6 +57,9 @@ pub struct BuildOptions {
     pub trace: bool,
     pub docker_tag: Option<String>,
     pub image_size_gb: Option<f64>,
+    /// The caller's environment, passed to scripts as DIB passes it (the
+    /// plan was made from it).
+    pub env: std::collections::BTreeMap<String, String>,
 }
 
 /// What a build did.
@@ -150,7 +153,10 @@ fn make_tree(
     let work = Workdir::new("build", &cache.work_parent()?)?;
     let root = work.path.join("mnt");
     let hooks_dir = work.path.join("hooks");
+    let image_dir = work.path.join("image");
     fs::create_dir_all(&root).map_err(BuildError::Workdir)?;
+    fs::create_dir_all(&image_dir).map_err(BuildError::Workdir)?;
+    fs::create_dir_all(cache.root().join("solum-image/lockfiles")).map_err(BuildError::Workdir)?;
     hooks::prepare(plan, &hooks_dir)?;
     let start = Instant::now();
     let apt = match &plan.root_tree {
@@ -173,11 +179,13 @@ fn make_tree(
         root: &root,
         hooks: &hooks_dir,
         build_dir: &work.path,
+        image_dir: &image_dir,
         cache_dir: cache.root(),
         apt_archives: apt.as_deref(),
         elements_path: &opts.elements_path,
         offline: opts.offline,
         trace: opts.trace,
+        caller_env: &opts.env,
     };
     if let Err(e) = run::run_phases(&ctx, &mut profile) {
         eprint!("{}", profile.render());

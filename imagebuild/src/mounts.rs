@@ -156,8 +156,7 @@ pub struct Chroot {
     files: Vec<Swapped>,
 }
 
-/// Where the merged hooks appear inside the chroot.
-pub const IN_TARGET: &str = "/tmp/in_target.d";
+pub use crate::dibenv::IN_TARGET;
 
 impl Chroot {
     pub fn enter(
