@@ -13,6 +13,7 @@ use crate::phase::Phase;
 use crate::plan::{Plan, RootTree};
 use crate::rootfs::{self, RootfsError};
 use crate::run::{self, Profile, RunContext, RunError};
+use crate::tidy::{self, TidyError};
 use crate::vagrant::{self, BoxError};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -37,6 +38,8 @@ pub enum BuildError {
     Disk(#[from] DiskError),
     #[error(transparent)]
     Box(#[from] BoxError),
+    #[error(transparent)]
+    Tidy(#[from] TidyError),
     #[error("--offline: the final tree for plan {hash} is not cached and the plan needs root.d scripts to make a tree")]
     OfflineNeedsTree { hash: String },
     #[error("cannot make the build directory: {0}")]
@@ -108,6 +111,11 @@ impl Workdir {
 
 impl Drop for Workdir {
     fn drop(&mut self) {
+        // What a failed build's elements mounted below the tree (the
+        // builder's own mounts are guards, gone already).
+        if let Err(e) = tidy::unmount_below(&self.path) {
+            eprintln!("solum-image: warning: {e}");
+        }
         let left = mounts::mounts_below(&self.path);
         if !left.is_empty() {
             eprintln!(
@@ -194,6 +202,19 @@ fn make_tree(
     if crate::namespace::interrupted() {
         return Err(RunError::Interrupted.into());
     }
+    let start = Instant::now();
+    for m in tidy::tidy(&root)? {
+        eprintln!(
+            "solum-image: unmounted {} (an element mounted it)",
+            m.display()
+        );
+    }
+    timed(
+        &mut profile,
+        Phase::Cleanup,
+        "(tidy: /tmp, /var/log)",
+        start,
+    );
     let start = Instant::now();
     // A tree with a kernel gets its boot loader config now, so the cached
     // tree is the disk's root file system as it will be.

@@ -29,5 +29,6 @@ pub mod resolve;
 pub mod rootfs;
 pub mod run;
 pub mod runparts;
+pub mod tidy;
 pub mod upload;
 pub mod vagrant;

@@ -213,6 +213,13 @@ fn install_files(ctx: &RunContext<'_>, profile: &mut Profile) -> Result<(), RunE
     Ok(())
 }
 
+fn keep_dns(chroot: &mut Option<Chroot>) -> Result<(), RunError> {
+    if let Some(c) = chroot.as_mut() {
+        c.keep_dns()?;
+    }
+    Ok(())
+}
+
 /// Run every phase of the plan in order.
 pub fn run_phases(ctx: &RunContext<'_>, profile: &mut Profile) -> Result<(), RunError> {
     let mut chroot: Option<Chroot> = None;
@@ -249,12 +256,14 @@ pub fn run_phases(ctx: &RunContext<'_>, profile: &mut Profile) -> Result<(), Run
             install_files(ctx, profile)?;
         }
         for s in steps.iter().filter(|s| s.when == When::Early) {
+            keep_dns(&mut chroot)?;
             run_packages(ctx, s, profile)?;
         }
         for s in &p.scripts {
             if namespace::interrupted() {
                 return Err(RunError::Interrupted);
             }
+            keep_dns(&mut chroot)?;
             eprintln!("solum-image: {} {} [{}]", p.phase, s.name, s.element);
             let start = Instant::now();
             let mut c = match p.place {
@@ -303,6 +312,7 @@ pub fn run_phases(ctx: &RunContext<'_>, profile: &mut Profile) -> Result<(), Run
             }
         }
         for s in steps.iter().filter(|s| s.when == When::Late) {
+            keep_dns(&mut chroot)?;
             run_packages(ctx, s, profile)?;
         }
         if namespace::interrupted() {
