@@ -81,6 +81,8 @@ printf '// dib-compat autoupdates\nUnattended-Upgrade::Origins-Pattern { "origin
 echo '// dib-compat apt-conf v1' > "$work/inputs/apt.conf"
 
 export DIB_RELEASE=bookworm HOME=$work/home
+# DIB calls sudo everywhere; as root on a host without it, solum-image's stand-in.
+PATH="$("$here/bench/image-sudo-shim.sh" "$work/shim"):$PATH"
 export DIB_REPOLOCATION_solumprobe=$work/repo DIB_APT_SOURCES=$work/inputs/sources.list
 export DIB_DPKG_MANIFEST=$work/inputs/dpkg-manifest.json DIB_FAIL2BAN_CONF=$work/inputs/jail.local
 export DIB_DEB_UPDATES_CONF=$work/inputs/50unattended DIB_APT_CONF=$work/inputs/apt.conf
