@@ -8,6 +8,7 @@
 //! fail every phase of the build: planning stops and names it.
 
 use crate::cmd;
+use crate::dibenv;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -71,10 +72,12 @@ pub fn probe(
             .iter()
             .find(|f| f.path.to_string_lossy() == last)
             .or(fragments.first());
+        let secrets = dibenv::secret_values(env);
         let tail = cmd::last_lines(
             &stderr
                 .lines()
                 .filter(|l| !l.starts_with("solum-image-probe: "))
+                .map(|l| dibenv::redact(l, &secrets))
                 .collect::<Vec<_>>()
                 .join("\n"),
             10,
@@ -142,6 +145,12 @@ mod tests {
             "{e}"
         );
         assert!(e.contains("DIB_INIT_SYSTEM is not set!"), "{e}");
+        // What a failing fragment printed is shown, its secrets hidden.
+        std::fs::write(&b, "echo \"pw=$DIB_X_PASSWORD\"\nexit 3\n").unwrap();
+        let mut with_secret = env.clone();
+        with_secret.insert("DIB_X_PASSWORD".into(), "hunter2hunter2".into());
+        let e = probe(&frags, &with_secret).unwrap_err().to_string();
+        assert!(e.contains("pw=***") && !e.contains("hunter2"), "{e}");
         std::fs::write(&b, "echo $UNSET_VARIABLE\n").unwrap();
         let e = probe(&frags, &env).unwrap_err().to_string();
         assert!(e.contains("20-b"), "{e}");
