@@ -72,9 +72,8 @@ git -C "$work/repo" add README
 git -C "$work/repo" -c user.email=t@example.invalid -c user.name=t commit -qm init
 echo "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHostKeyFromLocalConfig local-config@test" > "$work/home/.ssh/authorized_keys"
 echo "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDevuserKey devuser@test" > "$work/inputs/devuser.pub"
-sign="[signed-by=/usr/share/keyrings/debian-archive-keyring.gpg]"
-printf '# dib-compat apt-sources\ndeb %s http://deb.debian.org/debian bookworm main\ndeb %s http://deb.debian.org/debian bookworm-updates main\ndeb %s http://deb.debian.org/debian-security bookworm-security main\n' \
-    "$sign" "$sign" "$sign" > "$work/inputs/sources.list"
+printf '# dib-compat apt-sources\ndeb http://deb.debian.org/debian bookworm main\ndeb http://deb.debian.org/debian bookworm-updates main\ndeb http://deb.debian.org/debian-security bookworm-security main\n' \
+    > "$work/inputs/sources.list"
 echo '{"packages": [{"package": "solum-probe-pin", "version": "1.0-1"}]}' > "$work/inputs/dpkg-manifest.json"
 printf '[sshd]\nenabled = true\n# dib-compat fail2ban\n' > "$work/inputs/jail.local"
 printf '// dib-compat autoupdates\nUnattended-Upgrade::Origins-Pattern { "origin=Debian"; };\n' > "$work/inputs/50unattended"

@@ -47,6 +47,7 @@ pub const HELPERS: &[(&str, &str)] = &[
         include_str!("../helpers/install-packages"),
     ),
     ("pkg-map", include_str!("../helpers/pkg-map")),
+    ("apt-get", include_str!("../helpers/apt-get")),
 ];
 /// `sudo` for host-side scripts of a build running as root (`.solum/host-bin`).
 pub const SUDO: &str = include_str!("../helpers/sudo");

@@ -764,15 +764,12 @@ fn dib_elements_build_unchanged_and_have_their_effects() {
         "inputs/devuser.pub",
         "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDevuserKey devuser@test\n",
     );
-    let sign = "[signed-by=/usr/share/keyrings/debian-archive-keyring.gpg]";
     let sources = f.write(
         "inputs/sources.list",
-        &format!(
-            "# dib-compat apt-sources\n\
-             deb {sign} http://deb.debian.org/debian bookworm main\n\
-             deb {sign} http://deb.debian.org/debian bookworm-updates main\n\
-             deb {sign} http://deb.debian.org/debian-security bookworm-security main\n"
-        ),
+        "# dib-compat apt-sources\n\
+         deb http://deb.debian.org/debian bookworm main\n\
+         deb http://deb.debian.org/debian bookworm-updates main\n\
+         deb http://deb.debian.org/debian-security bookworm-security main\n",
     );
     let manifest = f.write(
         "inputs/dpkg-manifest.json",
