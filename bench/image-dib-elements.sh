@@ -11,7 +11,8 @@
 # files, modes, owners, symlinks, enabled units (and, as information, the content of /etc).
 # DIB runs from a venv with diskimage-builder==3.43.0 (made once in $BENCH_DIB_VENV, default
 # /var/cache/solum-test/dib-venv-3.43.0), its elements from that package; solum-image uses
-# the same version's sdist (scripts/dib-elements.sh) after the project's elements.
+# the very same element files (after the project's elements), so modes compare too (the
+# sdist's files are group-writable, the wheel's are not).
 # DIB needs DIB_PYTHON_VERSION=3 on bookworm (its dib-python says 2 for Debian).
 # Work dir: $BENCH_DIR (default /var/tmp/solum-image-dib-elements), deleted at the end unless
 # BENCH_KEEP=1. Env: DIB_RUN, SOLUM_IMAGE (binary), BENCH_SETS (default "small big").
@@ -51,7 +52,8 @@ if [ ! -x "$venv/bin/disk-image-create" ]; then
     python3 -m venv "$venv"
     "$venv/bin/pip" install -q "diskimage-builder==3.43.0"
 fi
-dib_elements=$("$here/scripts/dib-elements.sh")
+dib_elements=$("$venv/bin/python" -c 'import diskimage_builder.paths as p; p.show_path("elements")')
+[ -d "$dib_elements/base" ] || { echo "no DIB elements in $venv" >&2; exit 1; }
 
 # The test's element sets, read from the test itself (one list to keep).
 set_of() {

@@ -12,7 +12,8 @@
 //!   variable naming them (`~/.ssh/authorized_keys` for local-config ...),
 //!   when the element is in the build.
 //!
-//! Variables that name where a build writes (`OUTPUT_VARS`) are not inputs.
+//! Variables that name where a build writes, or only where the builder finds
+//! things it hashes anyway (`NOT_INPUTS`), are not inputs.
 
 use serde::ser::SerializeStruct;
 use serde::Serialize;
@@ -44,13 +45,15 @@ impl Serialize for Input {
     }
 }
 
-/// Variables whose values are places the build writes or its own state,
+/// Variables whose values are places the build writes or its own state, or
+/// the elements directory (the elements a build uses are hashed one by one):
 /// never inputs.
-pub const OUTPUT_VARS: &[&str] = &[
+pub const NOT_INPUTS: &[&str] = &[
     "DIB_MANIFEST_SAVE_DIR",
     "DIB_IMAGE_CACHE",
     "DIB_LOCKFILES",
     "SOLUM_IMAGE_TEST_CACHE",
+    "SOLUM_IMAGE_ELEMENTS_DIR",
 ];
 
 /// Host files DIB's own elements read by themselves, by element name (`~`
@@ -107,7 +110,7 @@ pub fn from_variables(
     let mut out = Vec::new();
     for (k, v) in vars {
         let ours = k.starts_with("DIB_") || k.starts_with("SOLUM_");
-        if !ours || OUTPUT_VARS.contains(&k.as_str()) {
+        if !ours || NOT_INPUTS.contains(&k.as_str()) {
             continue;
         }
         for token in v.split_whitespace() {
