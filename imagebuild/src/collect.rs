@@ -207,9 +207,17 @@ pub fn collect(resolved: &Resolved<'_>, opts: &PlanOptions) -> Result<Plan, Coll
         &cwd,
         |p| p.exists(),
     );
+    // The image cache as the build will find it (main's default too).
+    let cache = opts
+        .env
+        .get("DIB_IMAGE_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| home.as_ref().map(|h| h.join(".cache/image-create")))
+        .unwrap_or_else(|| PathBuf::from("/nonexistent"));
     inputs.extend(inputs::from_elements(
         resolved.elements.iter().map(|e| e.name.as_str()),
         home.as_deref(),
+        &cache,
     ));
     inputs.sort();
     inputs.dedup_by(|a, b| a.path == b.path);

@@ -57,11 +57,13 @@ pub const NOT_INPUTS: &[&str] = &[
 ];
 
 /// Host files DIB's own elements read by themselves, by element name (`~`
-/// is the caller's HOME).
+/// is the caller's HOME, `@cache/` the image cache, `$DIB_IMAGE_CACHE`).
 pub const ELEMENT_HOST_FILES: &[(&str, &[&str])] = &[
     ("local-config", &["~/.ssh/authorized_keys"]),
     ("devuser", &["~/.ssh/id_rsa.pub", "~/.ssh/id_dsa.pub"]),
     ("openstack-ci-mirrors", &["/etc/ci/mirror_info.sh"]),
+    // A local PyPI mirror pip installs from during the build.
+    ("pypi", &["@cache/pypi/mirror"]),
 ];
 
 fn expand(token: &str, home: Option<&Path>, cwd: &Path) -> Option<PathBuf> {
@@ -131,10 +133,11 @@ pub fn from_variables(
     out
 }
 
-/// The host files read by the named elements.
+/// The host files read by the named elements (`cache`: the image cache).
 pub fn from_elements<'a>(
     elements: impl IntoIterator<Item = &'a str>,
     home: Option<&Path>,
+    cache: &Path,
 ) -> Vec<Input> {
     let mut out = Vec::new();
     for name in elements {
@@ -143,7 +146,11 @@ pub fn from_elements<'a>(
                 continue;
             }
             for f in *files {
-                if let Some(path) = expand(f, home, Path::new("/")) {
+                let path = match f.strip_prefix("@cache/") {
+                    Some(rest) => Some(cache.join(rest)),
+                    None => expand(f, home, Path::new("/")),
+                };
+                if let Some(path) = path {
                     out.push(Input {
                         path,
                         why: format!("element {name}"),
@@ -218,10 +225,13 @@ mod tests {
 
     #[test]
     fn element_host_files_only_for_elements_in_the_build() {
-        let got = from_elements(["base", "local-config"], Some(Path::new("/home/u")));
+        let cache = Path::new("/c");
+        let got = from_elements(["base", "local-config"], Some(Path::new("/home/u")), cache);
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].path, Path::new("/home/u/.ssh/authorized_keys"));
         assert_eq!(got[0].why, "element local-config");
-        assert!(from_elements(["devuser"], None).is_empty());
+        assert!(from_elements(["devuser"], None, cache).is_empty());
+        let got = from_elements(["pypi"], None, cache);
+        assert_eq!(got[0].path, Path::new("/c/pypi/mirror"));
     }
 }
