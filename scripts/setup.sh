@@ -12,7 +12,7 @@ packages=(git ca-certificates curl mmdebstrap debootstrap docker.io
           qemu-system-x86 qemu-utils genisoimage xorriso mtools dosfstools fdisk gdisk
           grub-pc-bin grub-efi-amd64-bin ovmf ignition e2fsprogs zstd systemd util-linux
           python3 python3-venv python3-dev python3-yaml gcc make libffi-dev libssl-dev bc time
-          docker-compose
+          docker-compose jq
           vagrant vagrant-libvirt)
 missing=()
 for p in "${packages[@]}"; do
@@ -68,6 +68,9 @@ fi
 # heat-agents' hooks (its sdist), so that no test spends minutes in pip.
 ./scripts/openstack-harness.sh venv >/dev/null
 ./scripts/openstack-harness.sh heat-agents >/dev/null
+# diskimage-builder 3.43.0's own elements (its PyPI sdist), for the image builder's
+# compatibility suite.
+./scripts/dib-elements.sh >/dev/null
 cargo build --release -q -p solum-agent
 ./target/release/solum-agent stack build >/dev/null
 echo "setup: ready ($(docker version --format 'engine {{.Server.Version}}, API {{.Server.APIVersion}}'))"

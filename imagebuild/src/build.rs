@@ -13,6 +13,7 @@ use crate::phase::Phase;
 use crate::plan::{Plan, RootTree};
 use crate::rootfs::{self, RootfsError};
 use crate::run::{self, Profile, RunContext, RunError};
+use crate::tidy::{self, TidyError};
 use crate::vagrant::{self, BoxError};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -37,6 +38,8 @@ pub enum BuildError {
     Disk(#[from] DiskError),
     #[error(transparent)]
     Box(#[from] BoxError),
+    #[error(transparent)]
+    Tidy(#[from] TidyError),
     #[error("--offline: the final tree for plan {hash} is not cached and the plan needs root.d scripts to make a tree")]
     OfflineNeedsTree { hash: String },
     #[error("cannot make the build directory: {0}")]
@@ -57,6 +60,9 @@ pub struct BuildOptions {
     pub trace: bool,
     pub docker_tag: Option<String>,
     pub image_size_gb: Option<f64>,
+    /// The caller's environment, passed to scripts as DIB passes it (the
+    /// plan was made from it).
+    pub env: std::collections::BTreeMap<String, String>,
 }
 
 /// What a build did.
@@ -105,6 +111,11 @@ impl Workdir {
 
 impl Drop for Workdir {
     fn drop(&mut self) {
+        // What a failed build's elements mounted below the tree (the
+        // builder's own mounts are guards, gone already).
+        if let Err(e) = tidy::unmount_below(&self.path) {
+            eprintln!("solum-image: warning: {e}");
+        }
         let left = mounts::mounts_below(&self.path);
         if !left.is_empty() {
             eprintln!(
@@ -150,7 +161,10 @@ fn make_tree(
     let work = Workdir::new("build", &cache.work_parent()?)?;
     let root = work.path.join("mnt");
     let hooks_dir = work.path.join("hooks");
+    let image_dir = work.path.join("image");
     fs::create_dir_all(&root).map_err(BuildError::Workdir)?;
+    fs::create_dir_all(&image_dir).map_err(BuildError::Workdir)?;
+    fs::create_dir_all(cache.root().join("solum-image/lockfiles")).map_err(BuildError::Workdir)?;
     hooks::prepare(plan, &hooks_dir)?;
     let start = Instant::now();
     let apt = match &plan.root_tree {
@@ -173,11 +187,13 @@ fn make_tree(
         root: &root,
         hooks: &hooks_dir,
         build_dir: &work.path,
+        image_dir: &image_dir,
         cache_dir: cache.root(),
         apt_archives: apt.as_deref(),
         elements_path: &opts.elements_path,
         offline: opts.offline,
         trace: opts.trace,
+        caller_env: &opts.env,
     };
     if let Err(e) = run::run_phases(&ctx, &mut profile) {
         eprint!("{}", profile.render());
@@ -186,6 +202,19 @@ fn make_tree(
     if crate::namespace::interrupted() {
         return Err(RunError::Interrupted.into());
     }
+    let start = Instant::now();
+    for m in tidy::tidy(&root)? {
+        eprintln!(
+            "solum-image: unmounted {} (an element mounted it)",
+            m.display()
+        );
+    }
+    timed(
+        &mut profile,
+        Phase::Cleanup,
+        "(tidy: /tmp, /var/log)",
+        start,
+    );
     let start = Instant::now();
     // A tree with a kernel gets its boot loader config now, so the cached
     // tree is the disk's root file system as it will be.

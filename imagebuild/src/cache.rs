@@ -221,15 +221,22 @@ fn used_stamp(tree: &Path) -> PathBuf {
 
 /// The prefix of a build directory: it names the building process, so a
 /// later build can tell a killed build's leftovers from a running one's.
+/// The random part follows a `.`, as in DIB's `dib_build.XXXXXXXX`:
+/// elements derive names from what follows the last `.` of the build
+/// directory (source-repositories' git manifest does).
 pub fn work_prefix(what: &str) -> String {
-    format!("solum-image-{what}-{}-", std::process::id())
+    format!("solum-image-{what}-{}.", std::process::id())
 }
 
-/// The PID in a `work_prefix` name (pure).
+/// The PID in a `work_prefix` name, or in the `solum-image-WHAT-PID-RANDOM`
+/// names of earlier versions (pure).
 pub fn work_pid(name: &str) -> Option<u32> {
     let rest = name.strip_prefix("solum-image-")?;
-    let mut parts = rest.splitn(3, '-');
-    let (_what, pid, _random) = (parts.next()?, parts.next()?, parts.next()?);
+    let (_what, rest) = rest.split_once('-')?;
+    let (pid, random) = rest.split_once(['.', '-'])?;
+    if random.is_empty() {
+        return None;
+    }
     pid.parse().ok()
 }
 
@@ -320,6 +327,8 @@ mod tests {
         let p = work_prefix("build");
         assert_eq!(work_pid(&format!("{p}Ab3xYz")), Some(std::process::id()));
         assert_eq!(work_pid("solum-image-build-12-x"), Some(12));
+        assert_eq!(work_pid("solum-image-build-12.x"), Some(12));
+        assert_eq!(work_pid("solum-image-build-12."), None);
         assert_eq!(work_pid("solum-image-build-x-y"), None);
         assert_eq!(work_pid("other-build-12-x"), None);
         assert!(pid_alive(std::process::id()));

@@ -110,6 +110,17 @@ fn wait_interruptible(child: &mut std::process::Child) -> std::io::Result<ExitSt
 /// Run with stdout and stderr streamed to our stderr (prefixed), keeping
 /// the last `keep` lines for the error.
 pub fn run_streamed(cmd: &mut Command, prefix: &str, keep: usize) -> Result<(), CmdError> {
+    run_streamed_hiding(cmd, prefix, keep, &[])
+}
+
+/// `run_streamed`, with every occurrence of the `secrets` replaced by `***`
+/// in what is shown and kept (a build's passwords never reach its log).
+pub fn run_streamed_hiding(
+    cmd: &mut Command,
+    prefix: &str,
+    keep: usize,
+    secrets: &[String],
+) -> Result<(), CmdError> {
     use std::os::unix::process::CommandExt;
     let cmdline = describe(cmd);
     // Its own process group, so an interrupt can stop the whole script tree.
@@ -127,10 +138,11 @@ pub fn run_streamed(cmd: &mut Command, prefix: &str, keep: usize) -> Result<(), 
     let pump = |r: Box<dyn Read + Send>| {
         let tail = Arc::clone(&tail);
         let prefix = prefix.to_string();
+        let secrets = secrets.to_vec();
         std::thread::spawn(move || {
             for line in BufReader::new(r).split(b'\n') {
                 let Ok(line) = line else { break };
-                let line = String::from_utf8_lossy(&line).into_owned();
+                let line = crate::dibenv::redact(&String::from_utf8_lossy(&line), &secrets);
                 let _ = writeln!(std::io::stderr().lock(), "{prefix}{line}");
                 if let Ok(mut t) = tail.lock() {
                     t.push_back(line);
@@ -211,6 +223,14 @@ mod tests {
             other => panic!("unexpected {other}"),
         }
         assert!(run_streamed(Command::new("true").arg("x"), "", 5).is_ok());
+        let e = run_streamed_hiding(
+            Command::new("sh").args(["-c", "echo pw=hunter22; exit 1"]),
+            "",
+            5,
+            &["hunter22".to_string()],
+        )
+        .unwrap_err();
+        assert!(e.to_string().ends_with("pw=***"), "{e}");
         assert!(matches!(
             run(&mut Command::new("/nonexistent/x")),
             Err(CmdError::Spawn { .. })

@@ -1,7 +1,12 @@
 //! Reading resolved elements into a `Plan`: environment.d, package-installs,
-//! pkg-map, static/, bin/ and phase hooks. The only I/O of planning.
+//! pkg-map, static/, bin/, init-scripts/, phase hooks and install-types
+//! directories, the caller's variables and the host files the build reads.
+//! The only I/O of planning (with `envprobe`, which it calls).
 
+use crate::dibenv;
 use crate::element::Element;
+use crate::envprobe::{self, ProbeError};
+use crate::inputs;
 use crate::packages::{self, Format, PackageEntry, PackageError, PkgMap, Target};
 use crate::phase::Phase;
 use crate::plan::{self, Duplicate, ElementFile, PhasePlan, Plan, PlanElement, RootTree};
@@ -35,6 +40,8 @@ pub enum CollectError {
     BadPackage { name: String, from: String },
     #[error("{path}: file name is not valid UTF-8")]
     BadFileName { path: PathBuf },
+    #[error(transparent)]
+    Probe(#[from] ProbeError),
 }
 
 /// What the caller decides about a build.
@@ -47,25 +54,10 @@ pub struct PlanOptions {
     pub extra_packages: Vec<String>,
     /// The process environment (all of it; the plan keeps what it needs).
     pub env: BTreeMap<String, String>,
-}
-
-/// Variables the builder sets for scripts but that do not change the result.
-const RUNTIME_ONLY: &[&str] = &["DIB_OFFLINE", "DIB_DEBUG_TRACE", "DIB_IMAGE_CACHE"];
-
-/// Whether a variable's value must not be printed.
-pub fn is_secret_name(name: &str) -> bool {
-    let n = name.to_ascii_uppercase();
-    [
-        "PASSWORD",
-        "PASSWD",
-        "TOKEN",
-        "SECRET",
-        "CREDENTIAL",
-        "PRIVATE",
-        "_KEY",
-    ]
-    .iter()
-    .any(|s| n.contains(s))
+    /// `DIB_ARGS`: the arguments that shape the tree, in disk-image-create's syntax.
+    pub args: String,
+    /// The builder's own elements directory (`element::BUILTIN` come from it).
+    pub builtin_dir: Option<PathBuf>,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CollectError + '_ {
@@ -108,6 +100,7 @@ fn file(name: &str, element: &str, source: &Path) -> ElementFile {
         name: name.to_string(),
         element: element.to_string(),
         source: source.to_path_buf(),
+        within: None,
     }
 }
 
@@ -160,23 +153,46 @@ fn package_file(el: &Element) -> Result<Option<(PathBuf, Format)>, CollectError>
 pub fn collect(resolved: &Resolved<'_>, opts: &PlanOptions) -> Result<Plan, CollectError> {
     let distro = "debian".to_string();
     let mut env: BTreeMap<String, String> = BTreeMap::new();
+    let mut passed_env: BTreeMap<String, String> = BTreeMap::new();
+    let mut secret_vars = Vec::new();
     let mut secrets = Sha256::new();
     for (k, v) in &opts.env {
-        let ours = k.starts_with("DIB_") || k.starts_with("SOLUM_");
-        if !ours || RUNTIME_ONLY.contains(&k.as_str()) {
+        if !dibenv::passes(k) {
             continue;
         }
-        if is_secret_name(k) {
+        if dibenv::is_secret_name(k) {
             secrets.update(format!("{k}={v}\0"));
-        } else {
+            secret_vars.push(k.clone());
+        } else if k.starts_with("DIB_") || k.starts_with("SOLUM_") {
             env.insert(k.clone(), v.clone());
+        } else {
+            passed_env.insert(k.clone(), v.clone());
         }
     }
-    env.insert("DIB_RELEASE".into(), opts.release.clone());
-    env.insert("DISTRO_NAME".into(), distro.clone());
-    env.insert("ARCH".into(), opts.arch.clone());
-    env.insert("IMAGE_NAME".into(), opts.image_name.clone());
-    env.insert("DIB_INIT_SYSTEM".into(), "systemd".into());
+    let default_install_type = opts
+        .env
+        .get("DIB_DEFAULT_INSTALLTYPE")
+        .filter(|v| !v.is_empty())
+        .cloned()
+        .unwrap_or_else(|| "source".into());
+    for (k, v) in [
+        ("DIB_RELEASE", opts.release.clone()),
+        ("DISTRO_NAME", distro.clone()),
+        ("ARCH", opts.arch.clone()),
+        ("IMAGE_NAME", opts.image_name.clone()),
+        ("DIB_INIT_SYSTEM", "systemd".into()),
+        ("DIB_DEFAULT_INSTALLTYPE", default_install_type),
+        ("DIB_ARGS", opts.args.clone()),
+        // What disk-image-create exports for every script.
+        ("LC_ALL", "C".into()),
+        ("FS_TYPE", "ext4".into()),
+        ("DIB_ROOT_FSTYPE", "ext4".into()),
+        ("DIB_BOOT_LABEL", String::new()),
+        ("DIB_MOUNTPOINTS", "/".into()),
+        ("DIB_PYTHON_EXEC", "python3".into()),
+    ] {
+        env.insert(k.to_string(), v);
+    }
     env.insert(
         "DIB_ROOT_LABEL".into(),
         opts.env
@@ -184,25 +200,39 @@ pub fn collect(resolved: &Resolved<'_>, opts: &PlanOptions) -> Result<Plan, Coll
             .cloned()
             .unwrap_or_else(|| "cloudimg-rootfs".into()),
     );
-    let inputs: Vec<PathBuf> = env
-        .iter()
-        .filter(|(k, _)| k.ends_with("_BINARY") || k.ends_with("_FILE"))
-        .map(|(_, v)| PathBuf::from(v))
-        .collect();
-    let target = Target {
-        distro: distro.clone(),
-        family: "debian".into(),
-        release: opts.release.clone(),
-        arch: opts.arch.clone(),
-        env: env.clone(),
-    };
+    let home = opts.env.get("HOME").map(PathBuf::from);
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+    let mut inputs = inputs::from_variables(
+        &opts.env,
+        dibenv::is_secret_name,
+        home.as_deref(),
+        &cwd,
+        |p| p.exists(),
+    );
+    // The image cache as the build will find it (main's default too).
+    let cache = opts
+        .env
+        .get("DIB_IMAGE_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| home.as_ref().map(|h| h.join(".cache/image-create")))
+        .unwrap_or_else(|| PathBuf::from("/nonexistent"));
+    inputs.extend(inputs::from_elements(
+        resolved.elements.iter().map(|e| e.name.as_str()),
+        home.as_deref(),
+        &cache,
+    ));
+    inputs.sort();
+    inputs.dedup_by(|a, b| a.path == b.path);
 
     let mut env_files = Vec::new();
     let mut static_files = Vec::new();
     let mut bin_files = Vec::new();
+    let mut init_scripts = Vec::new();
     let mut entries: Vec<(String, PackageEntry)> = Vec::new();
     let mut maps: BTreeMap<String, PkgMap> = BTreeMap::new();
     let mut hooks: BTreeMap<Phase, Vec<ElementFile>> = BTreeMap::new();
+    // install-types: (element, directory, prefix, type, path)
+    let mut type_dirs: Vec<(String, String, String, String, PathBuf)> = Vec::new();
     for el in &resolved.elements {
         for (name, path) in list_dir(&el.path.join("environment.d"))? {
             if runparts::is_env_name(&name) && path.is_file() {
@@ -221,6 +251,10 @@ pub fn collect(resolved: &Resolved<'_>, opts: &PlanOptions) -> Result<Plan, Coll
             maps.insert(el.name.clone(), PkgMap::parse(&text, &map_path)?);
         }
         static_files.extend(tree_files(&el.path.join("static"), &el.name)?);
+        init_scripts.extend(tree_files(
+            &el.path.join("init-scripts").join("systemd"),
+            &el.name,
+        )?);
         for (name, path) in list_dir(&el.path.join("bin"))? {
             if path.is_file() {
                 bin_files.push(file(&name, &el.name, &path));
@@ -228,6 +262,11 @@ pub fn collect(resolved: &Resolved<'_>, opts: &PlanOptions) -> Result<Plan, Coll
         }
         for phase in Phase::ALL {
             for (name, path) in list_dir(&el.path.join(phase.dir_name()))? {
+                if phase == Phase::Install && path.is_dir() {
+                    if let Some((prefix, kind)) = install_type_dir(&name) {
+                        type_dirs.push((el.name.clone(), name.clone(), prefix, kind, path.clone()));
+                    }
+                }
                 hooks
                     .entry(phase)
                     .or_default()
@@ -252,35 +291,10 @@ pub fn collect(resolved: &Resolved<'_>, opts: &PlanOptions) -> Result<Plan, Coll
                 arch: None,
                 not_arch: None,
                 when: Vec::new(),
+                installtype: None,
+                dib_python_version: None,
             },
         ));
-    }
-    let steps = plan::package_steps(&entries, &maps, &target);
-    for st in &steps {
-        for p in &st.packages {
-            if !packages::is_package_name(&p.package) {
-                return Err(CollectError::BadPackage {
-                    name: p.package.clone(),
-                    from: format!("pkg-map of element '{}' for '{}'", p.element, p.generic),
-                });
-            }
-        }
-    }
-    let mut phases = Vec::new();
-    for phase in Phase::ALL {
-        let all = plan::merge_sorted(
-            &format!("{phase} script"),
-            hooks.remove(&phase).unwrap_or_default(),
-        )?;
-        let scripts = all
-            .into_iter()
-            .filter(|f| runparts::is_hook_name(&f.name) && is_executable_file(&f.source))
-            .collect();
-        phases.push(PhasePlan {
-            phase,
-            place: phase.place(),
-            scripts,
-        });
     }
     let os = resolved
         .provided
@@ -314,10 +328,11 @@ pub fn collect(resolved: &Resolved<'_>, opts: &PlanOptions) -> Result<Plan, Coll
     } else {
         RootTree::Elements
     };
-    Ok(Plan {
+    secret_vars.sort();
+    let mut plan = Plan {
         image_name: opts.image_name.clone(),
         outputs: opts.outputs.clone(),
-        distro,
+        distro: distro.clone(),
         release: opts.release.clone(),
         arch: opts.arch.clone(),
         elements: resolved
@@ -333,23 +348,116 @@ pub fn collect(resolved: &Resolved<'_>, opts: &PlanOptions) -> Result<Plan, Coll
         provided: resolved.provided.clone(),
         root_tree,
         env,
+        passed_env,
+        secret_vars,
         secret_env_digest: hex::encode(secrets.finalize()),
         inputs,
+        install_type_dirs: Vec::new(),
+        init_scripts: merge_tree("init-scripts/systemd file", init_scripts)?,
         environment_d: plan::merge_sorted("environment.d file", env_files)?,
-        packages: steps,
-        pkg_maps: maps
-            .iter()
-            .map(|(k, m)| (k.clone(), m.flatten(&target)))
-            .collect(),
-        static_files: merge_static(static_files)?,
+        packages: Vec::new(),
+        pkg_maps: BTreeMap::new(),
+        static_files: merge_tree("static/ file", static_files)?,
         bin_files: plan::merge_sorted("bin/ file", bin_files)?,
-        phases,
-    })
+        phases: Vec::new(),
+    };
+
+    // What package-installs and install-types see: the environment after
+    // the environment.d fragments, as in DIB's extra-data.d.
+    let target = Target {
+        distro,
+        family: "debian".into(),
+        release: opts.release.clone(),
+        arch: opts.arch.clone(),
+        env: probe_env(&plan, &opts.env)?,
+    };
+    let steps = plan::package_steps(&entries, &maps, &target);
+    for st in &steps {
+        for p in &st.packages {
+            if !packages::is_package_name(&p.package) {
+                return Err(CollectError::BadPackage {
+                    name: p.package.clone(),
+                    from: format!("pkg-map of element '{}' for '{}'", p.element, p.generic),
+                });
+            }
+        }
+    }
+    for (element, dir, prefix, kind, path) in type_dirs {
+        if target.install_type(&prefix) != kind {
+            continue;
+        }
+        for (name, source) in list_dir(&path)? {
+            let mut f = file(&name, &element, &source);
+            f.within = Some(dir.clone());
+            hooks.entry(Phase::Install).or_default().push(f);
+        }
+        plan.install_type_dirs.push((element, dir));
+    }
+    for phase in Phase::ALL {
+        let all = plan::merge_sorted(
+            &format!("{phase} script"),
+            hooks.remove(&phase).unwrap_or_default(),
+        )?;
+        let scripts = all
+            .into_iter()
+            .filter(|f| runparts::is_hook_name(&f.name) && is_executable_file(&f.source))
+            .collect();
+        plan.phases.push(PhasePlan {
+            phase,
+            place: phase.place(),
+            scripts,
+        });
+    }
+    plan.packages = steps;
+    plan.pkg_maps = maps
+        .iter()
+        .map(|(k, m)| (k.clone(), m.flatten(&target)))
+        .collect();
+    Ok(plan)
 }
 
-/// static/ trees may overlap in directories but not in files.
-fn merge_static(files: Vec<ElementFile>) -> Result<Vec<ElementFile>, Duplicate> {
-    let mut files = plan::merge_sorted("static/ file", files)?;
+/// `<prefix>-<type>-install` (an install-types directory) to its parts.
+fn install_type_dir(name: &str) -> Option<(String, String)> {
+    let stem = name.strip_suffix("-install")?;
+    let (prefix, kind) = stem.rsplit_once('-')?;
+    (!prefix.is_empty() && !kind.is_empty()).then(|| (prefix.to_string(), kind.to_string()))
+}
+
+/// The environment the fragments leave, read with the outside view of a
+/// build that has not started (paths under a directory that does not exist).
+fn probe_env(
+    plan: &Plan,
+    caller: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, CollectError> {
+    let nowhere = Path::new("/nonexistent/solum-image-planning");
+    let rt = dibenv::Runtime {
+        cache_dir: nowhere,
+        elements_path: &[],
+        offline: false,
+        trace: false,
+    };
+    let view = dibenv::View::Outside {
+        root: &nowhere.join("mnt"),
+        hooks: &nowhere.join("hooks"),
+        build_dir: nowhere,
+        image_dir: &nowhere.join("image"),
+    };
+    let env = dibenv::script_env(plan, caller, &rt, &view);
+    let fragments: Vec<envprobe::Fragment<'_>> = plan
+        .environment_d
+        .iter()
+        .map(|f| envprobe::Fragment {
+            name: &f.name,
+            element: &f.element,
+            path: &f.source,
+        })
+        .collect();
+    Ok(envprobe::probe(&fragments, &env)?)
+}
+
+/// static/ and init-scripts/ trees may overlap in directories but not in files.
+fn merge_tree(what: &str, files: Vec<ElementFile>) -> Result<Vec<ElementFile>, Duplicate> {
+    let mut files = plan::merge_sorted(what, files)?;
     files.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(files)
 }

@@ -32,6 +32,11 @@ pub struct Element {
     pub provides: Vec<String>,
 }
 
+/// Elements whose work the builder does itself (package installs through
+/// pkg-map): diskimage-builder's own versions of them would install every
+/// package a second time through its Python, so the builder's always win.
+pub const BUILTIN: &[&str] = &["package-installs", "pkg-map"];
+
 /// All elements visible on a search path; the first directory holding a
 /// name wins.
 #[derive(Debug, Clone, Default)]
@@ -154,6 +159,19 @@ impl ElementIndex {
         ElementIndex { elements }
     }
 
+    /// Take the `BUILTIN` elements from `dir` (the builder's own elements)
+    /// whatever the search path says.
+    pub fn use_builtins(&mut self, dir: &Path) -> Result<(), ElementError> {
+        for name in BUILTIN {
+            let path = dir.join(name);
+            if path.is_dir() {
+                self.elements
+                    .insert(name.to_string(), Element::load(name, &path)?);
+            }
+        }
+        Ok(())
+    }
+
     pub fn get(&self, name: &str) -> Option<&Element> {
         self.elements.get(name)
     }
@@ -218,6 +236,25 @@ mod tests {
             s.contains("x/element-deps:2: bad element name 'not ok'"),
             "{s}"
         );
+    }
+
+    #[test]
+    fn builtins_come_from_the_builder_whatever_the_path_says() {
+        let t = tempfile::tempdir().unwrap();
+        let dib = t.path().join("dib");
+        let own = t.path().join("own");
+        write(&dib.join("package-installs/element-deps"), "install-bin\n");
+        write(&dib.join("vm/element-deps"), "bootloader\n");
+        write(&own.join("package-installs/README.md"), "x");
+        write(&own.join("vm/element-deps"), "base\n");
+        let mut idx = ElementIndex::scan(&[dib.clone(), own.clone()]).unwrap();
+        idx.use_builtins(&own).unwrap();
+        assert_eq!(
+            idx.get("package-installs").unwrap().path,
+            own.join("package-installs")
+        );
+        assert!(idx.get("package-installs").unwrap().deps.is_empty());
+        assert_eq!(idx.get("vm").unwrap().path, dib.join("vm"));
     }
 
     #[test]

@@ -68,7 +68,71 @@ fn hash_tree(h: &mut Sha256, dir: &Path) -> Result<(), HashError> {
     Ok(())
 }
 
+/// One part of what the plan hash covers, with its own digest.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct KeyPart {
+    /// What it is: `element NAME (PATH)`, `input PATH ($VAR)` ...
+    pub what: String,
+    /// sha256 (hex) of its content, or `missing`.
+    pub digest: String,
+}
+
+fn input_digest(path: &Path) -> Result<String, HashError> {
+    let mut h = Sha256::new();
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => {
+            h.update(b"D");
+            hash_tree(&mut h, path)?;
+        }
+        Ok(_) if path.is_file() => {
+            h.update(b"F");
+            hash_file(&mut h, path)?;
+        }
+        Ok(_) if path.is_dir() => {
+            h.update(b"D");
+            hash_tree(&mut h, path)?;
+        }
+        Ok(_) => {
+            // A dangling link or a special file: its identity, not content.
+            h.update(b"O");
+            if let Ok(t) = fs::read_link(path) {
+                h.update(t.as_os_str().as_encoded_bytes());
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok("missing".into()),
+        Err(e) => return Err(herr(path)(e)),
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
 impl Plan {
+    /// Everything the plan hash covers besides the plan itself: every
+    /// element's files and every input, each with its digest (for
+    /// `--dry-run`).
+    pub fn key_parts(&self) -> Result<Vec<KeyPart>, HashError> {
+        let mut parts = Vec::new();
+        for e in &self.elements {
+            let mut h = Sha256::new();
+            hash_tree(&mut h, &e.path)?;
+            parts.push(KeyPart {
+                what: format!("element {} ({})", e.name, e.path.display()),
+                digest: hex::encode(h.finalize()),
+            });
+        }
+        for input in &self.inputs {
+            let shown = if input.hidden {
+                "(the path a secret variable names)".to_string()
+            } else {
+                input.path.display().to_string()
+            };
+            parts.push(KeyPart {
+                what: format!("input {shown} ({})", input.why),
+                digest: input_digest(&input.path)?,
+            });
+        }
+        Ok(parts)
+    }
+
     /// sha256 (hex) of the plan and everything it reads.
     pub fn hash(&self) -> Result<String, HashError> {
         let mut h = Sha256::new();
@@ -79,20 +143,12 @@ impl Plan {
             path: PathBuf::from("<plan>"),
             source: std::io::Error::other(e),
         })?;
-        h.update(b"solum-image plan v1\0");
+        h.update(b"solum-image plan v2\0");
         h.update(&json);
-        for e in &self.elements {
-            h.update(format!("\0element {}\0", e.name));
-            hash_tree(&mut h, &e.path)?;
-        }
-        for input in &self.inputs {
-            h.update(b"\0input\0");
-            h.update(input.as_os_str().as_encoded_bytes());
-            if input.is_file() {
-                hash_file(&mut h, input)?;
-            } else {
-                h.update(b"\0missing");
-            }
+        for (i, part) in self.key_parts()?.iter().enumerate() {
+            // Hidden paths are in the plan's JSON already; the part's
+            // position ties each digest to its input.
+            h.update(format!("\0part {i}\0{}\0", part.digest));
         }
         Ok(hex::encode(h.finalize()))
     }

@@ -233,6 +233,17 @@ fn run_build(args: BuildArgs) -> Result<ExitCode> {
         .cloned()
         .unwrap_or_else(|| "bookworm".to_string());
     let search = element::search_path(env.get("ELEMENTS_PATH").map(String::as_str), &project);
+    // DIB_ARGS: disk-image-create's arguments, those that shape the tree
+    // (output types, tracing and cache options do not key it).
+    let mut dib_args = vec!["-o".to_string(), image_name.clone()];
+    if args.no_base {
+        dib_args.push("-n".into());
+    }
+    if !args.packages.is_empty() {
+        dib_args.push("-p".into());
+        dib_args.push(args.packages.join(","));
+    }
+    dib_args.extend(args.elements.iter().cloned());
     let opts = PlanOptions {
         image_name,
         outputs: args.types.clone(),
@@ -240,8 +251,11 @@ fn run_build(args: BuildArgs) -> Result<ExitCode> {
         arch: "amd64".into(),
         extra_packages: args.packages.clone(),
         env,
+        args: dib_args.join(" "),
+        builtin_dir: Some(project.clone()),
     };
     let mut plan = planner::make_plan(&search, &args.elements, args.no_base, &opts)?;
+    let mut opts_env = opts.env.clone();
     if plan.elements.iter().any(|e| e.name == "solum-agent") {
         // The agent's files come from this workspace unless told otherwise.
         let workspace = project.parent().unwrap_or(Path::new("/"));
@@ -259,14 +273,20 @@ fn run_build(args: BuildArgs) -> Result<ExitCode> {
                 .or_insert_with(|| workspace.join(rel).display().to_string());
         }
         plan = planner::make_plan(&search, &args.elements, args.no_base, &opts)?;
+        opts_env = opts.env;
     }
     if args.dry_run {
         let hash = plan.hash()?;
+        let key = plan.key_parts()?;
         if args.json {
-            let doc = serde_json::json!({"hash": hash, "plan": plan});
+            let doc = serde_json::json!({"hash": hash, "key": key, "plan": plan});
             println!("{}", serde_json::to_string_pretty(&doc)?);
         } else {
             print!("{}", plan.render_text());
+            println!("the plan hash covers the plan above and:");
+            for part in &key {
+                println!("  {}  {}", part.digest, part.what);
+            }
             println!("plan hash: {hash}");
         }
         return Ok(ExitCode::SUCCESS);
@@ -287,6 +307,7 @@ fn run_build(args: BuildArgs) -> Result<ExitCode> {
         trace: args.trace,
         docker_tag: args.docker_tag,
         image_size_gb: args.image_size,
+        env: opts_env,
     };
     let output = bopts.output.clone();
     let report = build::build(&plan, &bopts)?;

@@ -154,10 +154,34 @@ pub struct Chroot {
     root: PathBuf,
     mounts: Vec<Mount>,
     files: Vec<Swapped>,
+    /// Directories made for `keep_dns`, removed (when empty) on drop.
+    made_dirs: Vec<PathBuf>,
+    host_resolv: Vec<u8>,
 }
 
-/// Where the merged hooks appear inside the chroot.
-pub const IN_TARGET: &str = "/tmp/in_target.d";
+/// Where a symlink at `base` (relative to the root) pointing at `target`
+/// lands inside the root, as the chroot resolves it (`..` stops at the root).
+fn in_root(base: &Path, target: &Path) -> PathBuf {
+    use std::path::Component;
+    let joined = if target.is_absolute() {
+        target.to_path_buf()
+    } else {
+        base.join(target)
+    };
+    let mut out = PathBuf::new();
+    for c in joined.components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+pub use crate::dibenv::IN_TARGET;
 
 impl Chroot {
     pub fn enter(
@@ -169,6 +193,8 @@ impl Chroot {
             root: root.to_path_buf(),
             mounts: Vec::new(),
             files: Vec::new(),
+            made_dirs: Vec::new(),
+            host_resolv: Vec::new(),
         };
         let m = |args: &[&str], rel: &str, c: &mut Chroot| -> Result<(), MountError> {
             let dir = safe_dir(root, rel)?;
@@ -197,6 +223,7 @@ impl Chroot {
         let resolv = fs::read("/etc/resolv.conf").unwrap_or_default();
         c.files
             .push(Swapped::put(etc.join("resolv.conf"), &resolv, 0o644)?);
+        c.host_resolv = resolv;
         let sbin = safe_dir(root, "usr/sbin")?;
         c.files.push(Swapped::put(
             sbin.join("policy-rc.d"),
@@ -209,12 +236,45 @@ impl Chroot {
     pub fn root(&self) -> &Path {
         &self.root
     }
+
+    /// Keep name resolution working for the rest of the session: when a
+    /// package replaced /etc/resolv.conf by a symlink whose target is not in
+    /// the tree (systemd-resolved's stub under /run), the host's resolv.conf
+    /// goes at the target until the chroot ends.
+    pub fn keep_dns(&mut self) -> Result<(), MountError> {
+        let Ok(target) = fs::read_link(self.root.join("etc/resolv.conf")) else {
+            return Ok(());
+        };
+        let rel = in_root(Path::new("etc"), &target);
+        let dest = self.root.join(&rel);
+        if rel.as_os_str().is_empty() || fs::symlink_metadata(&dest).is_ok() {
+            return Ok(());
+        }
+        let mut dir = self.root.clone();
+        for part in rel.parent().into_iter().flat_map(|p| p.components()) {
+            dir.push(part);
+            match fs::symlink_metadata(&dir) {
+                Ok(m) if m.is_dir() => {}
+                Ok(_) => return Ok(()), // a link or a file on the way: leave it
+                Err(_) => {
+                    fs::create_dir(&dir).map_err(ioe(&dir))?;
+                    self.made_dirs.push(dir.clone());
+                }
+            }
+        }
+        let resolv = self.host_resolv.clone();
+        self.files.push(Swapped::put(dest, &resolv, 0o644)?);
+        Ok(())
+    }
 }
 
 impl Drop for Chroot {
     fn drop(&mut self) {
         while let Some(f) = self.files.pop() {
             drop(f);
+        }
+        while let Some(d) = self.made_dirs.pop() {
+            let _ = fs::remove_dir(d);
         }
         while let Some(m) = self.mounts.pop() {
             drop(m);
@@ -247,6 +307,25 @@ mod tests {
         assert!(e.to_string().contains("is a symlink"), "{e}");
         let d = safe_dir(t.path(), "a/b").unwrap();
         assert!(d.is_dir());
+    }
+
+    #[test]
+    fn resolv_conf_links_land_in_the_root() {
+        assert_eq!(
+            in_root(
+                Path::new("etc"),
+                Path::new("../run/systemd/resolve/stub-resolv.conf")
+            ),
+            Path::new("run/systemd/resolve/stub-resolv.conf")
+        );
+        assert_eq!(
+            in_root(Path::new("etc"), Path::new("/run/x")),
+            Path::new("run/x")
+        );
+        assert_eq!(
+            in_root(Path::new("etc"), Path::new("../../../../x")),
+            Path::new("x")
+        );
     }
 
     #[test]

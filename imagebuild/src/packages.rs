@@ -3,7 +3,8 @@
 //! `parse_package_installs` turns an element's file into entries;
 //! `PkgMap::map` applies the element's pkg-map (release > distro > family >
 //! default, most specific wins); `Target::selects` applies `arch`,
-//! `not-arch` and `when` against the build's target.
+//! `not-arch`, `when`, `installtype` and `dib_python_version` against the
+//! build's target, as DIB's package-installs-squash does.
 
 use crate::phase::Phase;
 use serde::{Deserialize, Serialize};
@@ -55,6 +56,10 @@ pub struct PackageEntry {
     pub arch: Option<Vec<String>>,
     pub not_arch: Option<Vec<String>>,
     pub when: Vec<Condition>,
+    /// Only when the element's install type (install-types) is this.
+    pub installtype: Option<String>,
+    /// Only when `DIB_PYTHON_VERSION` is this (dib-python).
+    pub dib_python_version: Option<String>,
 }
 
 /// What the build targets, for selection and mapping.
@@ -69,8 +74,36 @@ pub struct Target {
 }
 
 impl Target {
-    /// Whether an entry applies to this target.
-    pub fn selects(&self, e: &PackageEntry) -> bool {
+    /// An element's install type, as DIB's install-types element decides
+    /// it: `DIB_INSTALLTYPE_<element with - as _>`, else
+    /// `DIB_DEFAULT_INSTALLTYPE`, else `source`.
+    pub fn install_type(&self, element: &str) -> &str {
+        let var = format!("DIB_INSTALLTYPE_{}", element.replace('-', "_"));
+        self.env
+            .get(&var)
+            .or_else(|| self.env.get("DIB_DEFAULT_INSTALLTYPE"))
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+            .unwrap_or("source")
+    }
+
+    /// Whether an entry of `element`'s package-installs applies to this target.
+    pub fn selects(&self, element: &str, e: &PackageEntry) -> bool {
+        if let Some(t) = &e.installtype {
+            if t != self.install_type(element) {
+                return false;
+            }
+        }
+        if let Some(v) = &e.dib_python_version {
+            let have = self
+                .env
+                .get("DIB_PYTHON_VERSION")
+                .map(String::as_str)
+                .unwrap_or("");
+            if v != have {
+                return false;
+            }
+        }
         if let Some(archs) = &e.arch {
             if !archs.iter().any(|a| a == &self.arch) {
                 return false;
@@ -186,7 +219,7 @@ fn parse_entry(
     attrs: &serde_json::Map<String, Value>,
     text: &str,
     file: &Path,
-) -> Result<Option<PackageEntry>, PackageError> {
+) -> Result<PackageEntry, PackageError> {
     let line = line_of(text, name);
     let bad = |what: String| err(file, line, format!("package '{name}': {what}"));
     let mut e = PackageEntry {
@@ -197,6 +230,8 @@ fn parse_entry(
         arch: None,
         not_arch: None,
         when: Vec::new(),
+        installtype: None,
+        dib_python_version: None,
     };
     for (k, v) in attrs {
         match k.as_str() {
@@ -250,18 +285,37 @@ fn parse_entry(
                 }
             }
             "installtype" => match v.as_str() {
-                Some("package") => {}
-                Some("source") => return Ok(None),
+                Some(t) if is_word(t) => e.installtype = Some(t.to_string()),
                 _ => {
                     return Err(bad(format!(
-                        "installtype must be package or source, not {v}"
+                        "installtype must be a word such as package or source, not {v}"
                     )))
                 }
             },
+            "dib_python_version" => {
+                let version = match v {
+                    Value::Number(n) => n.to_string(),
+                    Value::String(s) => s.trim().to_string(),
+                    _ => String::new(),
+                };
+                if !is_word(&version) {
+                    return Err(bad(format!(
+                        "dib_python_version must be a version such as 3, not {v}"
+                    )));
+                }
+                e.dib_python_version = Some(version);
+            }
             other => return Err(bad(format!("unknown key '{other}'"))),
         }
     }
-    Ok(Some(e))
+    Ok(e)
+}
+
+/// Letters, digits, `.`, `_` and `-`.
+fn is_word(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
 }
 
 /// Whether a string can be handed to apt-get as a package: a name by Debian's rule (policy
@@ -385,7 +439,7 @@ pub fn parse_package_installs(
             out.push(parse_entry(name, attrs, text, file)?);
         }
     }
-    Ok(out.into_iter().flatten().collect())
+    Ok(out)
 }
 
 fn kind(v: &Value) -> &'static str {
@@ -526,8 +580,11 @@ mod tests {
             ]
         );
         let t = target();
-        assert!(t.selects(gcc));
-        assert!(t.selects(nano), "DIB_FOO=yes and DIB_BAR unset (\"\") != 1");
+        assert!(t.selects("x", gcc));
+        assert!(
+            t.selects("x", nano),
+            "DIB_FOO=yes and DIB_BAR unset (\"\") != 1"
+        );
     }
 
     #[test]
@@ -539,18 +596,58 @@ mod tests {
         .unwrap();
         let picked: Vec<&str> = v
             .iter()
-            .filter(|e| t.selects(e))
+            .filter(|e| t.selects("x", e))
             .map(|e| e.name.as_str())
             .collect();
         assert_eq!(picked, vec!["dd", "ee"]);
     }
 
     #[test]
-    fn list_of_entries_and_source_installtype() {
-        let v = parse("pkg:\n  - phase: install.d\n  - phase: post-install.d\n    uninstall: true\nsrc:\n  installtype: source\n").unwrap();
+    fn list_of_entries() {
+        let v =
+            parse("pkg:\n  - phase: install.d\n  - phase: post-install.d\n    uninstall: true\n")
+                .unwrap();
         assert_eq!(v.len(), 2);
         assert_eq!(v[1].phase, Phase::PostInstall);
         assert!(v[1].uninstall);
+    }
+
+    #[test]
+    fn installtype_and_dib_python_version_as_dib_squashes_them() {
+        // pip-and-virtualenv's own file, in part.
+        let v = parse(
+            "python-pip:\n  installtype: package\n  dib_python_version: 2\n\
+             python3-pip:\n  installtype: package\n  dib_python_version: 3\n\
+             python3-dev:\n  installtype: source\n  dib_python_version: '3'\n\
+             curl:\n",
+        )
+        .unwrap();
+        let picked = |t: &Target| -> Vec<String> {
+            v.iter()
+                .filter(|e| t.selects("pip-and-virtualenv", e))
+                .map(|e| e.name.clone())
+                .collect()
+        };
+        let mut t = target();
+        // No DIB_PYTHON_VERSION: entries that name one are left out; the
+        // default install type is source.
+        assert_eq!(picked(&t), vec!["curl"]);
+        t.env.insert("DIB_PYTHON_VERSION".into(), "3".into());
+        assert_eq!(picked(&t), vec!["curl", "python3-dev"]);
+        t.env.insert(
+            "DIB_INSTALLTYPE_pip_and_virtualenv".into(),
+            "package".into(),
+        );
+        assert_eq!(picked(&t), vec!["curl", "python3-pip"]);
+        assert_eq!(t.install_type("pip-and-virtualenv"), "package");
+        assert_eq!(t.install_type("other"), "source");
+        t.env
+            .insert("DIB_DEFAULT_INSTALLTYPE".into(), "package".into());
+        assert_eq!(t.install_type("other"), "package");
+        let e = parse("a:\n  dib_python_version: [3]\n").unwrap_err();
+        assert!(e.to_string().contains("dib_python_version must be"), "{e}");
+        let e = parse("a:\n  installtype: 'two words'\n").unwrap_err();
+        assert!(e.to_string().contains("installtype must be"), "{e}");
     }
 
     #[test]

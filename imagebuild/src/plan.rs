@@ -3,6 +3,7 @@
 //! Also the pure steps that shape it: merging hooks, ordering files and
 //! turning package-installs entries into per-phase install/uninstall steps.
 
+use crate::inputs::Input;
 use crate::packages::{PackageEntry, PkgMap, Target};
 use crate::phase::{Phase, Place};
 use crate::runparts;
@@ -28,6 +29,11 @@ pub struct ElementFile {
     pub name: String,
     pub element: String,
     pub source: PathBuf,
+    /// For an install-types script: the `<prefix>-<type>-install`
+    /// directory of the phase it comes from (DIB links its files into the
+    /// phase directory).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub within: Option<String>,
 }
 
 /// How the base tree is made.
@@ -91,7 +97,7 @@ pub struct PhasePlan {
 }
 
 /// Everything a build will do.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Plan {
     pub image_name: String,
     pub outputs: Vec<String>,
@@ -102,12 +108,24 @@ pub struct Plan {
     /// virtual name -> element providing it
     pub provided: BTreeMap<String, String>,
     pub root_tree: RootTree,
-    /// Variables given to every script (not secrets; see `secret_env_digest`).
+    /// `DIB_*`/`SOLUM_*` and the builder's variables, given to every script
+    /// (not secrets; see `secret_env_digest`).
     pub env: BTreeMap<String, String>,
-    /// sha256 of secret-looking DIB_* variables, so they key the cache without being shown.
+    /// The caller's other variables that scripts get (DIB passes its whole
+    /// environment), secret-looking ones left out (see `secret_env_digest`).
+    pub passed_env: BTreeMap<String, String>,
+    /// Names of the secret-looking variables scripts get.
+    pub secret_vars: Vec<String>,
+    /// sha256 of the secret-looking variables, so they key the cache without being shown.
     pub secret_env_digest: String,
-    /// Files outside the elements that a build reads (e.g. $SOLUM_AGENT_BINARY).
-    pub inputs: Vec<PathBuf>,
+    /// Files and directories outside the elements that a build reads: those
+    /// `DIB_*`/`SOLUM_*` variables name, and host files elements read.
+    pub inputs: Vec<Input>,
+    /// install-types: the `<prefix>-<type>-install` directories whose
+    /// scripts run in install.d, as `(element, directory)`.
+    pub install_type_dirs: Vec<(String, String)>,
+    /// Units from elements' `init-scripts/systemd/`, for /usr/lib/systemd/system.
+    pub init_scripts: Vec<ElementFile>,
     pub environment_d: Vec<ElementFile>,
     pub packages: Vec<PackageStep>,
     /// element -> generic name -> packages, for the in-chroot `pkg-map` helper.
@@ -158,7 +176,7 @@ pub fn package_steps(
     let mut steps: BTreeMap<(Phase, When, u8), Vec<PlannedPackage>> = BTreeMap::new();
     let empty = PkgMap::default();
     for (element, e) in entries {
-        if !target.selects(e) {
+        if !target.selects(element, e) {
             continue;
         }
         let map = maps.get(element).unwrap_or(&empty);
@@ -268,8 +286,18 @@ impl Plan {
         for (k, v) in &self.env {
             let _ = writeln!(s, "  {k}={v}");
         }
-        for i in &self.inputs {
-            let _ = writeln!(s, "input file: {}", i.display());
+        if !self.passed_env.is_empty() {
+            let _ = writeln!(s, "passed from the caller's environment:");
+            for (k, v) in &self.passed_env {
+                let _ = writeln!(s, "  {k}={v}");
+            }
+        }
+        if !self.secret_vars.is_empty() {
+            let _ = writeln!(
+                s,
+                "secret variables (passed, hashed, never shown): {}",
+                self.secret_vars.join(" ")
+            );
         }
         let _ = writeln!(s, "elements:");
         for e in &self.elements {
@@ -284,7 +312,14 @@ impl Plan {
                 let _ = writeln!(s, "  {:<30} [{}]", f.name, f.element);
             }
         }
-        for (label, files) in [("static/", &self.static_files), ("bin/", &self.bin_files)] {
+        for (element, dir) in &self.install_type_dirs {
+            let _ = writeln!(s, "install-types: install.d/{dir} [{element}]");
+        }
+        for (label, files) in [
+            ("static/", &self.static_files),
+            ("bin/", &self.bin_files),
+            ("init-scripts/systemd/", &self.init_scripts),
+        ] {
             if !files.is_empty() {
                 let _ = writeln!(s, "{label}:");
                 for f in files {
@@ -319,7 +354,12 @@ impl Plan {
                 let _ = writeln!(s, "{}", pkg_line(st));
             }
             for sc in &p.scripts {
-                let _ = writeln!(s, "    {:<30} [{}]", sc.name, sc.element);
+                let from = sc
+                    .within
+                    .as_deref()
+                    .map(|w| format!(" (from {w})"))
+                    .unwrap_or_default();
+                let _ = writeln!(s, "    {:<30} [{}]{from}", sc.name, sc.element);
             }
             for st in steps.iter().filter(|st| st.when == When::Late) {
                 let _ = writeln!(s, "{}", pkg_line(st));
@@ -340,6 +380,7 @@ mod tests {
             name: name.into(),
             element: element.into(),
             source: PathBuf::from(format!("/e/{element}/{name}")),
+            within: None,
         }
     }
 

@@ -25,7 +25,10 @@ pub fn make_plan(
     no_base: bool,
     opts: &PlanOptions,
 ) -> Result<Plan, PlanError> {
-    let index = ElementIndex::scan(search_path)?;
+    let mut index = ElementIndex::scan(search_path)?;
+    if let Some(dir) = &opts.builtin_dir {
+        index.use_builtins(dir)?;
+    }
     let resolved = resolve::resolve(&index, elements, no_base)?;
     Ok(collect::collect(&resolved, opts)?)
 }
@@ -60,6 +63,8 @@ mod tests {
             ]
             .into_iter()
             .collect(),
+            args: String::new(),
+            builtin_dir: None,
         }
     }
 
@@ -175,7 +180,15 @@ mod tests {
         let text = plan.render_text();
         assert!(text.contains("install.d (in chroot)"), "{text}");
         assert!(text.contains("  DIB_FLAVOUR=x\n"), "{text}");
-        assert!(!text.contains("DIB_ADMIN_PASSWORD"), "{text}");
+        assert!(!text.contains("DIB_ADMIN_PASSWORD="), "{text}");
+        assert!(
+            text.contains("secret variables (passed, hashed, never shown): DIB_ADMIN_PASSWORD\n"),
+            "{text}"
+        );
+        assert_eq!(
+            plan.passed_env.get("HOME").map(String::as_str),
+            Some("/root")
+        );
         assert!(text.contains("[install] gcc htop nginx-light"), "{text}");
         assert!(text.contains("[uninstall] gcc"), "{text}");
     }
@@ -265,5 +278,166 @@ mod tests {
         let a = mk(&o);
         fs::write(&bin, "v2").unwrap();
         assert_ne!(a, mk(&o));
+    }
+
+    fn plan_with(root: &Path, env: &[(&str, &str)]) -> Result<Plan, PlanError> {
+        let mut o = opts();
+        for (k, v) in env {
+            o.env.insert(k.to_string(), v.to_string());
+        }
+        make_plan(
+            &[root.to_path_buf()],
+            &["debian-minimal".into(), "app".into()],
+            false,
+            &o,
+        )
+    }
+
+    fn installs(plan: &Plan) -> Vec<&str> {
+        plan.packages
+            .iter()
+            .filter(|s| s.action == PkgAction::Install)
+            .flat_map(|s| s.packages.iter().map(|p| p.package.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn package_selection_sees_what_environment_d_exports() {
+        let t = tempfile::tempdir().unwrap();
+        fixture(t.path());
+        // dib-python's way: a fragment sets the default, entries follow it.
+        write(
+            &t.path().join("app/environment.d/50-py"),
+            "export DIB_PYTHON_VERSION=${DIB_PYTHON_VERSION:-3}\nexport DIB_FLAVOUR=${DIB_FLAVOUR:-y}\n",
+            false,
+        );
+        write(
+            &t.path().join("app/package-installs.yaml"),
+            "py2:\n  dib_python_version: 2\npy3:\n  dib_python_version: 3\nfrom-pkg:\n  installtype: package\nfrom-src:\n  installtype: source\nonly-when:\n  when: DIB_FLAVOUR=x\n",
+            false,
+        );
+        let p = plan_with(t.path(), &[]).unwrap();
+        // DIB_FLAVOUR=x comes from the caller and wins over the fragment's default.
+        assert_eq!(installs(&p), vec!["from-src", "htop", "only-when", "py3"]);
+        let p = plan_with(
+            t.path(),
+            &[
+                ("DIB_PYTHON_VERSION", "2"),
+                ("DIB_DEFAULT_INSTALLTYPE", "package"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(installs(&p), vec!["from-pkg", "htop", "only-when", "py2"]);
+        assert_eq!(p.env["DIB_DEFAULT_INSTALLTYPE"], "package");
+        // A fragment that fails is named at planning.
+        write(
+            &t.path().join("app/environment.d/60-bad"),
+            "echo 'Can not continue'\nexit 1\n",
+            false,
+        );
+        let e = plan_with(t.path(), &[]).unwrap_err().to_string();
+        assert!(
+            e.starts_with("environment.d/60-bad of element 'app' fails when sourced"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn every_file_a_dib_variable_names_keys_the_plan() {
+        let t = tempfile::tempdir().unwrap();
+        fixture(t.path());
+        let conf = t.path().join("jail.local");
+        let keys = t.path().join("dir/keys");
+        fs::write(&conf, "v1").unwrap();
+        write(&keys, "ssh-ed25519 AAAA v1", false);
+        let dir = t.path().join("dir");
+        let later = t.path().join("later.conf");
+        let env = [
+            ("DIB_FAIL2BAN_CONF", conf.to_str().unwrap()),
+            ("DIB_DEV_USER_AUTHORIZED_KEYS", keys.to_str().unwrap()),
+            ("DIB_APT_SOURCES_DIR", dir.to_str().unwrap()),
+            ("DIB_NOT_YET", later.to_str().unwrap()),
+        ];
+        let h = || plan_with(t.path(), &env).unwrap().hash().unwrap();
+        let h1 = h();
+        assert_eq!(h1, h());
+        fs::write(&conf, "v2").unwrap();
+        let h2 = h();
+        assert_ne!(h1, h2, "the file DIB_FAIL2BAN_CONF names changed");
+        write(&keys, "ssh-ed25519 AAAA v2", false);
+        let h3 = h();
+        assert_ne!(
+            h2, h3,
+            "the file DIB_DEV_USER_AUTHORIZED_KEYS names changed"
+        );
+        write(&t.path().join("dir/new"), "x", false);
+        let h4 = h();
+        assert_ne!(
+            h3, h4,
+            "a file appeared in the directory DIB_APT_SOURCES_DIR names"
+        );
+        fs::write(t.path().join("later.conf"), "now").unwrap();
+        assert_ne!(h4, h(), "the file DIB_NOT_YET names appeared");
+        // --dry-run lists them, the secret-looking variable's path hidden.
+        let plan = plan_with(t.path(), &env).unwrap();
+        let parts: Vec<String> = plan
+            .key_parts()
+            .unwrap()
+            .into_iter()
+            .map(|p| p.what)
+            .collect();
+        let shown = parts.join("\n");
+        assert!(
+            shown.contains(&format!("input {} ($DIB_FAIL2BAN_CONF)", conf.display())),
+            "{shown}"
+        );
+        assert!(
+            shown.contains(
+                "input (the path a secret variable names) ($DIB_DEV_USER_AUTHORIZED_KEYS)"
+            ),
+            "{shown}"
+        );
+        assert!(shown.contains("element app ("), "{shown}");
+        let json = serde_json::to_string(&plan).unwrap();
+        assert!(!json.contains(keys.to_str().unwrap()), "{json}");
+    }
+
+    #[test]
+    fn host_files_an_element_reads_key_the_plan() {
+        let t = tempfile::tempdir().unwrap();
+        fixture(t.path());
+        write(&t.path().join("local-config/README"), "", false);
+        let home = t.path().join("home");
+        write(&home.join(".ssh/authorized_keys"), "k1", false);
+        let mk = || {
+            let mut o = opts();
+            o.env.insert("HOME".into(), home.display().to_string());
+            make_plan(
+                &[t.path().to_path_buf()],
+                &["debian-minimal".into(), "app".into(), "local-config".into()],
+                false,
+                &o,
+            )
+            .unwrap()
+            .hash()
+            .unwrap()
+        };
+        let a = mk();
+        write(&home.join(".ssh/authorized_keys"), "k2", false);
+        assert_ne!(a, mk());
+    }
+
+    #[test]
+    fn the_callers_environment_keys_the_plan_but_its_session_does_not() {
+        let t = tempfile::tempdir().unwrap();
+        fixture(t.path());
+        let h = |env: &[(&str, &str)]| plan_with(t.path(), env).unwrap().hash().unwrap();
+        let base = h(&[]);
+        assert_ne!(base, h(&[("no_proxy", "example.invalid")]));
+        assert_ne!(base, h(&[("OS_PASSWORD", "pw1")]));
+        assert_eq!(
+            base,
+            h(&[("TERM", "xterm"), ("SSH_CLIENT", "1 2 3"), ("TMPDIR", "/x")])
+        );
     }
 }

@@ -3,11 +3,13 @@
 //! package installs around the in-chroot phases, and a timing profile.
 
 use crate::cmd::{self, CmdError};
+use crate::dibenv::{self, View, IN_TARGET, OWN_DIR};
 use crate::hooks;
-use crate::mounts::{Chroot, MountError, IN_TARGET};
+use crate::mounts::{Chroot, MountError};
 use crate::namespace;
 use crate::phase::{Phase, Place};
 use crate::plan::{PackageStep, PkgAction, Plan, When};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -50,12 +52,16 @@ pub struct RunContext<'a> {
     pub hooks: &'a Path,
     /// $TMP_BUILD_DIR.
     pub build_dir: &'a Path,
+    /// $TMP_IMAGE_DIR.
+    pub image_dir: &'a Path,
     pub cache_dir: &'a Path,
     /// The apt archive directory bound into the chroot, if any.
     pub apt_archives: Option<&'a Path>,
     pub elements_path: &'a [PathBuf],
     pub offline: bool,
     pub trace: bool,
+    /// The caller's environment (scripts get what `dibenv::passes`).
+    pub caller_env: &'a BTreeMap<String, String>,
 }
 
 /// One timed step.
@@ -91,64 +97,29 @@ impl Profile {
 }
 
 /// The variables every script gets (pure). `inside` selects the chroot view.
-pub fn script_env(ctx: &RunContext<'_>, inside: bool) -> Vec<(String, String)> {
-    let mut env: Vec<(String, String)> = ctx
-        .plan
-        .env
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    let hooks = if inside {
-        IN_TARGET.to_string()
-    } else {
-        ctx.hooks.display().to_string()
+pub fn script_env(ctx: &RunContext<'_>, inside: bool) -> BTreeMap<String, String> {
+    let rt = dibenv::Runtime {
+        cache_dir: ctx.cache_dir,
+        elements_path: ctx.elements_path,
+        offline: ctx.offline,
+        trace: ctx.trace,
     };
-    let names: Vec<&str> = ctx.plan.elements.iter().map(|e| e.name.as_str()).collect();
-    let path_list: Vec<String> = ctx
-        .elements_path
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect();
-    env.extend([
-        ("TMP_HOOKS_PATH".into(), hooks),
-        ("IMAGE_ELEMENT".into(), names.join(" ")),
-        ("ELEMENTS_PATH".into(), path_list.join(":")),
-        (
-            "DIB_IMAGE_CACHE".into(),
-            ctx.cache_dir.display().to_string(),
-        ),
-        (
-            "DIB_OFFLINE".into(),
-            if ctx.offline { "1" } else { "" }.into(),
-        ),
-        (
-            "DIB_DEBUG_TRACE".into(),
-            if ctx.trace { "1" } else { "0" }.into(),
-        ),
-    ]);
-    if inside {
-        env.extend([
-            (
-                "PATH".into(),
-                format!(
-                    "{IN_TARGET}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-                ),
-            ),
-            ("HOME".into(), "/root".into()),
-            ("LANG".into(), "C.UTF-8".into()),
-            ("DEBIAN_FRONTEND".into(), "noninteractive".into()),
-        ]);
+    let view = if inside {
+        View::Inside
     } else {
-        let root = ctx.root.display().to_string();
-        let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/sbin:/usr/bin:/sbin:/bin".into());
-        env.extend([
-            ("TARGET_ROOT".into(), root.clone()),
-            ("TMP_MOUNT_PATH".into(), root),
-            ("TMP_BUILD_DIR".into(), ctx.build_dir.display().to_string()),
-            ("PATH".into(), format!("{}/bin:{path}", ctx.hooks.display())),
-        ]);
-    }
-    env
+        View::Outside {
+            root: ctx.root,
+            hooks: ctx.hooks,
+            build_dir: ctx.build_dir,
+            image_dir: ctx.image_dir,
+        }
+    };
+    dibenv::script_env(ctx.plan, ctx.caller_env, &rt, &view)
+}
+
+/// What the scripts' output must not show.
+fn secrets(ctx: &RunContext<'_>) -> Vec<String> {
+    dibenv::secret_values(ctx.caller_env)
 }
 
 fn chroot_command(ctx: &RunContext<'_>, args: &[&str]) -> Command {
@@ -170,8 +141,8 @@ fn run_packages(
     }
     // Through dib-run-script like every hook: DIB runs package installs as
     // phase scripts, so elements' environment.d applies to them too.
-    let runner = format!("{IN_TARGET}/dib-run-script");
-    let helper = format!("{IN_TARGET}/bin/install-packages");
+    let runner = format!("{IN_TARGET}/{OWN_DIR}/dib-run-script");
+    let helper = format!("{IN_TARGET}/{OWN_DIR}/bin/install-packages");
     let mut args: Vec<&str> = vec![&runner, "/bin/bash", &helper];
     if step.action == PkgAction::Uninstall {
         args.push("-e");
@@ -188,7 +159,7 @@ fn run_packages(
     );
     let start = Instant::now();
     let mut c = chroot_command(ctx, &args);
-    cmd::run_streamed(&mut c, "  ", TAIL_LINES).map_err(|source| {
+    cmd::run_streamed_hiding(&mut c, "  ", TAIL_LINES, &secrets(ctx)).map_err(|source| {
         if namespace::interrupted() {
             return RunError::Interrupted;
         }
@@ -207,11 +178,14 @@ fn run_packages(
 }
 
 fn install_files(ctx: &RunContext<'_>, profile: &mut Profile) -> Result<(), RunError> {
-    if ctx.plan.static_files.is_empty() && ctx.plan.bin_files.is_empty() {
+    if ctx.plan.static_files.is_empty()
+        && ctx.plan.bin_files.is_empty()
+        && ctx.plan.init_scripts.is_empty()
+    {
         return Ok(());
     }
     let start = Instant::now();
-    let tarball = format!("{IN_TARGET}/{}", hooks::FILES_TAR);
+    let tarball = format!("{IN_TARGET}/{OWN_DIR}/{}", hooks::FILES_TAR);
     let mut c = chroot_command(
         ctx,
         &[
@@ -228,20 +202,28 @@ fn install_files(ctx: &RunContext<'_>, profile: &mut Profile) -> Result<(), RunE
     );
     cmd::run(&mut c).map_err(|source| RunError::Step {
         phase: Phase::PreInstall,
-        what: "installing static/ and bin/ files".into(),
+        what: "installing static/, bin/ and init-scripts/ files".into(),
         source,
     })?;
     profile.steps.push(Timing {
         phase: Phase::PreInstall,
-        name: "(static/ and bin/ files)".into(),
+        name: "(static/, bin/, init-scripts/)".into(),
         seconds: start.elapsed().as_secs_f64(),
     });
+    Ok(())
+}
+
+fn keep_dns(chroot: &mut Option<Chroot>) -> Result<(), RunError> {
+    if let Some(c) = chroot.as_mut() {
+        c.keep_dns()?;
+    }
     Ok(())
 }
 
 /// Run every phase of the plan in order.
 pub fn run_phases(ctx: &RunContext<'_>, profile: &mut Profile) -> Result<(), RunError> {
     let mut chroot: Option<Chroot> = None;
+    let hidden = secrets(ctx);
     for p in &ctx.plan.phases {
         let steps: Vec<&PackageStep> = ctx
             .plan
@@ -274,29 +256,32 @@ pub fn run_phases(ctx: &RunContext<'_>, profile: &mut Profile) -> Result<(), Run
             install_files(ctx, profile)?;
         }
         for s in steps.iter().filter(|s| s.when == When::Early) {
+            keep_dns(&mut chroot)?;
             run_packages(ctx, s, profile)?;
         }
         for s in &p.scripts {
             if namespace::interrupted() {
                 return Err(RunError::Interrupted);
             }
+            keep_dns(&mut chroot)?;
             eprintln!("solum-image: {} {} [{}]", p.phase, s.name, s.element);
             let start = Instant::now();
             let mut c = match p.place {
                 Place::Chroot => {
-                    let runner = format!("{IN_TARGET}/dib-run-script");
+                    let runner = format!("{IN_TARGET}/{OWN_DIR}/dib-run-script");
                     let script = format!("{IN_TARGET}/{}/{}", p.phase.dir_name(), s.name);
                     chroot_command(ctx, &["/bin/bash", &runner, &script])
                 }
                 Place::Outside => {
                     let mut c = Command::new("bash");
-                    c.arg(ctx.hooks.join("dib-run-script"))
+                    c.arg(ctx.hooks.join(OWN_DIR).join("dib-run-script"))
                         .arg(ctx.hooks.join(p.phase.dir_name()).join(&s.name))
+                        .env_clear()
                         .envs(script_env(ctx, false));
                     c
                 }
             };
-            let result = cmd::run_streamed(&mut c, "  ", TAIL_LINES);
+            let result = cmd::run_streamed_hiding(&mut c, "  ", TAIL_LINES, &hidden);
             profile.steps.push(Timing {
                 phase: p.phase,
                 name: s.name.clone(),
@@ -327,6 +312,7 @@ pub fn run_phases(ctx: &RunContext<'_>, profile: &mut Profile) -> Result<(), Run
             }
         }
         for s in steps.iter().filter(|s| s.when == When::Late) {
+            keep_dns(&mut chroot)?;
             run_packages(ctx, s, profile)?;
         }
         if namespace::interrupted() {
@@ -350,15 +336,28 @@ mod tests {
             "operating-system\n",
         )
         .unwrap();
+        let caller: BTreeMap<String, String> = [
+            ("DIB_X", "1"),
+            ("DIB_DEV_USER_PASSWORD", "hunter2hunter2"),
+            ("no_proxy", "example.invalid"),
+            ("HOME", "/home/builder"),
+            ("PATH", "/usr/bin:/bin"),
+            ("TERM", "xterm"),
+            ("TMPDIR", "/scratch"),
+            ("LD_PRELOAD", "/evil.so"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
         let opts = crate::collect::PlanOptions {
             image_name: "img".into(),
             outputs: vec!["tar".into()],
             release: "trixie".into(),
             arch: "amd64".into(),
             extra_packages: vec![],
-            env: [("DIB_X".to_string(), "1".to_string())]
-                .into_iter()
-                .collect(),
+            env: caller.clone(),
+            args: "-o img -n debian-minimal".into(),
+            builtin_dir: None,
         };
         let plan = crate::planner::make_plan(
             &[t.path().to_path_buf()],
@@ -373,45 +372,75 @@ mod tests {
             root: Path::new("/b/mnt"),
             hooks: Path::new("/b/hooks"),
             build_dir: Path::new("/b"),
+            image_dir: Path::new("/b/image"),
             cache_dir: Path::new("/c"),
             apt_archives: None,
             elements_path: &paths,
             offline: true,
             trace: true,
-        };
-        let get = |env: &[(String, String)], k: &str| {
-            env.iter()
-                .rev()
-                .find(|(n, _)| n == k)
-                .map(|(_, v)| v.clone())
+            caller_env: &caller,
         };
         let out = script_env(&ctx, false);
-        assert_eq!(get(&out, "TARGET_ROOT").as_deref(), Some("/b/mnt"));
-        assert_eq!(get(&out, "TMP_MOUNT_PATH").as_deref(), Some("/b/mnt"));
-        assert_eq!(get(&out, "TMP_HOOKS_PATH").as_deref(), Some("/b/hooks"));
-        assert_eq!(get(&out, "TMP_BUILD_DIR").as_deref(), Some("/b"));
-        assert_eq!(get(&out, "DIB_RELEASE").as_deref(), Some("trixie"));
-        assert_eq!(get(&out, "DIB_OFFLINE").as_deref(), Some("1"));
-        assert_eq!(get(&out, "DIB_DEBUG_TRACE").as_deref(), Some("1"));
-        assert_eq!(get(&out, "DIB_IMAGE_CACHE").as_deref(), Some("/c"));
-        assert_eq!(get(&out, "DIB_X").as_deref(), Some("1"));
-        assert_eq!(
-            get(&out, "IMAGE_ELEMENT").as_deref(),
-            Some("debian-minimal")
+        let get = |env: &BTreeMap<String, String>, k: &str| env.get(k).cloned();
+        for (k, v) in [
+            ("TARGET_ROOT", "/b/mnt"),
+            ("TMP_MOUNT_PATH", "/b/mnt"),
+            ("TMP_HOOKS_PATH", "/b/hooks"),
+            ("TMP_BUILD_DIR", "/b"),
+            ("TMP_IMAGE_DIR", "/b/image"),
+            ("DIB_RELEASE", "trixie"),
+            ("DIB_OFFLINE", "1"),
+            ("DIB_DEBUG_TRACE", "1"),
+            ("DIB_IMAGE_CACHE", "/c"),
+            ("DIB_X", "1"),
+            ("DIB_DEFAULT_INSTALLTYPE", "source"),
+            ("DIB_ARGS", "-o img -n debian-minimal"),
+            ("IMAGE_ELEMENT", "debian-minimal"),
+            ("LC_ALL", "C"),
+            ("no_proxy", "example.invalid"),
+            ("HOME", "/home/builder"),
+            ("TMPDIR", "/scratch"),
+            ("DIB_DEV_USER_PASSWORD", "hunter2hunter2"),
+        ] {
+            assert_eq!(get(&out, k).as_deref(), Some(v), "{k}");
+        }
+        assert_eq!(get(&out, "TERM"), None);
+        assert_eq!(get(&out, "LD_PRELOAD"), None);
+        assert!(get(&out, "PATH")
+            .unwrap()
+            .starts_with("/b/hooks/.solum/host-bin:/b/hooks/.solum/bin:/usr/bin:/bin:"));
+        let dib_env = get(&out, "DIB_ENV").unwrap();
+        assert!(dib_env.contains("declare -x DIB_X=\"1\""), "{dib_env}");
+        assert!(
+            dib_env.contains("declare -x DIB_DEV_USER_PASSWORD=\"***\""),
+            "{dib_env}"
         );
-        assert!(get(&out, "PATH").unwrap().starts_with("/b/hooks/bin:"));
+        assert!(get(&out, "IMAGE_ELEMENT_YAML")
+            .unwrap()
+            .starts_with("debian-minimal: "));
+        assert!(out.contains_key("BASH_FUNC_get_image_element_array%%"));
+
         let inside = script_env(&ctx, true);
         assert_eq!(get(&inside, "TMP_HOOKS_PATH").as_deref(), Some(IN_TARGET));
         assert_eq!(get(&inside, "TARGET_ROOT"), None);
+        assert_eq!(get(&inside, "TMPDIR"), None);
+        assert_eq!(get(&inside, "HOME").as_deref(), Some("/root"));
         assert_eq!(get(&inside, "DISTRO_NAME").as_deref(), Some("debian"));
         assert_eq!(get(&inside, "DIB_INIT_SYSTEM").as_deref(), Some("systemd"));
+        assert_eq!(get(&inside, "no_proxy").as_deref(), Some("example.invalid"));
         assert_eq!(
             get(&inside, "DIB_ROOT_LABEL").as_deref(),
             Some("cloudimg-rootfs")
         );
         assert!(get(&inside, "PATH")
             .unwrap()
-            .starts_with("/tmp/in_target.d/bin:"));
+            .starts_with("/tmp/in_target.d/.solum/bin:"));
+        assert_eq!(secrets(&ctx), vec!["hunter2hunter2".to_string()]);
+        // The plan shows no secret and keeps the passed variables apart.
+        let text = plan.render_text();
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(text.contains("no_proxy=example.invalid"), "{text}");
+        assert!(!text.contains("TERM="), "{text}");
     }
 
     #[test]
