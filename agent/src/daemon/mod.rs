@@ -57,8 +57,9 @@ pub struct RunOptions {
     pub hooks: Hooks,
     /// The local status API (unix socket); None: no API.
     pub status_socket: Option<PathBuf>,
-    /// Longest pause between two polls of a source.
-    pub max_interval: Duration,
+    /// Longest pause between two polls of a source (`poll_max_interval`); None: Heat's
+    /// `polling_interval` if the metadata gives one, else 30 s.
+    pub max_interval: Option<Duration>,
     pub beat_interval: Duration,
     /// Tries of the metadata service at start-up (in the background).
     pub metadata_retry: Retry,
@@ -78,7 +79,7 @@ impl Default for RunOptions {
             collect: None,
             hooks: Hooks::default(),
             status_socket: Some(PathBuf::from("/run/solum-agent/status.sock")),
-            max_interval: Duration::from_secs(30),
+            max_interval: None,
             beat_interval: Duration::from_secs(30),
             metadata_retry: Retry::default(),
             docker_patience: DOCKER_PATIENCE,
