@@ -3,10 +3,13 @@
 //! (`daemon::schedule::Schedule`, `collect::cfn::CfnCollector`), once with the schedule's
 //! spreading (`Schedule::spread`: first poll within 2 s, jittered pauses) and once without
 //! (`Schedule::exact`: every agent at the same instants, os-collect-config's way without its
-//! `--splay`). The fixture (`solum_tests::fixture`, in-process, std threads) timestamps every
-//! request it receives; printed per mode: the steady state's mean rate and worst second (from
-//! `--steady-from` to the end), the worst 100 ms and 1 s of the whole run, and the first poll
-//! of each agent: the latest one planned and the latest one answered, from the boot instant.
+//! `--splay`). Each agent notes when it sends each poll, and the fixture (`solum_tests::fixture`,
+//! in-process, std threads) timestamps every request it receives: the first is what the
+//! fleet asks of Heat, the second what this fixture could take in (a herd larger than it
+//! accepts per second is smeared by its queue, as it would be by Heat's). Printed per mode,
+//! for both: the steady state's mean rate and worst second (from `--steady-from` to the end),
+//! the worst 100 ms of the whole run; and each agent's first poll: the latest one planned and
+//! the latest one answered, from the boot instant.
 //!
 //! Run: `cargo run --release -p solum-agent --example fleet -- [--agents N] [--seconds S]
 //! [--steady-from S] [--max-interval M] [--splay on|off|both]` (or `bench/agent-fleet.sh`).
@@ -122,7 +125,14 @@ struct FirstPoll {
     answered_max_ms: AtomicU64,
 }
 
-async fn run_mode(args: &Args, spread: bool) -> Result<(Figures, Arc<FirstPoll>, u64), String> {
+struct Measured {
+    sent: Figures,
+    received: Figures,
+    first: Arc<FirstPoll>,
+    failed: u64,
+}
+
+async fn run_mode(args: &Args, spread: bool) -> Result<Measured, String> {
     let fx = Fixture::start();
     let (ak, sk, stack) = ("AKIAFLEET", "fleet-secret", "fleet-stack");
     fx.with(|w| {
@@ -165,17 +175,17 @@ async fn run_mode(args: &Args, spread: bool) -> Result<(Figures, Arc<FirstPoll>,
                 .planned_max_ms
                 .fetch_max(ms(schedule.next_due()), Ordering::Relaxed);
             let mut latest = None;
-            let mut polls = 0u64;
+            let mut sent = Vec::new();
             loop {
                 let due = schedule.next_due();
                 if due >= end {
                     break;
                 }
                 tokio::time::sleep_until(due).await;
+                sent.push(ms(Instant::now()));
                 let result = collector.poll(&client).await;
                 let now = Instant::now();
-                polls += 1;
-                if polls == 1 {
+                if sent.len() == 1 {
                     first.answered_max_ms.fetch_max(ms(now), Ordering::Relaxed);
                 }
                 match result {
@@ -191,11 +201,14 @@ async fn run_mode(args: &Args, spread: bool) -> Result<(Figures, Arc<FirstPoll>,
                     }
                 }
             }
+            sent
         }));
     }
+    let mut sent = Vec::new();
     for t in tasks {
-        t.await.map_err(|e| format!("agent task: {e}"))?;
+        sent.extend(t.await.map_err(|e| format!("agent task: {e}"))?);
     }
+    sent.sort_unstable();
     let boot = boot.into_std();
     let (mut ms, refused) = fx.with(|w| {
         let ms: Vec<u64> = w
@@ -214,11 +227,12 @@ async fn run_mode(args: &Args, spread: bool) -> Result<(Figures, Arc<FirstPoll>,
         ));
     }
     ms.sort_unstable();
-    Ok((
-        figures(&ms, args.steady_from, args.seconds),
+    Ok(Measured {
+        sent: figures(&sent, args.steady_from, args.seconds),
+        received: figures(&ms, args.steady_from, args.seconds),
         first,
-        failures.load(Ordering::Relaxed),
-    ))
+        failed: failures.load(Ordering::Relaxed),
+    })
 }
 
 fn load_average() -> String {
@@ -240,23 +254,28 @@ async fn main() {
         "fleet: {} agents booted together, {} s (steady state from {} s), max interval {} s, cfn transport; load average {}",
         args.agents, args.seconds, args.steady_from, args.max_interval, load_average()
     );
-    println!("| agents | spread | polls | mean req/s, steady | worst 1 s, steady | worst / mean | worst 100 ms overall | worst 1 s overall | first poll: latest planned / answered | failed polls | load after |");
+    println!("Sent: when the agents sent their polls; received: when the fixture took them in.");
+    println!("| agents | spread | polls | mean req/s, steady | worst 1 s, steady: sent / received | worst / mean, sent / received | worst 100 ms overall: sent / received | worst 1 s overall: sent / received | first poll: latest planned / answered | failed polls | load after |");
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for &spread in &args.modes {
         match run_mode(&args, spread).await {
-            Ok((f, first, failed)) => println!(
-                "| {} | {} | {} | {:.1} | {} | {:.2}x | {} | {} | {:.2} s / {:.2} s | {} | {} |",
+            Ok(m) => println!(
+                "| {} | {} | {} | {:.1} | {} / {} | {:.2}x / {:.2}x | {} / {} | {} / {} | {:.2} s / {:.2} s | {} | {} |",
                 args.agents,
                 if spread { "on" } else { "off" },
-                f.total,
-                f.steady_rps,
-                f.steady_peak_1s,
-                f.worst_over_mean(),
-                f.peak_100ms,
-                f.peak_1s,
-                first.planned_max_ms.load(Ordering::Relaxed) as f64 / 1000.0,
-                first.answered_max_ms.load(Ordering::Relaxed) as f64 / 1000.0,
-                failed,
+                m.sent.total,
+                m.sent.steady_rps,
+                m.sent.steady_peak_1s,
+                m.received.steady_peak_1s,
+                m.sent.worst_over_mean(),
+                m.received.worst_over_mean(),
+                m.sent.peak_100ms,
+                m.received.peak_100ms,
+                m.sent.peak_1s,
+                m.received.peak_1s,
+                m.first.planned_max_ms.load(Ordering::Relaxed) as f64 / 1000.0,
+                m.first.answered_max_ms.load(Ordering::Relaxed) as f64 / 1000.0,
+                m.failed,
                 load_average(),
             ),
             Err(e) => {

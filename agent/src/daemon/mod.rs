@@ -5,8 +5,9 @@
 //! drive, else the metadata service) is read in the background (`startup`), and when it comes
 //! its `cfn-init-data` is written where heat-cfntools writes it, the registration and any
 //! pending wait-condition signal go out. The Docker engine is awaited (a FAILURE for the wait
-//! condition when it does not answer within `docker_patience`). Then one loop: poll each source when it is due (1 s
-//! doubling to 30 s, with splay; a failing source backs off alone), merge, follow the merged
+//! condition when it does not answer within `docker_patience`). Then one loop: poll each source
+//! when it is due (`schedule`: 1 s doubling to the maximum, remote polls spread with jitter; a
+//! failing source backs off alone), merge, follow the merged
 //! `os-collect-config` block to the remote transports it names, and when the merged document
 //! changed, apply new deployments (`deployments`). Signals, the wait condition and registration
 //! go through the outbox, flushed by a separate task so that no dead endpoint ever stalls the
