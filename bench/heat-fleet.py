@@ -268,21 +268,22 @@ def steps(hc, sid, work, harness, binary, venv, pollers, seconds, procs, agents,
               % (transport, polls / m.wall, ms(h), ms(k), h / s[1],
                  "%.0fx" % (k / s[2]) if s[2] > 0 else "-", m.load()), flush=True)
 
-    print("\n## 3. A fleet of %d agents booted together, %d s (steady state from 60 s), "
-          "max interval 30 s\n" % (agents, fleet_s))
-    print("| transport | poller | polls ok / failed | starts: steady /s, worst 1 s steady, "
+    print("\n## 3. A fleet booted together, %d s (steady state from 60 s), max interval 30 s\n"
+          % fleet_s)
+    print("| transport | agents | poller | polls ok / failed | starts: steady /s, worst 1 s steady, "
           "worst 1 s | latency p50 / p99 / max | first poll answered by | Heat CPU /s "
           "| Keystone CPU /s | load avg before / after |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for transport in ("cfn", "heat"):
+        n = agents
         for style, label in (("solum", "solum-agent"), ("occ", "os-collect-config (emulated)")):
             with Meter(harness) as m:
                 r = heat_fleet(binary, "fleet", "--config", files[transport], "--transport",
-                               transport, "--style", style, "--agents", agents,
+                               transport, "--style", style, "--agents", n,
                                "--seconds", fleet_s, "--steady-from", 60)
             lat = r["latency_ms"]
-            print("| %s | %s | %d / %d | %.1f, %d, %d | %d / %d / %d ms | %.2f s | %.2f | %.2f | %s |"
-                  % (transport, label, r["polls_ok"], r["polls_failed"],
+            print("| %s | %d | %s | %d / %d | %.1f, %d, %d | %d / %d / %d ms | %.2f s | %.2f | %.2f | %s |"
+                  % (transport, n, label, r["polls_ok"], r["polls_failed"],
                      r["steady_starts_per_s"], r["steady_starts_worst_1s"], r["starts_worst_1s"],
                      lat["p50"], lat["p99"], lat["max"], r["first_answered_max_ms"] / 1000,
                      m.cpu["heat"] / m.wall, m.cpu["keystone"] / m.wall, m.load()), flush=True)
