@@ -301,7 +301,9 @@ mod tests {
     #[test]
     fn figures_take_the_steady_state_from_its_start() {
         // Boot storm of 4 in the first 100 ms, then 1 a second from 10 s, 2 in one second at 15 s.
-        let ms = [0, 10, 20, 90, 10_000, 11_000, 12_000, 13_000, 14_000, 15_000, 15_500, 19_999];
+        let ms = [
+            0, 10, 20, 90, 10_000, 11_000, 12_000, 13_000, 14_000, 15_000, 15_500, 19_999,
+        ];
         let f = figures(&ms, 10, 20);
         assert_eq!(f.total, 12);
         assert_eq!(f.peak_100ms, 4);

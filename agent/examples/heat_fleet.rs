@@ -308,7 +308,9 @@ async fn run(args: Args) -> Value {
     for _ in 0..args.count {
         let mut plan = match (args.shape, args.style) {
             (Shape::Saturate, _) => Plan::Loop,
-            (Shape::Fleet, Style::Solum) => Plan::Solum(Schedule::spread(schedule::DEFAULT_MAX, boot)),
+            (Shape::Fleet, Style::Solum) => {
+                Plan::Solum(Schedule::spread(schedule::DEFAULT_MAX, boot))
+            }
             (Shape::Fleet, Style::Occ) => Plan::Occ(OccSchedule::new(
                 schedule::DEFAULT_MAX,
                 boot,
@@ -333,7 +335,8 @@ async fn run(args: Args) -> Value {
                 let now = Instant::now();
                 {
                     let mut r = record.lock().expect("record");
-                    r.polls.push((ms(start), (now - start).as_millis() as u64, result.is_ok()));
+                    r.polls
+                        .push((ms(start), (now - start).as_millis() as u64, result.is_ok()));
                     if first && result.is_ok() {
                         r.first_answered_ms.push(ms(now));
                         first = false;
@@ -402,10 +405,19 @@ mod tests {
         let f = dir.path().join("occ.json");
         std::fs::write(&f, r#"{"heat": {"auth_url": null}}"#).unwrap();
         let e = parse_args(
-            ["fleet", "--agents", "5", "--style", "solum", "--transport", "heat", "--config"]
-                .map(String::from)
-                .into_iter()
-                .chain([f.display().to_string()]),
+            [
+                "fleet",
+                "--agents",
+                "5",
+                "--style",
+                "solum",
+                "--transport",
+                "heat",
+                "--config",
+            ]
+            .map(String::from)
+            .into_iter()
+            .chain([f.display().to_string()]),
         )
         .unwrap_err();
         assert!(e.contains("no usable heat block"), "{e}");
