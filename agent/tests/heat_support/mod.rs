@@ -201,7 +201,13 @@ impl Heat {
                 &format!("/stacks/{}/{}/resources/{resource}/metadata", s.name, s.id),
                 None,
             );
-            if status == 200 && v["metadata"].get("os-collect-config").is_some() {
+            // Heat adds `collectors` with its transport block; a template may give the block
+            // (polling_interval) before that.
+            if status == 200
+                && v["metadata"]["os-collect-config"]
+                    .get("collectors")
+                    .is_some()
+            {
                 return v["metadata"].clone();
             }
             assert!(
