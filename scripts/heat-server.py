@@ -37,6 +37,9 @@ NEUTRON_EXTENSIONS = ["security-group", "router", "external-net", "quotas", "age
 
 class ThreadingServer(socketserver.ThreadingMixIn, simple_server.WSGIServer):
     daemon_threads = True
+    # heat-api's own listen backlog ([heat_api] backlog, 4096), not socketserver's 5: a burst
+    # of polls queues as it would at a real heat-api instead of losing SYNs.
+    request_queue_size = 4096
 
 
 class QuietHandler(simple_server.WSGIRequestHandler):

@@ -1,37 +1,46 @@
-//! A simulated fleet: N agents (tokio tasks in one process, default 1,000) that booted at the
+//! A simulated fleet: N agents (tokio tasks in one process, default 10,000) that booted at the
 //! same instant poll one fixture Heat over the cfn transport with the agent's own code
 //! (`daemon::schedule::Schedule`, `collect::cfn::CfnCollector`), once with the schedule's
-//! splay and once without. The fixture (`solum_tests::fixture`, in-process, std threads)
-//! timestamps every request; printed per mode: requests, mean rate, peak 100 ms and 1 s
-//! windows (over the whole run and after every agent's first poll), client-side failures.
+//! spreading (`Schedule::spread`: first poll within 2 s, jittered pauses) and once without
+//! (`Schedule::exact`: every agent at the same instants, os-collect-config's way without its
+//! `--splay`). Each agent notes when it sends each poll, and the fixture (`solum_tests::fixture`,
+//! in-process, std threads) timestamps every request it receives: the first is what the
+//! fleet asks of Heat, the second what this fixture could take in (a herd larger than it
+//! accepts per second is smeared by its queue, as it would be by Heat's). Printed per mode,
+//! for both: the steady state's mean rate and worst second (from `--steady-from` to the end),
+//! the worst 100 ms of the whole run; and each agent's first poll: the latest one planned and
+//! the latest one answered, from the boot instant.
 //!
 //! Run: `cargo run --release -p solum-agent --example fleet -- [--agents N] [--seconds S]
-//! [--max-interval M] [--splay on|off|both]` (or `bench/agent-fleet.sh`).
+//! [--steady-from S] [--max-interval M] [--splay on|off|both]` (or `bench/agent-fleet.sh`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::json;
 use solum_agent::collect::cfn::CfnCollector;
 use solum_agent::collect::Poll;
 use solum_agent::daemon::schedule::Schedule;
 use solum_agent::heat::document::CfnSource;
 use solum_agent::planfile::Secret;
 use solum_tests::fixture::Fixture;
+use tokio::time::Instant;
 
 #[derive(Debug)]
 struct Args {
     agents: usize,
     seconds: u64,
+    steady_from: u64,
     max_interval: u64,
     modes: Vec<bool>,
 }
 
 fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut a = Args {
-        agents: 1000,
-        seconds: 90,
+        agents: 10_000,
+        seconds: 180,
+        steady_from: 60,
         max_interval: 30,
         modes: vec![true, false],
     };
@@ -44,8 +53,9 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
                 .ok_or(format!("{flag}: {v:?} is not a number in {lo}..={hi}"))
         };
         match flag.as_str() {
-            "--agents" => a.agents = num(1, 5000)? as usize,
-            "--seconds" => a.seconds = num(5, 600)?,
+            "--agents" => a.agents = num(1, 100_000)? as usize,
+            "--seconds" => a.seconds = num(10, 3600)?,
+            "--steady-from" => a.steady_from = num(0, 3599)?,
             "--max-interval" => a.max_interval = num(1, 600)?,
             "--splay" => {
                 a.modes = match v.as_str() {
@@ -57,6 +67,12 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
             }
             _ => return Err(format!("unknown argument {flag:?}")),
         }
+    }
+    if a.steady_from + 10 > a.seconds {
+        return Err(format!(
+            "--steady-from {} leaves less than 10 s of the {} s run",
+            a.steady_from, a.seconds
+        ));
     }
     Ok(a)
 }
@@ -73,43 +89,50 @@ fn peak_in_window(sorted_ms: &[u64], width: u64) -> usize {
     best
 }
 
-/// Pure: figures for one mode from sorted arrival times (ms since the fleet's start).
+/// Pure: figures for one mode from sorted arrival times (ms since the fleet booted).
 #[derive(Debug, PartialEq)]
 struct Figures {
     total: usize,
-    mean_rps: f64,
-    second_half_rps: f64,
+    steady_rps: f64,
+    steady_peak_1s: usize,
     peak_100ms: usize,
     peak_1s: usize,
-    first_round_done_ms: Option<u64>,
-    peak_100ms_after_first: usize,
-    peak_1s_after_first: usize,
-    peak_100ms_second_half: usize,
-    peak_1s_second_half: usize,
 }
 
-fn figures(sorted_ms: &[u64], agents: usize, seconds: u64) -> Figures {
-    let half = seconds * 500;
-    let late: Vec<u64> = sorted_ms.iter().copied().filter(|t| *t >= half).collect();
-    let second_half = late.len();
-    // The first `agents` arrivals are every agent's first poll when the boot storm is served
-    // before anyone's second poll (checked by the caller through first_round_done_ms < 1 s).
-    let after = sorted_ms.get(agents..).unwrap_or(&[]);
-    Figures {
-        total: sorted_ms.len(),
-        mean_rps: sorted_ms.len() as f64 / seconds as f64,
-        second_half_rps: second_half as f64 / (seconds as f64 / 2.0),
-        peak_100ms: peak_in_window(sorted_ms, 100),
-        peak_1s: peak_in_window(sorted_ms, 1000),
-        first_round_done_ms: sorted_ms.get(agents.saturating_sub(1)).copied(),
-        peak_100ms_after_first: peak_in_window(after, 100),
-        peak_1s_after_first: peak_in_window(after, 1000),
-        peak_100ms_second_half: peak_in_window(&late, 100),
-        peak_1s_second_half: peak_in_window(&late, 1000),
+impl Figures {
+    fn worst_over_mean(&self) -> f64 {
+        self.steady_peak_1s as f64 / self.steady_rps
     }
 }
 
-async fn run_mode(args: &Args, splay: bool) -> Result<(Figures, u64), String> {
+fn figures(sorted_ms: &[u64], steady_from_s: u64, seconds: u64) -> Figures {
+    let from = sorted_ms.partition_point(|t| *t < steady_from_s * 1000);
+    let to = sorted_ms.partition_point(|t| *t < seconds * 1000);
+    let steady = &sorted_ms[from..to];
+    Figures {
+        total: sorted_ms.len(),
+        steady_rps: steady.len() as f64 / (seconds - steady_from_s) as f64,
+        steady_peak_1s: peak_in_window(steady, 1000),
+        peak_100ms: peak_in_window(sorted_ms, 100),
+        peak_1s: peak_in_window(sorted_ms, 1000),
+    }
+}
+
+/// What the agents saw of their first poll (ms since boot, the latest over the fleet).
+#[derive(Debug, Default)]
+struct FirstPoll {
+    planned_max_ms: AtomicU64,
+    answered_max_ms: AtomicU64,
+}
+
+struct Measured {
+    sent: Figures,
+    received: Figures,
+    first: Arc<FirstPoll>,
+    failed: u64,
+}
+
+async fn run_mode(args: &Args, spread: bool) -> Result<Measured, String> {
     let fx = Fixture::start();
     let (ak, sk, stack) = ("AKIAFLEET", "fleet-secret", "fleet-stack");
     fx.with(|w| {
@@ -122,20 +145,17 @@ async fn run_mode(args: &Args, splay: bool) -> Result<(Figures, u64), String> {
             "secret_access_key": sk, "stack_name": stack, "path": "server.Metadata"}},
             "deployments": []});
     });
-    // As the daemon builds its client.
-    let client = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(10))
-        .timeout(Duration::from_secs(60))
-        .user_agent("solum-agent-fleet")
-        .build()
-        .map_err(|e| format!("http client: {e}"))?;
+    // As the daemon builds its client; one per agent would only add memory.
+    let client = solum_agent::daemon::http_client();
     let failures = Arc::new(AtomicU64::new(0));
-    let go = Arc::new(tokio::sync::Barrier::new(args.agents + 1));
+    let first = Arc::new(FirstPoll::default());
     let max = Duration::from_secs(args.max_interval);
-    let run_for = Duration::from_secs(args.seconds);
+    // Every agent boots at `boot`, after all tasks exist.
+    let boot = Instant::now() + Duration::from_millis(500 + args.agents as u64 / 10);
+    let end = boot + Duration::from_secs(args.seconds);
     let mut tasks = Vec::with_capacity(args.agents);
     for _ in 0..args.agents {
-        let (client, failures, go) = (client.clone(), failures.clone(), go.clone());
+        let (client, failures, first) = (client.clone(), failures.clone(), first.clone());
         let mut collector = CfnCollector::new(CfnSource {
             metadata_url: fx.url("/v1/"),
             access_key_id: ak.into(),
@@ -144,56 +164,81 @@ async fn run_mode(args: &Args, splay: bool) -> Result<(Figures, u64), String> {
             path: "server.Metadata".into(),
         });
         tasks.push(tokio::spawn(async move {
-            go.wait().await;
-            let end = tokio::time::Instant::now() + run_for;
-            let mut schedule = Schedule::new(max).splay(splay);
-            let mut latest: Option<Value> = None;
+            tokio::time::sleep_until(boot).await;
+            let mut schedule = if spread {
+                Schedule::spread(max, boot)
+            } else {
+                Schedule::exact(max, boot)
+            };
+            let ms = |t: Instant| t.saturating_duration_since(boot).as_millis() as u64;
+            first
+                .planned_max_ms
+                .fetch_max(ms(schedule.next_due()), Ordering::Relaxed);
+            let mut latest = None;
+            let mut sent = Vec::new();
             loop {
                 let due = schedule.next_due();
                 if due >= end {
                     break;
                 }
                 tokio::time::sleep_until(due).await;
-                match collector.poll(&client).await {
+                sent.push(ms(Instant::now()));
+                let result = collector.poll(&client).await;
+                let now = Instant::now();
+                if sent.len() == 1 {
+                    first.answered_max_ms.fetch_max(ms(now), Ordering::Relaxed);
+                }
+                match result {
                     Ok(Poll::Document(doc)) => {
                         let changed = latest.as_ref() != Some(&doc);
                         latest = Some(doc);
-                        schedule.record(true, changed, tokio::time::Instant::now());
+                        schedule.record(true, changed, now);
                     }
-                    Ok(Poll::Unchanged) => {
-                        schedule.record(true, false, tokio::time::Instant::now())
-                    }
+                    Ok(Poll::Unchanged) => schedule.record(true, false, now),
                     Err(_) => {
                         failures.fetch_add(1, Ordering::Relaxed);
-                        schedule.record(false, false, tokio::time::Instant::now());
+                        schedule.record(false, false, now);
                     }
                 }
             }
+            sent
         }));
     }
-    go.wait().await;
-    let start = Instant::now();
+    let mut sent = Vec::new();
     for t in tasks {
-        t.await.map_err(|e| format!("agent task: {e}"))?;
+        sent.extend(t.await.map_err(|e| format!("agent task: {e}"))?);
     }
-    let mut ms: Vec<u64> = fx.with(|w| {
-        w.requests
+    sent.sort_unstable();
+    let boot = boot.into_std();
+    let (mut ms, refused) = fx.with(|w| {
+        let ms: Vec<u64> = w
+            .requests
             .iter()
             .filter(|r| r.path == "/v1/")
-            .map(|r| r.received.saturating_duration_since(start).as_millis() as u64)
-            .collect()
+            .map(|r| r.received.saturating_duration_since(boot).as_millis() as u64)
+            .collect();
+        let refused = w.requests.iter().filter(|r| r.status != 200).count();
+        w.requests = Vec::new();
+        (ms, refused)
     });
-    ms.sort_unstable();
-    let refused = fx.with(|w| w.requests.iter().filter(|r| r.status != 200).count());
     if refused > 0 {
         return Err(format!(
             "the fixture refused {refused} polls (signature or stack mismatch)"
         ));
     }
-    Ok((
-        figures(&ms, args.agents, args.seconds),
-        failures.load(Ordering::Relaxed),
-    ))
+    ms.sort_unstable();
+    Ok(Measured {
+        sent: figures(&sent, args.steady_from, args.seconds),
+        received: figures(&ms, args.steady_from, args.seconds),
+        first,
+        failed: failures.load(Ordering::Relaxed),
+    })
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".into())
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -206,29 +251,32 @@ async fn main() {
         }
     };
     println!(
-        "fleet: {} agents booted together, {} s, poll_max_interval {} s, cfn transport",
-        args.agents, args.seconds, args.max_interval
+        "fleet: {} agents booted together, {} s (steady state from {} s), max interval {} s, cfn transport; load average {}",
+        args.agents, args.seconds, args.steady_from, args.max_interval, load_average()
     );
-    println!("| splay | polls | mean req/s | req/s, 2nd half | peak 100 ms | peak 1 s | first round served by | peak 100 ms / 1 s after it | peak 100 ms / 1 s in 2nd half | failed polls |");
-    println!("|---|---|---|---|---|---|---|---|---|---|");
-    for &splay in &args.modes {
-        match run_mode(&args, splay).await {
-            Ok((f, failed)) => println!(
-                "| {} | {} | {:.1} | {:.1} | {} | {} | {} | {} / {} | {} / {} | {} |",
-                if splay { "on (0-20 %)" } else { "off" },
-                f.total,
-                f.mean_rps,
-                f.second_half_rps,
-                f.peak_100ms,
-                f.peak_1s,
-                f.first_round_done_ms
-                    .map(|t| format!("{t} ms"))
-                    .unwrap_or_else(|| "-".into()),
-                f.peak_100ms_after_first,
-                f.peak_1s_after_first,
-                f.peak_100ms_second_half,
-                f.peak_1s_second_half,
-                failed
+    println!("Sent: when the agents sent their polls; received: when the fixture took them in.");
+    println!("| agents | spread | polls | mean req/s, steady | worst 1 s, steady: sent / received | worst / mean, sent / received | worst 100 ms overall: sent / received | worst 1 s overall: sent / received | first poll: latest planned / answered | failed polls | load after |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    for &spread in &args.modes {
+        match run_mode(&args, spread).await {
+            Ok(m) => println!(
+                "| {} | {} | {} | {:.1} | {} / {} | {:.2}x / {:.2}x | {} / {} | {} / {} | {:.2} s / {:.2} s | {} | {} |",
+                args.agents,
+                if spread { "on" } else { "off" },
+                m.sent.total,
+                m.sent.steady_rps,
+                m.sent.steady_peak_1s,
+                m.received.steady_peak_1s,
+                m.sent.worst_over_mean(),
+                m.received.worst_over_mean(),
+                m.sent.peak_100ms,
+                m.received.peak_100ms,
+                m.sent.peak_1s,
+                m.received.peak_1s,
+                m.first.planned_max_ms.load(Ordering::Relaxed) as f64 / 1000.0,
+                m.first.answered_max_ms.load(Ordering::Relaxed) as f64 / 1000.0,
+                m.failed,
+                load_average(),
             ),
             Err(e) => {
                 eprintln!("fleet: {e}");
@@ -251,18 +299,18 @@ mod tests {
     }
 
     #[test]
-    fn figures_split_the_first_round() {
-        // 3 agents: first polls at 0-20 ms, then 2 in the same 100 ms at 1000 ms, 1 at 3000.
-        let f = figures(&[0, 10, 20, 1000, 1050, 3000], 3, 4);
-        assert_eq!(f.total, 6);
-        assert_eq!(f.peak_100ms, 3);
-        assert_eq!(f.first_round_done_ms, Some(20));
-        assert_eq!(f.peak_100ms_after_first, 2);
-        assert_eq!(f.peak_1s_after_first, 2);
-        assert!((f.mean_rps - 1.5).abs() < 1e-9);
-        assert!((f.second_half_rps - 0.5).abs() < 1e-9);
-        assert_eq!(f.peak_100ms_second_half, 1);
-        assert_eq!(f.peak_1s_second_half, 1);
+    fn figures_take_the_steady_state_from_its_start() {
+        // Boot storm of 4 in the first 100 ms, then 1 a second from 10 s, 2 in one second at 15 s.
+        let ms = [
+            0, 10, 20, 90, 10_000, 11_000, 12_000, 13_000, 14_000, 15_000, 15_500, 19_999,
+        ];
+        let f = figures(&ms, 10, 20);
+        assert_eq!(f.total, 12);
+        assert_eq!(f.peak_100ms, 4);
+        assert_eq!(f.peak_1s, 4);
+        assert!((f.steady_rps - 0.8).abs() < 1e-9);
+        assert_eq!(f.steady_peak_1s, 2);
+        assert!((f.worst_over_mean() - 2.5).abs() < 1e-9);
     }
 
     #[test]
@@ -276,8 +324,16 @@ mod tests {
         assert_eq!(a.agents, 10);
         assert_eq!(a.modes, vec![false]);
         assert!(parse_args(["--agents", "0"].map(String::from).into_iter()).is_err());
+        assert!(parse_args(["--agents", "100001"].map(String::from).into_iter()).is_err());
         assert!(parse_args(["--seconds", "1e9"].map(String::from).into_iter()).is_err());
         assert!(parse_args(["--splay", "sometimes"].map(String::from).into_iter()).is_err());
         assert!(parse_args(["--agents"].map(String::from).into_iter()).is_err());
+        let e = parse_args(
+            ["--seconds", "60", "--steady-from", "55"]
+                .map(String::from)
+                .into_iter(),
+        )
+        .unwrap_err();
+        assert!(e.contains("less than 10 s"), "{e}");
     }
 }

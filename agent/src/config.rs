@@ -48,7 +48,8 @@ pub struct Config {
     pub heat_config_file: Option<PathBuf>,
     /// `run`: the local status API socket; `""` turns it off.
     pub status_socket: Option<PathBuf>,
-    /// `run`: longest pause between polls of a metadata source, seconds.
+    /// `run`: longest pause between polls of a metadata source, seconds (wins over Heat's
+    /// `polling_interval`).
     pub poll_max_interval: Option<u64>,
     /// `run`: seconds between health beats to the registrar.
     pub beat_interval: Option<u64>,
@@ -159,7 +160,7 @@ impl Config {
             };
         }
         if let Some(s) = self.poll_max_interval {
-            o.max_interval = std::time::Duration::from_secs(s.max(1));
+            o.max_interval = Some(std::time::Duration::from_secs(s.max(1)));
         }
         if let Some(s) = self.beat_interval {
             o.beat_interval = std::time::Duration::from_secs(s.max(1));

@@ -62,19 +62,32 @@ outputs:
 /// POLL_SERVER_HEAT + HEAT_SIGNAL: CREATE, an UPDATE with a changed input, then a stack update
 /// that switches the server to POLL_SERVER_CFN. The agent follows the metadata it polls (Heat
 /// leaves the heat block with null values: switched off, one log line), with no new local-data.
-/// Each action runs once; outputs and deploy_status_code are Heat's.
+/// Each action runs once; outputs and deploy_status_code are Heat's. The server's template
+/// metadata sets os-collect-config's `polling_interval`, which Heat keeps next to the transport
+/// block and the agent takes as its maximum interval; over the heat transport the agent keeps
+/// one Keystone token for all its polls.
 #[test]
 fn script_over_heat_transport_create_update_then_switch_to_cfn() {
     let h = heat();
     let mut agent = Agent::new();
+    agent.poll_max = None;
     let actions = agent.path("actions");
+    let template = script_template(&actions).replacen(
+        "    type: OS::Heat::DeployedServer\n",
+        "    type: OS::Heat::DeployedServer\n    metadata: {os-collect-config: {polling_interval: 2}}\n",
+        1,
+    );
     let s = h.create(
         &unique_name("h12-switch"),
-        &script_template(&actions),
+        &template,
         json!({"transport": "POLL_SERVER_HEAT", "signal": "HEAT_SIGNAL", "foo": "one"}),
     );
     let meta = h.resource_metadata(&s, "server");
     assert!(meta["os-collect-config"]["heat"]["password"].is_string());
+    assert_eq!(
+        meta["os-collect-config"]["polling_interval"], 2,
+        "Heat keeps the template's polling_interval beside its block: {meta}"
+    );
     agent.local_data(&meta["os-collect-config"]);
     agent.start();
     let st = h.wait(&s, "CREATE_COMPLETE", LONG, &agent);
@@ -100,12 +113,22 @@ fn script_over_heat_transport_create_update_then_switch_to_cfn() {
         ["CREATE one", "UPDATE two", "UPDATE three"],
         "each action once"
     );
+    assert_eq!(meta["os-collect-config"]["polling_interval"], 2);
     let log = agent.log();
     assert!(log.contains("polling cfn"), "{log}");
     assert_eq!(
         log.matches("/os-collect-config/heat: switched off").count(),
         1,
         "one log line: {log}"
+    );
+    assert!(
+        log.contains("polling at most every 2 s (polling_interval)"),
+        "{log}"
+    );
+    assert_eq!(
+        log.matches("a new Keystone token, kept for").count(),
+        1,
+        "one token for every poll of CREATE and UPDATE: {log}"
     );
 }
 

@@ -57,7 +57,11 @@ pub struct World {
     pub metadata_version: u64,
     /// Keystone: user id -> (password, project id).
     pub users: BTreeMap<String, (String, String)>,
+    /// Tokens issued and still valid (Heat answers 401 to others; clear it to revoke).
     pub tokens: Vec<String>,
+    /// Seconds between a token's `issued_at` and `expires_at`; None: Keystone's default, 3600.
+    /// The dates themselves are in 2026, far from any clock: only the difference counts.
+    pub token_lifetime: Option<u32>,
     /// Answer the next N signals (any kind) with 500.
     pub fail_signals: u32,
     /// Files served at `/files/<name>` (source and buildpack tarballs).
@@ -588,9 +592,22 @@ fn keystone(req: &Request, port: u16, w: &mut World) -> Answer {
         Some((p, proj)) if p == pw && proj == project => {}
         _ => return answer(401, r#"{"error": {"code": 401, "title": "Unauthorized"}}"#),
     }
-    let token = format!("tok-{}", w.tokens.len() + 1);
+    let issued = w
+        .requests
+        .iter()
+        .filter(|r| r.path == "/v3/auth/tokens")
+        .count();
+    let token = format!("tok-{}", issued + 1);
     w.tokens.push(token.clone());
-    let body = json!({"token": {"catalog": [{"type": "orchestration", "name": "heat", "endpoints": [
+    let life = w.token_lifetime.unwrap_or(3600).min(86_399);
+    let expires = format!(
+        "2026-06-01T{:02}:{:02}:{:02}.000000Z",
+        life / 3600,
+        life / 60 % 60,
+        life % 60
+    );
+    let body = json!({"token": {"issued_at": "2026-06-01T00:00:00.000000Z", "expires_at": expires,
+        "catalog": [{"type": "orchestration", "name": "heat", "endpoints": [
         {"interface": "public", "region_id": "RegionOne", "url": format!("http://127.0.0.1:{port}/heat/v1/{project}")}]}]}});
     let mut a = answer(201, body.to_string());
     a.headers.push(("X-Subject-Token".into(), token));

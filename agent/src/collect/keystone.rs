@@ -1,5 +1,9 @@
-//! Keystone v3 password authentication: a project-scoped token (`X-Subject-Token`) and the
-//! service catalog to find Heat's (or Zaqar's) endpoint in.
+//! Keystone v3 password authentication: a project-scoped token (`X-Subject-Token`), the
+//! service catalog to find Heat's (or Zaqar's) endpoint in, and how long the token may be
+//! reused (`reuse_for`, from Keystone's own `issued_at` and `expires_at`, so the VM's clock
+//! does not matter).
+
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
@@ -22,6 +26,27 @@ pub enum User {
 pub struct Token {
     pub token: Secret,
     pub catalog: Value,
+    /// `expires_at - issued_at`, when Keystone gave both.
+    pub lifetime: Option<Duration>,
+}
+
+/// Pure: the token's lifetime from the answer's `token.issued_at` and `token.expires_at`
+/// (RFC 3339, as Keystone writes them: `2026-12-02T23:07:24.000000Z`).
+pub fn lifetime(body: &Value) -> Option<Duration> {
+    let at = |k: &str| humantime::parse_rfc3339_weak(body["token"][k].as_str()?).ok();
+    at("expires_at")?.duration_since(at("issued_at")?).ok()
+}
+
+/// Pure: how long a token of `lifetime` is reused: until 5 minutes before it expires, or for
+/// half its lifetime when that is under 10 minutes (a clock running fast on either side, a
+/// slow answer, never make the agent present an expired token in the normal course).
+pub fn reuse_for(lifetime: Duration) -> Duration {
+    const MARGIN: Duration = Duration::from_secs(300);
+    if lifetime >= 2 * MARGIN {
+        lifetime - MARGIN
+    } else {
+        lifetime / 2
+    }
 }
 
 /// The request body (pure; tested against Keystone's documented shape).
@@ -80,6 +105,7 @@ pub async fn password_token(
     Ok(Token {
         token,
         catalog: v["token"]["catalog"].clone(),
+        lifetime: lifetime(&v),
     })
 }
 
@@ -118,6 +144,44 @@ mod tests {
             json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {"id": "u1", "password": "pw"}}},
                             "scope": {"project": {"id": "p1"}}}})
         );
+    }
+
+    #[test]
+    fn lifetime_from_keystones_timestamps() {
+        let body = |issued: &str, expires: &str| json!({"token": {"issued_at": issued, "expires_at": expires, "catalog": []}});
+        assert_eq!(
+            lifetime(&body(
+                "2026-12-02T22:07:24.000000Z",
+                "2026-12-02T23:07:24.000000Z"
+            )),
+            Some(Duration::from_secs(3600))
+        );
+        assert_eq!(
+            lifetime(&body("2026-12-02T23:59:30Z", "2026-12-03T00:00:30.500000Z")),
+            Some(Duration::from_millis(60_500))
+        );
+        assert_eq!(
+            lifetime(&body("2026-12-02T23:07:24Z", "2026-12-02T22:07:24Z")),
+            None,
+            "expiring before it was issued"
+        );
+        assert_eq!(lifetime(&body("yesterday", "2026-12-02T23:07:24Z")), None);
+        assert_eq!(lifetime(&json!({"token": {}})), None);
+        assert_eq!(lifetime(&json!([])), None);
+    }
+
+    #[test]
+    fn tokens_are_reused_until_near_their_expiry() {
+        assert_eq!(
+            reuse_for(Duration::from_secs(3600)),
+            Duration::from_secs(3300)
+        );
+        assert_eq!(
+            reuse_for(Duration::from_secs(600)),
+            Duration::from_secs(300)
+        );
+        assert_eq!(reuse_for(Duration::from_secs(120)), Duration::from_secs(60));
+        assert_eq!(reuse_for(Duration::ZERO), Duration::ZERO);
     }
 
     #[test]

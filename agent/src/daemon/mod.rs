@@ -5,8 +5,9 @@
 //! drive, else the metadata service) is read in the background (`startup`), and when it comes
 //! its `cfn-init-data` is written where heat-cfntools writes it, the registration and any
 //! pending wait-condition signal go out. The Docker engine is awaited (a FAILURE for the wait
-//! condition when it does not answer within `docker_patience`). Then one loop: poll each source when it is due (1 s
-//! doubling to 30 s, with splay; a failing source backs off alone), merge, follow the merged
+//! condition when it does not answer within `docker_patience`). Then one loop: poll each source
+//! when it is due (`schedule`: 1 s doubling to the maximum, remote polls spread with jitter; a
+//! failing source backs off alone), merge, follow the merged
 //! `os-collect-config` block to the remote transports it names, and when the merged document
 //! changed, apply new deployments (`deployments`). Signals, the wait condition and registration
 //! go through the outbox, flushed by a separate task so that no dead endpoint ever stalls the
@@ -56,8 +57,9 @@ pub struct RunOptions {
     pub hooks: Hooks,
     /// The local status API (unix socket); None: no API.
     pub status_socket: Option<PathBuf>,
-    /// Longest pause between two polls of a source.
-    pub max_interval: Duration,
+    /// Longest pause between two polls of a source (`poll_max_interval`); None: Heat's
+    /// `polling_interval` if the metadata gives one, else 30 s.
+    pub max_interval: Option<Duration>,
     pub beat_interval: Duration,
     /// Tries of the metadata service at start-up (in the background).
     pub metadata_retry: Retry,
@@ -77,7 +79,7 @@ impl Default for RunOptions {
             collect: None,
             hooks: Hooks::default(),
             status_socket: Some(PathBuf::from("/run/solum-agent/status.sock")),
-            max_interval: Duration::from_secs(30),
+            max_interval: None,
             beat_interval: Duration::from_secs(30),
             metadata_retry: Retry::default(),
             docker_patience: DOCKER_PATIENCE,

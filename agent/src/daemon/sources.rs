@@ -17,7 +17,7 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use super::merge;
-use super::schedule::Schedule;
+use super::schedule::{self, Schedule};
 use crate::collect::{self, CollectError, Poll};
 use crate::heat::document::{CfnSource, CollectConfig, HeatSource, RequestSource};
 use crate::heat::occ_conf;
@@ -117,12 +117,18 @@ pub struct Sources {
     /// Documents of remote sources that were switched off, kept until a new one answers.
     retired: Vec<Value>,
     collect: CollectConfig,
+    /// The operator's `poll_max_interval`, which wins over Heat's `polling_interval`.
+    configured_max: Option<Duration>,
+    /// The maximum in force: configured, else Heat's `polling_interval`, else 30 s.
     max_interval: Duration,
 }
 
 impl Sources {
     /// The local sources only; remote ones come with the first merged document that names them.
-    pub fn new(paths: &LocalPaths, max_interval: Duration) -> Sources {
+    /// `configured_max`: the operator's maximum interval, if any.
+    pub fn new(paths: &LocalPaths, configured_max: Option<Duration>) -> Sources {
+        let max_interval = configured_max.unwrap_or(schedule::DEFAULT_MAX);
+        let now = Instant::now();
         let mut locals = Vec::new();
         if let Some(v) = &paths.configured {
             locals.push(Source::Fixed(v.clone()));
@@ -138,12 +144,13 @@ impl Sources {
                 .map(|source| Entry {
                     source,
                     // Local sources are read at once: nothing to spread over a fleet.
-                    schedule: Schedule::new(max_interval).splay(false),
+                    schedule: Schedule::exact(max_interval, now),
                     latest: None,
                 })
                 .collect(),
             retired: Vec::new(),
             collect: CollectConfig::default(),
+            configured_max,
             max_interval,
         }
     }
@@ -215,6 +222,7 @@ impl Sources {
         for i in &collect.ignored {
             tracing::warn!("{i}");
         }
+        self.follow_interval(collect.polling_interval);
         if collect.zaqar.is_some() {
             tracing::error!("the zaqar transport (ZAQAR_MESSAGE) is not supported by solum-agent; use POLL_SERVER_CFN, POLL_SERVER_HEAT or POLL_TEMP_URL");
         }
@@ -248,7 +256,7 @@ impl Sources {
                     tracing::info!("polling {}", describe(&w));
                     self.entries.push(Entry {
                         source: w,
-                        schedule: Schedule::new(self.max_interval),
+                        schedule: Schedule::spread(self.max_interval, Instant::now()),
                         latest: None,
                     });
                 }
@@ -263,10 +271,36 @@ impl Sources {
         self.collect = collect.clone();
     }
 
+    /// Heat's `polling_interval` (seconds) becomes the maximum interval, unless the operator
+    /// configured one, as os-collect-config's command line wins over its configuration file.
+    fn follow_interval(&mut self, polling_interval: Option<u64>) {
+        let max = self
+            .configured_max
+            .or(polling_interval.map(Duration::from_secs))
+            .unwrap_or(schedule::DEFAULT_MAX);
+        if max == self.max_interval {
+            return;
+        }
+        match (self.configured_max, polling_interval) {
+            (None, Some(s)) => tracing::info!("polling at most every {s} s (polling_interval)"),
+            _ => tracing::info!("polling at most every {} s", max.as_secs()),
+        }
+        self.max_interval = max;
+        let now = Instant::now();
+        for e in &mut self.entries {
+            e.schedule.set_max(max, now);
+        }
+    }
+
+    /// The maximum interval in force.
+    pub fn max_interval(&self) -> Duration {
+        self.max_interval
+    }
+
     /// Makes the local sources due now (a file they read was just written).
     pub fn wake_locals(&mut self) {
         for e in self.entries.iter_mut().filter(|e| !e.source.is_remote()) {
-            e.schedule = Schedule::new(self.max_interval).splay(false);
+            e.schedule = Schedule::exact(self.max_interval, Instant::now());
         }
     }
 
@@ -296,5 +330,58 @@ fn describe(s: &Source) -> String {
         Source::Local(c) => c.name(),
         Source::OccConf(p) | Source::CfnInit(p) => p.display().to_string(),
         Source::Fixed(_) => "the configured os_collect_config".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn paths() -> LocalPaths {
+        LocalPaths {
+            configured: None,
+            occ_conf: "/nonexistent/occ.conf".into(),
+            cfn_init: "/nonexistent/cfn-init-data".into(),
+            local_dir: "/nonexistent/local-data".into(),
+        }
+    }
+
+    fn block(polling_interval: Option<u64>) -> CollectConfig {
+        CollectConfig {
+            polling_interval,
+            ..Default::default()
+        }
+    }
+
+    fn maxima(s: &Sources) -> Vec<u64> {
+        s.entries
+            .iter()
+            .map(|e| e.schedule.max().as_secs())
+            .collect()
+    }
+
+    #[test]
+    fn heats_polling_interval_is_the_maximum_unless_configured() {
+        let mut s = Sources::new(&paths(), None);
+        assert_eq!(s.max_interval(), Duration::from_secs(30));
+        s.follow(&block(Some(7)));
+        assert_eq!(s.max_interval(), Duration::from_secs(7));
+        assert_eq!(maxima(&s), [7, 7, 7]);
+        s.follow(&block(None));
+        assert_eq!(
+            s.max_interval(),
+            Duration::from_secs(30),
+            "back to the default"
+        );
+        assert_eq!(maxima(&s), [30, 30, 30]);
+
+        let mut s = Sources::new(&paths(), Some(Duration::from_secs(2)));
+        s.follow(&block(Some(7)));
+        assert_eq!(
+            s.max_interval(),
+            Duration::from_secs(2),
+            "the operator's wins"
+        );
+        assert_eq!(maxima(&s), [2, 2, 2]);
     }
 }

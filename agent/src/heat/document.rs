@@ -30,6 +30,9 @@ pub struct Document {
     pub raw: Map<String, Value>,
 }
 
+/// The longest `polling_interval` taken (a day, in seconds).
+pub const MAX_POLLING_INTERVAL: u64 = 86_400;
+
 /// The `os-collect-config` block.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct CollectConfig {
@@ -240,9 +243,13 @@ impl CollectConfig {
             None | Some(Value::Null) => {}
             Some(v) => match v
                 .as_u64()
-                .or_else(|| v.as_f64().filter(|f| *f >= 1.0).map(|f| f as u64))
+                .or_else(|| v.as_f64().filter(|f| *f >= 1.0).map(|f| f.round() as u64))
             {
-                Some(n) => c.polling_interval = Some(n),
+                Some(n) if (1..=MAX_POLLING_INTERVAL).contains(&n) => c.polling_interval = Some(n),
+                Some(n) => c.ignore(
+                    "/polling_interval",
+                    format!("{n} is not in 1..={MAX_POLLING_INTERVAL} seconds"),
+                ),
                 None => c.ignore(
                     "/polling_interval",
                     "expected a whole number of seconds".into(),
@@ -387,6 +394,13 @@ mod tests {
         assert_eq!(cfn.resource(), "server");
         assert_eq!(cfn.secret_access_key.expose(), "SK");
         assert_eq!(d.collect.polling_interval, Some(30));
+        let d = parse(json!({"os-collect-config": {"polling_interval": 7.6}})).unwrap();
+        assert_eq!(d.collect.polling_interval, Some(8));
+        let d = parse(json!({"os-collect-config": {"polling_interval": 0}})).unwrap();
+        assert_eq!(d.collect.polling_interval, None);
+        assert!(d.collect.ignored[0]
+            .to_string()
+            .contains("/polling_interval: 0 is not in 1..=86400 seconds"));
     }
 
     #[test]
@@ -472,6 +486,10 @@ mod tests {
             json!("a string"),
             json!({"collectors": "cfn"}),
             json!({"collectors": [1], "polling_interval": "soon"}),
+            json!({"polling_interval": 0}),
+            json!({"polling_interval": 86_401}),
+            json!({"polling_interval": 1e300}),
+            json!({"polling_interval": -5}),
             json!({"cfn": [1, 2]}),
             json!({"heat": {"auth_url": 5}}),
         ] {

@@ -201,7 +201,13 @@ impl Heat {
                 &format!("/stacks/{}/{}/resources/{resource}/metadata", s.name, s.id),
                 None,
             );
-            if status == 200 && v["metadata"].get("os-collect-config").is_some() {
+            // Heat adds `collectors` with its transport block; a template may give the block
+            // (polling_interval) before that.
+            if status == 200
+                && v["metadata"]["os-collect-config"]
+                    .get("collectors")
+                    .is_some()
+            {
                 return v["metadata"].clone();
             }
             assert!(
@@ -230,6 +236,8 @@ pub struct Agent {
     dir: tempfile::TempDir,
     child: Option<Child>,
     pub env: Vec<(String, String)>,
+    /// `poll_max_interval` (2 s); None: Heat's `polling_interval` or the default.
+    pub poll_max: Option<u64>,
 }
 
 impl Agent {
@@ -242,6 +250,7 @@ impl Agent {
             dir,
             child: None,
             env: Vec::new(),
+            poll_max: Some(2),
         }
     }
 
@@ -262,7 +271,7 @@ impl Agent {
         std::fs::write(
             &cfg,
             format!(
-                "state_dir: {}\nbind_address: 127.0.0.1\nconfig_drive: {}\nmetadata_url: http://127.0.0.1:9\ncfn_init_path: {}\nlocal_data_dir: {}\nos_collect_config_file: {}\nhooks_dir: {}\nrefresh_config_dir: {}\nheat_config_file: {}\nstatus_socket: \"\"\npoll_max_interval: 2\nhealth:\n  start_timeout: 60\n",
+                "state_dir: {}\nbind_address: 127.0.0.1\nconfig_drive: {}\nmetadata_url: http://127.0.0.1:9\ncfn_init_path: {}\nlocal_data_dir: {}\nos_collect_config_file: {}\nhooks_dir: {}\nrefresh_config_dir: {}\nheat_config_file: {}\nstatus_socket: \"\"\n{}health:\n  start_timeout: 60\n",
                 self.path("state").display(),
                 self.path("no-drive").display(),
                 self.path("cfn-init-data").display(),
@@ -271,6 +280,9 @@ impl Agent {
                 self.path("hooks").display(),
                 self.path("refresh").display(),
                 self.path("heat-config").display(),
+                self.poll_max
+                    .map(|s| format!("poll_max_interval: {s}\n"))
+                    .unwrap_or_default(),
             ),
         )
         .unwrap();
