@@ -610,13 +610,22 @@ struct Store {
 
 impl Store {
     fn start(public_port: u16) -> Store {
-        let gateway = docker_cli(&[
+        // The bridge's gateway, or (when the engine does not list it) its subnet's first address.
+        let ipam = docker_cli(&[
             "network",
             "inspect",
             "bridge",
             "-f",
-            "{{(index .IPAM.Config 0).Gateway}}",
+            "{{(index .IPAM.Config 0).Gateway}} {{(index .IPAM.Config 0).Subnet}}",
         ]);
+        let gateway = match ipam.split_whitespace().collect::<Vec<_>>()[..] {
+            [gw, _] => gw.to_string(),
+            [subnet] => {
+                let net: Ipv4Addr = subnet.split('/').next().unwrap().parse().unwrap();
+                Ipv4Addr::from(u32::from(net) + 1).to_string()
+            }
+            _ => panic!("docker network inspect bridge: {ipam:?}"),
+        };
         let listener = std::net::TcpListener::bind((gateway.as_str(), 0))
             .unwrap_or_else(|e| panic!("binding the store on {gateway}: {e}"));
         let addr = format!("{gateway}:{}", listener.local_addr().unwrap().port());
