@@ -71,22 +71,22 @@ pub const CATALOG_MAX_BYTES: usize = 4 << 20;
 /// An existing catalog that cannot be extended. It is never overwritten.
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
-    #[error("vagrant catalog {}: {source} (left unchanged)", path.display())]
+    #[error("vagrant catalog {error} (left unchanged)")]
     Read {
         path: PathBuf,
-        source: solum_limits::ReadError,
+        error: solum_limits::ReadError,
     },
-    #[error("vagrant catalog {}: not a JSON catalog: {source} (left unchanged; move it away to start a new one)", path.display())]
+    #[error("vagrant catalog {}: not a JSON catalog: {error} (left unchanged; move it away to start a new one)", path.display())]
     Json {
         path: PathBuf,
-        source: solum_limits::json::JsonError,
+        error: solum_limits::json::JsonError,
     },
     #[error("vagrant catalog {}: {reason} (left unchanged; move it away to start a new one)", path.display())]
     Shape { path: PathBuf, reason: String },
-    #[error("vagrant catalog {}: {source}", path.display())]
+    #[error("vagrant catalog {}: {error}", path.display())]
     Write {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -198,19 +198,19 @@ pub fn read_catalog(path: &Path, name: &str) -> Result<Option<serde_json::Value>
     let text = match solum_limits::read_text(path, CATALOG_MAX_BYTES) {
         Ok(t) => t,
         Err(e) if e.is_not_found() => return Ok(None),
-        Err(source) => {
+        Err(error) => {
             return Err(CatalogError::Read {
                 path: path.to_path_buf(),
-                source,
+                error,
             })
         }
     };
     let budget = solum_limits::Budget::DEFAULT.with_max_bytes(CATALOG_MAX_BYTES);
     let doc: serde_json::Value =
-        solum_limits::json::from_slice(text.as_bytes(), &budget).map_err(|source| {
+        solum_limits::json::from_slice(text.as_bytes(), &budget).map_err(|error| {
             CatalogError::Json {
                 path: path.to_path_buf(),
-                source,
+                error,
             }
         })?;
     check_catalog(&doc, name).map_err(|reason| CatalogError::Shape {
@@ -251,7 +251,7 @@ pub fn publish(
     let existing = read_catalog(catalog, &name)?;
     let werr = |path: &Path| {
         let path = path.to_path_buf();
-        move |source| CatalogError::Write { path, source }
+        move |error| CatalogError::Write { path, error }
     };
     let url_of = |file: &Path| match base_url {
         Some(base) => format!(

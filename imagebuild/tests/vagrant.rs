@@ -266,3 +266,41 @@ fn box_added_from_catalog_with_checksum_and_listed_as_libvirt() {
     let listed = text(&vagrant(&home, &["box", "list"]));
     assert!(!listed.contains(&bad_name), "{listed}");
 }
+
+#[test]
+fn a_build_refuses_a_catalog_it_cannot_extend_before_building_and_leaves_it() {
+    let t = tempfile::tempdir().expect("tempdir");
+    let out = t.path().join("app");
+    let catalog = t.path().join("app.json");
+    for (text, want) in [
+        ("<html>not json</html>".to_string(), "not a JSON catalog"),
+        (
+            r#"{"name": "other", "versions": []}"#.to_string(),
+            "catalog of box \"other\", not \"app\"",
+        ),
+        (
+            r#"{"name": "app", "versions": [{"providers": []}]}"#.to_string(),
+            "versions[0] has no \"version\"",
+        ),
+        (" ".repeat(vagrant::CATALOG_MAX_BYTES + 1), "byte limit"),
+    ] {
+        std::fs::write(&catalog, &text).expect("write");
+        let started = std::time::Instant::now();
+        let o = Command::new(env!("CARGO_BIN_EXE_solum-image"))
+            .args(["build", "-o"])
+            .arg(&out)
+            .args(["-t", "vagrant", "debian-minimal"])
+            .output()
+            .expect("solum-image");
+        let said = text(&o);
+        let said = said.trim();
+        assert!(!o.status.success(), "{said}");
+        assert!(
+            said.contains(want) && said.contains("left unchanged") && said.lines().count() == 1,
+            "{said}"
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+        assert_eq!(std::fs::read_to_string(&catalog).expect("catalog"), text);
+        assert!(!t.path().join("app.box").exists());
+    }
+}
