@@ -272,7 +272,7 @@ fn a_build_refuses_a_catalog_it_cannot_extend_before_building_and_leaves_it() {
     let t = tempfile::tempdir().expect("tempdir");
     let out = t.path().join("app");
     let catalog = t.path().join("app.json");
-    for (text, want) in [
+    for (body, want) in [
         ("<html>not json</html>".to_string(), "not a JSON catalog"),
         (
             r#"{"name": "other", "versions": []}"#.to_string(),
@@ -284,7 +284,7 @@ fn a_build_refuses_a_catalog_it_cannot_extend_before_building_and_leaves_it() {
         ),
         (" ".repeat(vagrant::CATALOG_MAX_BYTES + 1), "byte limit"),
     ] {
-        std::fs::write(&catalog, &text).expect("write");
+        std::fs::write(&catalog, &body).expect("write");
         let started = std::time::Instant::now();
         let o = Command::new(env!("CARGO_BIN_EXE_solum-image"))
             .args(["build", "-o"])
@@ -300,7 +300,7 @@ fn a_build_refuses_a_catalog_it_cannot_extend_before_building_and_leaves_it() {
             "{said}"
         );
         assert!(started.elapsed() < std::time::Duration::from_secs(10));
-        assert_eq!(std::fs::read_to_string(&catalog).expect("catalog"), text);
+        assert_eq!(std::fs::read_to_string(&catalog).expect("catalog"), body);
         assert!(!t.path().join("app.box").exists());
     }
 }
