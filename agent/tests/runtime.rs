@@ -782,6 +782,37 @@ async fn the_release_phase_runs_once_before_the_switch_and_its_failure_stops_the
         (st.state, st.release.as_deref()),
         (AppState::DeploymentComplete, Some("v2"))
     );
+
+    // What an agent killed during a release phase leaves: the next attempt replaces it, and
+    // destroy removes it.
+    let leftover = |name: &str| {
+        docker_cli(&[
+            "create",
+            "--name",
+            name,
+            "--label",
+            &format!("solum.agent={}", w.agent),
+            "--label",
+            "solum.role=release-phase",
+            "--label",
+            "solum.release-phase.app=shop",
+            "solum/stack-run:bookworm",
+            "true",
+        ])
+    };
+    leftover(&format!("solum-{}-shop-v5--release", w.agent));
+    w.runtime
+        .release(&spec("v5", "five", MIGRATE), &mut progress())
+        .await
+        .unwrap();
+    assert_eq!(get(w.port, "/").await, Ok((200, "five store=five".into())));
+    leftover(&format!("solum-{}-shop-v6--release", w.agent));
+    w.runtime.destroy("shop").await.unwrap();
+    assert!(
+        !w.containers().iter().any(|n| n.contains("shop")),
+        "{:?}",
+        w.containers()
+    );
 }
 
 fn docker_cli(args: &[&str]) -> String {

@@ -192,6 +192,24 @@ pub async fn list(
     Ok(out)
 }
 
+/// Ids of all containers (any state) that carry every one of `labels` (`key=value`).
+pub async fn ids_labelled(
+    docker: &Docker,
+    labels: Vec<String>,
+) -> Result<Vec<String>, RuntimeError> {
+    let opts = ListContainersOptions {
+        all: true,
+        filters: Some(HashMap::from([("label".to_string(), labels)])),
+        ..Default::default()
+    };
+    Ok(docker
+        .list_containers(Some(opts))
+        .await?
+        .into_iter()
+        .filter_map(|c| c.id)
+        .collect())
+}
+
 /// Creates and starts one container; returns its id.
 pub async fn create_and_start(
     docker: &Docker,

@@ -324,6 +324,18 @@ impl Runtime {
             containers::stop(&self.docker, &c.id, STOP_SECS).await?;
             containers::remove(&self.docker, &c.id).await?;
         }
+        // A release phase whose agent was killed mid-run.
+        let phases = containers::ids_labelled(
+            &self.docker,
+            vec![
+                format!("{LABEL_AGENT}={}", self.agent),
+                format!("{LABEL_RELEASE_PHASE_APP}={app}"),
+            ],
+        )
+        .await?;
+        for id in &phases {
+            containers::remove(&self.docker, id).await?;
+        }
         match std::fs::remove_file(health::health_path(self.state.root(), app)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                 Err(RuntimeError::io("removing the health record")(e))
