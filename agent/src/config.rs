@@ -233,9 +233,10 @@ mod tests {
     fn keys_override_defaults() {
         let c = Config::parse(
             Path::new("c.yaml"),
-            "state_dir: /tmp/s\nbind_address: 127.0.0.1\nhealth:\n  start_timeout: 5\n",
+            "state_dir: /tmp/s\nbind_address: 127.0.0.1\nhealth:\n  start_timeout: 5\nrelease_timeout: 90\n",
         )
         .unwrap();
+        assert_eq!(c.release_timeout, Some(90));
         assert_eq!(c.state_dir, PathBuf::from("/tmp/s"));
         assert_eq!(c.bind_address.to_string(), "127.0.0.1");
         assert_eq!(c.health.start_timeout.as_secs(), 5);

@@ -111,7 +111,7 @@ impl Agent {
             run_image: cfg.stack.run_image.clone(),
             release_timeout: cfg
                 .release_timeout
-                .map(Duration::from_secs)
+                .map(|s| Duration::from_secs(s.max(1)))
                 .unwrap_or(crate::runtime::RELEASE_TIMEOUT),
         };
         let runtime = Runtime::new(docker.clone(), state.clone(), settings)?;
