@@ -147,7 +147,7 @@ pub fn next_version(catalog: Option<&serde_json::Value>, date: &str) -> String {
         .filter_map(|v| v.strip_prefix(date)?.strip_prefix('.')?.parse::<u64>().ok())
         .max()
         .unwrap_or(0);
-    format!("{date}.{}", highest + 1)
+    format!("{date}.{}", highest.saturating_add(1))
 }
 
 /// The version whose libvirt box has checksum `sha256`, if the catalog has one (pure).
@@ -205,19 +205,27 @@ pub fn read_catalog(path: &Path, name: &str) -> Result<Option<serde_json::Value>
             })
         }
     };
+    parse_catalog(text.as_bytes(), name, path).map(Some)
+}
+
+/// A catalog's bytes as JSON within the catalog budget, checked for box `name` (pure; `path`
+/// names it in errors).
+pub fn parse_catalog(
+    bytes: &[u8],
+    name: &str,
+    path: &Path,
+) -> Result<serde_json::Value, CatalogError> {
     let budget = solum_limits::Budget::DEFAULT.with_max_bytes(CATALOG_MAX_BYTES);
     let doc: serde_json::Value =
-        solum_limits::json::from_slice(text.as_bytes(), &budget).map_err(|error| {
-            CatalogError::Json {
-                path: path.to_path_buf(),
-                error,
-            }
+        solum_limits::json::from_slice(bytes, &budget).map_err(|error| CatalogError::Json {
+            path: path.to_path_buf(),
+            error,
         })?;
     check_catalog(&doc, name).map_err(|reason| CatalogError::Shape {
         path: path.to_path_buf(),
         reason,
     })?;
-    Ok(Some(doc))
+    Ok(doc)
 }
 
 /// Where the box of one version is kept: `NAME-VERSION.box` beside `NAME.box`.
@@ -370,6 +378,11 @@ mod tests {
         assert_eq!(next_version(Some(&c), "20261207"), "20261207.10");
         assert_eq!(next_version(Some(&c), "20261208"), "20261208.1");
         assert_eq!(next_version(None, "20261208"), "20261208.1");
+        let max = add_version(None, "app", "20261208.18446744073709551615", "u", "s", "");
+        assert_eq!(
+            next_version(Some(&max), "20261208"),
+            "20261208.18446744073709551615"
+        );
         let versions: Vec<&str> = c["versions"]
             .as_array()
             .unwrap()
