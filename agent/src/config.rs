@@ -56,6 +56,8 @@ pub struct Config {
     /// `run`: seconds the Docker engine may not answer at start before the wait condition
     /// gets FAILURE (default 120).
     pub docker_wait: Option<u64>,
+    /// Longest the Procfile's `release` phase may run, seconds (default 3600, as Heroku).
+    pub release_timeout: Option<u64>,
     /// `init`: the user who gets the ssh keys of the metadata (`""`: nobody).
     pub login_user: String,
 }
@@ -98,6 +100,7 @@ impl Default for Config {
             os_collect_config_file: None,
             hooks_dir: None,
             hook_timeout: None,
+            release_timeout: None,
             refresh_config_dir: None,
             heat_config_file: None,
             status_socket: None,
@@ -230,9 +233,10 @@ mod tests {
     fn keys_override_defaults() {
         let c = Config::parse(
             Path::new("c.yaml"),
-            "state_dir: /tmp/s\nbind_address: 127.0.0.1\nhealth:\n  start_timeout: 5\n",
+            "state_dir: /tmp/s\nbind_address: 127.0.0.1\nhealth:\n  start_timeout: 5\nrelease_timeout: 90\n",
         )
         .unwrap();
+        assert_eq!(c.release_timeout, Some(90));
         assert_eq!(c.state_dir, PathBuf::from("/tmp/s"));
         assert_eq!(c.bind_address.to_string(), "127.0.0.1");
         assert_eq!(c.health.start_timeout.as_secs(), 5);

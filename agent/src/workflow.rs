@@ -109,6 +109,10 @@ impl Agent {
             health: cfg.health.clone(),
             agent_binary: std::env::current_exe().map_err(OpenError::Binary)?,
             run_image: cfg.stack.run_image.clone(),
+            release_timeout: cfg
+                .release_timeout
+                .map(|s| Duration::from_secs(s.max(1)))
+                .unwrap_or(crate::runtime::RELEASE_TIMEOUT),
         };
         let runtime = Runtime::new(docker.clone(), state.clone(), settings)?;
         for dir in crate::workdir::sweep(&state.root().join("apps")) {
@@ -255,13 +259,15 @@ impl Agent {
             }
         }
 
+        let (processes, release_command) = split_release_phase(&outcome.processes);
         let spec = ReleaseSpec {
             app: app.to_string(),
             release: release.clone(),
             image: outcome.image.clone(),
-            processes: outcome.processes.clone(),
+            processes,
             ports: artifact.ports.iter().map(|p| p.number).collect(),
             env: env.clone(),
+            release_command,
         };
         log(&format!("-----> {app}: starting release {release}"));
         let status = self
@@ -299,9 +305,10 @@ impl Agent {
         Ok(statuses.into_iter().find(|s| {
             s.release.as_deref() == Some(release)
                 && s.state == AppState::DeploymentComplete
-                && s.processes
-                    .iter()
-                    .all(|p| p.docker_state == "running" && p.health != "unhealthy")
+                && s.processes.iter().all(|p| {
+                    (p.docker_state == "running" && p.health != "unhealthy")
+                        || p.health == crate::runtime::COMPLETED
+                })
         }))
     }
 
@@ -680,6 +687,19 @@ fn report(
 }
 
 /// Two apps of one plan cannot publish the same port.
+/// The long-lived processes and the release phase's command (pure): the Procfile's `release`
+/// type is run once before the switch, never as a process. A `release` without a command
+/// (the image's own) is run as `solum-start release` resolves it.
+fn split_release_phase(
+    processes: &BTreeMap<String, Option<String>>,
+) -> (BTreeMap<String, Option<String>>, Option<String>) {
+    let mut long_lived = processes.clone();
+    let release = long_lived
+        .remove(crate::runtime::RELEASE_PHASE)
+        .map(|c| c.unwrap_or_else(|| crate::runtime::RELEASE_PHASE.to_string()));
+    (long_lived, release)
+}
+
 fn check_ports_distinct(plan: &Plan) -> Result<(), DeployError> {
     let mut seen = BTreeMap::new();
     for a in &plan.artifacts {
@@ -713,6 +733,25 @@ fn short(image: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_release_type_is_a_phase_not_a_process() {
+        let all = BTreeMap::from([
+            ("web".to_string(), Some("python3 app.py".to_string())),
+            ("release".to_string(), Some("./migrate".to_string())),
+            ("worker".to_string(), Some("./work".to_string())),
+        ]);
+        let (long_lived, release) = split_release_phase(&all);
+        assert_eq!(
+            long_lived.keys().collect::<Vec<_>>(),
+            ["web", "worker"].iter().collect::<Vec<_>>()
+        );
+        assert_eq!(release.as_deref(), Some("./migrate"));
+        let none = BTreeMap::from([("web".to_string(), None)]);
+        assert_eq!(split_release_phase(&none), (none.clone(), None));
+        let own = BTreeMap::from([("web".to_string(), None), ("release".to_string(), None)]);
+        assert_eq!(split_release_phase(&own).1.as_deref(), Some("release"));
+    }
 
     fn parts<'a>(
         tree: &'a str,

@@ -571,3 +571,90 @@ fn killed_deploy_work_directory_is_swept_at_the_next_start() {
         .unwrap_or_default();
     assert!(after.is_empty(), "left behind: {after:?}");
 }
+
+#[test]
+fn procfile_release_phase_runs_before_the_switch_and_its_failure_keeps_the_old_release() {
+    let mut agent = TestAgent::new();
+    let name = unique_name("relph");
+    let port = free_port();
+    let dir = agent.state.path().join("src");
+    let planfile = write_app(&dir, &name, port, "v1");
+    // The release phase runs in the built image with the app's environment; a worker that
+    // finishes its work (exit 0) is not a crash.
+    std::fs::write(
+        dir.join("Procfile"),
+        "web: python3 app.py\nrelease: echo release-phase-of-$(cat message.txt) on port $PORT\nworker: echo worker-done; exit 0\n",
+    )
+    .unwrap();
+    let out = agent.cmd(&["deploy", planfile.to_str().unwrap()]);
+    let log = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{log}");
+    assert!(
+        log.contains(&format!("release | release-phase-of-v1 on port {port}")),
+        "{log}"
+    );
+    let url = format!("http://127.0.0.1:{port}/");
+    assert_eq!(wait_http(&url, Duration::from_secs(10)).unwrap().body, "v1");
+    agent.apps.push(name.clone());
+    let status: serde_json::Value =
+        serde_json::from_str(&agent.ok(&["status", &name, "--json"])).unwrap();
+    let app = &status["apps"][0];
+    assert_eq!(app["state"], "DEPLOYMENT_COMPLETE", "{status}");
+    let processes: Vec<(String, String)> = app["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["process"].as_str().unwrap().to_string(),
+                p["health"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        !processes.iter().any(|(p, _)| p == "release"),
+        "release is never a process: {processes:?}"
+    );
+    assert!(
+        processes.contains(&("worker".to_string(), "completed".to_string())),
+        "{processes:?}"
+    );
+
+    // A release phase that fails: the new version never serves, the error carries its output.
+    std::fs::write(dir.join("message.txt"), "v2").unwrap();
+    std::fs::write(
+        dir.join("Procfile"),
+        "web: python3 app.py\nrelease: echo migration-failed-for-$(cat message.txt); exit 5\n",
+    )
+    .unwrap();
+    let err = agent.fails(&["deploy", planfile.to_str().unwrap()]);
+    assert!(
+        err.contains("release phase of")
+            && err.contains("exited with code 5")
+            && err.contains("migration-failed-for-v2"),
+        "{err}"
+    );
+    assert_eq!(http_get(&url, Duration::from_secs(5)).unwrap().body, "v1");
+    let record: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(agent.state.path().join(format!("apps/{name}/app.json"))).unwrap(),
+    )
+    .unwrap();
+    assert!(
+        record["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("migration-failed-for-v2")),
+        "{record}"
+    );
+    let id = agent.agent_id();
+    let left: Vec<String> = containers_labelled(&format!("solum.agent={id}"));
+    let names = Command::new("docker")
+        .args(["inspect", "-f", "{{.Name}}"])
+        .args(&left)
+        .output()
+        .unwrap();
+    let names = String::from_utf8_lossy(&names.stdout);
+    assert!(
+        !names.contains("release") && names.lines().count() == 3,
+        "v1's web and worker and the supervisor only: {names}"
+    );
+}

@@ -21,15 +21,24 @@ use solum_agent::state::StateDir;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const APP_PY: &str = r#"
-import http.server, os
+import http.server, os, socket
 port = int(os.environ["PORT"])
 msg = os.environ.get("MESSAGE", "hello")
 failing = {"on": False}
+def stored():
+    # The value in the test's store (STORE=host:port), as an app reads its database.
+    host, p = os.environ["STORE"].rsplit(":", 1)
+    s = socket.create_connection((host, int(p)), timeout=5)
+    s.sendall(b"GET")
+    s.shutdown(socket.SHUT_WR)
+    return s.makefile("rb").read().decode()
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         if self.path == "/fail":
             failing["on"] = True
         body = msg.encode()
+        if "STORE" in os.environ:
+            body = (msg + " store=" + stored()).encode()
         self.send_response(500 if failing["on"] else 200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -90,7 +99,16 @@ impl World {
             processes: BTreeMap::from([("web".to_string(), None)]),
             ports: vec![self.port],
             env: BTreeMap::from([("MESSAGE".to_string(), message.to_string())]),
+            release_command: None,
         }
+    }
+
+    /// Another runtime on the same state dir whose release phase may run `secs` seconds.
+    fn runtime_with_release_timeout(&self, secs: u64) -> Runtime {
+        let state = StateDir::open(self.dir.path()).unwrap();
+        let mut s = settings(health(Duration::from_secs(30)));
+        s.release_timeout = Duration::from_secs(secs);
+        Runtime::new(self.docker.clone(), state, s).unwrap()
     }
 
     /// Another runtime on the same state dir that mounts `binary` into the supervisor.
@@ -152,6 +170,7 @@ fn settings(health: HealthConfig) -> RuntimeSettings {
         health,
         agent_binary: env!("CARGO_BIN_EXE_solum-agent").into(),
         run_image: "solum/stack-run:bookworm".into(),
+        release_timeout: Duration::from_secs(60),
     }
 }
 
@@ -526,6 +545,44 @@ async fn worker_processes_get_no_ports_and_must_keep_running() {
     let out = String::from_utf8(out).unwrap();
     assert!(out.contains("worker | working"), "{out}");
 
+    // A worker that finishes its work (exit 0) is not a crash and is not restarted.
+    let mut done = w.spec("v3", "three");
+    done.processes.insert(
+        "worker".into(),
+        Some("echo finished-$MESSAGE; exit 0".into()),
+    );
+    let st = w.runtime.release(&done, &mut progress()).await.unwrap();
+    assert_eq!(st.state, AppState::DeploymentComplete, "{st:?}");
+    let worker = format!("solum-{}-shop-v3-worker", w.agent);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        docker_cli(&[
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.State.ExitCode}} {{.RestartCount}}",
+            &worker
+        ]),
+        "exited 0 0"
+    );
+    let id = docker_cli(&["inspect", "-f", "{{.Id}}", &worker]);
+    let st = w.runtime.status(Some("shop")).await.unwrap().remove(0);
+    assert_eq!(st.state, AppState::DeploymentComplete, "{st:?}");
+    assert_eq!(st.processes[1].health, "completed", "{st:?}");
+    assert_eq!(st.last_error, None);
+    // Released again: already serving, nothing restarted.
+    w.runtime.release(&done, &mut progress()).await.unwrap();
+    assert_eq!(docker_cli(&["inspect", "-f", "{{.Id}}", &worker]), id);
+    assert_eq!(
+        docker_cli(&[
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.RestartCount}}",
+            &worker
+        ]),
+        "exited 0"
+    );
+    assert_eq!(get(w.port, "/").await, Ok((200, "three".into())));
+
     let mut bad = w.spec("v2", "two");
     bad.processes
         .insert("worker".into(), Some("echo dying; exit 7".into()));
@@ -539,7 +596,223 @@ async fn worker_processes_get_no_ports_and_must_keep_running() {
         msg.contains("worker container exited with code 7") && msg.contains("dying"),
         "{msg}"
     );
-    assert_eq!(get(w.port, "/").await, Ok((200, "one".into())));
+    assert_eq!(get(w.port, "/").await, Ok((200, "three".into())));
+}
+
+/// A tiny database for the release-phase test, on the Docker bridge's gateway address (where
+/// containers reach the host): a connection sends `SET value` or anything else, then closes
+/// its side, and gets the value back. At each SET it first records what the app's public
+/// port answers, so the test sees what served while the release phase ran.
+struct Store {
+    addr: String,
+    seen_at_set: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Store {
+    fn start(public_port: u16) -> Store {
+        // The bridge's gateway, or (when the engine does not list it) its subnet's first address.
+        let ipam = docker_cli(&[
+            "network",
+            "inspect",
+            "bridge",
+            "-f",
+            "{{(index .IPAM.Config 0).Gateway}} {{(index .IPAM.Config 0).Subnet}}",
+        ]);
+        let gateway = match ipam.split_whitespace().collect::<Vec<_>>()[..] {
+            [gw, _] => gw.to_string(),
+            [subnet] => {
+                let net: Ipv4Addr = subnet.split('/').next().unwrap().parse().unwrap();
+                Ipv4Addr::from(u32::from(net) + 1).to_string()
+            }
+            _ => panic!("docker network inspect bridge: {ipam:?}"),
+        };
+        let listener = std::net::TcpListener::bind((gateway.as_str(), 0))
+            .unwrap_or_else(|e| panic!("binding the store on {gateway}: {e}"));
+        let addr = format!("{gateway}:{}", listener.local_addr().unwrap().port());
+        let value = Arc::new(std::sync::Mutex::new(String::new()));
+        let seen_at_set = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = seen_at_set.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { continue };
+                let (value, seen) = (value.clone(), seen.clone());
+                std::thread::spawn(move || {
+                    use std::io::{Read, Write};
+                    let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
+                    let mut text = String::new();
+                    if conn.read_to_string(&mut text).is_err() {
+                        return;
+                    }
+                    if let Some(new) = text.strip_prefix("SET ") {
+                        let answer = solum_tests::http_get(
+                            &format!("http://127.0.0.1:{public_port}/"),
+                            Duration::from_secs(5),
+                        )
+                        .map(|r| r.body)
+                        .unwrap_or_else(|e| format!("no answer: {e}"));
+                        seen.lock().unwrap().push(answer);
+                        *value.lock().unwrap() = new.trim().to_string();
+                    }
+                    let now = value.lock().unwrap().clone();
+                    let _ = conn.write_all(now.as_bytes());
+                });
+            }
+        });
+        Store { addr, seen_at_set }
+    }
+
+    fn seen(&self) -> Vec<String> {
+        self.seen_at_set.lock().unwrap().clone()
+    }
+}
+
+/// The release command of the test: stores `$MESSAGE` as a migration would.
+const MIGRATE: &str = r#"python3 -c 'import os, socket
+h, p = os.environ["STORE"].rsplit(":", 1)
+s = socket.create_connection((h, int(p)), timeout=10)
+s.sendall(("SET " + os.environ["MESSAGE"]).encode())
+s.shutdown(socket.SHUT_WR)
+print("migrated to", s.makefile().read())'"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_release_phase_runs_once_before_the_switch_and_its_failure_stops_the_release() {
+    let w = World::new().await;
+    let store = Store::start(w.port);
+    let spec = |release: &str, message: &str, cmd: &str| {
+        let mut s = w.spec(release, message);
+        s.env.insert("STORE".into(), store.addr.clone());
+        s.release_command = Some(cmd.to_string());
+        s
+    };
+    w.runtime
+        .release(&spec("v1", "one", MIGRATE), &mut progress())
+        .await
+        .unwrap();
+    assert_eq!(get(w.port, "/").await, Ok((200, "one store=one".into())));
+
+    // v2: its release phase ran while v1 still served (and before v2 started), with the
+    // app's environment; v2 sees what it stored.
+    let mut lines = Vec::new();
+    let st = w
+        .runtime
+        .release(&spec("v2", "two", MIGRATE), &mut |l: &str| {
+            lines.push(l.to_string())
+        })
+        .await
+        .unwrap();
+    assert_eq!(st.state, AppState::DeploymentComplete, "{st:?}");
+    assert_eq!(get(w.port, "/").await, Ok((200, "two store=two".into())));
+    assert_eq!(store.seen().len(), 2, "{:?}", store.seen());
+    assert_eq!(store.seen()[1], "one store=one");
+    let phase = lines
+        .iter()
+        .position(|l| l == "release | migrated to two")
+        .unwrap_or_else(|| panic!("no release output in {lines:?}"));
+    let started = lines
+        .iter()
+        .position(|l| l.starts_with("starting web"))
+        .unwrap_or_else(|| panic!("{lines:?}"));
+    assert!(phase < started, "{lines:?}");
+    assert!(
+        !w.containers().iter().any(|n| n.contains("release")),
+        "the one-off container is removed: {:?}",
+        w.containers()
+    );
+    // Released again (same release): serving already, the phase is not run again.
+    w.runtime
+        .release(&spec("v2", "two", MIGRATE), &mut progress())
+        .await
+        .unwrap();
+    assert_eq!(store.seen().len(), 2, "{:?}", store.seen());
+
+    // v3's release phase fails: nothing of v3 starts, v2 keeps serving, the error has the
+    // exit code and the end of the output.
+    let err = w
+        .runtime
+        .release(
+            &spec(
+                "v3",
+                "three",
+                "echo migrating-$MESSAGE; echo oops >&2; exit 4",
+            ),
+            &mut progress(),
+        )
+        .await
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, RuntimeError::ReleasePhase { .. }), "{msg}");
+    assert!(
+        msg.contains("exited with code 4")
+            && msg.contains("migrating-three")
+            && msg.contains("oops")
+            && msg.contains("previous one keeps serving"),
+        "{msg}"
+    );
+    assert_eq!(get(w.port, "/").await, Ok((200, "two store=two".into())));
+    assert!(
+        !w.containers().iter().any(|n| n.contains("-v3")),
+        "{:?}",
+        w.containers()
+    );
+
+    // v4's release phase outlives the timeout: killed, the release stopped.
+    let quick = w.runtime_with_release_timeout(2);
+    let t0 = Instant::now();
+    let msg = quick
+        .release(
+            &spec("v4", "four", "echo started; sleep 60"),
+            &mut progress(),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("did not finish within 2 s") && msg.contains("started"),
+        "{msg}"
+    );
+    assert!(t0.elapsed() < Duration::from_secs(30), "{:?}", t0.elapsed());
+    assert_eq!(get(w.port, "/").await, Ok((200, "two store=two".into())));
+    assert!(
+        !w.containers().iter().any(|n| n.contains("-v4")),
+        "{:?}",
+        w.containers()
+    );
+    let st = w.runtime.status(Some("shop")).await.unwrap().remove(0);
+    assert_eq!(
+        (st.state, st.release.as_deref()),
+        (AppState::DeploymentComplete, Some("v2"))
+    );
+
+    // What an agent killed during a release phase leaves: the next attempt replaces it, and
+    // destroy removes it.
+    let leftover = |name: &str| {
+        docker_cli(&[
+            "create",
+            "--name",
+            name,
+            "--label",
+            &format!("solum.agent={}", w.agent),
+            "--label",
+            "solum.role=release-phase",
+            "--label",
+            "solum.release-phase.app=shop",
+            "solum/stack-run:bookworm",
+            "true",
+        ])
+    };
+    leftover(&format!("solum-{}-shop-v5--release", w.agent));
+    w.runtime
+        .release(&spec("v5", "five", MIGRATE), &mut progress())
+        .await
+        .unwrap();
+    assert_eq!(get(w.port, "/").await, Ok((200, "five store=five".into())));
+    leftover(&format!("solum-{}-shop-v6--release", w.agent));
+    w.runtime.destroy("shop").await.unwrap();
+    assert!(
+        !w.containers().iter().any(|n| n.contains("shop")),
+        "{:?}",
+        w.containers()
+    );
 }
 
 fn docker_cli(args: &[&str]) -> String {

@@ -33,6 +33,7 @@ pub const TARGETS: &[Target] = &[
     t("element_deps", "element-deps / element-provides", targets::image::element_deps),
     t("package_installs", "package-installs.yaml / .json", targets::image::package_installs),
     t("pkg_map", "pkg-map", targets::image::pkg_map),
+    t("vagrant_catalog", "an existing vagrant catalog (NAME.json) that -t vagrant adds a version to", targets::image::vagrant_catalog),
     t("element_names", "environment.d and hook file names, dib-run-parts order", targets::image::element_names),
     t("butane", "Butane (variant fcos) to Ignition, as solum-image ignition --butane reads a file", targets::ignition::butane),
     t("ignition", "Ignition config parsing and validation", targets::ignition::ignition),

@@ -14,7 +14,7 @@ use crate::plan::{Plan, RootTree};
 use crate::rootfs::{self, RootfsError};
 use crate::run::{self, Profile, RunContext, RunError};
 use crate::tidy::{self, TidyError};
-use crate::vagrant::{self, BoxError};
+use crate::vagrant::{self, BoxError, CatalogError};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -39,6 +39,8 @@ pub enum BuildError {
     #[error(transparent)]
     Box(#[from] BoxError),
     #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error(transparent)]
     Tidy(#[from] TidyError),
     #[error("--offline: the final tree for plan {hash} is not cached and the plan needs root.d scripts to make a tree")]
     OfflineNeedsTree { hash: String },
@@ -60,6 +62,9 @@ pub struct BuildOptions {
     pub trace: bool,
     pub docker_tag: Option<String>,
     pub image_size_gb: Option<f64>,
+    /// Where `-t vagrant` boxes will be served (`BASE/NAME-VERSION.box` in the catalog);
+    /// `None`: `file://` URLs of the files written.
+    pub box_base_url: Option<String>,
     /// The caller's environment, passed to scripts as DIB passes it (the
     /// plan was made from it).
     pub env: std::collections::BTreeMap<String, String>,
@@ -297,12 +302,23 @@ fn make_disks(
         vagrant::write_box(&qcow2, layout.disk_bytes, &box_part)?;
         let made = finish_file(&box_part, &boxfile)?;
         if let Produced::File { path, sha256 } = &made {
-            let abs = std::path::absolute(path).unwrap_or_else(|_| path.clone());
-            let name = abs.file_stem().and_then(|n| n.to_str()).unwrap_or("box");
-            output::write_atomic(
+            let published = vagrant::publish(
+                path,
+                sha256,
                 &output::output_path(&opts.output, "json"),
-                vagrant::catalog(name, &vagrant::file_url(&abs), sha256).as_bytes(),
+                opts.box_base_url.as_deref(),
+                &format!("solum-image plan {hash}"),
             )?;
+            eprintln!(
+                "solum-image: vagrant box {} version {}{}",
+                vagrant::box_name(path),
+                published.version,
+                if published.added {
+                    ""
+                } else {
+                    " (unchanged: the catalog already has this box)"
+                }
+            );
         }
         produced.push(made);
     }
@@ -335,6 +351,14 @@ pub fn build(plan: &Plan, opts: &BuildOptions) -> Result<BuildReport, BuildError
         .any(|t| output::DISK_TYPES.contains(&t.as_str()));
     if opts.image_size_gb.is_some() && !wants_disk {
         return Err(BuildError::SizeWithoutDisk);
+    }
+    if plan.outputs.iter().any(|o| o == "vagrant") {
+        // A catalog that cannot take the new version fails the build before it starts.
+        let boxfile = output::output_path(&opts.output, "box");
+        vagrant::read_catalog(
+            &output::output_path(&opts.output, "json"),
+            &vagrant::box_name(&boxfile),
+        )?;
     }
     let hash = plan.hash()?;
     let cache = Cache::new(&opts.cache_dir);

@@ -177,6 +177,10 @@ struct BuildArgs {
     /// Tag for `-t docker` (default NAME:latest).
     #[arg(long, value_name = "TAG")]
     docker_tag: Option<String>,
+    /// Base URL the vagrant boxes will be served from: the catalog (NAME.json) then names
+    /// BASE/NAME-VERSION.box instead of a file:// URL.
+    #[arg(long, value_name = "URL")]
+    box_base_url: Option<String>,
     /// Upload the qcow2 (or raw) output to Glance after the build, named after -o.
     #[arg(long)]
     upload: bool,
@@ -299,6 +303,14 @@ fn run_build(args: BuildArgs) -> Result<ExitCode> {
         namespace::enter_private_mount_namespace()?;
     }
     namespace::install_interrupt_handler();
+    if let Some(url) = &args.box_base_url {
+        if !["http://", "https://", "file://"]
+            .iter()
+            .any(|p| url.starts_with(p))
+        {
+            anyhow::bail!("--box-base-url {url:?}: give an http://, https:// or file:// URL");
+        }
+    }
     let bopts = BuildOptions {
         output: args.output,
         cache_dir,
@@ -307,6 +319,7 @@ fn run_build(args: BuildArgs) -> Result<ExitCode> {
         trace: args.trace,
         docker_tag: args.docker_tag,
         image_size_gb: args.image_size,
+        box_base_url: args.box_base_url,
         env: opts_env,
     };
     let output = bopts.output.clone();

@@ -8,6 +8,7 @@ pub mod cache;
 pub mod context;
 pub mod dockerfile;
 pub mod langpack;
+pub mod oneoff;
 pub mod unittest;
 
 use std::collections::BTreeMap;

@@ -116,8 +116,14 @@ pub fn create_body(
             port_bindings: bindings,
             // An init as PID 1: signals reach the app (graceful stop), zombies are reaped.
             init: Some(true),
+            // web is a server: any exit is a crash. Other processes may finish: exit 0 is done,
+            // only a failure is restarted.
             restart_policy: Some(RestartPolicy {
-                name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
+                name: Some(if web {
+                    RestartPolicyNameEnum::UNLESS_STOPPED
+                } else {
+                    RestartPolicyNameEnum::ON_FAILURE
+                }),
                 maximum_retry_count: None,
             }),
             ..Default::default()
@@ -184,6 +190,24 @@ pub async fn list(
     }
     out.sort_by(|a, b| (&a.app, &a.release, &a.process).cmp(&(&b.app, &b.release, &b.process)));
     Ok(out)
+}
+
+/// Ids of all containers (any state) that carry every one of `labels` (`key=value`).
+pub async fn ids_labelled(
+    docker: &Docker,
+    labels: Vec<String>,
+) -> Result<Vec<String>, RuntimeError> {
+    let opts = ListContainersOptions {
+        all: true,
+        filters: Some(HashMap::from([("label".to_string(), labels)])),
+        ..Default::default()
+    };
+    Ok(docker
+        .list_containers(Some(opts))
+        .await?
+        .into_iter()
+        .filter_map(|c| c.id)
+        .collect())
 }
 
 /// Creates and starts one container; returns its id.
@@ -352,6 +376,7 @@ mod tests {
                 ("PORT".to_string(), "1".to_string()),
                 ("DB".to_string(), "x".to_string()),
             ]),
+            release_command: None,
         }
     }
 
@@ -405,7 +430,13 @@ mod tests {
     fn other_processes_get_no_ports_and_solum_start_commands() {
         let b = create_body("a", &spec(), "worker", true);
         assert_eq!(b.cmd.unwrap(), ["worker"]);
-        assert!(b.host_config.unwrap().port_bindings.is_none());
+        let hc = b.host_config.unwrap();
+        assert!(hc.port_bindings.is_none());
+        assert_eq!(
+            hc.restart_policy.unwrap().name,
+            Some(RestartPolicyNameEnum::ON_FAILURE),
+            "a worker that exits 0 has finished"
+        );
         assert!(b.exposed_ports.is_none());
         let b = create_body("a", &spec(), "worker", false);
         assert_eq!(b.cmd, None, "image default");

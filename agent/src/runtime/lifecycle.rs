@@ -1,14 +1,16 @@
 //! Releasing, stopping, starting and destroying an app: the zero-downtime switch (start the
 //! new containers, wait until healthy, move the route, wait for the supervisor's ack, only
-//! then stop the old release) and the checks around it (names, public ports, adoption).
+//! then stop the old release) and the checks around it (names, public ports, adoption). The
+//! Procfile's release phase runs first, once, in a one-off container of the new image: a
+//! failure stops the release before any new process starts.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::containers::{self, Managed, WEB};
+use super::containers::{self, Managed, LABEL_AGENT, LABEL_ROLE, WEB};
 use super::health;
 use super::routes::{self, AppRoute, PortRoute, Routes};
 use super::supervisor;
@@ -24,6 +26,13 @@ const DRAIN: Duration = Duration::from_millis(500);
 /// Graceful stop timeout of old containers.
 const STOP_SECS: i32 = 10;
 const POLL: Duration = Duration::from_millis(200);
+/// Lines of the release phase's output kept for its error.
+const RELEASE_TAIL: usize = 40;
+/// `solum.role` of release-phase containers (they carry no `solum.app`: they are not
+/// processes of a release, so status, start and adoption never see them).
+pub const ROLE_RELEASE_PHASE: &str = "release-phase";
+/// The app of a release-phase container.
+pub const LABEL_RELEASE_PHASE_APP: &str = "solum.release-phase.app";
 
 /// A started container of a release being checked.
 struct Started {
@@ -50,7 +59,7 @@ impl Runtime {
         let existing = containers::list(&self.docker, &self.agent, Some(&spec.app)).await?;
         let current = routes::read_routes(root).map_err(RuntimeError::io("reading the routes"))?;
 
-        if self.already_serving(spec, &existing, &current) {
+        if self.already_serving(spec, &existing, &current).await {
             on_progress(&format!(
                 "release {} of {} is already running",
                 spec.release, spec.app
@@ -72,6 +81,10 @@ impl Runtime {
         // Leftovers of an interrupted attempt at the same release.
         for c in existing.iter().filter(|c| c.release == spec.release) {
             containers::remove(&self.docker, &c.id).await?;
+        }
+
+        if let Some(cmd) = &spec.release_command {
+            self.release_phase(spec, cmd, on_progress).await?;
         }
 
         let solum_start = containers::uses_solum_start(&self.docker, &spec.image).await?;
@@ -134,6 +147,74 @@ impl Runtime {
             .await?;
         }
         self.status_of(&spec.app).await
+    }
+
+    /// Runs the release phase once with the app's environment, in a one-off container of the
+    /// new image on the processes' network; Err (with the tail of its output) when it exits
+    /// non-zero or outlives the release timeout. Nothing else has changed at that point.
+    async fn release_phase(
+        &self,
+        spec: &ReleaseSpec,
+        cmd: &str,
+        on_progress: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<(), RuntimeError> {
+        let mut env = spec.env.clone();
+        if let Some(first) = spec.ports.first() {
+            env.insert("PORT".into(), first.to_string());
+        }
+        let job = crate::build::oneoff::OneOff {
+            image: spec.image.clone(),
+            cmd: cmd.to_string(),
+            env,
+            labels: HashMap::from([
+                (LABEL_AGENT.to_string(), self.agent.clone()),
+                (LABEL_ROLE.to_string(), ROLE_RELEASE_PHASE.to_string()),
+                (LABEL_RELEASE_PHASE_APP.to_string(), spec.app.clone()),
+            ]),
+            // A process type cannot start with '-': no process container has this name.
+            name: Some(format!(
+                "{}--release",
+                containers::container_name(&self.agent, &spec.app, &spec.release, "")
+                    .trim_end_matches('-')
+            )),
+            network: true,
+            tail_lines: RELEASE_TAIL,
+        };
+        let timeout = self.settings.release_timeout;
+        on_progress(&format!("running the release phase: {cmd}"));
+        let ended = crate::build::oneoff::run(
+            &self.docker,
+            &job,
+            &mut |line: &str| on_progress(&format!("release | {line}")),
+            timeout,
+        )
+        .await?;
+        let (how, output) = match ended {
+            crate::build::oneoff::Ended::Exited { code: 0, .. } => {
+                on_progress("release phase succeeded");
+                return Ok(());
+            }
+            crate::build::oneoff::Ended::Exited { code, tail } => {
+                (format!("failed: `{cmd}` exited with code {code}"), tail)
+            }
+            crate::build::oneoff::Ended::TimedOut { tail } => (
+                format!(
+                    "failed: `{cmd}` did not finish within {} s and was killed",
+                    timeout.as_secs()
+                ),
+                tail,
+            ),
+        };
+        Err(RuntimeError::ReleasePhase {
+            app: spec.app.clone(),
+            release: spec.release.clone(),
+            how,
+            output: if output.is_empty() {
+                "(no output)".into()
+            } else {
+                output.trim_end().to_string()
+            },
+        })
     }
 
     /// Gracefully stops and removes containers of releases no longer served.
@@ -243,6 +324,18 @@ impl Runtime {
             containers::stop(&self.docker, &c.id, STOP_SECS).await?;
             containers::remove(&self.docker, &c.id).await?;
         }
+        // A release phase whose agent was killed mid-run.
+        let phases = containers::ids_labelled(
+            &self.docker,
+            vec![
+                format!("{LABEL_AGENT}={}", self.agent),
+                format!("{LABEL_RELEASE_PHASE_APP}={app}"),
+            ],
+        )
+        .await?;
+        for id in &phases {
+            containers::remove(&self.docker, id).await?;
+        }
         match std::fs::remove_file(health::health_path(self.state.root(), app)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                 Err(RuntimeError::io("removing the health record")(e))
@@ -251,18 +344,39 @@ impl Runtime {
         }
     }
 
-    /// True when `spec.release` is routed (or needs no route) and all its processes run.
-    fn already_serving(&self, spec: &ReleaseSpec, existing: &[Managed], routes: &Routes) -> bool {
+    /// True when `spec.release` is routed (or needs no route) and all its processes run (or,
+    /// not web, finished with exit code 0).
+    async fn already_serving(
+        &self,
+        spec: &ReleaseSpec,
+        existing: &[Managed],
+        routes: &Routes,
+    ) -> bool {
         let routed = match routes.apps.get(&spec.app) {
             Some(r) => r.release == spec.release,
             None => !spec.processes.contains_key(WEB) || spec.ports.is_empty(),
         };
-        routed
-            && spec.processes.keys().all(|p| {
-                existing
-                    .iter()
-                    .any(|c| c.release == spec.release && &c.process == p && c.state == "running")
-            })
+        if !routed {
+            return false;
+        }
+        for p in spec.processes.keys() {
+            let Some(c) = existing
+                .iter()
+                .find(|c| c.release == spec.release && &c.process == p)
+            else {
+                return false;
+            };
+            let up = c.state == "running"
+                || (c.process != WEB
+                    && c.state == "exited"
+                    && containers::inspect(&self.docker, &c.id)
+                        .await
+                        .is_ok_and(|i| containers::state_of(&i).1 == 0));
+            if !up {
+                return false;
+            }
+        }
+        true
     }
 
     /// Refuses public ports held by another app or by something outside the agent.
@@ -422,6 +536,11 @@ impl Runtime {
         if state == "created" {
             return Ok(());
         }
+        // A worker, a clock or a one-shot job that finished: not a crash (its restart policy
+        // restarts it only on failure).
+        if s.process != WEB && state == "exited" && code == 0 && restarts == s.restarts0 {
+            return Ok(());
+        }
         let code = if state == "running" || state == "restarting" {
             containers::first_exit_code(&self.docker, &s.id, s.since)
                 .await
@@ -493,6 +612,7 @@ mod tests {
             processes: BTreeMap::from([("web".to_string(), None)]),
             ports: vec![8080],
             env: BTreeMap::new(),
+            release_command: None,
         }
     }
 

@@ -41,7 +41,19 @@ pub struct ReleaseSpec {
     pub ports: Vec<u16>,
     /// Environment of every process (plan parameters, `PORT`).
     pub env: BTreeMap<String, String>,
+    /// The Procfile's `release` command: run once in a one-off container of the image before
+    /// the new processes start; a failure stops the release. Never a long-lived process.
+    pub release_command: Option<String>,
 }
+
+/// The health word of a non-web process that exited 0: it finished, it did not crash.
+pub const COMPLETED: &str = "completed";
+
+/// The process type that is the release phase, not a process.
+pub const RELEASE_PHASE: &str = "release";
+
+/// Default longest run of the release phase (Heroku's: one hour).
+pub const RELEASE_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// Health policy (defaults as the issue states: 60 s to come up, 2xx-3xx, periodic checks).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,7 +130,8 @@ pub struct ProcessStatus {
     pub container: String,
     /// Docker's container state (`running`, `restarting`, `exited` ...).
     pub docker_state: String,
-    /// `healthy`, `unhealthy`, `starting` or `unchecked` (non-web processes).
+    /// `healthy`, `unhealthy`, `starting`, `unchecked` (non-web processes) or `completed` (a
+    /// non-web process that exited 0).
     pub health: String,
     pub restarts: u64,
 }
@@ -134,6 +147,14 @@ pub enum RuntimeError {
     },
     #[error("public port {port} on {addr} is in use by something else")]
     PortInUse { addr: IpAddr, port: u16 },
+    #[error("release phase of {app} (release {release}) {how}; the release was stopped and the previous one keeps serving; last output:\n{output}")]
+    ReleasePhase {
+        app: String,
+        release: String,
+        /// "`CMD` exited with code N" or "`CMD` did not finish within N s".
+        how: String,
+        output: String,
+    },
     #[error("no app named {0}")]
     NoSuchApp(String),
     #[error("the supervisor did not take the new routes within {0} s")]
@@ -160,6 +181,8 @@ pub struct RuntimeSettings {
     pub agent_binary: PathBuf,
     /// The image the supervisor runs in (Debian with the host's glibc).
     pub run_image: String,
+    /// Longest run of a release phase before it is killed and the release stopped.
+    pub release_timeout: Duration,
 }
 
 /// Runs releases of apps on this host's Docker engine (see the module comment).

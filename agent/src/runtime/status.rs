@@ -21,6 +21,15 @@ pub struct ProcessView {
     pub docker_state: String,
     pub restarts: u64,
     pub image: String,
+    /// Docker's exit code of the last run (0 while it runs).
+    pub exit_code: i64,
+}
+
+impl ProcessView {
+    /// A non-web process that exited 0: it finished its work, it did not crash.
+    pub fn completed(&self) -> bool {
+        self.process != WEB && self.docker_state == "exited" && self.exit_code == 0
+    }
 }
 
 impl Runtime {
@@ -77,9 +86,12 @@ impl Runtime {
         });
         let mut views = Vec::new();
         for c in mine.iter().filter(|c| Some(&c.release) == release.as_ref()) {
-            let restarts = match containers::inspect(&self.docker, &c.id).await {
-                Ok(info) => info.restart_count.unwrap_or(0).max(0) as u64,
-                Err(_) => 0,
+            let (restarts, exit_code) = match containers::inspect(&self.docker, &c.id).await {
+                Ok(info) => (
+                    info.restart_count.unwrap_or(0).max(0) as u64,
+                    containers::state_of(&info).1,
+                ),
+                Err(_) => (0, -1),
             };
             views.push(ProcessView {
                 process: c.process.clone(),
@@ -87,6 +99,7 @@ impl Runtime {
                 docker_state: c.state.clone(),
                 restarts,
                 image: c.image.clone(),
+                exit_code,
             });
         }
         let health: Option<HealthRecord> = read_json(&health::health_path(self.state.root(), app))
@@ -200,8 +213,10 @@ pub fn decide(
     urls: Vec<String>,
 ) -> AppStatus {
     let running = |v: &&ProcessView| v.docker_state == "running";
-    let all_running = !views.is_empty() && views.iter().all(|v| running(&v));
+    let up = |v: &&ProcessView| running(v) || v.completed();
+    let all_running = !views.is_empty() && views.iter().all(|v| up(&v));
     let any_running = views.iter().any(|v| running(&v));
+    let any_up = views.iter().any(|v| up(&v));
     let mut last_error =
         health.and_then(|h| h.listener_error.clone().or_else(|| h.last_error.clone()));
     let health_state = health.map(|h| h.state.as_str());
@@ -214,7 +229,7 @@ pub fn decide(
         } else {
             AppState::Stopped
         }
-    } else if !routed && !any_running {
+    } else if !routed && !any_up {
         AppState::Stopped
     } else if health.is_some_and(|h| h.listener_error.is_some())
         || health_state == Some("unhealthy")
@@ -222,11 +237,11 @@ pub fn decide(
         AppState::Error
     } else if views
         .iter()
-        .any(|v| v.docker_state == "exited" || v.docker_state == "dead")
+        .any(|v| !v.completed() && (v.docker_state == "exited" || v.docker_state == "dead"))
     {
         let down: Vec<&str> = views
             .iter()
-            .filter(|v| !running(v))
+            .filter(|v| !up(v))
             .map(|v| v.process.as_str())
             .collect();
         last_error = last_error.or_else(|| Some(format!("not running: {}", down.join(", "))));
@@ -247,6 +262,8 @@ pub fn decide(
                     (true, Some(s)) => s.to_string(),
                     _ => "starting".to_string(),
                 }
+            } else if v.completed() {
+                super::COMPLETED.to_string()
             } else {
                 "unchecked".to_string()
             },
@@ -282,6 +299,7 @@ mod tests {
             docker_state: state.into(),
             restarts,
             image: "img".into(),
+            exit_code: if state == "exited" { 1 } else { 0 },
         }
     }
 
@@ -352,6 +370,21 @@ mod tests {
         );
         let s = check(&[], true, None);
         assert_eq!(s.state, AppState::Error);
+
+        // A worker that exited 0 has finished: no error, no restart.
+        let mut done = view("worker", "exited", 0);
+        done.exit_code = 0;
+        let s = check(&[view("web", "running", 0), done.clone()], true, None);
+        assert_eq!(
+            (s.state, s.last_error),
+            (AppState::DeploymentComplete, None)
+        );
+        assert_eq!(s.processes[1].health, "completed");
+        let s = decide("a", Some("r".into()), &[done], false, false, None, vec![]);
+        assert_eq!(s.state, AppState::DeploymentComplete);
+        let mut web_done = view("web", "exited", 0);
+        web_done.exit_code = 0;
+        assert_eq!(check(&[web_done], true, None).state, AppState::Error);
 
         let mut r = rec("healthy", 0, None);
         r.listener_error = Some("cannot listen on 0.0.0.0:80: Address in use".into());

@@ -46,6 +46,26 @@ pub fn package_installs(data: &[u8]) {
     package_steps(&entries, &BTreeMap::new(), &target());
 }
 
+/// An existing vagrant catalog (`NAME.json`) as `-t vagrant` reads it before adding a
+/// version: the next version, the version of a checksum, the catalog with a version added.
+pub fn vagrant_catalog(data: &[u8]) {
+    use solum_image::vagrant;
+    let Ok(doc) = vagrant::parse_catalog(data, "app", Path::new("/out/app.json")) else {
+        return;
+    };
+    let version = vagrant::next_version(Some(&doc), "20261207");
+    assert!(version.starts_with("20261207."), "{version}");
+    let _ = vagrant::version_with_checksum(&doc, "ab12");
+    let added = vagrant::add_version(Some(doc), "app", &version, "file:///b", "ab12", "fuzz");
+    let text = vagrant::render(&added);
+    let again = vagrant::parse_catalog(text.as_bytes(), "app", Path::new("/out/app.json"))
+        .expect("a catalog with a version added is a catalog");
+    assert!(
+        vagrant::version_with_checksum(&again, "ab12").is_some(),
+        "the added version is found by its checksum"
+    );
+}
+
 /// `pkg-map` (JSON), then the names it maps for the build's target.
 pub fn pkg_map(data: &[u8]) {
     let Some(text) = utf8(data) else { return };
