@@ -6,6 +6,7 @@ pub mod appvm;
 pub mod fixture;
 pub mod heat;
 pub mod measure;
+pub mod modgraph;
 pub mod openstack;
 pub mod vm;
 

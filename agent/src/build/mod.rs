@@ -12,13 +12,10 @@ pub mod unittest;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use crate::planfile::LanguagePack;
 
-/// Where build output (compile logs, Docker build stream) goes, one line at a time.
-/// The CLI prints it to stderr; the daemon keeps it for the deployment signal.
-pub type LogFn = Arc<dyn Fn(&str) + Send + Sync>;
+pub use crate::progress::LogFn;
 
 /// Everything a builder needs. Pure data; the builders do the I/O.
 #[derive(Clone)]

@@ -290,7 +290,7 @@ pub async fn last_lines(docker: &Docker, container: &str, n: usize) -> String {
 /// Exit code of the container's first death since `since` (unix seconds), from the engine's
 /// event log (inspect only shows the current run once Docker restarted it).
 pub async fn first_exit_code(docker: &Docker, id: &str, since: u64) -> Option<i64> {
-    let until = super::health::unix_now() + 1;
+    let until = super::unix_now() + 1;
     let opts = EventsOptions {
         since: Some(since.to_string()),
         until: Some(until.to_string()),
