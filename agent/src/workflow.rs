@@ -326,16 +326,15 @@ impl Agent {
             return Ok(Builder::Dockerfile);
         }
         let LanguagePack::Named(name) = &artifact.language_pack else {
-            return Ok(Builder::Buildpack {
-                pack: LanguagePack::Auto,
-                identity: None,
-            });
+            return Ok(Builder::Buildpack { chosen: None });
         };
         let installed = self.config.buildpacks_dir().join(name);
         if is_plain_name(name) && installed.is_dir() {
             return Ok(Builder::Buildpack {
-                pack: LanguagePack::Named(name.clone()),
-                identity: Some(installed),
+                chosen: Some(build::buildpack::Buildpack {
+                    name: name.clone(),
+                    dir: installed,
+                }),
             });
         }
         let dir = match source::classify(name, base) {
@@ -355,10 +354,10 @@ impl Agent {
         if build::langpack::is_langpack(&dir) {
             Ok(Builder::LanguagePack { dir })
         } else {
-            let pack = LanguagePack::Named(dir.to_string_lossy().into_owned());
+            // The directory as fetched, not named again: a buildpack needs its bin/compile.
+            let name = dir.to_string_lossy().into_owned();
             Ok(Builder::Buildpack {
-                pack,
-                identity: Some(dir),
+                chosen: Some(build::buildpack::Buildpack::checked(name, dir)?),
             })
         }
     }
@@ -371,12 +370,9 @@ impl Agent {
         let outcome = match builder {
             Builder::Dockerfile => build::dockerfile::build(&self.docker, req).await?,
             Builder::LanguagePack { dir } => build::langpack::build(&self.docker, req, dir).await?,
-            Builder::Buildpack { pack, .. } => {
-                let req = BuildRequest {
-                    language_pack: pack.clone(),
-                    ..req.clone()
-                };
-                build::buildpack::build(&self.docker, &req, &self.config.stack).await?
+            Builder::Buildpack { chosen } => {
+                build::buildpack::build_with(&self.docker, req, &self.config.stack, chosen.clone())
+                    .await?
             }
         };
         Ok(outcome)
@@ -400,11 +396,8 @@ impl Agent {
         let pack_identity = match builder {
             Builder::Dockerfile => String::new(),
             Builder::LanguagePack { dir } => hash_dir(dir)?,
-            Builder::Buildpack {
-                identity: Some(dir),
-                ..
-            } => hash_dir(dir)?,
-            Builder::Buildpack { identity: None, .. } => hash_dir(&self.config.buildpacks_dir())?,
+            Builder::Buildpack { chosen: Some(pack) } => hash_dir(&pack.dir)?,
+            Builder::Buildpack { chosen: None } => hash_dir(&self.config.buildpacks_dir())?,
         };
         let stack_ids = build::cache::stack_image_ids(&self.docker, &self.config.stack).await?;
         Ok(key_of(&KeyParts {
@@ -580,9 +573,9 @@ enum Builder {
     LanguagePack {
         dir: PathBuf,
     },
+    /// `chosen`: the one buildpack the plan names (installed or fetched); None: `auto`.
     Buildpack {
-        pack: LanguagePack,
-        identity: Option<PathBuf>,
+        chosen: Option<build::buildpack::Buildpack>,
     },
 }
 
