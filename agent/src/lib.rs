@@ -10,6 +10,7 @@ pub mod docker;
 pub mod heat;
 pub mod hostsetup;
 pub mod interrupt;
+pub mod labels;
 pub mod metadata;
 pub mod netaddr;
 pub mod planfile;

@@ -201,6 +201,7 @@ impl Agent {
 
         let env = plan.parameters.clone();
         let req = BuildRequest {
+            agent: self.runtime.agent_id().to_string(),
             app: app.to_string(),
             source_dir: fetched.dir.clone(),
             source_version: fetched.version.clone(),
@@ -244,6 +245,10 @@ impl Agent {
                 test_env.insert("PORT".into(), artifact.ports[0].number.to_string());
                 build::unittest::run(
                     &self.docker,
+                    build::unittest::Owner {
+                        agent: self.runtime.agent_id(),
+                        app,
+                    },
                     &outcome.image,
                     cmd,
                     &test_env,

@@ -571,3 +571,80 @@ fn killed_deploy_work_directory_is_swept_at_the_next_start() {
         .unwrap_or_default();
     assert!(after.is_empty(), "left behind: {after:?}");
 }
+
+/// Every container a deploy makes (build, assemble, unit test, release, supervisor) carries
+/// `solum.agent=<agent id>` and `solum.app` (the app; empty on the supervisor), seen in the
+/// engine's own record of each creation.
+#[test]
+fn every_container_of_a_deploy_carries_the_agent_and_the_app() {
+    let mut agent = TestAgent::new();
+    let name = unique_name("lab");
+    let planfile = write_app(
+        &agent.state.path().join("src"),
+        &name,
+        free_port(),
+        "labels",
+    );
+    let text = std::fs::read_to_string(&planfile).unwrap();
+    std::fs::write(&planfile, format!("{text}  unittest_cmd: echo ok\n")).unwrap();
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - 1;
+    let mut events = Command::new("docker")
+        .args([
+            "events",
+            "--since",
+            &since.to_string(),
+            "--filter",
+            "type=container",
+            "--filter",
+            "event=create",
+            "--format",
+            "{{json .Actor.Attributes}}",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("running docker events");
+    agent.deploy_json(&planfile);
+    // The engine has written every creation by now; give the stream a moment to carry it.
+    std::thread::sleep(Duration::from_secs(2));
+    let _ = events.kill();
+    let out = events.wait_with_output().expect("docker events output");
+    let id = agent.agent_id();
+    let supervisor = format!("solum-supervisor-{id}");
+    let mut roles = Vec::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let attrs: serde_json::Value = serde_json::from_str(line).unwrap();
+        let cname = attrs["name"].as_str().unwrap_or_default();
+        if !cname.contains(&name) && cname != supervisor {
+            continue;
+        }
+        assert_eq!(attrs["solum.agent"], id.as_str(), "{cname}: {attrs}");
+        let app = if cname == supervisor {
+            ""
+        } else {
+            name.as_str()
+        };
+        assert_eq!(attrs["solum.app"], app, "{cname}: {attrs}");
+        let role = attrs["solum.role"]
+            .as_str()
+            .or(attrs["solum.process"].as_str())
+            .unwrap_or(if cname.starts_with("solum-assemble-") {
+                "assemble"
+            } else {
+                "?"
+            });
+        roles.push(role.to_string());
+    }
+    roles.sort();
+    roles.dedup();
+    // The supervisor is made by the deploy of a fresh agent.
+    assert_eq!(
+        roles,
+        ["assemble", "build", "supervisor", "unittest", "web"],
+        "containers seen: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

@@ -20,6 +20,8 @@ pub use crate::progress::LogFn;
 /// Everything a builder needs. Pure data; the builders do the I/O.
 #[derive(Clone)]
 pub struct BuildRequest {
+    /// The agent's id: every container of the build carries it (`labels::LABEL_AGENT`).
+    pub agent: String,
     /// App name (validated): names images `solum/app-<app>` and the cache volume.
     pub app: String,
     /// The fetched source tree on this host.
@@ -125,7 +127,7 @@ pub fn image_repo(app: &str) -> String {
 
 /// Label on every image we build: the build key, so a rebuild with the same inputs is skipped.
 pub const LABEL_BUILD_KEY: &str = "solum.build-key";
-pub const LABEL_APP: &str = "solum.app";
+pub use crate::labels::{LABEL_AGENT, LABEL_APP, LABEL_ROLE};
 
 #[cfg(test)]
 mod tests {

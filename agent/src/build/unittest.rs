@@ -17,16 +17,24 @@ use bollard::Docker;
 use futures_util::StreamExt;
 
 use super::dockerfile::progress::Progress;
-use super::{BuildError, LogFn};
+use super::{BuildError, LogFn, LABEL_AGENT, LABEL_APP, LABEL_ROLE};
 
 /// Lines of output kept for the error message.
 pub const TAIL_LINES: usize = 200;
 /// Label on unit-test containers (value: the image under test).
 pub const LABEL_UNITTEST: &str = "solum.unittest";
 
+/// Whose unit tests run: the container carries the agent's and the app's labels.
+#[derive(Debug, Clone, Copy)]
+pub struct Owner<'a> {
+    pub agent: &'a str,
+    pub app: &'a str,
+}
+
 /// Runs `cmd` in a new container of `image` with `env`, no network, for at most `timeout`.
 pub async fn run(
     docker: &Docker,
+    owner: Owner<'_>,
     image: &str,
     cmd: &str,
     env: &BTreeMap<String, String>,
@@ -57,10 +65,12 @@ pub async fn run(
         entrypoint,
         cmd: Some(command),
         env: Some(env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
-        labels: Some(HashMap::from([(
-            LABEL_UNITTEST.to_string(),
-            image.to_string(),
-        )])),
+        labels: Some(HashMap::from([
+            (LABEL_UNITTEST.to_string(), image.to_string()),
+            (LABEL_AGENT.to_string(), owner.agent.to_string()),
+            (LABEL_APP.to_string(), owner.app.to_string()),
+            (LABEL_ROLE.to_string(), "unittest".to_string()),
+        ])),
         attach_stdout: Some(true),
         attach_stderr: Some(true),
         tty: Some(false),
@@ -70,9 +80,17 @@ pub async fn run(
         }),
         ..Default::default()
     };
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let name = format!("solum-unittest-{}-{nanos:x}", owner.app);
     let id = docker
         .create_container(
-            None::<bollard::query_parameters::CreateContainerOptions>,
+            Some(bollard::query_parameters::CreateContainerOptions {
+                name: Some(name),
+                ..Default::default()
+            }),
             body,
         )
         .await?

@@ -16,13 +16,11 @@ use futures_util::StreamExt;
 
 use super::{ReleaseSpec, RuntimeError};
 
-pub const LABEL_AGENT: &str = "solum.agent";
-pub const LABEL_APP: &str = "solum.app";
+pub use crate::labels::{LABEL_AGENT, LABEL_APP, LABEL_ROLE};
 pub const LABEL_RELEASE: &str = "solum.release";
 pub const LABEL_PROCESS: &str = "solum.process";
 /// Comma-separated container ports of the release (lets `start` route back without records).
 pub const LABEL_PORTS: &str = "solum.ports";
-pub const LABEL_ROLE: &str = "solum.role";
 /// The entrypoint of images made by our buildpack builder.
 pub const SOLUM_START: &str = "/usr/local/bin/solum-start";
 /// The process type that gets the ports and the HTTP health check.
@@ -156,7 +154,13 @@ pub async fn list(
     agent: &str,
     app: Option<&str>,
 ) -> Result<Vec<Managed>, RuntimeError> {
-    let mut labels = vec![format!("{LABEL_AGENT}={agent}"), LABEL_APP.to_string()];
+    // Release containers only: build, unit-test and supervisor containers carry the agent's
+    // and an app's labels too, but no release.
+    let mut labels = vec![
+        format!("{LABEL_AGENT}={agent}"),
+        LABEL_APP.to_string(),
+        LABEL_RELEASE.to_string(),
+    ];
     if let Some(app) = app {
         labels.push(format!("{LABEL_APP}={app}"));
     }

@@ -15,7 +15,7 @@ use bollard::Docker;
 use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 
-use crate::build::{BuildError, BuildRequest, LogFn, LABEL_APP};
+use crate::build::{BuildError, BuildRequest, LogFn, LABEL_AGENT, LABEL_APP, LABEL_ROLE};
 use crate::config::StackConfig;
 use crate::stack::APP_UID;
 
@@ -74,8 +74,9 @@ pub async fn run(
             format!("REQUEST_ID={short_key}-{nanos:x}"),
         ]),
         labels: Some(HashMap::from([
+            (LABEL_AGENT.to_string(), req.agent.clone()),
             (LABEL_APP.to_string(), req.app.clone()),
-            ("solum.role".to_string(), "build".to_string()),
+            (LABEL_ROLE.to_string(), "build".to_string()),
         ])),
         host_config: Some(HostConfig {
             // A fresh named volume is seeded from the image's /tmp/cache, owned by 32767.

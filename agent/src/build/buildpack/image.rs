@@ -17,11 +17,14 @@ use bollard::query_parameters::{
 };
 use bollard::Docker;
 
-use crate::build::BuildError;
+use crate::build::{BuildError, LABEL_AGENT};
 use crate::stack::{APP_UID, LAUNCHER_PATH};
 
 /// The image to make.
 pub struct ImageSpec<'a> {
+    /// The agent's id, on the assembling container (and so on the image, which Docker's
+    /// commit gives the container's labels).
+    pub agent: &'a str,
     pub app: &'a str,
     pub run_image: &'a str,
     /// `repo:tag`.
@@ -89,7 +92,11 @@ pub async fn create(
         working_dir: Some("/app".into()),
         entrypoint: Some(vec![LAUNCHER_PATH.into()]),
         cmd: Some(vec!["web".into()]),
-        labels: Some(spec.labels.clone()),
+        labels: Some({
+            let mut labels = spec.labels.clone();
+            labels.insert(LABEL_AGENT.to_string(), spec.agent.to_string());
+            labels
+        }),
         ..Default::default()
     };
     docker

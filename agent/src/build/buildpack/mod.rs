@@ -114,6 +114,7 @@ pub async fn build_with(
     ]);
     (req.log)(&format!("-----> Making {tag}"));
     let spec = image::ImageSpec {
+        agent: &req.agent,
         app: &req.app,
         run_image: &stack.run_image,
         tag: &tag,
