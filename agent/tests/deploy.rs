@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use solum_tests::{
-    copy_tree, free_port, http_get, repo_root, require_docker, unique_name, wait_http,
+    copy_tree, docker_rm_labelled, free_port, http_get, repo_root, require_docker, run_ok,
+    unique_name, wait_http,
 };
 
 /// One agent: a state dir and the commands run against it. Dropping it removes every
@@ -102,15 +103,6 @@ impl Drop for TestAgent {
                 .output();
         }
     }
-}
-
-fn docker_rm_labelled(label: &str) {
-    let _ = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "docker ps -aq --filter label={label} | xargs -r docker rm -f"
-        ))
-        .output();
 }
 
 fn containers_labelled(label: &str) -> Vec<String> {
@@ -479,15 +471,10 @@ fn status_url_answers_and_status_works_on_a_read_only_state_directory() {
     agent.deploy_json(&planfile);
     // Without --bind-address: the URL comes from where the app is bound.
     let state = agent.state.path().to_str().unwrap().to_string();
-    let out = Command::new(env!("CARGO_BIN_EXE_solum-agent"))
-        .args(["--state-dir", &state, "status", &name, "--json"])
-        .env_remove("SOLUM_AGENT_CONFIG")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = run_ok(
+        Command::new(env!("CARGO_BIN_EXE_solum-agent"))
+            .args(["--state-dir", &state, "status", &name, "--json"])
+            .env_remove("SOLUM_AGENT_CONFIG"),
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let url = v["apps"][0]["urls"][0].as_str().unwrap().to_string();
