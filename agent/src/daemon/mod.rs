@@ -32,8 +32,8 @@ use crate::heat::document::Document;
 use crate::heat::signal::{WaitSignal, WaitStatus};
 use crate::heat::{cfninit, occ_conf};
 use crate::metadata::{self, http::Retry, NovaMetadata};
-use crate::report::outbox::{Delivery, Message, Outbox};
-use crate::report::registrar::{self, Beat, Registration};
+use crate::report::outbox::Outbox;
+use crate::report::registrar::{Beat, Registration};
 use crate::report::signal;
 use crate::state::{read_json, write_json};
 use crate::workflow::Agent;
@@ -465,21 +465,13 @@ async fn queue_registration(
         Some(a) => a.runtime.status(None).await.unwrap_or_default(),
         None => Vec::new(),
     };
-    let reg = Registration {
-        protocol: registrar::PROTOCOL_VERSION,
-        instance_uuid: m.uuid().unwrap_or("").to_string(),
-        name: m.name().unwrap_or("").to_string(),
-        addresses: crate::netaddr::local_ipv4(),
-        agent_version: env!("CARGO_PKG_VERSION").to_string(),
-        capabilities: registrar::capabilities(),
+    let reg = Registration::new(
+        m.uuid().unwrap_or(""),
+        m.name().unwrap_or(""),
+        crate::netaddr::local_ipv4(),
         apps,
-    };
-    outbox.push(&http_message(
-        "registration",
-        &format!("{url}/v1/agents"),
-        token.as_deref(),
-        &reg,
-    ))?;
+    );
+    outbox.push(&reg.message(url, token.as_deref()))?;
     Ok(())
 }
 
@@ -493,18 +485,14 @@ fn wait_condition(
 ) -> std::io::Result<()> {
     let failed = applied.iter().find(|a| a.status_code != 0);
     let signal = match failed {
-        None => WaitSignal {
-            status: WaitStatus::Success,
-            reason: format!("{} deployment(s) applied; apps healthy", applied.len()),
-            data: None,
-            id: "solum-agent".into(),
-        },
-        Some(f) => WaitSignal {
-            status: WaitStatus::Failure,
-            reason: format!("deployment {} failed: {}", f.name, f.message),
-            data: None,
-            id: "solum-agent".into(),
-        },
+        None => signal::wait_signal(
+            WaitStatus::Success,
+            format!("{} deployment(s) applied; apps healthy", applied.len()),
+        ),
+        Some(f) => signal::wait_signal(
+            WaitStatus::Failure,
+            format!("deployment {} failed: {}", f.name, f.message),
+        ),
     };
     send_wait(n, &signal, root, outbox)
 }
@@ -516,12 +504,7 @@ fn wait_failure(
     root: &Path,
     outbox: &Outbox,
 ) -> std::io::Result<()> {
-    let signal = WaitSignal {
-        status: WaitStatus::Failure,
-        reason: crate::source::redact_urls(reason),
-        data: None,
-        id: "solum-agent".into(),
-    };
+    let signal = signal::wait_signal(WaitStatus::Failure, crate::source::redact_urls(reason));
     send_wait(n, &signal, root, outbox)
 }
 
@@ -551,27 +534,6 @@ fn send_wait(
     )
 }
 
-fn http_message<T: serde::Serialize>(
-    what: &str,
-    url: &str,
-    token: Option<&str>,
-    body: &T,
-) -> Message {
-    let headers = token
-        .map(|t| vec![("X-Auth-Token".to_string(), t.to_string())])
-        .unwrap_or_default();
-    Message {
-        what: what.into(),
-        delivery: Delivery::Http {
-            method: "POST".into(),
-            url: url.into(),
-            headers,
-        },
-        body: serde_json::to_string(body).unwrap_or_default(),
-        tries: 0,
-    }
-}
-
 async fn send_beat(
     client: &reqwest::Client,
     url: &str,
@@ -580,23 +542,8 @@ async fn send_beat(
     seq: u64,
     agent: &Agent,
 ) {
-    let uuid = n.uuid().unwrap_or("").to_string();
-    let beat = Beat {
-        protocol: registrar::PROTOCOL_VERSION,
-        instance_uuid: uuid.clone(),
-        seq,
-        time: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0),
-        apps: agent.runtime.status(None).await.unwrap_or_default(),
-    };
-    let msg = http_message(
-        "health beat",
-        &format!("{url}/v1/agents/{uuid}/beats"),
-        token,
-        &beat,
-    );
+    let apps = agent.runtime.status(None).await.unwrap_or_default();
+    let msg = Beat::new(n.uuid().unwrap_or(""), seq, apps).message(url, token);
     // A lost beat is replaced by the next one: one try, no outbox.
     if let Err(e) = signal::send(client, &msg).await {
         tracing::debug!("{e}");
