@@ -314,8 +314,11 @@ async fn solum(
     action: Action,
     records: &Records,
 ) -> (Outcome, Vec<String>) {
+    // Relative sources and language packs resolve against the state root, as `deploy_plan`
+    // resolves them; the deployment's name only labels messages.
+    let base = agent.state.root().to_path_buf();
     let file = Path::new("deployment").join(&d.name);
-    let mut plan = match planfile::parse(&file, &d.config_text()) {
+    let mut plan = match planfile::parse_relative_to(&file, &base, &d.config_text()) {
         Ok(p) => p,
         Err(e) => return (Outcome::failed(e.to_string()), Vec::new()),
     };
@@ -344,7 +347,6 @@ async fn solum(
                     }
                 }),
             };
-            let base = agent.state.root().to_path_buf();
             match agent.deploy_plan(&plan, &base, &opts).await {
                 Ok(reports) => {
                     let mut outputs = BTreeMap::new();
