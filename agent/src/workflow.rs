@@ -111,7 +111,7 @@ impl Agent {
             run_image: cfg.stack.run_image.clone(),
         };
         let runtime = Runtime::new(docker.clone(), state.clone(), settings)?;
-        for dir in crate::workdir::sweep(&state.root().join("apps")) {
+        for dir in crate::workdir::sweep(state.root()) {
             tracing::info!(
                 "removed {}, left by a deploy that was killed",
                 dir.display()
@@ -311,7 +311,7 @@ impl Agent {
     }
 
     fn work_dir(&self, app: &str) -> Result<WorkDir, DeployError> {
-        let base = self.state.app_dir(app).join("work");
+        let base = crate::state::layout::app_work(self.state.root(), app);
         WorkDir::create(&base).map_err(io_err(format!(
             "creating a work directory in {}",
             base.display()
@@ -418,23 +418,19 @@ impl Agent {
     /// Process types of a build, kept beside the state so that a cached image can be released
     /// without inspecting it; `None` when unknown (the image is then rebuilt).
     fn built_processes(&self, app: &str, key: &str) -> Option<BTreeMap<String, Option<String>>> {
-        let path = self
-            .state
-            .app_dir(app)
-            .join("builds")
-            .join(format!("{key}.json"));
+        let path = crate::state::layout::app_build(self.state.root(), app, key);
         crate::state::read_json(&path).ok().flatten()
     }
 
     fn remember_build(&self, app: &str, key: &str, processes: &BTreeMap<String, Option<String>>) {
-        let dir = self.state.app_dir(app).join("builds");
-        if let Err(e) = crate::state::write_json(&dir.join(format!("{key}.json")), processes) {
+        let path = crate::state::layout::app_build(self.state.root(), app, key);
+        if let Err(e) = crate::state::write_json(&path, processes) {
             tracing::warn!("cannot record the build of {app}: {e}");
         }
     }
 
     fn tests_passed(&self, app: &str, key: &str, cmd: &str) -> bool {
-        let path = self.state.app_dir(app).join("tests-passed.json");
+        let path = crate::state::layout::app_tests_passed(self.state.root(), app);
         let passed: Vec<(String, String)> = crate::state::read_json(&path)
             .ok()
             .flatten()
@@ -443,7 +439,7 @@ impl Agent {
     }
 
     fn remember_tests_passed(&self, app: &str, key: &str, cmd: &str) {
-        let path = self.state.app_dir(app).join("tests-passed.json");
+        let path = crate::state::layout::app_tests_passed(self.state.root(), app);
         let mut passed: Vec<(String, String)> = crate::state::read_json(&path)
             .ok()
             .flatten()

@@ -246,8 +246,8 @@ pub async fn run(cfg: crate::config::Config, opts: RunOptions) -> Result<(), Dae
     let client = http_client();
     let root = cfg.state_dir.clone();
     crate::state::StateDir::open(&root).map_err(at(&root))?;
-    let records = Records::open(&root).map_err(at(&root.join("deployments")))?;
-    let outbox = Arc::new(Outbox::open(&root).map_err(at(&root.join("outbox")))?);
+    let records = Records::open(&root).map_err(at(&crate::state::layout::deployments(&root)))?;
+    let outbox = Arc::new(Outbox::open(&root).map_err(at(&crate::state::layout::outbox(&root)))?);
 
     let mut nova_task = startup::nova_in_background(&opts, &client);
     let mut nova: Option<Nova> = None;
@@ -344,7 +344,7 @@ pub async fn run(cfg: crate::config::Config, opts: RunOptions) -> Result<(), Dae
     let mut last_merged: Option<Value> = None;
     let mut beat = tokio::time::interval(opts.beat_interval);
     beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut seq = read_json::<u64>(&root.join("beat-seq.json"))
+    let mut seq = read_json::<u64>(&crate::state::layout::beat_seq(&root))
         .ok()
         .flatten()
         .unwrap_or(0);
@@ -353,7 +353,7 @@ pub async fn run(cfg: crate::config::Config, opts: RunOptions) -> Result<(), Dae
         if sources.poll_due(&client).await {
             let merged = sources.merged();
             if last_merged.as_ref() != Some(&merged) {
-                let _ = write_json(&root.join("metadata.json"), &merged);
+                let _ = write_json(&crate::state::layout::metadata(&root), &merged);
                 match Document::from_value("merged metadata", merged.clone()) {
                     Ok(doc) => {
                         // A new os-collect-config block (a transport switched, credentials
@@ -397,7 +397,7 @@ pub async fn run(cfg: crate::config::Config, opts: RunOptions) -> Result<(), Dae
             _ = beat.tick() => {
                 if let Some(Nova { metadata: n, registrar: Some((url, token)) }) = &nova {
                     seq += 1;
-                    let _ = write_json(&root.join("beat-seq.json"), &seq);
+                    let _ = write_json(&crate::state::layout::beat_seq(&root), &seq);
                     send_beat(&client, url, token.as_deref(), n, seq, &agent).await;
                 }
             }
@@ -518,7 +518,7 @@ fn send_wait(
     let Some(url) = n.meta("solum_wait_url") else {
         return Ok(());
     };
-    let record = root.join("wait-condition.json");
+    let record = crate::state::layout::wait_condition(root);
     if read_json::<Value>(&record).ok().flatten().is_some() {
         return Ok(());
     }

@@ -265,12 +265,7 @@ async fn apply(
         Ok(a) => a,
         Err(e) => return (Outcome::failed(e.to_string()), Vec::new()),
     };
-    let work = agent
-        .state
-        .root()
-        .join("deployments")
-        .join("work")
-        .join(record::file_stem(&d.id));
+    let work = crate::state::layout::deployment_work(agent.state.root(), &record::file_stem(&d.id));
     let (d, raw) = if d.group == "component" {
         let name = d.input("deploy_action").unwrap_or_else(|| "CREATE".into());
         match hook::component(d, &d.raw, &name) {

@@ -227,7 +227,7 @@ pub struct HealthRecord {
 }
 
 pub fn health_path(root: &Path, app: &str) -> PathBuf {
-    root.join("health").join(format!("{app}.json"))
+    crate::state::layout::health(root, app)
 }
 
 pub use super::unix_now;
