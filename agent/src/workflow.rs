@@ -154,6 +154,9 @@ impl Agent {
         opts: &DeployOptions,
     ) -> Result<Vec<DeployReport>, DeployError> {
         check_ports_distinct(plan)?;
+        for artifact in &plan.artifacts {
+            crate::appname::check(&plan.app_name(artifact)).map_err(DeployError::Invalid)?;
+        }
         let mut reports = Vec::new();
         for artifact in &plan.artifacts {
             let app = plan.app_name(artifact);
@@ -334,7 +337,7 @@ impl Agent {
             return Ok(Builder::Buildpack { chosen: None });
         };
         let installed = self.config.buildpacks_dir().join(name);
-        if is_plain_name(name) && installed.is_dir() {
+        if build::buildpack::is_installed_name(name) && installed.is_dir() {
             return Ok(Builder::Buildpack {
                 chosen: Some(build::buildpack::Buildpack {
                     name: name.clone(),
@@ -454,7 +457,7 @@ impl Agent {
     }
 
     fn record_error(&self, app: &str, message: &str) {
-        if !is_plain_name(app) {
+        if !crate::appname::is_valid(app) {
             return;
         }
         let mut record = match self.state.read_app(app) {
@@ -497,9 +500,7 @@ impl Agent {
     /// by label, so an app whose deploys all failed is destroyable too), its build cache and
     /// its state. An image still used by a container outside the app stays.
     pub async fn destroy(&self, app: &str) -> Result<(), DeployError> {
-        if !is_plain_name(app) {
-            return Err(DeployError::Invalid(format!("{app:?} is not an app name")));
-        }
+        crate::appname::check(app).map_err(DeployError::Invalid)?;
         let record = self
             .state
             .read_app(app)
@@ -558,9 +559,7 @@ impl Agent {
     }
 
     fn record(&self, app: &str) -> Result<AppRecord, DeployError> {
-        if !is_plain_name(app) {
-            return Err(DeployError::Invalid(format!("{app:?} is not an app name")));
-        }
+        crate::appname::check(app).map_err(DeployError::Invalid)?;
         self.state
             .read_app(app)
             .map_err(io_err(format!("reading the record of {app}")))?
@@ -691,14 +690,6 @@ fn check_ports_distinct(plan: &Plan) -> Result<(), DeployError> {
     Ok(())
 }
 
-/// App and buildpack names: what `^[a-zA-Z0-9-_]{1,100}$` allows (safe as a path component).
-pub fn is_plain_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 100
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
 fn short(image: &str) -> &str {
     let s = image.strip_prefix("sha256:").unwrap_or(image);
     &s[..s.len().min(12)]
@@ -742,14 +733,5 @@ mod tests {
             key_of(&parts("t", &e1, &stack)),
             key_of(&parts("t", &e2, &stack))
         );
-    }
-
-    #[test]
-    fn plain_names() {
-        assert!(is_plain_name("my-app_1"));
-        assert!(!is_plain_name(""));
-        assert!(!is_plain_name("../x"));
-        assert!(!is_plain_name("a/b"));
-        assert!(!is_plain_name(&"a".repeat(101)));
     }
 }

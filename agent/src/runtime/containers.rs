@@ -26,8 +26,12 @@ pub const SOLUM_START: &str = "/usr/local/bin/solum-start";
 /// The process type that gets the ports and the HTTP health check.
 pub const WEB: &str = "web";
 
-/// Checks a name used in container names, labels and file names: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
+/// Checks a name used in container names, labels and file names: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`;
+/// an app's name (`what` = "app") by the one rule of app names, `appname::check`.
 pub fn check_name(what: &str, name: &str) -> Result<(), RuntimeError> {
+    if what == "app" {
+        return crate::appname::check(name).map_err(RuntimeError::Other);
+    }
     let ok = name.len() <= 63
         && name
             .bytes()

@@ -21,7 +21,7 @@ use super::{
 use crate::config::StackConfig;
 
 pub use container::cache_volume;
-pub use plan::{parse_buildpacks_file, Buildpack};
+pub use plan::{is_installed_name, parse_buildpacks_file, Buildpack};
 
 /// Image label holding the process table (JSON), so a cached image can be released as is.
 pub const LABEL_PROCESSES: &str = "solum.processes";

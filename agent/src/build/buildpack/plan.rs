@@ -52,7 +52,7 @@ pub fn parse_buildpacks_file(text: &str) -> Vec<String> {
 }
 
 /// A name that can only mean an installed buildpack directory.
-fn is_plain_name(s: &str) -> bool {
+pub fn is_installed_name(s: &str) -> bool {
     !s.is_empty()
         && !s.starts_with('.')
         && s.chars()
@@ -147,7 +147,7 @@ async fn resolve(
 /// The installed buildpack `spec` names, if it is a plain name of one.
 fn installed_named(spec: &str, req: &BuildRequest) -> Option<Buildpack> {
     let dir = req.buildpacks_dir.join(spec);
-    (is_plain_name(spec) && dir.is_dir()).then(|| Buildpack {
+    (is_installed_name(spec) && dir.is_dir()).then(|| Buildpack {
         name: spec.to_string(),
         dir,
     })
@@ -298,11 +298,11 @@ mod tests {
     }
 
     #[test]
-    fn plain_names() {
-        assert!(is_plain_name("python"));
-        assert!(!is_plain_name("../python"));
-        assert!(!is_plain_name("https://x/y.git"));
-        assert!(!is_plain_name(".."));
+    fn installed_names() {
+        assert!(is_installed_name("python"));
+        assert!(!is_installed_name("../python"));
+        assert!(!is_installed_name("https://x/y.git"));
+        assert!(!is_installed_name(".."));
     }
 
     #[test]
