@@ -1,7 +1,7 @@
 //! Turning fetched source into a runnable image. Three builders share one request/outcome
 //! shape: Heroku buildpacks (`buildpack`), the source's Dockerfile (`dockerfile`) and Solum
-//! custom language packs (`langpack`). `select` picks one from the plan; `cache` decides when
-//! nothing needs building at all.
+//! custom language packs (`langpack`). `workflow` picks one for an artifact and computes its
+//! build key; `cache` finds an image already built with that key, so nothing is rebuilt.
 
 pub mod buildpack;
 pub mod cache;
@@ -38,7 +38,7 @@ pub struct BuildRequest {
     pub buildpacks_dir: PathBuf,
     /// Working directory for this build's scratch files (fetched buildpacks, context tars).
     pub work_dir: PathBuf,
-    /// The content hash identifying this build's inputs (see `cache::build_key`).
+    /// The content hash identifying this build's inputs (computed by `workflow`).
     pub key: String,
     pub log: LogFn,
 }
