@@ -26,25 +26,15 @@ pub const SOLUM_START: &str = "/usr/local/bin/solum-start";
 /// The process type that gets the ports and the HTTP health check.
 pub const WEB: &str = "web";
 
-/// Checks a name used in container names, labels and file names: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`;
-/// an app's name (`what` = "app") by the one rule of app names, `appname::check`.
+/// Checks a name used in container names, labels and file names (an app's, a release's, a
+/// process type's) by the one rule of app names, `appname`.
 pub fn check_name(what: &str, name: &str) -> Result<(), RuntimeError> {
-    if what == "app" {
-        return crate::appname::check(name).map_err(RuntimeError::Other);
-    }
-    let ok = name.len() <= 63
-        && name
-            .bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_alphanumeric())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
-    if ok {
+    if crate::appname::is_valid(name) {
         Ok(())
     } else {
         Err(RuntimeError::Other(format!(
-            "invalid {what} name {name:?}: use letters, digits, '_', '.' and '-' (at most 63, starting with a letter or digit)"
+            "invalid {what} name {name:?}: use letters, digits, '_', '.' and '-' (at most {}, starting with a letter or digit)",
+            crate::appname::MAX_LEN
         )))
     }
 }

@@ -11,10 +11,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use bollard::models::ContainerCreateBody;
-use bollard::query_parameters::{
-    CommitContainerOptionsBuilder, CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder,
-    UploadToContainerOptionsBuilder,
-};
+use bollard::query_parameters::{CommitContainerOptionsBuilder, UploadToContainerOptionsBuilder};
 use bollard::Docker;
 
 use crate::build::{BuildError, LABEL_AGENT};
@@ -99,27 +96,9 @@ pub async fn create(
         }),
         ..Default::default()
     };
-    docker
-        .create_container(
-            Some(CreateContainerOptionsBuilder::new().name(&name).build()),
-            body,
-        )
-        .await?;
+    super::container::create(docker, &name, body).await?;
     let result = fill_and_commit(docker, &name, spec, slug_tgz).await;
-    let removed = docker
-        .remove_container(
-            &name,
-            Some(
-                RemoveContainerOptionsBuilder::new()
-                    .force(true)
-                    .v(true)
-                    .build(),
-            ),
-        )
-        .await;
-    let id = result?;
-    removed?;
-    Ok(id)
+    super::container::finish(docker, &name, result).await
 }
 
 async fn fill_and_commit(
