@@ -46,18 +46,25 @@ pub async fn build(docker: &Docker, req: &BuildRequest) -> Result<BuildOutcome, 
         dockerfile.display(),
         ctx.len
     ));
-    let labels = app_labels(req);
-    let image = build_image(
-        docker,
-        ctx,
-        &ImageSpec {
-            tag: &tag,
-            labels: &labels,
-            build_args: &req.env,
-        },
-        &req.log,
-    )
-    .await?;
+    build_app_image(docker, req, ctx, &tag, app_labels(req), processes).await
+}
+
+/// Builds the app image `tag` of `req` from `ctx` with `labels` and the plan's parameters as
+/// build arguments; the outcome runs `processes`.
+pub async fn build_app_image(
+    docker: &Docker,
+    req: &BuildRequest,
+    ctx: ContextTar,
+    tag: &str,
+    labels: BTreeMap<String, String>,
+    processes: BTreeMap<String, Option<String>>,
+) -> Result<BuildOutcome, BuildError> {
+    let spec = ImageSpec {
+        tag,
+        labels: &labels,
+        build_args: &req.env,
+    };
+    let image = build_image(docker, ctx, &spec, &req.log).await?;
     Ok(BuildOutcome {
         image,
         processes,

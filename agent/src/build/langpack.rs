@@ -106,22 +106,7 @@ pub async fn build(
     (req.log)(&format!("-----> Building {tag} with language pack {name}"));
     let mut labels = dockerfile::app_labels(req);
     labels.insert(LABEL_LANGPACK.into(), name.clone());
-    let image = dockerfile::build_image(
-        docker,
-        ctx,
-        &ImageSpec {
-            tag: &tag,
-            labels: &labels,
-            build_args: &req.env,
-        },
-        &req.log,
-    )
-    .await?;
-    Ok(BuildOutcome {
-        image,
-        processes,
-        cached: false,
-    })
+    dockerfile::build_app_image(docker, req, ctx, &tag, labels, processes).await
 }
 
 /// Builds (or finds) `solum/lp-<name>:<tree-hash[..12]>`; returns the tag.
