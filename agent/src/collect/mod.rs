@@ -13,6 +13,23 @@ pub mod request;
 use serde_json::Value;
 use solum_limits::json::JsonError;
 
+/// Sends `request` for the source `name`: a transport error (its URL left out) or a status
+/// other than 2xx makes the source unavailable.
+async fn send_ok(
+    request: reqwest::RequestBuilder,
+    name: &str,
+) -> Result<reqwest::Response, CollectError> {
+    let resp = request
+        .send()
+        .await
+        .map_err(|e| CollectError::unavailable(name, crate::metadata::http::without_url(&e)))?;
+    let status = resp.status();
+    if !status.is_success() {
+        return Err(CollectError::unavailable(name, format!("HTTP {status}")));
+    }
+    Ok(resp)
+}
+
 /// The result of one poll of one source.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Poll {
