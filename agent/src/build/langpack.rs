@@ -68,15 +68,8 @@ pub async fn build(
 
     let tag = dockerfile::app_tag(&req.app, &req.key)?;
     let processes = dockerfile::web_process(req.run_cmd.clone());
-    if let Some(image) = dockerfile::existing_build(docker, &tag, &req.key).await? {
-        (req.log)(&format!(
-            "-----> {tag} is already built for these inputs; reusing it"
-        ));
-        return Ok(BuildOutcome {
-            image,
-            processes,
-            cached: true,
-        });
+    if let Some(outcome) = dockerfile::already_built(docker, req, &tag, &processes).await? {
+        return Ok(outcome);
     }
 
     let lp_tag = pack_image(docker, &name, langpack_dir, &req.work_dir, &req.log).await?;
