@@ -87,18 +87,6 @@ pub async fn process(
         tracing::warn!("{}: {e}", hooks.heat_config_file.display());
     }
     refresh::run(hooks, refresh::Stage::Before).await;
-    let applied = apply_new(agent, doc, records, outbox, hooks).await;
-    refresh::run(hooks, refresh::Stage::After).await;
-    applied
-}
-
-async fn apply_new(
-    agent: &Agent,
-    doc: &Document,
-    records: &Records,
-    outbox: &Outbox,
-    hooks: &Hooks,
-) -> Vec<Applied> {
     let mut applied = Vec::new();
     for d in &doc.deployments {
         match apply_one(agent, d, records, outbox, hooks).await {
@@ -120,6 +108,7 @@ async fn apply_new(
             }
         }
     }
+    refresh::run(hooks, refresh::Stage::After).await;
     applied
 }
 
