@@ -153,8 +153,8 @@ impl Runtime {
         Ok(())
     }
 
-    /// Stops the app's containers (kept, with their images) after taking its route away.
-    pub async fn stop(&self, app: &str) -> Result<(), RuntimeError> {
+    /// Takes the route of `app` away; returns its containers (NoSuchApp when it has neither).
+    async fn unroute(&self, app: &str) -> Result<Vec<containers::Managed>, RuntimeError> {
         containers::check_name("app", app)?;
         let all = containers::list(&self.docker, &self.agent, Some(app)).await?;
         let routed = routes::read_routes(self.state.root())
@@ -163,6 +163,12 @@ impl Runtime {
             return Err(RuntimeError::NoSuchApp(app.to_string()));
         }
         self.set_route(app, None).await?;
+        Ok(all)
+    }
+
+    /// Stops the app's containers (kept, with their images) after taking its route away.
+    pub async fn stop(&self, app: &str) -> Result<(), RuntimeError> {
+        let all = self.unroute(app).await?;
         for c in &all {
             containers::stop(&self.docker, &c.id, STOP_SECS).await?;
         }
@@ -231,14 +237,7 @@ impl Runtime {
 
     /// Removes the app's route and containers (its images are the caller's business).
     pub async fn destroy(&self, app: &str) -> Result<(), RuntimeError> {
-        containers::check_name("app", app)?;
-        let all = containers::list(&self.docker, &self.agent, Some(app)).await?;
-        let routed = routes::read_routes(self.state.root())
-            .map_err(RuntimeError::io("reading the routes"))?;
-        if all.is_empty() && !routed.apps.contains_key(app) {
-            return Err(RuntimeError::NoSuchApp(app.to_string()));
-        }
-        self.set_route(app, None).await?;
+        let all = self.unroute(app).await?;
         for c in &all {
             containers::stop(&self.docker, &c.id, STOP_SECS).await?;
             containers::remove(&self.docker, &c.id).await?;
