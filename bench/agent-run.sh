@@ -22,7 +22,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 minutes=${1:-3}
 case "$minutes" in ''|*[!0-9]*) echo "usage: $0 [MINUTES] (a whole number)" >&2; exit 2;; esac
-[ "$minutes" -ge 1 ] && [ "$minutes" -le 120 ] || { echo "MINUTES must be 1..120" >&2; exit 2; }
+if ! { [ "$minutes" -ge 1 ] && [ "$minutes" -le 120 ]; }; then echo "MINUTES must be 1..120" >&2; exit 2; fi
 secs=$((minutes * 60))
 venv=${OCC_VENV:-$HOME/.cache/solum-bench/occ-venv}
 if [ ! -x "$venv/bin/os-collect-config" ]; then
@@ -96,6 +96,7 @@ start_occ() { # dir port max_interval(or "") -> occ_pid
   local d=$1 extra=()
   [ -n "$3" ] && extra=(--polling-interval "$3" --min-polling-interval 1)
   : >"$d/occ.conf"
+  # shellcheck disable=SC2094 # occ.log is os-collect-config's log file and its stderr: both append
   "$venv/bin/os-collect-config" --config-file "$d/occ.conf" --cachedir "$d/occ-cache" \
     --backup-cachedir "$d/occ-backup" --command true --log-file "$d/occ.log" "${extra[@]}" \
     --cfn-metadata-url "http://127.0.0.1:$2/v1/" --cfn-stack-name "$stack" --cfn-path server.Metadata \
@@ -108,7 +109,7 @@ kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status" 2>/dev/null || echo
 served() { python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); ok=sum(1 for q in r["requests"] if q["path"]=="/v1/" and q["status"]==200); print(ok, r["total"]-ok)' "$1"; }
 
 round() { # name max_interval
-  local name=$1 max=$2 a=$work/$1-agent o=$work/$1-occ
+  local max=$2 a=$work/$1-agent o=$work/$1-occ
   mkdir -p "$a" "$o"
   start_fixture "$a"; local aport=$fx_port
   start_fixture "$o"; local oport=$fx_port
@@ -136,7 +137,8 @@ round() { # name max_interval
   span=$(echo "$(date +%s.%N) - $tw" | bc)
   local sup_rss=0 sup_cpu=0 id cid p
   id=$(cat "$a/state/agent-id" 2>/dev/null || true)
-  cid=$( [ -n "$id" ] && docker ps -q --filter "label=solum.agent=$id" | head -1 || true)
+  cid=
+  if [ -n "$id" ]; then cid=$(docker ps -q --filter "label=solum.agent=$id" | head -1 || true); fi
   if [ -n "$cid" ]; then # every process of the container (docker-init and solum-agent supervise)
     for p in $(docker top "$cid" -eo pid | tail -n +2); do
       sup_rss=$((sup_rss + $(kb "$p" VmRSS))); sup_cpu=$((sup_cpu + $(cpu_ticks "$p")))

@@ -34,7 +34,7 @@ elapsed() { echo "$(now) - $1" | bc; }
 wait_http() { for _ in $(seq 600); do curl -fs -o /dev/null "$1" && return 0; sleep 0.1; done; echo "no answer from $1" >&2; return 1; }
 
 prepare() { # app-dir name port -> planfile
-  rm -rf "$work/$2"; cp -a "$1" "$work/$2"
+  rm -rf "${work:?}/$2"; cp -a "$1" "$work/$2"
   sed -i -e "s/^name:.*/name: $2/" -e "s/^\(\s*\)ports:.*/\1ports: $3/" "$work/$2/Planfile"
   echo "$work/$2/Planfile"
 }

@@ -58,7 +58,7 @@ PY
 
 T_OURS=$(best "$OURS" --quiet "$TMP/big.ign")
 T_THEIRS=$(best ignition-validate "$TMP/big.ign")
-python3 - "$FILES" "$SIZE" $T_OURS $T_THEIRS "$(nproc)" "$(cut -d' ' -f1 /proc/loadavg)" <<'PY'
+python3 - "$FILES" "$SIZE" "$T_OURS" "$T_THEIRS" "$(nproc)" "$(cut -d' ' -f1 /proc/loadavg)" <<'PY'
 import sys
 files, size = int(sys.argv[1]), int(sys.argv[2])
 ours_wall, ours_cpu, theirs_wall, theirs_cpu = map(float, sys.argv[3:7])

@@ -79,8 +79,8 @@ time_build() {
 # boot IMAGE NAME: the median of BENCH_BOOTS (default 3) boots' seconds to `login:` (one
 # boot is noisy: other work on the host moves it by a second or more).
 boot() {
-    local img=$1 name=$2 i times=()
-    for i in $(seq "${BENCH_BOOTS:-3}"); do
+    local img=$1 name=$2 _ times=()
+    for _ in $(seq "${BENCH_BOOTS:-3}"); do
         times+=("$("$here/bench/image-boot.sh" "$img" "$work/$name.serial" 240)")
     done
     echo "boot times of $name: ${times[*]}" >&2
@@ -103,7 +103,8 @@ if [ "${BENCH_SKIP_DIB:-0}" != 1 ]; then
     export DIB_IMAGE_CACHE=$work/dib-cache
     [ "${BENCH_DIB_DEBOOTSTRAP_CACHE:-0}" = 1 ] && export DIB_DEBOOTSTRAP_CACHE=1
     # DIB runs everything through sudo, which these machines lack; we are root.
-    export PATH="$("$here/bench/image-sudo-shim.sh" "$work/shim"):$PATH"
+    shim=$("$here/bench/image-sudo-shim.sh" "$work/shim")
+    export PATH="$shim:$PATH"
     time_build dib-cold "$dib_run" -o "$work/out/dib" -t qcow2 "${elements[@]}"
     r[dib_cold]=$secs r[dib_rss]=$rss_mb
     time_build dib-warm "$dib_run" -o "$work/out/dib" -t qcow2 "${elements[@]}"

@@ -42,7 +42,7 @@ cleanup() {
     elif [ "${BENCH_KEEP:-0}" != 1 ]; then
         rm -rf "$work"
     fi
-    exit $rc
+    exit "$rc"
 }
 rm -rf "$work"
 mkdir -p "$work/out" "$work/inputs" "$work/home/.ssh"

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace: formatting, lints, unit tests and the end-to-end suites
-# against the real Docker engine, git, mmdebstrap and ignition-validate. Nothing is skipped:
-# a test whose tool is missing fails.
+# against the real Docker engine, git, mmdebstrap and ignition-validate; shellcheck over the
+# shell scripts (scripts/shellcheck.sh). Nothing is skipped: a test whose tool is missing fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 cargo fmt --all -- --check
+./scripts/shellcheck.sh
 cargo clippy --workspace --all-targets -q -- -D warnings
 cargo test --workspace --no-fail-fast -- --test-threads "${SOLUM_TEST_THREADS:-4}"
 # Every fuzz target under afl-fuzz for a few seconds from its seeds (fuzz/README.md): a crash,

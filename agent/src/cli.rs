@@ -1,4 +1,4 @@
-//! Command-line interface (the contract of DESIGN.md). Only wiring: parse flags, build the
+//! Command-line interface (the commands README.md documents). Only wiring: parse flags, build the
 //! pieces, run, print. Errors are printed once, as a chain, with exit code 1.
 
 use std::net::IpAddr;

@@ -124,56 +124,6 @@ pub enum ConfigError {
 }
 
 impl Config {
-    /// The daemon's options: defaults overridden by the configuration's keys.
-    pub fn run_options(&self) -> crate::daemon::RunOptions {
-        let mut o = crate::daemon::RunOptions {
-            config_drive: self.config_drive.clone(),
-            ..Default::default()
-        };
-        if let Some(u) = &self.metadata_url {
-            o.metadata_url = u.clone();
-        }
-        if let Some(p) = &self.cfn_init_path {
-            o.cfn_init_path = p.clone();
-        }
-        if let Some(p) = &self.local_data_dir {
-            o.local_dir = p.clone();
-        }
-        if let Some(p) = &self.os_collect_config_file {
-            o.occ_conf_path = p.clone();
-        }
-        o.collect = self.os_collect_config.clone();
-        if let Some(p) = &self.hooks_dir {
-            o.hooks.dir = p.clone();
-        }
-        if let Some(s) = self.hook_timeout {
-            o.hooks.timeout = std::time::Duration::from_secs(s.max(1));
-        }
-        if let Some(p) = &self.refresh_config_dir {
-            o.hooks.refresh_dir = p.clone();
-        }
-        if let Some(p) = &self.heat_config_file {
-            o.hooks.heat_config_file = p.clone();
-        }
-        if let Some(p) = &self.status_socket {
-            o.status_socket = if p.as_os_str().is_empty() {
-                None
-            } else {
-                Some(p.clone())
-            };
-        }
-        if let Some(s) = self.poll_max_interval {
-            o.max_interval = Some(std::time::Duration::from_secs(s.max(1)));
-        }
-        if let Some(s) = self.beat_interval {
-            o.beat_interval = std::time::Duration::from_secs(s.max(1));
-        }
-        if let Some(s) = self.docker_wait {
-            o.docker_patience = std::time::Duration::from_secs(s.max(1));
-        }
-        o
-    }
-
     /// Loads `path`; a missing file is fine only when `required` is false (the default path).
     pub fn load(path: &Path, required: bool) -> Result<Config, ConfigError> {
         match std::fs::read_to_string(path) {

@@ -1,6 +1,7 @@
 //! solum-agent: from a Planfile to a healthy app in Docker, driven by Heat and Nova metadata.
 //! The binary (`main.rs`, `cli.rs`) only wires these modules together; see ARCHITECTURE.md.
 
+pub mod appname;
 pub mod build;
 pub mod collect;
 pub mod config;
@@ -10,9 +11,11 @@ pub mod docker;
 pub mod heat;
 pub mod hostsetup;
 pub mod interrupt;
+pub mod labels;
 pub mod metadata;
 pub mod netaddr;
 pub mod planfile;
+pub mod progress;
 pub mod report;
 pub mod runtime;
 pub mod source;

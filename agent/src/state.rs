@@ -2,12 +2,22 @@
 //! Every write is atomic (temp file in the same directory, fsync, rename, fsync the
 //! directory), so a killed agent finds either the old or the new record, never half of one.
 //!
-//! Layout:
-//!   agent-id                 random id of this agent (labels its containers)
-//!   apps/<app>/app.json      the app's record (`AppRecord`): desired state and current release
-//!   apps/<app>/src/          the last fetched source
-//!   routes.json, routes.ack  the supervisor's routes and its acknowledgement (runtime::routes)
-//!   health/<app>.json        health as seen by the supervisor
+//! Layout (every path is named in `layout` below, and nowhere else):
+//!   agent-id                      random id of this agent (labels its containers)
+//!   apps/<app>/app.json           the app's record (`AppRecord`): desired state, current release
+//!   apps/<app>/builds/<key>.json  the process table of the image built with that build key
+//!   apps/<app>/tests-passed.json  the (build key, unittest_cmd) pairs whose tests passed
+//!   apps/<app>/work/deploy-*/     one deploy's work directory (`workdir`, flocked): the fetched
+//!                                 source (`src/`), language pack, buildpacks; removed after it
+//!   routes.json, routes.ack,      the supervisor's routes, its acknowledgement, and the lock of
+//!   routes.lock                   their writers (`runtime::routes`)
+//!   health/<app>.json             health as seen by the supervisor
+//!   deployments/                  the record of each Heat deployment applied (`deployments::record`)
+//!   deployments/work/<id>/        a deployment hook's working directory
+//!   outbox/                       signals not yet delivered (`report::outbox`)
+//!   wait-condition.json           the one wait-condition signal, once sent
+//!   beat-seq.json                 the last health beat's number
+//!   metadata.json                 the merged metadata last acted on (for operators)
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -50,6 +60,65 @@ pub fn read_json<T: DeserializeOwned>(path: &Path) -> std::io::Result<Option<T>>
     }
 }
 
+/// Every path of the state directory, from its root (see the layout above).
+pub mod layout {
+    use std::path::{Path, PathBuf};
+
+    pub fn agent_id(root: &Path) -> PathBuf {
+        root.join("agent-id")
+    }
+    pub fn apps(root: &Path) -> PathBuf {
+        root.join("apps")
+    }
+    pub fn app(root: &Path, app: &str) -> PathBuf {
+        apps(root).join(app)
+    }
+    pub fn app_record(root: &Path, app_name: &str) -> PathBuf {
+        app(root, app_name).join("app.json")
+    }
+    pub fn app_build(root: &Path, app_name: &str, key: &str) -> PathBuf {
+        app(root, app_name)
+            .join("builds")
+            .join(format!("{key}.json"))
+    }
+    pub fn app_tests_passed(root: &Path, app_name: &str) -> PathBuf {
+        app(root, app_name).join("tests-passed.json")
+    }
+    pub fn app_work(root: &Path, app_name: &str) -> PathBuf {
+        app(root, app_name).join("work")
+    }
+    pub fn routes(root: &Path) -> PathBuf {
+        root.join("routes.json")
+    }
+    pub fn routes_ack(root: &Path) -> PathBuf {
+        root.join("routes.ack")
+    }
+    pub fn routes_lock(root: &Path) -> PathBuf {
+        root.join("routes.lock")
+    }
+    pub fn health(root: &Path, app: &str) -> PathBuf {
+        root.join("health").join(format!("{app}.json"))
+    }
+    pub fn deployments(root: &Path) -> PathBuf {
+        root.join("deployments")
+    }
+    pub fn deployment_work(root: &Path, stem: &str) -> PathBuf {
+        deployments(root).join("work").join(stem)
+    }
+    pub fn outbox(root: &Path) -> PathBuf {
+        root.join("outbox")
+    }
+    pub fn wait_condition(root: &Path) -> PathBuf {
+        root.join("wait-condition.json")
+    }
+    pub fn beat_seq(root: &Path) -> PathBuf {
+        root.join("beat-seq.json")
+    }
+    pub fn metadata(root: &Path) -> PathBuf {
+        root.join("metadata.json")
+    }
+}
+
 /// The state directory and the paths in it.
 #[derive(Debug, Clone)]
 pub struct StateDir {
@@ -76,7 +145,7 @@ impl StateDir {
     /// This agent's id: made once, then stable. Labels containers so that two agents (or two
     /// test state dirs) on one engine never adopt each other's containers.
     pub fn agent_id(&self) -> std::io::Result<String> {
-        let path = self.root.join("agent-id");
+        let path = layout::agent_id(&self.root);
         match std::fs::read_to_string(&path) {
             Ok(s) if is_agent_id(s.trim()) => Ok(s.trim().to_string()),
             Ok(_) | Err(_) => {
@@ -90,11 +159,11 @@ impl StateDir {
     }
 
     pub fn app_dir(&self, app: &str) -> PathBuf {
-        self.root.join("apps").join(app)
+        layout::app(&self.root, app)
     }
 
     pub fn app_record_path(&self, app: &str) -> PathBuf {
-        self.app_dir(app).join("app.json")
+        layout::app_record(&self.root, app)
     }
 
     pub fn read_app(&self, app: &str) -> std::io::Result<Option<AppRecord>> {
@@ -115,7 +184,7 @@ impl StateDir {
     /// Names of all apps with a record.
     pub fn apps(&self) -> std::io::Result<Vec<String>> {
         let mut out = Vec::new();
-        let dir = self.root.join("apps");
+        let dir = layout::apps(&self.root);
         let entries = match std::fs::read_dir(&dir) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),

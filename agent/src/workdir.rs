@@ -4,6 +4,7 @@
 //! its process dies, so the sweep at the next start never touches a deploy that is running
 //! (another agent process, the daemon beside a CLI deploy).
 
+use crate::state::layout;
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
@@ -54,15 +55,17 @@ fn is_stale(dir: &Path) -> bool {
     }
 }
 
-/// Removes the work directories of dead deploys under every `apps/<app>/work` of `apps`;
-/// returns those removed. Errors (a read-only state directory) leave things as they are.
-pub fn sweep(apps: &Path) -> Vec<PathBuf> {
+/// Removes the work directories of dead deploys under every app's work directory of the state
+/// directory `root`; returns those removed. Errors (a read-only state directory) leave things as
+/// they are.
+pub fn sweep(root: &Path) -> Vec<PathBuf> {
     let mut removed = Vec::new();
-    let Ok(entries) = std::fs::read_dir(apps) else {
+    let Ok(entries) = std::fs::read_dir(layout::apps(root)) else {
         return removed;
     };
     for app in entries.flatten() {
-        let Ok(works) = std::fs::read_dir(app.path().join("work")) else {
+        let work = layout::app_work(root, &app.file_name().to_string_lossy());
+        let Ok(works) = std::fs::read_dir(work) else {
             continue;
         };
         for w in works.flatten() {
@@ -84,7 +87,7 @@ mod tests {
     #[test]
     fn live_directories_stay_dead_ones_go() {
         let d = tempfile::tempdir().unwrap();
-        let base = d.path().join("web/work");
+        let base = layout::app_work(d.path(), "web");
         let live = WorkDir::create(&base).unwrap();
         std::fs::write(live.path().join("x"), "x").unwrap();
         // A killed deploy: its lock file exists, nobody holds it.

@@ -115,7 +115,7 @@ impl Agent {
                 .unwrap_or(crate::runtime::RELEASE_TIMEOUT),
         };
         let runtime = Runtime::new(docker.clone(), state.clone(), settings)?;
-        for dir in crate::workdir::sweep(&state.root().join("apps")) {
+        for dir in crate::workdir::sweep(state.root()) {
             tracing::info!(
                 "removed {}, left by a deploy that was killed",
                 dir.display()
@@ -158,6 +158,9 @@ impl Agent {
         opts: &DeployOptions,
     ) -> Result<Vec<DeployReport>, DeployError> {
         check_ports_distinct(plan)?;
+        for artifact in &plan.artifacts {
+            crate::appname::check(&plan.app_name(artifact)).map_err(DeployError::Invalid)?;
+        }
         let mut reports = Vec::new();
         for artifact in &plan.artifacts {
             let app = plan.app_name(artifact);
@@ -205,6 +208,7 @@ impl Agent {
 
         let env = plan.parameters.clone();
         let req = BuildRequest {
+            agent: self.runtime.agent_id().to_string(),
             app: app.to_string(),
             source_dir: fetched.dir.clone(),
             source_version: fetched.version.clone(),
@@ -248,6 +252,10 @@ impl Agent {
                 test_env.insert("PORT".into(), artifact.ports[0].number.to_string());
                 build::unittest::run(
                     &self.docker,
+                    build::unittest::Owner {
+                        agent: self.runtime.agent_id(),
+                        app,
+                    },
                     &outcome.image,
                     cmd,
                     &test_env,
@@ -313,7 +321,7 @@ impl Agent {
     }
 
     fn work_dir(&self, app: &str) -> Result<WorkDir, DeployError> {
-        let base = self.state.app_dir(app).join("work");
+        let base = crate::state::layout::app_work(self.state.root(), app);
         WorkDir::create(&base).map_err(io_err(format!(
             "creating a work directory in {}",
             base.display()
@@ -333,16 +341,15 @@ impl Agent {
             return Ok(Builder::Dockerfile);
         }
         let LanguagePack::Named(name) = &artifact.language_pack else {
-            return Ok(Builder::Buildpack {
-                pack: LanguagePack::Auto,
-                identity: None,
-            });
+            return Ok(Builder::Buildpack { chosen: None });
         };
         let installed = self.config.buildpacks_dir().join(name);
-        if is_plain_name(name) && installed.is_dir() {
+        if build::buildpack::is_installed_name(name) && installed.is_dir() {
             return Ok(Builder::Buildpack {
-                pack: LanguagePack::Named(name.clone()),
-                identity: Some(installed),
+                chosen: Some(build::buildpack::Buildpack {
+                    name: name.clone(),
+                    dir: installed,
+                }),
             });
         }
         let dir = match source::classify(name, base) {
@@ -362,10 +369,10 @@ impl Agent {
         if build::langpack::is_langpack(&dir) {
             Ok(Builder::LanguagePack { dir })
         } else {
-            let pack = LanguagePack::Named(dir.to_string_lossy().into_owned());
+            // The directory as fetched, not named again: a buildpack needs its bin/compile.
+            let name = dir.to_string_lossy().into_owned();
             Ok(Builder::Buildpack {
-                pack,
-                identity: Some(dir),
+                chosen: Some(build::buildpack::Buildpack::checked(name, dir)?),
             })
         }
     }
@@ -378,12 +385,9 @@ impl Agent {
         let outcome = match builder {
             Builder::Dockerfile => build::dockerfile::build(&self.docker, req).await?,
             Builder::LanguagePack { dir } => build::langpack::build(&self.docker, req, dir).await?,
-            Builder::Buildpack { pack, .. } => {
-                let req = BuildRequest {
-                    language_pack: pack.clone(),
-                    ..req.clone()
-                };
-                build::buildpack::build(&self.docker, &req, &self.config.stack).await?
+            Builder::Buildpack { chosen } => {
+                build::buildpack::build_with(&self.docker, req, &self.config.stack, chosen.clone())
+                    .await?
             }
         };
         Ok(outcome)
@@ -407,11 +411,8 @@ impl Agent {
         let pack_identity = match builder {
             Builder::Dockerfile => String::new(),
             Builder::LanguagePack { dir } => hash_dir(dir)?,
-            Builder::Buildpack {
-                identity: Some(dir),
-                ..
-            } => hash_dir(dir)?,
-            Builder::Buildpack { identity: None, .. } => hash_dir(&self.config.buildpacks_dir())?,
+            Builder::Buildpack { chosen: Some(pack) } => hash_dir(&pack.dir)?,
+            Builder::Buildpack { chosen: None } => hash_dir(&self.config.buildpacks_dir())?,
         };
         let stack_ids = build::cache::stack_image_ids(&self.docker, &self.config.stack).await?;
         Ok(key_of(&KeyParts {
@@ -427,23 +428,19 @@ impl Agent {
     /// Process types of a build, kept beside the state so that a cached image can be released
     /// without inspecting it; `None` when unknown (the image is then rebuilt).
     fn built_processes(&self, app: &str, key: &str) -> Option<BTreeMap<String, Option<String>>> {
-        let path = self
-            .state
-            .app_dir(app)
-            .join("builds")
-            .join(format!("{key}.json"));
+        let path = crate::state::layout::app_build(self.state.root(), app, key);
         crate::state::read_json(&path).ok().flatten()
     }
 
     fn remember_build(&self, app: &str, key: &str, processes: &BTreeMap<String, Option<String>>) {
-        let dir = self.state.app_dir(app).join("builds");
-        if let Err(e) = crate::state::write_json(&dir.join(format!("{key}.json")), processes) {
+        let path = crate::state::layout::app_build(self.state.root(), app, key);
+        if let Err(e) = crate::state::write_json(&path, processes) {
             tracing::warn!("cannot record the build of {app}: {e}");
         }
     }
 
     fn tests_passed(&self, app: &str, key: &str, cmd: &str) -> bool {
-        let path = self.state.app_dir(app).join("tests-passed.json");
+        let path = crate::state::layout::app_tests_passed(self.state.root(), app);
         let passed: Vec<(String, String)> = crate::state::read_json(&path)
             .ok()
             .flatten()
@@ -452,7 +449,7 @@ impl Agent {
     }
 
     fn remember_tests_passed(&self, app: &str, key: &str, cmd: &str) {
-        let path = self.state.app_dir(app).join("tests-passed.json");
+        let path = crate::state::layout::app_tests_passed(self.state.root(), app);
         let mut passed: Vec<(String, String)> = crate::state::read_json(&path)
             .ok()
             .flatten()
@@ -467,7 +464,7 @@ impl Agent {
     }
 
     fn record_error(&self, app: &str, message: &str) {
-        if !is_plain_name(app) {
+        if !crate::appname::is_valid(app) {
             return;
         }
         let mut record = match self.state.read_app(app) {
@@ -510,9 +507,7 @@ impl Agent {
     /// by label, so an app whose deploys all failed is destroyable too), its build cache and
     /// its state. An image still used by a container outside the app stays.
     pub async fn destroy(&self, app: &str) -> Result<(), DeployError> {
-        if !is_plain_name(app) {
-            return Err(DeployError::Invalid(format!("{app:?} is not an app name")));
-        }
+        crate::appname::check(app).map_err(DeployError::Invalid)?;
         let record = self
             .state
             .read_app(app)
@@ -571,9 +566,7 @@ impl Agent {
     }
 
     fn record(&self, app: &str) -> Result<AppRecord, DeployError> {
-        if !is_plain_name(app) {
-            return Err(DeployError::Invalid(format!("{app:?} is not an app name")));
-        }
+        crate::appname::check(app).map_err(DeployError::Invalid)?;
         self.state
             .read_app(app)
             .map_err(io_err(format!("reading the record of {app}")))?
@@ -587,9 +580,9 @@ enum Builder {
     LanguagePack {
         dir: PathBuf,
     },
+    /// `chosen`: the one buildpack the plan names (installed or fetched); None: `auto`.
     Buildpack {
-        pack: LanguagePack,
-        identity: Option<PathBuf>,
+        chosen: Option<build::buildpack::Buildpack>,
     },
 }
 
@@ -717,14 +710,6 @@ fn check_ports_distinct(plan: &Plan) -> Result<(), DeployError> {
     Ok(())
 }
 
-/// App and buildpack names: what `^[a-zA-Z0-9-_]{1,100}$` allows (safe as a path component).
-pub fn is_plain_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 100
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
 fn short(image: &str) -> &str {
     let s = image.strip_prefix("sha256:").unwrap_or(image);
     &s[..s.len().min(12)]
@@ -787,14 +772,5 @@ mod tests {
             key_of(&parts("t", &e1, &stack)),
             key_of(&parts("t", &e2, &stack))
         );
-    }
-
-    #[test]
-    fn plain_names() {
-        assert!(is_plain_name("my-app_1"));
-        assert!(!is_plain_name(""));
-        assert!(!is_plain_name("../x"));
-        assert!(!is_plain_name("a/b"));
-        assert!(!is_plain_name(&"a".repeat(101)));
     }
 }

@@ -92,6 +92,7 @@ impl Fixture {
         };
         let (log, _) = capture_log();
         BuildRequest {
+            agent: "solum-test-agent".into(),
             app: self.app.clone(),
             source_dir: source.to_path_buf(),
             source_version: "0123abcd".into(),

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use solum_tests::{
-    copy_tree, free_port, http_get, repo_root, require_docker, unique_name, wait_http,
+    copy_tree, docker_rm_labelled, free_port, http_get, repo_root, require_docker, run_ok,
+    unique_name, wait_http,
 };
 
 /// One agent: a state dir and the commands run against it. Dropping it removes every
@@ -102,15 +103,6 @@ impl Drop for TestAgent {
                 .output();
         }
     }
-}
-
-fn docker_rm_labelled(label: &str) {
-    let _ = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "docker ps -aq --filter label={label} | xargs -r docker rm -f"
-        ))
-        .output();
 }
 
 fn containers_labelled(label: &str) -> Vec<String> {
@@ -479,15 +471,10 @@ fn status_url_answers_and_status_works_on_a_read_only_state_directory() {
     agent.deploy_json(&planfile);
     // Without --bind-address: the URL comes from where the app is bound.
     let state = agent.state.path().to_str().unwrap().to_string();
-    let out = Command::new(env!("CARGO_BIN_EXE_solum-agent"))
-        .args(["--state-dir", &state, "status", &name, "--json"])
-        .env_remove("SOLUM_AGENT_CONFIG")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = run_ok(
+        Command::new(env!("CARGO_BIN_EXE_solum-agent"))
+            .args(["--state-dir", &state, "status", &name, "--json"])
+            .env_remove("SOLUM_AGENT_CONFIG"),
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let url = v["apps"][0]["urls"][0].as_str().unwrap().to_string();
@@ -656,5 +643,80 @@ fn procfile_release_phase_runs_before_the_switch_and_its_failure_keeps_the_old_r
     assert!(
         !names.contains("release") && names.lines().count() == 3,
         "v1's web and worker and the supervisor only: {names}"
+
+/// Every container a deploy makes (build, assemble, unit test, release, supervisor) carries
+/// `solum.agent=<agent id>` and `solum.app` (the app; empty on the supervisor), seen in the
+/// engine's own record of each creation.
+#[test]
+fn every_container_of_a_deploy_carries_the_agent_and_the_app() {
+    let mut agent = TestAgent::new();
+    let name = unique_name("lab");
+    let planfile = write_app(
+        &agent.state.path().join("src"),
+        &name,
+        free_port(),
+        "labels",
+    );
+    let text = std::fs::read_to_string(&planfile).unwrap();
+    std::fs::write(&planfile, format!("{text}  unittest_cmd: echo ok\n")).unwrap();
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - 1;
+    let mut events = Command::new("docker")
+        .args([
+            "events",
+            "--since",
+            &since.to_string(),
+            "--filter",
+            "type=container",
+            "--filter",
+            "event=create",
+            "--format",
+            "{{json .Actor.Attributes}}",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("running docker events");
+    agent.deploy_json(&planfile);
+    // The engine has written every creation by now; give the stream a moment to carry it.
+    std::thread::sleep(Duration::from_secs(2));
+    let _ = events.kill();
+    let out = events.wait_with_output().expect("docker events output");
+    let id = agent.agent_id();
+    let supervisor = format!("solum-supervisor-{id}");
+    let mut roles = Vec::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let attrs: serde_json::Value = serde_json::from_str(line).unwrap();
+        let cname = attrs["name"].as_str().unwrap_or_default();
+        if !cname.contains(&name) && cname != supervisor {
+            continue;
+        }
+        assert_eq!(attrs["solum.agent"], id.as_str(), "{cname}: {attrs}");
+        let app = if cname == supervisor {
+            ""
+        } else {
+            name.as_str()
+        };
+        assert_eq!(attrs["solum.app"], app, "{cname}: {attrs}");
+        let role = attrs["solum.role"]
+            .as_str()
+            .or(attrs["solum.process"].as_str())
+            .unwrap_or(if cname.starts_with("solum-assemble-") {
+                "assemble"
+            } else {
+                "?"
+            });
+        roles.push(role.to_string());
+    }
+    roles.sort();
+    roles.dedup();
+    // The supervisor is made by the deploy of a fresh agent.
+    assert_eq!(
+        roles,
+        ["assemble", "build", "supervisor", "unittest", "web"],
+        "containers seen: {}",
+        String::from_utf8_lossy(&out.stdout)
     );
 }

@@ -199,6 +199,7 @@ async fn builds_tests_and_serves_the_dockerfile_example() {
     let env = BTreeMap::new();
     unittest::run(
         &docker,
+        OWNER,
         &tag,
         "python3 -m unittest -v test_app",
         &env,
@@ -209,6 +210,7 @@ async fn builds_tests_and_serves_the_dockerfile_example() {
     .unwrap_or_else(|e| panic!("{e}"));
     unittest::run(
         &docker,
+        OWNER,
         &tag,
         "test -f app.py && test ! -e dev && test ! -e README.md",
         &env,

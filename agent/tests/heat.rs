@@ -555,13 +555,7 @@ struct Cleanup(String);
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        let _ = Command::new("sh")
-            .arg("-c")
-            .arg(format!(
-                "docker ps -aq --filter label=solum.test={} | xargs -r docker rm -f",
-                self.0
-            ))
-            .output();
+        solum_tests::docker_rm_labelled(&format!("solum.test={}", self.0));
     }
 }
 
@@ -576,13 +570,7 @@ fn solum_group_and_wait_condition_handle() {
     let port = free_port();
     let name = unique_name("h12app");
     let src = agent.path("app");
-    std::fs::create_dir_all(&src).unwrap();
-    std::fs::write(
-        src.join("app.py"),
-        "import http.server, os\nclass H(http.server.BaseHTTPRequestHandler):\n    def do_GET(self):\n        b = os.environ.get('GREETING', '?').encode()\n        self.send_response(200); self.send_header('Content-Length', str(len(b))); self.end_headers(); self.wfile.write(b)\nhttp.server.ThreadingHTTPServer(('', int(os.environ['PORT'])), H).serve_forever()\n",
-    )
-    .unwrap();
-    std::fs::write(src.join("Procfile"), "web: python3 app.py\n").unwrap();
+    solum_tests::write_greeting_app(&src);
     let planfile = format!(
         "version: 1\nname: {name}\nartifacts:\n- name: web\n  artifact_type: heroku\n  content:\n    href: {}\n  ports: {port}\n",
         src.display()

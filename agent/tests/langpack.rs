@@ -107,6 +107,7 @@ async fn builds_tests_and_serves_the_langpack_example() {
                  && test -f /app/app.py && test ! -e /app/src";
     unittest::run(
         &docker,
+        OWNER,
         &tag,
         check,
         &env,

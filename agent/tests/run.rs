@@ -97,15 +97,7 @@ impl Drop for Vm {
                 .args(["--state-dir", state.to_str().unwrap(), "destroy", app])
                 .output();
         }
-        if let Ok(id) = std::fs::read_to_string(state.join("agent-id")) {
-            let _ = Command::new("sh")
-                .arg("-c")
-                .arg(format!(
-                    "docker ps -aq --filter label=solum.agent={} | xargs -r docker rm -f",
-                    id.trim()
-                ))
-                .output();
-        }
+        solum_tests::docker_rm_agent(&state);
     }
 }
 
@@ -335,13 +327,7 @@ fn solum_deployment_over_temp_url_deploys_the_app_and_signals_wait_condition() {
     let name = unique_name("heatapp");
     let mut vm = Vm::new();
     let src = vm.path("app");
-    std::fs::create_dir_all(&src).unwrap();
-    std::fs::write(
-        src.join("app.py"),
-        "import http.server, os\nclass H(http.server.BaseHTTPRequestHandler):\n    def do_GET(self):\n        b = os.environ.get('GREETING', '?').encode()\n        self.send_response(200); self.send_header('Content-Length', str(len(b))); self.end_headers(); self.wfile.write(b)\nhttp.server.ThreadingHTTPServer(('', int(os.environ['PORT'])), H).serve_forever()\n",
-    )
-    .unwrap();
-    std::fs::write(src.join("Procfile"), "web: python3 app.py\n").unwrap();
+    solum_tests::write_greeting_app(&src);
     let planfile = format!(
         "version: 1\nname: {name}\nartifacts:\n- name: web\n  artifact_type: heroku\n  content:\n    href: {}\n  ports: {port}\nparameters:\n  GREETING: from-planfile\n",
         src.display()
@@ -521,24 +507,16 @@ fn heat_transport_with_keystone_signals_survive_500s_and_restarts_on_an_iso_conf
         &user_data(&initial),
     );
     let iso = vm.path("config-drive.iso");
-    let out = Command::new("genisoimage")
-        .args([
-            "-quiet",
-            "-R",
-            "-J",
-            "-V",
-            "config-2",
-            "-o",
-            iso.to_str().unwrap(),
-            dir.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    solum_tests::run_ok(Command::new("genisoimage").args([
+        "-quiet",
+        "-R",
+        "-J",
+        "-V",
+        "config-2",
+        "-o",
+        iso.to_str().unwrap(),
+        dir.to_str().unwrap(),
+    ]));
     std::fs::remove_dir_all(&dir).unwrap();
     let cfg = vm.config(&fx, &iso);
     vm.start(&cfg);
@@ -599,15 +577,12 @@ fn collect_print_merges_the_sources() {
     std::fs::create_dir_all(vm.path("local-data")).unwrap();
     std::fs::write(vm.path("local-data/extra.json"), r#"{"extra": true}"#).unwrap();
     let cfg = vm.config(&fx, &drive);
-    let out = Command::new(env!("CARGO_BIN_EXE_solum-agent"))
-        .args(["--config", cfg.to_str().unwrap(), "collect", "--print"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = solum_tests::run_ok(Command::new(env!("CARGO_BIN_EXE_solum-agent")).args([
+        "--config",
+        cfg.to_str().unwrap(),
+        "collect",
+        "--print",
+    ]));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["deployments"][0]["id"], "x", "{v}");
     assert_eq!(v["extra"], true);

@@ -390,15 +390,7 @@ async fn a_killed_container_comes_back_and_serves_again() {
         .await
         .unwrap();
     let web = format!("solum-{}-shop-v1-web", w.agent);
-    let out = std::process::Command::new("docker")
-        .args(["kill", &web])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    solum_tests::run_ok(std::process::Command::new("docker").args(["kill", &web]));
     wait_for_body(w.port, "one", 30).await;
     // The proxy keeps half-closed connections: request sent, write side shut, answer read.
     let mut s = tokio::net::TcpStream::connect(("127.0.0.1", w.port))

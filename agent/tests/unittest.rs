@@ -57,6 +57,7 @@ async fn passing_command_streams_its_output() {
     let cmd = "echo unit-ok; echo to-stderr >&2; test \"$FOO\" = 'bar baz'";
     unittest::run(
         &docker,
+        OWNER,
         &image,
         cmd,
         &env(&[("FOO", "bar baz")]),
@@ -82,6 +83,7 @@ async fn failing_command_reports_code_and_output() {
     let cmd = "echo 'FAIL: test_something'; echo traceback-line >&2; exit 7";
     match unittest::run(
         &docker,
+        OWNER,
         &image,
         cmd,
         &BTreeMap::new(),
@@ -115,6 +117,7 @@ async fn tests_run_without_network() {
     let cmd = "ls /sys/class/net; test \"$(ls /sys/class/net)\" = lo";
     unittest::run(
         &docker,
+        OWNER,
         &image,
         cmd,
         &BTreeMap::new(),
@@ -138,6 +141,7 @@ async fn timeout_kills_and_removes_the_container() {
     let started = std::time::Instant::now();
     let err = unittest::run(
         &docker,
+        OWNER,
         &image,
         "echo started-sleeping; sleep 60",
         &BTreeMap::new(),
@@ -167,6 +171,7 @@ async fn long_output_keeps_the_last_lines() {
     let (log, lines) = collecting_log();
     let err = unittest::run(
         &docker,
+        OWNER,
         &image,
         "seq 1 500; exit 1",
         &BTreeMap::new(),
@@ -228,6 +233,7 @@ async fn solum_start_images_get_the_command_as_one_argument() {
         .unwrap_or_else(|e| panic!("{e}"));
     unittest::run(
         &docker,
+        OWNER,
         &tag,
         "echo one two | grep -q 'one two' && echo piped-ok",
         &BTreeMap::new(),
@@ -253,6 +259,7 @@ async fn missing_image_is_a_clear_error() {
     let image = format!("{}:1", unique("no-such-image"));
     let err = unittest::run(
         &docker,
+        OWNER,
         &image,
         "true",
         &BTreeMap::new(),

@@ -1,10 +1,10 @@
 //! Butane samples (tests/butane/*.bu) converted with `butane_to_ignition`, with `local` files
 //! read from the same directory; the Ignition JSON must be valid for us and for
-//! `ignition-validate` (which must be installed when CI=true).
+//! `ignition-validate` (which must be installed).
 
-use std::io::Write;
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use solum_ignition::butane::check_local_name;
 
@@ -24,37 +24,6 @@ fn convert(name: &str) -> String {
     solum_ignition::to_json_pretty(&cfg)
 }
 
-/// `Some(valid)`, or `None` when ignition-validate is not installed (an error if CI=true).
-fn ignition_validate(json: &str) -> Option<bool> {
-    let text = json.replace("\"3.4.0\"", "\"3.4.0-experimental\"");
-    let child = Command::new("ignition-validate")
-        .arg("-")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn();
-    let mut child = match child {
-        Ok(c) => c,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let ci = std::env::var("CI").is_ok_and(|v| v == "true");
-            assert!(!ci, "ignition-validate is not installed (CI=true)");
-            eprintln!("NOTE: ignition-validate not installed; only our validation ran");
-            return None;
-        }
-        Err(e) => panic!("running ignition-validate: {e}"),
-    };
-    let mut stdin = child.stdin.take().expect("stdin");
-    stdin.write_all(text.as_bytes()).expect("writing");
-    drop(stdin);
-    let out = child.wait_with_output().expect("waiting");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !stderr.contains("warning"),
-        "ignition-validate warned:\n{stderr}"
-    );
-    Some(out.status.success())
-}
-
 fn check(name: &str, version: &str, must_contain: &[&str]) {
     let json = convert(name);
     assert!(
@@ -66,12 +35,15 @@ fn check(name: &str, version: &str, must_contain: &[&str]) {
     }
     let ours = solum_ignition::check(json.as_bytes()).expect("parses");
     assert!(!ours.is_fatal(), "{ours}");
-    if let Some(valid) = ignition_validate(&json) {
-        assert!(
-            valid,
-            "ignition-validate rejects the output of {name}:\n{json}"
-        );
-    }
+    let (valid, stderr) = common::ignition_validate(json.as_bytes());
+    assert!(
+        !stderr.contains("warning"),
+        "ignition-validate warned:\n{stderr}"
+    );
+    assert!(
+        valid,
+        "ignition-validate rejects the output of {name}:\n{json}"
+    );
 }
 
 #[test]

@@ -6,6 +6,7 @@ pub mod appvm;
 pub mod fixture;
 pub mod heat;
 pub mod measure;
+pub mod modgraph;
 pub mod openstack;
 pub mod vm;
 
@@ -14,6 +15,49 @@ use std::net::{TcpListener, TcpStream, ToSocketAddrs};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
+
+/// Removes every container (any state) with `label` (`key=value`): a test's clean-up.
+pub fn docker_rm_labelled(label: &str) {
+    let _ = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "docker ps -aq --filter label={label} | xargs -r docker rm -f"
+        ))
+        .output();
+}
+
+/// Removes the containers of the agent whose state directory is `state` (its `agent-id`).
+pub fn docker_rm_agent(state: &Path) {
+    if let Ok(id) = std::fs::read_to_string(state.join("agent-id")) {
+        docker_rm_labelled(&format!("solum.agent={}", id.trim()));
+    }
+}
+
+/// Runs `cmd`, which must succeed (its stderr in the panic); returns its output.
+pub fn run_ok(cmd: &mut Command) -> std::process::Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// A buildpack app in `dir` (made) that answers every GET with `$GREETING` (`?` when unset),
+/// listening on `$PORT`: its `app.py` and `Procfile`.
+pub fn write_greeting_app(dir: &Path) {
+    std::fs::create_dir_all(dir).expect("making the app directory");
+    std::fs::write(
+        dir.join("app.py"),
+        "import http.server, os\nclass H(http.server.BaseHTTPRequestHandler):\n    def do_GET(self):\n        b = os.environ.get('GREETING', '?').encode()\n        self.send_response(200); self.send_header('Content-Length', str(len(b))); self.end_headers(); self.wfile.write(b)\nhttp.server.ThreadingHTTPServer(('', int(os.environ['PORT'])), H).serve_forever()\n",
+    )
+    .expect("writing app.py");
+    std::fs::write(dir.join("Procfile"), "web: python3 app.py\n").expect("writing Procfile");
+}
 
 /// A name unique to this process and call, safe for Docker objects and app names.
 pub fn unique_name(prefix: &str) -> String {

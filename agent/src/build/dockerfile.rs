@@ -30,15 +30,8 @@ pub async fn build(docker: &Docker, req: &BuildRequest) -> Result<BuildOutcome, 
     }
     let tag = app_tag(&req.app, &req.key)?;
     let processes = web_process(req.run_cmd.clone());
-    if let Some(image) = existing_build(docker, &tag, &req.key).await? {
-        (req.log)(&format!(
-            "-----> {tag} is already built for these inputs; reusing it"
-        ));
-        return Ok(BuildOutcome {
-            image,
-            processes,
-            cached: true,
-        });
+    if let Some(outcome) = already_built(docker, req, &tag, &processes).await? {
+        return Ok(outcome);
     }
     let ctx = tar_in_background(req.source_dir.clone(), req.work_dir.clone()).await?;
     (req.log)(&format!(
@@ -46,18 +39,25 @@ pub async fn build(docker: &Docker, req: &BuildRequest) -> Result<BuildOutcome, 
         dockerfile.display(),
         ctx.len
     ));
-    let labels = app_labels(req);
-    let image = build_image(
-        docker,
-        ctx,
-        &ImageSpec {
-            tag: &tag,
-            labels: &labels,
-            build_args: &req.env,
-        },
-        &req.log,
-    )
-    .await?;
+    build_app_image(docker, req, ctx, &tag, app_labels(req), processes).await
+}
+
+/// Builds the app image `tag` of `req` from `ctx` with `labels` and the plan's parameters as
+/// build arguments; the outcome runs `processes`.
+pub async fn build_app_image(
+    docker: &Docker,
+    req: &BuildRequest,
+    ctx: ContextTar,
+    tag: &str,
+    labels: BTreeMap<String, String>,
+    processes: BTreeMap<String, Option<String>>,
+) -> Result<BuildOutcome, BuildError> {
+    let spec = ImageSpec {
+        tag,
+        labels: &labels,
+        build_args: &req.env,
+    };
+    let image = build_image(docker, ctx, &spec, &req.log).await?;
     Ok(BuildOutcome {
         image,
         processes,
@@ -175,6 +175,26 @@ async fn explain_failure(docker: &Docker, progress: &Progress, message: &str) ->
 }
 
 /// The id of `tag` when it exists and was built for `key`.
+/// The outcome of an image `tag` already built with `req.key`, if there is one (said in the log).
+pub async fn already_built(
+    docker: &Docker,
+    req: &BuildRequest,
+    tag: &str,
+    processes: &BTreeMap<String, Option<String>>,
+) -> Result<Option<BuildOutcome>, BuildError> {
+    let Some(image) = existing_build(docker, tag, &req.key).await? else {
+        return Ok(None);
+    };
+    (req.log)(&format!(
+        "-----> {tag} is already built for these inputs; reusing it"
+    ));
+    Ok(Some(BuildOutcome {
+        image,
+        processes: processes.clone(),
+        cached: true,
+    }))
+}
+
 pub async fn existing_build(
     docker: &Docker,
     tag: &str,

@@ -68,15 +68,8 @@ pub async fn build(
 
     let tag = dockerfile::app_tag(&req.app, &req.key)?;
     let processes = dockerfile::web_process(req.run_cmd.clone());
-    if let Some(image) = dockerfile::existing_build(docker, &tag, &req.key).await? {
-        (req.log)(&format!(
-            "-----> {tag} is already built for these inputs; reusing it"
-        ));
-        return Ok(BuildOutcome {
-            image,
-            processes,
-            cached: true,
-        });
+    if let Some(outcome) = dockerfile::already_built(docker, req, &tag, &processes).await? {
+        return Ok(outcome);
     }
 
     let lp_tag = pack_image(docker, &name, langpack_dir, &req.work_dir, &req.log).await?;
@@ -106,22 +99,7 @@ pub async fn build(
     (req.log)(&format!("-----> Building {tag} with language pack {name}"));
     let mut labels = dockerfile::app_labels(req);
     labels.insert(LABEL_LANGPACK.into(), name.clone());
-    let image = dockerfile::build_image(
-        docker,
-        ctx,
-        &ImageSpec {
-            tag: &tag,
-            labels: &labels,
-            build_args: &req.env,
-        },
-        &req.log,
-    )
-    .await?;
-    Ok(BuildOutcome {
-        image,
-        processes,
-        cached: false,
-    })
+    dockerfile::build_app_image(docker, req, ctx, &tag, labels, processes).await
 }
 
 /// Builds (or finds) `solum/lp-<name>:<tree-hash[..12]>`; returns the tag.

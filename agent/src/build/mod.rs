@@ -1,7 +1,7 @@
 //! Turning fetched source into a runnable image. Three builders share one request/outcome
 //! shape: Heroku buildpacks (`buildpack`), the source's Dockerfile (`dockerfile`) and Solum
-//! custom language packs (`langpack`). `select` picks one from the plan; `cache` decides when
-//! nothing needs building at all.
+//! custom language packs (`langpack`). `workflow` picks one for an artifact and computes its
+//! build key; `cache` finds an image already built with that key, so nothing is rebuilt.
 
 pub mod buildpack;
 pub mod cache;
@@ -13,17 +13,16 @@ pub mod unittest;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use crate::planfile::LanguagePack;
 
-/// Where build output (compile logs, Docker build stream) goes, one line at a time.
-/// The CLI prints it to stderr; the daemon keeps it for the deployment signal.
-pub type LogFn = Arc<dyn Fn(&str) + Send + Sync>;
+pub use crate::progress::LogFn;
 
 /// Everything a builder needs. Pure data; the builders do the I/O.
 #[derive(Clone)]
 pub struct BuildRequest {
+    /// The agent's id: every container of the build carries it (`labels::LABEL_AGENT`).
+    pub agent: String,
     /// App name (validated): names images `solum/app-<app>` and the cache volume.
     pub app: String,
     /// The fetched source tree on this host.
@@ -40,7 +39,7 @@ pub struct BuildRequest {
     pub buildpacks_dir: PathBuf,
     /// Working directory for this build's scratch files (fetched buildpacks, context tars).
     pub work_dir: PathBuf,
-    /// The content hash identifying this build's inputs (see `cache::build_key`).
+    /// The content hash identifying this build's inputs (computed by `workflow`).
     pub key: String,
     pub log: LogFn,
 }
@@ -129,7 +128,7 @@ pub fn image_repo(app: &str) -> String {
 
 /// Label on every image we build: the build key, so a rebuild with the same inputs is skipped.
 pub const LABEL_BUILD_KEY: &str = "solum.build-key";
-pub const LABEL_APP: &str = "solum.app";
+pub use crate::labels::{LABEL_AGENT, LABEL_APP, LABEL_ROLE};
 
 #[cfg(test)]
 mod tests {

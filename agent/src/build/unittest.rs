@@ -8,16 +8,24 @@ use std::time::Duration;
 use bollard::Docker;
 
 use super::oneoff::{self, Ended, OneOff};
-use super::{BuildError, LogFn};
+use super::{BuildError, LogFn, LABEL_AGENT, LABEL_APP, LABEL_ROLE};
 
 /// Lines of output kept for the error message.
 pub const TAIL_LINES: usize = 200;
 /// Label on unit-test containers (value: the image under test).
 pub const LABEL_UNITTEST: &str = "solum.unittest";
 
+/// Whose unit tests run: the container carries the agent's and the app's labels.
+#[derive(Debug, Clone, Copy)]
+pub struct Owner<'a> {
+    pub agent: &'a str,
+    pub app: &'a str,
+}
+
 /// Runs `cmd` in a new container of `image` with `env`, no network, for at most `timeout`.
 pub async fn run(
     docker: &Docker,
+    owner: Owner<'_>,
     image: &str,
     cmd: &str,
     env: &BTreeMap<String, String>,
@@ -38,12 +46,21 @@ pub async fn run(
         }
         Err(e) => return Err(e.into()),
     }
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
     let job = OneOff {
         image: image.to_string(),
         cmd: cmd.to_string(),
         env: env.clone(),
-        labels: HashMap::from([(LABEL_UNITTEST.to_string(), image.to_string())]),
-        name: None,
+        labels: HashMap::from([
+            (LABEL_UNITTEST.to_string(), image.to_string()),
+            (LABEL_AGENT.to_string(), owner.agent.to_string()),
+            (LABEL_APP.to_string(), owner.app.to_string()),
+            (LABEL_ROLE.to_string(), "unittest".to_string()),
+        ]),
+        name: Some(format!("solum-unittest-{}-{nanos:x}", owner.app)),
         network: false,
         tail_lines: TAIL_LINES,
     };

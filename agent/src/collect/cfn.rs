@@ -5,7 +5,7 @@
 use super::{parse_document, CollectError, Poll};
 use crate::heat::document::{CfnSource, MAX_DOCUMENT_BYTES};
 use crate::heat::ec2sign;
-use crate::metadata::http::{read_limited, redact, without_url};
+use crate::metadata::http::{read_limited, redact};
 
 pub struct CfnCollector {
     source: CfnSource,
@@ -59,17 +59,11 @@ impl CfnCollector {
     pub async fn poll(&mut self, client: &reqwest::Client) -> Result<Poll, CollectError> {
         let name = self.name();
         let (url, params) = self.signed_params()?;
-        let resp = client
+        let request = client
             .get(&url)
             .query(&params)
-            .header("Content-Type", "application/json")
-            .send()
-            .await
-            .map_err(|e| CollectError::unavailable(&name, without_url(&e)))?;
-        let status = resp.status();
-        if !status.is_success() {
-            return Err(CollectError::unavailable(&name, format!("HTTP {status}")));
-        }
+            .header("Content-Type", "application/json");
+        let resp = super::send_ok(request, &name).await?;
         let body = read_limited(resp, MAX_DOCUMENT_BYTES, &name)
             .await
             .map_err(|e| CollectError::unavailable(&name, e.to_string()))?;

@@ -1,8 +1,8 @@
-//! Heat's polling transports, one module each, behind one enum (`Collector`): `request`
-//! (Swift TempURL), `cfn` (DescribeStackResource, EC2 signature v2), `heat` (Keystone v3 then
-//! the resource metadata API), `local` (a directory of JSON files) and `cfninit` (the boot-time
-//! `/var/lib/heat-cfntools/cfn-init-data`). Each only fetches and parses, and says whether the
-//! document changed since its last poll; the poller (`poll`) schedules them.
+//! Heat's polling transports, one module each: `request` (Swift TempURL), `cfn`
+//! (DescribeStackResource, EC2 signature v2), `heatapi` (a Keystone v3 token from `keystone`,
+//! then the resource metadata API) and `local` (a directory of JSON files). Each only fetches
+//! and parses, and says whether the document changed since its last poll ([`Poll`]); the
+//! daemon's `sources` keeps them and its `schedule` times the polls.
 
 pub mod cfn;
 pub mod heatapi;
@@ -12,6 +12,23 @@ pub mod request;
 
 use serde_json::Value;
 use solum_limits::json::JsonError;
+
+/// Sends `request` for the source `name`: a transport error (its URL left out) or a status
+/// other than 2xx makes the source unavailable.
+async fn send_ok(
+    request: reqwest::RequestBuilder,
+    name: &str,
+) -> Result<reqwest::Response, CollectError> {
+    let resp = request
+        .send()
+        .await
+        .map_err(|e| CollectError::unavailable(name, crate::metadata::http::without_url(&e)))?;
+    let status = resp.status();
+    if !status.is_success() {
+        return Err(CollectError::unavailable(name, format!("HTTP {status}")));
+    }
+    Ok(resp)
+}
 
 /// The result of one poll of one source.
 #[derive(Debug, Clone, PartialEq)]

@@ -34,15 +34,7 @@ impl RequestCollector {
         if head.status().is_success() && lm.is_some() && lm == self.last_modified {
             return Ok(Poll::Unchanged);
         }
-        let resp = client
-            .get(url)
-            .send()
-            .await
-            .map_err(|e| CollectError::unavailable(&name, without_url(&e)))?;
-        let status = resp.status();
-        if !status.is_success() {
-            return Err(CollectError::unavailable(&name, format!("HTTP {status}")));
-        }
+        let resp = super::send_ok(client.get(url), &name).await?;
         let lm = header(&resp, reqwest::header::LAST_MODIFIED);
         let body = read_limited(resp, MAX_DOCUMENT_BYTES, &name)
             .await

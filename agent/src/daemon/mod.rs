@@ -32,8 +32,8 @@ use crate::heat::document::Document;
 use crate::heat::signal::{WaitSignal, WaitStatus};
 use crate::heat::{cfninit, occ_conf};
 use crate::metadata::{self, http::Retry, NovaMetadata};
-use crate::report::outbox::{Delivery, Message, Outbox};
-use crate::report::registrar::{self, Beat, Registration};
+use crate::report::outbox::Outbox;
+use crate::report::registrar::{Beat, Registration};
 use crate::report::signal;
 use crate::state::{read_json, write_json};
 use crate::workflow::Agent;
@@ -66,6 +66,59 @@ pub struct RunOptions {
     /// How long the Docker engine may not answer at start before the wait condition gets
     /// FAILURE (the agent keeps waiting after that).
     pub docker_patience: Duration,
+}
+
+// Written here, not in `config`, so that the configuration does not depend on the daemon.
+impl crate::config::Config {
+    /// The daemon's options: defaults overridden by the configuration's keys.
+    pub fn run_options(&self) -> RunOptions {
+        let mut o = RunOptions {
+            config_drive: self.config_drive.clone(),
+            ..Default::default()
+        };
+        if let Some(u) = &self.metadata_url {
+            o.metadata_url = u.clone();
+        }
+        if let Some(p) = &self.cfn_init_path {
+            o.cfn_init_path = p.clone();
+        }
+        if let Some(p) = &self.local_data_dir {
+            o.local_dir = p.clone();
+        }
+        if let Some(p) = &self.os_collect_config_file {
+            o.occ_conf_path = p.clone();
+        }
+        o.collect = self.os_collect_config.clone();
+        if let Some(p) = &self.hooks_dir {
+            o.hooks.dir = p.clone();
+        }
+        if let Some(s) = self.hook_timeout {
+            o.hooks.timeout = std::time::Duration::from_secs(s.max(1));
+        }
+        if let Some(p) = &self.refresh_config_dir {
+            o.hooks.refresh_dir = p.clone();
+        }
+        if let Some(p) = &self.heat_config_file {
+            o.hooks.heat_config_file = p.clone();
+        }
+        if let Some(p) = &self.status_socket {
+            o.status_socket = if p.as_os_str().is_empty() {
+                None
+            } else {
+                Some(p.clone())
+            };
+        }
+        if let Some(s) = self.poll_max_interval {
+            o.max_interval = Some(std::time::Duration::from_secs(s.max(1)));
+        }
+        if let Some(s) = self.beat_interval {
+            o.beat_interval = std::time::Duration::from_secs(s.max(1));
+        }
+        if let Some(s) = self.docker_wait {
+            o.docker_patience = std::time::Duration::from_secs(s.max(1));
+        }
+        o
+    }
 }
 
 impl Default for RunOptions {
@@ -193,8 +246,8 @@ pub async fn run(cfg: crate::config::Config, opts: RunOptions) -> Result<(), Dae
     let client = http_client();
     let root = cfg.state_dir.clone();
     crate::state::StateDir::open(&root).map_err(at(&root))?;
-    let records = Records::open(&root).map_err(at(&root.join("deployments")))?;
-    let outbox = Arc::new(Outbox::open(&root).map_err(at(&root.join("outbox")))?);
+    let records = Records::open(&root).map_err(at(&crate::state::layout::deployments(&root)))?;
+    let outbox = Arc::new(Outbox::open(&root).map_err(at(&crate::state::layout::outbox(&root)))?);
 
     let mut nova_task = startup::nova_in_background(&opts, &client);
     let mut nova: Option<Nova> = None;
@@ -291,7 +344,7 @@ pub async fn run(cfg: crate::config::Config, opts: RunOptions) -> Result<(), Dae
     let mut last_merged: Option<Value> = None;
     let mut beat = tokio::time::interval(opts.beat_interval);
     beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut seq = read_json::<u64>(&root.join("beat-seq.json"))
+    let mut seq = read_json::<u64>(&crate::state::layout::beat_seq(&root))
         .ok()
         .flatten()
         .unwrap_or(0);
@@ -300,7 +353,7 @@ pub async fn run(cfg: crate::config::Config, opts: RunOptions) -> Result<(), Dae
         if sources.poll_due(&client).await {
             let merged = sources.merged();
             if last_merged.as_ref() != Some(&merged) {
-                let _ = write_json(&root.join("metadata.json"), &merged);
+                let _ = write_json(&crate::state::layout::metadata(&root), &merged);
                 match Document::from_value("merged metadata", merged.clone()) {
                     Ok(doc) => {
                         // A new os-collect-config block (a transport switched, credentials
@@ -344,7 +397,7 @@ pub async fn run(cfg: crate::config::Config, opts: RunOptions) -> Result<(), Dae
             _ = beat.tick() => {
                 if let Some(Nova { metadata: n, registrar: Some((url, token)) }) = &nova {
                     seq += 1;
-                    let _ = write_json(&root.join("beat-seq.json"), &seq);
+                    let _ = write_json(&crate::state::layout::beat_seq(&root), &seq);
                     send_beat(&client, url, token.as_deref(), n, seq, &agent).await;
                 }
             }
@@ -412,21 +465,13 @@ async fn queue_registration(
         Some(a) => a.runtime.status(None).await.unwrap_or_default(),
         None => Vec::new(),
     };
-    let reg = Registration {
-        protocol: registrar::PROTOCOL_VERSION,
-        instance_uuid: m.uuid().unwrap_or("").to_string(),
-        name: m.name().unwrap_or("").to_string(),
-        addresses: crate::netaddr::local_ipv4(),
-        agent_version: env!("CARGO_PKG_VERSION").to_string(),
-        capabilities: registrar::capabilities(),
+    let reg = Registration::new(
+        m.uuid().unwrap_or(""),
+        m.name().unwrap_or(""),
+        crate::netaddr::local_ipv4(),
         apps,
-    };
-    outbox.push(&http_message(
-        "registration",
-        &format!("{url}/v1/agents"),
-        token.as_deref(),
-        &reg,
-    ))?;
+    );
+    outbox.push(&reg.message(url, token.as_deref()))?;
     Ok(())
 }
 
@@ -440,18 +485,14 @@ fn wait_condition(
 ) -> std::io::Result<()> {
     let failed = applied.iter().find(|a| a.status_code != 0);
     let signal = match failed {
-        None => WaitSignal {
-            status: WaitStatus::Success,
-            reason: format!("{} deployment(s) applied; apps healthy", applied.len()),
-            data: None,
-            id: "solum-agent".into(),
-        },
-        Some(f) => WaitSignal {
-            status: WaitStatus::Failure,
-            reason: format!("deployment {} failed: {}", f.name, f.message),
-            data: None,
-            id: "solum-agent".into(),
-        },
+        None => signal::wait_signal(
+            WaitStatus::Success,
+            format!("{} deployment(s) applied; apps healthy", applied.len()),
+        ),
+        Some(f) => signal::wait_signal(
+            WaitStatus::Failure,
+            format!("deployment {} failed: {}", f.name, f.message),
+        ),
     };
     send_wait(n, &signal, root, outbox)
 }
@@ -463,12 +504,7 @@ fn wait_failure(
     root: &Path,
     outbox: &Outbox,
 ) -> std::io::Result<()> {
-    let signal = WaitSignal {
-        status: WaitStatus::Failure,
-        reason: crate::source::redact_urls(reason),
-        data: None,
-        id: "solum-agent".into(),
-    };
+    let signal = signal::wait_signal(WaitStatus::Failure, crate::source::redact_urls(reason));
     send_wait(n, &signal, root, outbox)
 }
 
@@ -482,7 +518,7 @@ fn send_wait(
     let Some(url) = n.meta("solum_wait_url") else {
         return Ok(());
     };
-    let record = root.join("wait-condition.json");
+    let record = crate::state::layout::wait_condition(root);
     if read_json::<Value>(&record).ok().flatten().is_some() {
         return Ok(());
     }
@@ -498,27 +534,6 @@ fn send_wait(
     )
 }
 
-fn http_message<T: serde::Serialize>(
-    what: &str,
-    url: &str,
-    token: Option<&str>,
-    body: &T,
-) -> Message {
-    let headers = token
-        .map(|t| vec![("X-Auth-Token".to_string(), t.to_string())])
-        .unwrap_or_default();
-    Message {
-        what: what.into(),
-        delivery: Delivery::Http {
-            method: "POST".into(),
-            url: url.into(),
-            headers,
-        },
-        body: serde_json::to_string(body).unwrap_or_default(),
-        tries: 0,
-    }
-}
-
 async fn send_beat(
     client: &reqwest::Client,
     url: &str,
@@ -527,23 +542,8 @@ async fn send_beat(
     seq: u64,
     agent: &Agent,
 ) {
-    let uuid = n.uuid().unwrap_or("").to_string();
-    let beat = Beat {
-        protocol: registrar::PROTOCOL_VERSION,
-        instance_uuid: uuid.clone(),
-        seq,
-        time: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0),
-        apps: agent.runtime.status(None).await.unwrap_or_default(),
-    };
-    let msg = http_message(
-        "health beat",
-        &format!("{url}/v1/agents/{uuid}/beats"),
-        token,
-        &beat,
-    );
+    let apps = agent.runtime.status(None).await.unwrap_or_default();
+    let msg = Beat::new(n.uuid().unwrap_or(""), seq, apps).message(url, token);
     // A lost beat is replaced by the next one: one try, no outbox.
     if let Err(e) = signal::send(client, &msg).await {
         tracing::debug!("{e}");

@@ -22,6 +22,10 @@ use super::Outcome;
 use crate::heat::deployment::Deployment;
 
 pub const DEFAULT_DIR: &str = "/var/lib/heat-config/hooks";
+/// os-refresh-config's phase directories (`refresh` works in them).
+pub const DEFAULT_REFRESH_DIR: &str = "/usr/libexec/os-refresh-config";
+/// The heat-config file hooks read, `HEAT_SHELL_CONFIG`.
+pub const DEFAULT_HEAT_CONFIG_FILE: &str = "/var/run/heat-config/heat-config";
 
 /// Bytes of a hook's stdout and of its stderr that are kept (the rest is read and dropped).
 pub const MAX_OUTPUT: usize = 16 << 20;
@@ -32,9 +36,9 @@ pub const MAX_OUTPUT: usize = 16 << 20;
 pub struct Hooks {
     pub dir: PathBuf,
     pub timeout: Duration,
-    /// os-refresh-config's phase directories (`refresh::DEFAULT_DIR`).
+    /// os-refresh-config's phase directories (`DEFAULT_REFRESH_DIR`).
     pub refresh_dir: PathBuf,
-    /// The heat-config file, `HEAT_SHELL_CONFIG` (`refresh::DEFAULT_HEAT_CONFIG_FILE`).
+    /// The heat-config file, `HEAT_SHELL_CONFIG` (`DEFAULT_HEAT_CONFIG_FILE`).
     pub heat_config_file: PathBuf,
 }
 
@@ -43,8 +47,8 @@ impl Default for Hooks {
         Hooks {
             dir: PathBuf::from(DEFAULT_DIR),
             timeout: Duration::from_secs(3600),
-            refresh_dir: PathBuf::from(super::refresh::DEFAULT_DIR),
-            heat_config_file: PathBuf::from(super::refresh::DEFAULT_HEAT_CONFIG_FILE),
+            refresh_dir: PathBuf::from(DEFAULT_REFRESH_DIR),
+            heat_config_file: PathBuf::from(DEFAULT_HEAT_CONFIG_FILE),
         }
     }
 }

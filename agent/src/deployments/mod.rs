@@ -87,18 +87,6 @@ pub async fn process(
         tracing::warn!("{}: {e}", hooks.heat_config_file.display());
     }
     refresh::run(hooks, refresh::Stage::Before).await;
-    let applied = apply_new(agent, doc, records, outbox, hooks).await;
-    refresh::run(hooks, refresh::Stage::After).await;
-    applied
-}
-
-async fn apply_new(
-    agent: &Agent,
-    doc: &Document,
-    records: &Records,
-    outbox: &Outbox,
-    hooks: &Hooks,
-) -> Vec<Applied> {
     let mut applied = Vec::new();
     for d in &doc.deployments {
         match apply_one(agent, d, records, outbox, hooks).await {
@@ -120,6 +108,7 @@ async fn apply_new(
             }
         }
     }
+    refresh::run(hooks, refresh::Stage::After).await;
     applied
 }
 
@@ -265,12 +254,7 @@ async fn apply(
         Ok(a) => a,
         Err(e) => return (Outcome::failed(e.to_string()), Vec::new()),
     };
-    let work = agent
-        .state
-        .root()
-        .join("deployments")
-        .join("work")
-        .join(record::file_stem(&d.id));
+    let work = crate::state::layout::deployment_work(agent.state.root(), &record::file_stem(&d.id));
     let (d, raw) = if d.group == "component" {
         let name = d.input("deploy_action").unwrap_or_else(|| "CREATE".into());
         match hook::component(d, &d.raw, &name) {
@@ -314,8 +298,11 @@ async fn solum(
     action: Action,
     records: &Records,
 ) -> (Outcome, Vec<String>) {
+    // Relative sources and language packs resolve against the state root, as `deploy_plan`
+    // resolves them; the deployment's name only labels messages.
+    let base = agent.state.root().to_path_buf();
     let file = Path::new("deployment").join(&d.name);
-    let mut plan = match planfile::parse(&file, &d.config_text()) {
+    let mut plan = match planfile::parse_relative_to(&file, &base, &d.config_text()) {
         Ok(p) => p,
         Err(e) => return (Outcome::failed(e.to_string()), Vec::new()),
     };
@@ -344,7 +331,6 @@ async fn solum(
                     }
                 }),
             };
-            let base = agent.state.root().to_path_buf();
             match agent.deploy_plan(&plan, &base, &opts).await {
                 Ok(reports) => {
                     let mut outputs = BTreeMap::new();

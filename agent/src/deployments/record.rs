@@ -43,7 +43,7 @@ pub struct Records {
 
 impl Records {
     pub fn open(state_root: &Path) -> std::io::Result<Records> {
-        let dir = state_root.join("deployments");
+        let dir = crate::state::layout::deployments(state_root);
         std::fs::create_dir_all(&dir)?;
         Ok(Records { dir })
     }

@@ -20,8 +20,7 @@ use serde_json::Value;
 use super::hook::Hooks;
 use crate::state::write_atomic;
 
-pub const DEFAULT_DIR: &str = "/usr/libexec/os-refresh-config";
-pub const DEFAULT_HEAT_CONFIG_FILE: &str = "/var/run/heat-config/heat-config";
+pub use super::hook::{DEFAULT_HEAT_CONFIG_FILE, DEFAULT_REFRESH_DIR as DEFAULT_DIR};
 
 /// Scripts os-refresh-config would run that the agent does itself.
 const REPLACED: [&str; 2] = ["20-os-apply-config", "55-heat-config"];

@@ -122,53 +122,41 @@ impl Deployment {
         };
         let name = text("name", &id)?;
         let group = text("group", "Heat::Ungrouped")?;
-        let inputs = match obj.get("inputs") {
-            None | Some(Value::Null) => Vec::new(),
-            Some(Value::Array(items)) => items
-                .iter()
-                .enumerate()
-                .map(|(i, item)| {
-                    let name = item
-                        .get("name")
-                        .and_then(Value::as_str)
-                        .ok_or_else(|| err(Some(&id), format!("inputs[{i}] has no `name`")))?;
-                    Ok(Input {
-                        name: name.to_string(),
-                        value: item.get("value").cloned().unwrap_or(Value::Null),
+        // `inputs` and `outputs`: lists of objects, each with a `name`.
+        let named = |key: &str| -> Result<Vec<(String, &Value)>, DeploymentError> {
+            match obj.get(key) {
+                None | Some(Value::Null) => Ok(Vec::new()),
+                Some(Value::Array(items)) => items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, item)| {
+                        let name = item
+                            .get("name")
+                            .and_then(Value::as_str)
+                            .ok_or_else(|| err(Some(&id), format!("{key}[{i}] has no `name`")))?;
+                        Ok((name.to_string(), item))
                     })
-                })
-                .collect::<Result<_, _>>()?,
-            Some(other) => {
-                return Err(err(
+                    .collect(),
+                Some(other) => Err(err(
                     Some(&id),
-                    format!("`inputs` must be a list, found {}", kind(other)),
-                ))
+                    format!("`{key}` must be a list, found {}", kind(other)),
+                )),
             }
         };
-        let outputs = match obj.get("outputs") {
-            None | Some(Value::Null) => Vec::new(),
-            Some(Value::Array(items)) => items
-                .iter()
-                .enumerate()
-                .map(|(i, item)| {
-                    let name = item
-                        .get("name")
-                        .and_then(Value::as_str)
-                        .ok_or_else(|| err(Some(&id), format!("outputs[{i}] has no `name`")))?;
-                    let error_output = item.get("error_output").map(truthy).unwrap_or(false);
-                    Ok(OutputDecl {
-                        name: name.to_string(),
-                        error_output,
-                    })
-                })
-                .collect::<Result<_, _>>()?,
-            Some(other) => {
-                return Err(err(
-                    Some(&id),
-                    format!("`outputs` must be a list, found {}", kind(other)),
-                ))
-            }
-        };
+        let inputs = named("inputs")?
+            .into_iter()
+            .map(|(name, item)| Input {
+                name,
+                value: item.get("value").cloned().unwrap_or(Value::Null),
+            })
+            .collect();
+        let outputs = named("outputs")?
+            .into_iter()
+            .map(|(name, item)| OutputDecl {
+                name,
+                error_output: item.get("error_output").map(truthy).unwrap_or(false),
+            })
+            .collect();
         Ok(Deployment {
             config: obj.get("config").cloned().unwrap_or(Value::Null),
             options: obj.get("options").cloned().unwrap_or(Value::Null),

@@ -84,6 +84,12 @@ pub fn parse_with_source(
     parse_in(file, base_of(file), text, source_override)
 }
 
+/// Parses text that has no file of its own (a Heat deployment's config): `name` is used in
+/// messages, relative source paths resolve against `base`.
+pub fn parse_relative_to(name: &Path, base: &Path, text: &str) -> Result<Plan, PlanError> {
+    parse_in(name, base.to_path_buf(), text, None)
+}
+
 /// The directory relative sources resolve against: the file's own.
 fn base_of(file: &Path) -> PathBuf {
     match file.parent() {

@@ -2,7 +2,9 @@
 //! Pure data: everything downstream (source, build, runtime) reads only these types.
 
 use std::collections::BTreeMap;
-use std::fmt;
+
+// Where the source is and the secret that may fetch it are the source stage's types.
+pub use crate::source::{Secret, SourceSpec};
 
 /// A parsed and validated Planfile or app file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,42 +62,6 @@ pub enum LanguagePack {
     /// tarball URL, local directory), or a Solum custom language pack (a repo with a
     /// Dockerfile and `build.sh`). Which one it is gets decided by the build stage.
     Named(String),
-}
-
-/// Where the app's source comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SourceSpec {
-    /// A git remote; `revision` is a branch, tag or commit sha (default: the remote's HEAD).
-    Git {
-        url: String,
-        revision: Option<String>,
-    },
-    /// A directory on this host.
-    Dir { path: std::path::PathBuf },
-    /// A tarball (.tar, .tar.gz, .tgz) by URL (http, https or file), optionally verified.
-    Tarball { url: String, sha256: Option<String> },
-}
-
-/// A string that must never reach a log: `Debug` and `Display` print `***`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(pub String);
-
-impl Secret {
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
 }
 
 impl Plan {

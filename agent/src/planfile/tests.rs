@@ -849,3 +849,23 @@ fn yaml_alias_fanout_of_a_long_scalar_is_refused() {
     let p = parse(Path::new(FILE), &ok).unwrap();
     assert_eq!(p.parameters.get("B").map(String::as_str), Some("a"));
 }
+
+#[test]
+fn text_without_a_file_resolves_relative_sources_against_the_given_base() {
+    let text = "version: 1\nname: app\nartifacts:\n- name: web\n  artifact_type: heroku\n  content:\n    href: src/app\n";
+    let plan = parse_relative_to(
+        Path::new("deployment/d1"),
+        Path::new("/var/lib/solum-agent"),
+        text,
+    )
+    .unwrap();
+    assert_eq!(
+        plan.artifacts[0].source,
+        SourceSpec::Dir {
+            path: "/var/lib/solum-agent/src/app".into()
+        }
+    );
+    let e =
+        parse_relative_to(Path::new("deployment/d1"), Path::new("/x"), "version: 1\n").unwrap_err();
+    assert!(e.to_string().starts_with("deployment/d1"), "{e}");
+}

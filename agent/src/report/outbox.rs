@@ -54,7 +54,7 @@ pub struct Outbox {
 
 impl Outbox {
     pub fn open(state_root: &Path) -> std::io::Result<Outbox> {
-        let dir = state_root.join("outbox");
+        let dir = crate::state::layout::outbox(state_root);
         std::fs::create_dir_all(&dir)?;
         Ok(Outbox {
             dir,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::outbox::{Delivery, Message, Outbox};
 use crate::collect::keystone::{self, User};
 use crate::heat::deployment::{Deployment, SignalTarget};
-use crate::heat::signal::WaitSignal;
+use crate::heat::signal::{WaitSignal, WaitStatus};
 use crate::metadata::http::{redact, without_url};
 use crate::planfile::Secret;
 
@@ -53,6 +53,16 @@ pub fn deployment_message(d: &Deployment, target: &SignalTarget, body: String) -
         body,
         tries: 0,
     })
+}
+
+/// The agent's signal to the wait condition.
+pub fn wait_signal(status: WaitStatus, reason: String) -> WaitSignal {
+    WaitSignal {
+        status,
+        reason,
+        data: None,
+        id: "solum-agent".into(),
+    }
 }
 
 /// The outbox message for a wait condition: a WaitConditionHandle (URL + token: POST with

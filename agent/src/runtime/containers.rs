@@ -16,33 +16,25 @@ use futures_util::StreamExt;
 
 use super::{ReleaseSpec, RuntimeError};
 
-pub const LABEL_AGENT: &str = "solum.agent";
-pub const LABEL_APP: &str = "solum.app";
+pub use crate::labels::{LABEL_AGENT, LABEL_APP, LABEL_ROLE};
 pub const LABEL_RELEASE: &str = "solum.release";
 pub const LABEL_PROCESS: &str = "solum.process";
 /// Comma-separated container ports of the release (lets `start` route back without records).
 pub const LABEL_PORTS: &str = "solum.ports";
-pub const LABEL_ROLE: &str = "solum.role";
 /// The entrypoint of images made by our buildpack builder.
 pub const SOLUM_START: &str = "/usr/local/bin/solum-start";
 /// The process type that gets the ports and the HTTP health check.
 pub const WEB: &str = "web";
 
-/// Checks a name used in container names, labels and file names: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
+/// Checks a name used in container names, labels and file names (an app's, a release's, a
+/// process type's) by the one rule of app names, `appname`.
 pub fn check_name(what: &str, name: &str) -> Result<(), RuntimeError> {
-    let ok = name.len() <= 63
-        && name
-            .bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_alphanumeric())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
-    if ok {
+    if crate::appname::is_valid(name) {
         Ok(())
     } else {
         Err(RuntimeError::Other(format!(
-            "invalid {what} name {name:?}: use letters, digits, '_', '.' and '-' (at most 63, starting with a letter or digit)"
+            "invalid {what} name {name:?}: use letters, digits, '_', '.' and '-' (at most {}, starting with a letter or digit)",
+            crate::appname::MAX_LEN
         )))
     }
 }
@@ -162,7 +154,13 @@ pub async fn list(
     agent: &str,
     app: Option<&str>,
 ) -> Result<Vec<Managed>, RuntimeError> {
-    let mut labels = vec![format!("{LABEL_AGENT}={agent}"), LABEL_APP.to_string()];
+    // Release containers only: build, unit-test and supervisor containers carry the agent's
+    // and an app's labels too, but no release.
+    let mut labels = vec![
+        format!("{LABEL_AGENT}={agent}"),
+        LABEL_APP.to_string(),
+        LABEL_RELEASE.to_string(),
+    ];
     if let Some(app) = app {
         labels.push(format!("{LABEL_APP}={app}"));
     }
@@ -314,7 +312,7 @@ pub async fn last_lines(docker: &Docker, container: &str, n: usize) -> String {
 /// Exit code of the container's first death since `since` (unix seconds), from the engine's
 /// event log (inspect only shows the current run once Docker restarted it).
 pub async fn first_exit_code(docker: &Docker, id: &str, since: u64) -> Option<i64> {
-    let until = super::health::unix_now() + 1;
+    let until = super::unix_now() + 1;
     let opts = EventsOptions {
         since: Some(since.to_string()),
         until: Some(until.to_string()),

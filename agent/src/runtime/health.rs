@@ -227,15 +227,10 @@ pub struct HealthRecord {
 }
 
 pub fn health_path(root: &Path, app: &str) -> PathBuf {
-    root.join("health").join(format!("{app}.json"))
+    crate::state::layout::health(root, app)
 }
 
-pub fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
+pub use super::unix_now;
 
 #[cfg(test)]
 mod tests {

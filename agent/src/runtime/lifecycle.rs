@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::containers::{self, Managed, LABEL_AGENT, LABEL_ROLE, WEB};
+use super::containers::{self, Managed, LABEL_AGENT, LABEL_APP, LABEL_ROLE, WEB};
 use super::health;
 use super::routes::{self, AppRoute, PortRoute, Routes};
 use super::supervisor;
@@ -28,8 +28,9 @@ const STOP_SECS: i32 = 10;
 const POLL: Duration = Duration::from_millis(200);
 /// Lines of the release phase's output kept for its error.
 const RELEASE_TAIL: usize = 40;
-/// `solum.role` of release-phase containers (they carry no `solum.app`: they are not
-/// processes of a release, so status, start and adoption never see them).
+/// `solum.role` of release-phase containers (they carry `solum.agent` and `solum.app` like
+/// every container of the agent, but no `solum.release`: they are not processes of a release,
+/// so `containers::list`, status, start and adoption never see them).
 pub const ROLE_RELEASE_PHASE: &str = "release-phase";
 /// The app of a release-phase container.
 pub const LABEL_RELEASE_PHASE_APP: &str = "solum.release-phase.app";
@@ -168,6 +169,7 @@ impl Runtime {
             env,
             labels: HashMap::from([
                 (LABEL_AGENT.to_string(), self.agent.clone()),
+                (LABEL_APP.to_string(), spec.app.clone()),
                 (LABEL_ROLE.to_string(), ROLE_RELEASE_PHASE.to_string()),
                 (LABEL_RELEASE_PHASE_APP.to_string(), spec.app.clone()),
             ]),
@@ -234,8 +236,8 @@ impl Runtime {
         Ok(())
     }
 
-    /// Stops the app's containers (kept, with their images) after taking its route away.
-    pub async fn stop(&self, app: &str) -> Result<(), RuntimeError> {
+    /// Takes the route of `app` away; returns its containers (NoSuchApp when it has neither).
+    async fn unroute(&self, app: &str) -> Result<Vec<containers::Managed>, RuntimeError> {
         containers::check_name("app", app)?;
         let all = containers::list(&self.docker, &self.agent, Some(app)).await?;
         let routed = routes::read_routes(self.state.root())
@@ -244,6 +246,12 @@ impl Runtime {
             return Err(RuntimeError::NoSuchApp(app.to_string()));
         }
         self.set_route(app, None).await?;
+        Ok(all)
+    }
+
+    /// Stops the app's containers (kept, with their images) after taking its route away.
+    pub async fn stop(&self, app: &str) -> Result<(), RuntimeError> {
+        let all = self.unroute(app).await?;
         for c in &all {
             containers::stop(&self.docker, &c.id, STOP_SECS).await?;
         }
@@ -312,14 +320,7 @@ impl Runtime {
 
     /// Removes the app's route and containers (its images are the caller's business).
     pub async fn destroy(&self, app: &str) -> Result<(), RuntimeError> {
-        containers::check_name("app", app)?;
-        let all = containers::list(&self.docker, &self.agent, Some(app)).await?;
-        let routed = routes::read_routes(self.state.root())
-            .map_err(RuntimeError::io("reading the routes"))?;
-        if all.is_empty() && !routed.apps.contains_key(app) {
-            return Err(RuntimeError::NoSuchApp(app.to_string()));
-        }
-        self.set_route(app, None).await?;
+        let all = self.unroute(app).await?;
         for c in &all {
             containers::stop(&self.docker, &c.id, STOP_SECS).await?;
             containers::remove(&self.docker, &c.id).await?;

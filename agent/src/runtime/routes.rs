@@ -16,10 +16,6 @@ use serde::{Deserialize, Serialize};
 use super::HealthConfig;
 use crate::state::{read_json, write_json};
 
-pub const ROUTES_FILE: &str = "routes.json";
-pub const ACK_FILE: &str = "routes.ack";
-const LOCK_FILE: &str = "routes.lock";
-
 /// The whole routes file.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -150,11 +146,11 @@ pub fn owner_of(routes: &Routes, addr: IpAddr, port: u16) -> Option<&str> {
 }
 
 pub fn routes_path(root: &Path) -> PathBuf {
-    root.join(ROUTES_FILE)
+    crate::state::layout::routes(root)
 }
 
 pub fn ack_path(root: &Path) -> PathBuf {
-    root.join(ACK_FILE)
+    crate::state::layout::routes_ack(root)
 }
 
 pub fn read_routes(root: &Path) -> std::io::Result<Routes> {
@@ -176,7 +172,7 @@ pub fn update<E>(
     root: &Path,
     change: impl FnOnce(&mut Routes) -> Result<(), E>,
 ) -> Result<Routes, UpdateError<E>> {
-    let _lock = Lock::acquire(&root.join(LOCK_FILE)).map_err(UpdateError::Io)?;
+    let _lock = Lock::acquire(&crate::state::layout::routes_lock(root)).map_err(UpdateError::Io)?;
     let before = read_routes(root).map_err(UpdateError::Io)?;
     let mut after = before.clone();
     change(&mut after).map_err(UpdateError::Change)?;

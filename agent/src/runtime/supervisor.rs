@@ -14,7 +14,7 @@ use bollard::query_parameters::RestartContainerOptions;
 use bollard::Docker;
 use tokio::task::JoinHandle;
 
-use super::containers::{self, LABEL_AGENT, LABEL_ROLE};
+use super::containers::{self, LABEL_AGENT, LABEL_APP, LABEL_ROLE};
 use super::health::{self, Decision, HealthRecord, Tracker};
 use super::proxy::{ConnCounts, Proxy};
 use super::routes::{self, Ack, AppRoute, Routes};
@@ -76,6 +76,8 @@ pub fn supervisor_body(s: &SupervisorSetup) -> ContainerCreateBody {
         env: Some(vec!["RUST_LOG=info".into()]),
         labels: Some(HashMap::from([
             (LABEL_AGENT.to_string(), s.agent.clone()),
+            // It serves every app of the agent.
+            (LABEL_APP.to_string(), String::new()),
             (LABEL_ROLE.to_string(), "supervisor".to_string()),
             (LABEL_BINARY.to_string(), s.fingerprint.clone()),
         ])),

@@ -3,7 +3,7 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use crate::planfile::SourceSpec;
+use super::SourceSpec;
 
 use super::SourceError;
 

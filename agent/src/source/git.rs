@@ -10,8 +10,8 @@ use base64::Engine;
 use tokio::process::Command;
 
 use super::redact::redact;
+use super::Secret;
 use super::SourceError;
-use crate::planfile::Secret;
 
 /// Protocols git may use (keeps `ext::` and friends out).
 const ALLOWED_PROTOCOLS: &str = "file:git:http:https:ssh";

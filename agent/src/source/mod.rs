@@ -13,6 +13,7 @@ mod git;
 mod hash;
 mod headers;
 mod redact;
+mod spec;
 mod tarball;
 
 #[cfg(test)]
@@ -20,12 +21,11 @@ mod tests;
 
 use std::path::{Path, PathBuf};
 
-use crate::planfile::{Secret, SourceSpec};
-
 pub use classify::is_sha256_hex;
 pub use extract::{extract as extract_tarball, Limits};
 pub use hash::tree_hash;
 pub use redact::redact_urls;
+pub use spec::{Secret, SourceSpec};
 
 /// A fetched source tree.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,7 +10,7 @@ use futures_util::{Stream, StreamExt};
 use tokio::io::AsyncReadExt;
 
 use super::StackError;
-use crate::build::LogFn;
+use crate::progress::LogFn;
 
 const CHUNK: usize = 256 * 1024;
 

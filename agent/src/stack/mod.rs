@@ -12,8 +12,8 @@ mod rootfs;
 use bollard::Docker;
 use sha2::{Digest, Sha256};
 
-use crate::build::LogFn;
 use crate::config::StackConfig;
+use crate::progress::LogFn;
 
 pub(crate) use import::file_stream;
 pub use rootfs::Flavor;

@@ -17,7 +17,7 @@ use bollard::Docker;
 use futures_util::{StreamExt, TryStreamExt};
 
 use super::StackError;
-use crate::build::LogFn;
+use crate::progress::LogFn;
 
 /// The only entries of a data root that a preloaded image keeps: the image and layer metadata
 /// and the layers themselves.

@@ -10,7 +10,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::Command;
 
 use super::StackError;
-use crate::build::LogFn;
+use crate::progress::LogFn;
 
 /// Lines of a failed command's output quoted in its error.
 const TAIL_LINES: usize = 20;

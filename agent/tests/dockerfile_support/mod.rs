@@ -95,6 +95,7 @@ pub fn request(
     log: LogFn,
 ) -> BuildRequest {
     BuildRequest {
+        agent: "solum-test-agent".into(),
         app: app.to_string(),
         source_dir: source.to_path_buf(),
         source_version: "test".into(),
@@ -227,3 +228,10 @@ pub async fn get(port: u16, path: &str) -> (u16, String) {
     }
     panic!("{url} never answered: {last}");
 }
+
+/// Whose unit tests run in these suites: their containers carry these labels.
+pub const OWNER: solum_agent::build::unittest::Owner<'static> =
+    solum_agent::build::unittest::Owner {
+        agent: "solum-test-agent",
+        app: "solum-test-unittest",
+    };

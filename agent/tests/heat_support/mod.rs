@@ -325,14 +325,6 @@ impl Agent {
 impl Drop for Agent {
     fn drop(&mut self) {
         self.kill();
-        if let Ok(id) = std::fs::read_to_string(self.path("state/agent-id")) {
-            let _ = Command::new("sh")
-                .arg("-c")
-                .arg(format!(
-                    "docker ps -aq --filter label=solum.agent={} | xargs -r docker rm -f",
-                    id.trim()
-                ))
-                .output();
-        }
+        solum_tests::docker_rm_agent(&self.path("state"));
     }
 }

@@ -15,7 +15,7 @@ use bollard::Docker;
 use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 
-use crate::build::{BuildError, BuildRequest, LogFn, LABEL_APP};
+use crate::build::{BuildError, BuildRequest, LogFn, LABEL_AGENT, LABEL_APP, LABEL_ROLE};
 use crate::config::StackConfig;
 use crate::stack::APP_UID;
 
@@ -74,8 +74,9 @@ pub async fn run(
             format!("REQUEST_ID={short_key}-{nanos:x}"),
         ]),
         labels: Some(HashMap::from([
+            (LABEL_AGENT.to_string(), req.agent.clone()),
             (LABEL_APP.to_string(), req.app.clone()),
-            ("solum.role".to_string(), "build".to_string()),
+            (LABEL_ROLE.to_string(), "build".to_string()),
         ])),
         host_config: Some(HostConfig {
             // A fresh named volume is seeded from the image's /tmp/cache, owned by 32767.
@@ -89,16 +90,36 @@ pub async fn run(
         }),
         ..Default::default()
     };
+    create(docker, &name, body).await?;
+    let result = drive(docker, &name, upload, slug_out, &req.log).await;
+    finish(docker, &name, result).await
+}
+
+/// Creates the container `name` from `body`; `finish` removes it.
+pub(super) async fn create(
+    docker: &Docker,
+    name: &str,
+    body: ContainerCreateBody,
+) -> Result<(), BuildError> {
     docker
         .create_container(
-            Some(CreateContainerOptionsBuilder::new().name(&name).build()),
+            Some(CreateContainerOptionsBuilder::new().name(name).build()),
             body,
         )
         .await?;
-    let result = drive(docker, &name, upload, slug_out, &req.log).await;
+    Ok(())
+}
+
+/// Removes the container `name` (and its anonymous volumes) after the work done in it; the
+/// work's error comes first, then the removal's.
+pub(super) async fn finish<T>(
+    docker: &Docker,
+    name: &str,
+    result: Result<T, BuildError>,
+) -> Result<T, BuildError> {
     let removed = docker
         .remove_container(
-            &name,
+            name,
             Some(
                 RemoveContainerOptionsBuilder::new()
                     .force(true)
@@ -107,9 +128,9 @@ pub async fn run(
             ),
         )
         .await;
-    let finished = result?;
+    let value = result?;
     removed?;
-    Ok(finished)
+    Ok(value)
 }
 
 async fn drive(

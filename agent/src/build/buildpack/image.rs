@@ -11,17 +11,17 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use bollard::models::ContainerCreateBody;
-use bollard::query_parameters::{
-    CommitContainerOptionsBuilder, CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder,
-    UploadToContainerOptionsBuilder,
-};
+use bollard::query_parameters::{CommitContainerOptionsBuilder, UploadToContainerOptionsBuilder};
 use bollard::Docker;
 
-use crate::build::BuildError;
+use crate::build::{BuildError, LABEL_AGENT};
 use crate::stack::{APP_UID, LAUNCHER_PATH};
 
 /// The image to make.
 pub struct ImageSpec<'a> {
+    /// The agent's id, on the assembling container (and so on the image, which Docker's
+    /// commit gives the container's labels).
+    pub agent: &'a str,
     pub app: &'a str,
     pub run_image: &'a str,
     /// `repo:tag`.
@@ -89,30 +89,16 @@ pub async fn create(
         working_dir: Some("/app".into()),
         entrypoint: Some(vec![LAUNCHER_PATH.into()]),
         cmd: Some(vec!["web".into()]),
-        labels: Some(spec.labels.clone()),
+        labels: Some({
+            let mut labels = spec.labels.clone();
+            labels.insert(LABEL_AGENT.to_string(), spec.agent.to_string());
+            labels
+        }),
         ..Default::default()
     };
-    docker
-        .create_container(
-            Some(CreateContainerOptionsBuilder::new().name(&name).build()),
-            body,
-        )
-        .await?;
+    super::container::create(docker, &name, body).await?;
     let result = fill_and_commit(docker, &name, spec, slug_tgz).await;
-    let removed = docker
-        .remove_container(
-            &name,
-            Some(
-                RemoveContainerOptionsBuilder::new()
-                    .force(true)
-                    .v(true)
-                    .build(),
-            ),
-        )
-        .await;
-    let id = result?;
-    removed?;
-    Ok(id)
+    super::container::finish(docker, &name, result).await
 }
 
 async fn fill_and_commit(

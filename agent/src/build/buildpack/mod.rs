@@ -1,12 +1,11 @@
 //! The Heroku (classic) buildpack builder: detect / compile / release in a container of the
 //! build stack as uid 32767 (never on the host), the slug into a runtime image on the run
-//! stack started by `solum-start`. Submodules: `plan` (which buildpacks), `fetch` (remote
-//! buildpacks), `upload` (the archive fed to the container), `container` (running it),
+//! stack started by `solum-start`. Submodules: `plan` (which buildpacks; remote ones fetched
+//! through `source::fetch`), `upload` (the archive fed to the container), `container` (running it),
 //! `release` (Procfile, release YAML, process table, image environment: pure), `image` (the
 //! runtime image, by create + upload + commit).
 
 mod container;
-mod fetch;
 mod image;
 mod plan;
 pub mod release;
@@ -22,7 +21,7 @@ use super::{
 use crate::config::StackConfig;
 
 pub use container::cache_volume;
-pub use plan::parse_buildpacks_file;
+pub use plan::{is_installed_name, parse_buildpacks_file, Buildpack};
 
 /// Image label holding the process table (JSON), so a cached image can be released as is.
 pub const LABEL_PROCESSES: &str = "solum.processes";
@@ -32,6 +31,17 @@ pub async fn build(
     docker: &Docker,
     req: &BuildRequest,
     stack: &StackConfig,
+) -> Result<BuildOutcome, BuildError> {
+    build_with(docker, req, stack, None).await
+}
+
+/// `build` with the one buildpack already chosen (and fetched) by the caller; None: chosen from
+/// `req.language_pack` as `build` does.
+pub async fn build_with(
+    docker: &Docker,
+    req: &BuildRequest,
+    stack: &StackConfig,
+    chosen: Option<Buildpack>,
 ) -> Result<BuildOutcome, BuildError> {
     check_request(req)?;
     let tag = format!("{}:{}", image_repo(&req.app), &req.key[..12]);
@@ -43,7 +53,13 @@ pub async fn build(
     }
     cache::stack_image_ids(docker, stack).await?;
 
-    let selection = plan::select(req).await?;
+    let selection = match chosen {
+        Some(pack) => plan::Selection {
+            mode: plan::Mode::All,
+            packs: vec![pack],
+        },
+        None => plan::select(req).await?,
+    };
     let scratch = tempfile::Builder::new()
         .prefix("buildpack-")
         .tempdir_in(&req.work_dir)
@@ -98,6 +114,7 @@ pub async fn build(
     ]);
     (req.log)(&format!("-----> Making {tag}"));
     let spec = image::ImageSpec {
+        agent: &req.agent,
         app: &req.app,
         run_image: &stack.run_image,
         tag: &tag,

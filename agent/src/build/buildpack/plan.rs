@@ -4,9 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use super::fetch;
 use crate::build::{BuildError, BuildRequest};
 use crate::planfile::LanguagePack;
+use crate::source::{self, SourceSpec};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -52,7 +52,7 @@ pub fn parse_buildpacks_file(text: &str) -> Vec<String> {
 }
 
 /// A name that can only mean an installed buildpack directory.
-fn is_plain_name(s: &str) -> bool {
+pub fn is_installed_name(s: &str) -> bool {
     !s.is_empty()
         && !s.starts_with('.')
         && s.chars()
@@ -102,7 +102,7 @@ pub async fn select(req: &BuildRequest) -> Result<Selection, BuildError> {
                             Some(pack) => pack,
                             None => {
                                 // The source is untrusted: no host paths.
-                                fetch::check_inside_source(url, &req.source_dir).map_err(|e| {
+                                check_inside_source(url, &req.source_dir).map_err(|e| {
                                     BuildError::Other(format!("{}: {e}", listed.display()))
                                 })?;
                                 fetched(url, req, i, &req.source_dir).await?
@@ -147,7 +147,7 @@ async fn resolve(
 /// The installed buildpack `spec` names, if it is a plain name of one.
 fn installed_named(spec: &str, req: &BuildRequest) -> Option<Buildpack> {
     let dir = req.buildpacks_dir.join(spec);
-    (is_plain_name(spec) && dir.is_dir()).then(|| Buildpack {
+    (is_installed_name(spec) && dir.is_dir()).then(|| Buildpack {
         name: spec.to_string(),
         dir,
     })
@@ -161,11 +161,107 @@ async fn fetched(
     base: &Path,
 ) -> Result<Buildpack, BuildError> {
     let dest = req.work_dir.join("buildpacks").join(format!("{index:02}"));
-    let dir = fetch::fetch(spec, base, &dest).await?;
-    Ok(Buildpack {
-        name: fetch::redact(spec),
-        dir,
-    })
+    fetch(spec, base, &dest).await
+}
+
+/// The buildpack `spec` names: a local directory (relative ones against `base`) used in place,
+/// or a tarball or git remote fetched into `dest` through `source::fetch` (a tarball's one top
+/// directory unwrapped). It must have a `bin/compile`.
+pub async fn fetch(spec: &str, base: &Path, dest: &Path) -> Result<Buildpack, BuildError> {
+    let name = source::redact_urls(spec);
+    let dir = match source::classify(spec, base) {
+        SourceSpec::Dir { path } => {
+            if !path.is_dir() {
+                return Err(BuildError::Other(format!(
+                    "buildpack {name}: {} is not a directory",
+                    path.display()
+                )));
+            }
+            path
+        }
+        remote => {
+            let fetched = source::fetch(&remote, None, dest)
+                .await
+                .map_err(|e| BuildError::Other(format!("buildpack {name}: {e}")))?;
+            match remote {
+                SourceSpec::Tarball { .. } => single_top_dir(&fetched.dir),
+                _ => fetched.dir,
+            }
+        }
+    };
+    Buildpack::checked(name, dir)
+}
+
+impl Buildpack {
+    /// A buildpack in `dir`, which must hold `bin/compile`.
+    pub fn checked(name: String, dir: PathBuf) -> Result<Buildpack, BuildError> {
+        if !dir.join("bin").join("compile").is_file() {
+            return Err(BuildError::Other(format!(
+                "buildpack {name}: no bin/compile in {}",
+                dir.display()
+            )));
+        }
+        Ok(Buildpack { name, dir })
+    }
+}
+
+/// Tarballs often wrap the buildpack in one top directory.
+fn single_top_dir(dest: &Path) -> PathBuf {
+    if dest.join("bin").is_dir() {
+        return dest.to_path_buf();
+    }
+    let entries: Vec<_> = std::fs::read_dir(dest)
+        .map(|rd| rd.flatten().collect())
+        .unwrap_or_default();
+    match entries.as_slice() {
+        [only] if only.path().is_dir() => only.path(),
+        _ => dest.to_path_buf(),
+    }
+}
+
+/// Checks an entry of the source's `.buildpacks` (untrusted, like all the source): a remote
+/// URL (`http(s)://`, `git://`, `ssh://`, `user@host:path`), or a relative path that stays
+/// inside `source` (no `..`, no symlink out of it). A host path (absolute, `file://`, `..`, a
+/// link leading out) is refused: it would upload a host directory into the build.
+pub fn check_inside_source(spec: &str, source: &Path) -> Result<(), String> {
+    let shown = source::redact_urls(spec);
+    let url = spec.split_once('#').map_or(spec, |(u, _)| u);
+    let lower = url.to_ascii_lowercase();
+    let remote = ["https://", "http://", "git://", "ssh://"]
+        .iter()
+        .any(|s| lower.starts_with(s));
+    // git's scp-like syntax: `[user@]host:path`, a ':' before any '/'.
+    let scp_like = !url.starts_with(['/', '.'])
+        && url
+            .split_once(':')
+            .is_some_and(|(host, _)| !host.is_empty() && !host.contains('/'));
+    if remote || (scp_like && !lower.starts_with("file:")) {
+        return Ok(());
+    }
+    let host_path = || {
+        format!("buildpack {shown}: names a path outside the source (a `.buildpacks` entry must be a URL or a relative path inside the source)")
+    };
+    if lower.starts_with("file:") || url.starts_with('/') {
+        return Err(host_path());
+    }
+    let rel = Path::new(url);
+    if rel.components().any(|c| {
+        !matches!(
+            c,
+            std::path::Component::Normal(_) | std::path::Component::CurDir
+        )
+    }) {
+        return Err(host_path());
+    }
+    // Symlinks inside the source may lead out of it: compare the real paths.
+    let root = source
+        .canonicalize()
+        .map_err(|e| format!("the source {}: {e}", source.display()))?;
+    match source.join(rel).canonicalize() {
+        Ok(real) if real.starts_with(&root) => Ok(()),
+        Ok(_) => Err(host_path()),
+        Err(e) => Err(format!("buildpack {shown}: {e}")),
+    }
 }
 
 #[cfg(test)]
@@ -202,10 +298,125 @@ mod tests {
     }
 
     #[test]
-    fn plain_names() {
-        assert!(is_plain_name("python"));
-        assert!(!is_plain_name("../python"));
-        assert!(!is_plain_name("https://x/y.git"));
-        assert!(!is_plain_name(".."));
+    fn installed_names() {
+        assert!(is_installed_name("python"));
+        assert!(!is_installed_name("../python"));
+        assert!(!is_installed_name("https://x/y.git"));
+        assert!(!is_installed_name(".."));
+    }
+
+    #[test]
+    fn buildpacks_entries_stay_inside_the_source() {
+        let d = tempfile::tempdir().unwrap();
+        let src = d.path().join("src");
+        std::fs::create_dir_all(src.join("bp/bin")).unwrap();
+        std::fs::create_dir_all(d.path().join("host")).unwrap();
+        std::os::unix::fs::symlink(d.path().join("host"), src.join("out")).unwrap();
+        std::os::unix::fs::symlink("bp", src.join("in")).unwrap();
+        for ok in [
+            "./bp",
+            "bp",
+            "in",
+            "https://h/bp.git#v1",
+            "git@h:bp.git",
+            "ssh://h/bp.git",
+            "https://h/bp.tgz",
+        ] {
+            assert_eq!(check_inside_source(ok, &src), Ok(()), "{ok}");
+        }
+        for bad in [
+            "/etc",
+            "file:///etc",
+            "file:///t/x.tgz",
+            "../host",
+            "bp/../../host",
+            "out",
+            "./out/x",
+            "/srv/bp#main",
+            "/srv/bp.git",
+        ] {
+            let e = check_inside_source(bad, &src).unwrap_err();
+            assert!(
+                e.contains("outside the source") || e.contains("No such file"),
+                "{bad}: {e}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn fetches_a_git_buildpack_at_a_ref_and_a_tarball_through_source_fetch() {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = tmp.path().join("repo");
+        std::fs::create_dir_all(repo.join("bin")).unwrap();
+        std::fs::write(repo.join("bin/compile"), "#!/bin/sh\necho v1\n").unwrap();
+        let run = |args: &[&str]| {
+            let ok = std::process::Command::new("git")
+                .args([
+                    "-c",
+                    "user.name=t",
+                    "-c",
+                    "user.email=t@t",
+                    "-c",
+                    "init.defaultBranch=main",
+                ])
+                .args(args)
+                .current_dir(&repo)
+                .output()
+                .unwrap();
+            assert!(ok.status.success(), "{ok:?}");
+        };
+        run(&["init", "-q"]);
+        run(&["add", "-A"]);
+        run(&["commit", "-qm", "v1"]);
+        run(&["tag", "v1"]);
+        std::fs::write(repo.join("bin/compile"), "#!/bin/sh\necho v2\n").unwrap();
+        run(&["commit", "-qam", "v2"]);
+        let pack = fetch(
+            &format!("file://{}#v1", repo.display()),
+            tmp.path(),
+            &tmp.path().join("g"),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            std::fs::read_to_string(pack.dir.join("bin/compile")).unwrap(),
+            "#!/bin/sh\necho v1\n"
+        );
+        let e = fetch(
+            &format!("file://{}#nope", repo.display()),
+            tmp.path(),
+            &tmp.path().join("h"),
+        )
+        .await
+        .unwrap_err();
+        let e = e.to_string();
+        assert!(
+            e.starts_with("buildpack file://") && e.contains("nope"),
+            "{e}"
+        );
+
+        let tar_path = tmp.path().join("bp.tgz");
+        let status = std::process::Command::new("tar")
+            .args([
+                "-czf",
+                &tar_path.to_string_lossy(),
+                "-C",
+                &tmp.path().to_string_lossy(),
+                "repo",
+            ])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let pack = fetch(
+            &format!("file://{}", tar_path.display()),
+            tmp.path(),
+            &tmp.path().join("t"),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            std::fs::read_to_string(pack.dir.join("bin/compile")).unwrap(),
+            "#!/bin/sh\necho v2\n"
+        );
     }
 }

@@ -1,4 +1,5 @@
 #!/bin/bash
+# shellcheck disable=SC2154 # dracut sets moddir and systemdsystemunitdir before it calls these
 # solum-ignition: makes Debian's Ignition (30ignition) work on a Debian root: a no-op
 # setfiles (Debian's Ignition always relabels for SELinux), /sysroot/etc/selinux/config present
 # during the files stage, and ssh keys written to ~/.ssh/authorized_keys (Debian's sshd does
