@@ -254,6 +254,7 @@ fn disk_ids(plan: &Plan, hash: &str) -> disk::Ids {
 
 /// Move a finished file to its final name and write its `.sha256`.
 fn finish_file(part: &Path, dest: &Path) -> Result<Produced, BuildError> {
+    progress::step(&format!("sha256 {}", dest.display()));
     let sum = output::sha256_file(part)?;
     if fs::rename(part, dest).is_ok() {
         output::write_atomic(
@@ -409,6 +410,7 @@ pub fn build(plan: &Plan, opts: &BuildOptions) -> Result<BuildReport, BuildError
     if opts.checksum {
         for p in &produced {
             if let Produced::File { path, .. } = p {
+                progress::step(&format!("md5 {}", path.display()));
                 let md5 = output::md5_file(path)?;
                 output::write_atomic(
                     &output::output_path(path, "md5"),

@@ -209,6 +209,7 @@ pub fn produce(
         );
         let packed = crate::rootfs::pack(tree, &part);
         drop(bar);
+        crate::progress::step(&format!("sha256 {}", path.display()));
         let sum = packed
             .map_err(|e| oerr(&part)(std::io::Error::other(e.to_string())))
             .and_then(|()| sha256_file(&part));

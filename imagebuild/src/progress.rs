@@ -123,13 +123,16 @@ impl FileBar {
         )
         .map(|b| {
             let (stop, path): (_, PathBuf) = (Arc::clone(&stop), path.to_path_buf());
-            std::thread::spawn(move || {
-                while !stop.load(Ordering::SeqCst) {
-                    if let Ok(m) = std::fs::metadata(&path) {
-                        b.set_position(file_size(&m, measure).min(b.length().unwrap_or(0)));
-                    }
-                    std::thread::sleep(Duration::from_millis(200));
+            std::thread::spawn(move || loop {
+                // One last look after the stop, so the bar ends where the file did.
+                let last = stop.load(Ordering::SeqCst);
+                if let Ok(m) = std::fs::metadata(&path) {
+                    b.set_position(file_size(&m, measure).min(b.length().unwrap_or(0)));
                 }
+                if last {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(200));
             })
         });
         FileBar { stop, thread }

@@ -1142,3 +1142,57 @@ fn dib_flags_json_checksums_and_the_output_name_on_a_tiny_disk() {
         assert!(text(&o.stderr).contains(says), "{}", text(&o.stderr));
     }
 }
+
+#[test]
+fn progress_on_a_terminal_and_plain_lines_otherwise() {
+    require_builder();
+    let s = Scratch::new("progress");
+    let args = ["-n", "-t", "qcow2,tar", "tiny-disk"];
+    let hash = s.plan_hash(&args);
+    let tree = cache_dir().join(format!("solum-image/trees/{hash}"));
+    let _tree = TreeCleanup(vec![hash]);
+    // Under a pseudo-terminal (util-linux `script`): a spinner naming the
+    // script, bars for the tar and the qcow2, and the log lines as before.
+    let build = s.command(&args);
+    let line = std::iter::once(build.get_program())
+        .chain(build.get_args())
+        .map(|a| format!("'{}'", a.to_string_lossy().replace('\'', "'\\''")))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let typescript = s.dir.path().join("typescript");
+    let mut tty = Command::new("script");
+    tty.args(["-q", "-e", "-c", &line]).arg(&typescript);
+    for (k, v) in build.get_envs() {
+        if let Some(v) = v {
+            tty.env(k, v);
+        }
+    }
+    let o = run(&mut tty);
+    let shown =
+        String::from_utf8_lossy(&std::fs::read(&typescript).expect("typescript")).into_owned();
+    assert!(o.status.success(), "{shown}");
+    assert!(
+        shown.contains(" root.d 10-tiny-disk [tiny-disk] 0s"),
+        "no spinner for the script:\n{shown}"
+    );
+    assert!(shown.contains("qcow2 ["), "no qcow2 bar:\n{shown}");
+    assert!(shown.contains("tar ["), "no tar bar:\n{shown}");
+    assert!(
+        shown.contains("solum-image: root.d 10-tiny-disk [tiny-disk]\r\n"),
+        "{shown}"
+    );
+    assert!(shown.contains("profile (seconds)"), "{shown}");
+
+    // Not a terminal: the plain lines only, no escape codes, no spinner.
+    std::fs::remove_dir_all(&tree).expect("remove the tree");
+    let o = run(&mut s.command(&args));
+    let err = text(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("solum-image: root.d 10-tiny-disk [tiny-disk]\n"),
+        "{err}"
+    );
+    assert!(!err.contains('\u{1b}'), "escape codes in a log:\n{err}");
+    assert!(!err.contains(" 0s"), "progress in a log:\n{err}");
+    s.assert_clean();
+}
