@@ -13,6 +13,7 @@ pub mod interrupt;
 pub mod metadata;
 pub mod netaddr;
 pub mod planfile;
+pub mod progress;
 pub mod report;
 pub mod runtime;
 pub mod source;
