@@ -11,6 +11,7 @@ use crate::mounts;
 use crate::output::{self, OutputError, Produced};
 use crate::phase::Phase;
 use crate::plan::{Plan, RootTree};
+use crate::progress;
 use crate::rootfs::{self, RootfsError};
 use crate::run::{self, Profile, RunContext, RunError};
 use crate::tidy::{self, TidyError};
@@ -65,6 +66,10 @@ pub struct BuildOptions {
     /// Where `-t vagrant` boxes will be served (`BASE/NAME-VERSION.box` in the catalog);
     /// `None`: `file://` URLs of the files written.
     pub box_base_url: Option<String>,
+    /// How the disk outputs are made (mkfs and qemu-img options).
+    pub disk: disk::DiskOptions,
+    /// Also write `NAME.EXT.md5` beside each file output (DIB's `--checksum`).
+    pub checksum: bool,
     /// The caller's environment, passed to scripts as DIB passes it (the
     /// plan was made from it).
     pub env: std::collections::BTreeMap<String, String>,
@@ -77,6 +82,9 @@ pub struct BuildReport {
     pub from_cache: bool,
     pub profile: Profile,
     pub produced: Vec<Produced>,
+    /// Seconds spent on each output (`tar`, `docker`, `disk`, `qcow2`,
+    /// `vagrant`), in order.
+    pub output_timings: Vec<(String, f64)>,
 }
 
 impl BuildReport {
@@ -119,15 +127,15 @@ impl Drop for Workdir {
         // What a failed build's elements mounted below the tree (the
         // builder's own mounts are guards, gone already).
         if let Err(e) = tidy::unmount_below(&self.path) {
-            eprintln!("solum-image: warning: {e}");
+            progress::line(&format!("solum-image: warning: {e}"));
         }
         let left = mounts::mounts_below(&self.path);
         if !left.is_empty() {
-            eprintln!(
+            progress::line(&format!(
                 "solum-image: warning: not removing {} because {} is still mounted",
                 self.path.display(),
                 left[0].display()
-            );
+            ));
             return;
         }
         let _ = fs::remove_dir_all(&self.path);
@@ -201,6 +209,7 @@ fn make_tree(
         caller_env: &opts.env,
     };
     if let Err(e) = run::run_phases(&ctx, &mut profile) {
+        progress::clear();
         eprint!("{}", profile.render());
         return Err(e.into());
     }
@@ -208,11 +217,12 @@ fn make_tree(
         return Err(RunError::Interrupted.into());
     }
     let start = Instant::now();
+    progress::step("tidy: /tmp, /var/log");
     for m in tidy::tidy(&root)? {
-        eprintln!(
+        progress::line(&format!(
             "solum-image: unmounted {} (an element mounted it)",
             m.display()
-        );
+        ));
     }
     timed(
         &mut profile,
@@ -249,6 +259,7 @@ fn disk_ids(plan: &Plan, hash: &str) -> disk::Ids {
 
 /// Move a finished file to its final name and write its `.sha256`.
 fn finish_file(part: &Path, dest: &Path) -> Result<Produced, BuildError> {
+    progress::step(&format!("sha256 {}", dest.display()));
     let sum = output::sha256_file(part)?;
     if fs::rename(part, dest).is_ok() {
         output::write_atomic(
@@ -273,9 +284,11 @@ fn make_disks(
     hash: &str,
     tree: &Path,
     opts: &BuildOptions,
+    timings: &mut Vec<(String, f64)>,
 ) -> Result<Vec<Produced>, BuildError> {
     let wants = |t: &str| plan.outputs.iter().any(|o| o == t);
     let start = Instant::now();
+    progress::step("disk: laying out");
     let work = Workdir::new("disk", &std::env::temp_dir())?;
     let ids = disk_ids(plan, hash);
     let size = opts
@@ -286,20 +299,35 @@ fn make_disks(
     let boxfile = output::output_path(&opts.output, "box");
     let box_part = cache::partial(&boxfile);
     let _parts = PartFiles(vec![raw.clone(), qcow2.clone(), box_part.clone()]);
-    let layout = disk::assemble_raw(tree, &ids, size, &work.path, &raw)?;
-    eprintln!(
+    let layout = disk::assemble_raw(tree, &ids, &opts.disk, size, &work.path, &raw)?;
+    timings.push(("disk".into(), start.elapsed().as_secs_f64()));
+    progress::line(&format!(
         "solum-image: disk assembled in {:.1} s (root UUID {})",
         start.elapsed().as_secs_f64(),
         ids.root_uuid
-    );
+    ));
     let mut produced = Vec::new();
     if wants("qcow2") || wants("vagrant") {
         let t = Instant::now();
-        disk::convert_qcow2(&raw, &qcow2)?;
-        eprintln!("solum-image: qcow2 in {:.1} s", t.elapsed().as_secs_f64());
+        disk::convert_qcow2(&raw, &qcow2, &opts.disk)?;
+        timings.push(("qcow2".into(), t.elapsed().as_secs_f64()));
+        progress::line(&format!(
+            "solum-image: qcow2 in {:.1} s",
+            t.elapsed().as_secs_f64()
+        ));
     }
     if wants("vagrant") {
+        let t = Instant::now();
+        let qcow2_len = fs::metadata(&qcow2).map(|m| m.len()).unwrap_or(0);
+        let bar = progress::FileBar::new(
+            "vagrant box",
+            &box_part,
+            qcow2_len,
+            progress::Measure::Length,
+        );
         vagrant::write_box(&qcow2, layout.disk_bytes, &box_part)?;
+        drop(bar);
+        timings.push(("vagrant".into(), t.elapsed().as_secs_f64()));
         let made = finish_file(&box_part, &boxfile)?;
         if let Produced::File { path, sha256 } = &made {
             let published = vagrant::publish(
@@ -363,18 +391,18 @@ pub fn build(plan: &Plan, opts: &BuildOptions) -> Result<BuildReport, BuildError
     let hash = plan.hash()?;
     let cache = Cache::new(&opts.cache_dir);
     for left in cache.sweep_work() {
-        eprintln!(
+        progress::line(&format!(
             "solum-image: removed {} (left by a killed build)",
             left.display()
-        );
+        ));
     }
     let tree = cache.tree_dir(&hash)?;
     let _lock = cache.lock(&format!("tree-{}", &hash[..16]))?;
     let (from_cache, profile) = if tree.is_dir() {
-        eprintln!(
+        progress::line(&format!(
             "solum-image: plan {hash} unchanged: reusing the cached tree {}",
             tree.display()
-        );
+        ));
         cache.touch(&tree);
         (true, Profile::default())
     } else {
@@ -384,7 +412,10 @@ pub fn build(plan: &Plan, opts: &BuildOptions) -> Result<BuildReport, BuildError
             .and_then(|v| v.parse().ok())
             .unwrap_or(cache::DEFAULT_TREES_KEPT);
         for old in cache.prune_trees(keep, &tree)? {
-            eprintln!("solum-image: pruned cached tree {}", old.display());
+            progress::line(&format!(
+                "solum-image: pruned cached tree {}",
+                old.display()
+            ));
         }
         (false, profile)
     };
@@ -395,14 +426,29 @@ pub fn build(plan: &Plan, opts: &BuildOptions) -> Result<BuildReport, BuildError
     if crate::namespace::interrupted() {
         return Err(RunError::Interrupted.into());
     }
-    let mut produced = output::produce(&tree, &plan.outputs, &opts.output, &tag)?;
+    let mut timings = Vec::new();
+    let mut produced = output::produce(&tree, &plan.outputs, &opts.output, &tag, &mut timings)?;
     if wants_disk {
-        produced.extend(make_disks(plan, &hash, &tree, opts)?);
+        produced.extend(make_disks(plan, &hash, &tree, opts, &mut timings)?);
     }
+    if opts.checksum {
+        for p in &produced {
+            if let Produced::File { path, .. } = p {
+                progress::step(&format!("md5 {}", path.display()));
+                let md5 = output::md5_file(path)?;
+                output::write_atomic(
+                    &output::output_path(path, "md5"),
+                    output::sum_line(&md5, path).as_bytes(),
+                )?;
+            }
+        }
+    }
+    progress::clear();
     Ok(BuildReport {
         plan_hash: hash,
         from_cache,
         profile,
         produced,
+        output_timings: timings,
     })
 }

@@ -2,7 +2,7 @@
 //! the tail of its output, so a failure says what ran and why it failed.
 
 use std::collections::VecDeque;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 
@@ -71,6 +71,49 @@ pub fn run(cmd: &mut Command) -> Result<Vec<u8>, CmdError> {
         status: status_text(&out.status),
         code: out.status.code(),
         tail: last_lines(&stderr, 20),
+    })
+}
+
+/// Run like `run`, handing each piece of its stdout to `report` as it
+/// comes (a tool's progress output); stderr is kept for the error.
+pub fn run_reporting(cmd: &mut Command, report: &mut dyn FnMut(&str)) -> Result<(), CmdError> {
+    let cmdline = describe(cmd);
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|source| CmdError::Spawn {
+            cmdline: cmdline.clone(),
+            source,
+        })?;
+    let err = child.stderr.take();
+    let errors = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        if let Some(mut e) = err {
+            let _ = e.read_to_end(&mut s);
+        }
+        s
+    });
+    if let Some(mut out) = child.stdout.take() {
+        let mut buf = [0u8; 4096];
+        while let Ok(n @ 1..) = out.read(&mut buf) {
+            report(&String::from_utf8_lossy(&buf[..n]));
+        }
+    }
+    let status = child.wait().map_err(|source| CmdError::Spawn {
+        cmdline: cmdline.clone(),
+        source,
+    })?;
+    let stderr = errors.join().unwrap_or_default();
+    if status.success() {
+        return Ok(());
+    }
+    Err(CmdError::Failed {
+        cmdline,
+        status: status_text(&status),
+        code: status.code(),
+        tail: last_lines(&String::from_utf8_lossy(&stderr), 20),
     })
 }
 
@@ -143,7 +186,7 @@ pub fn run_streamed_hiding(
             for line in BufReader::new(r).split(b'\n') {
                 let Ok(line) = line else { break };
                 let line = crate::dibenv::redact(&String::from_utf8_lossy(&line), &secrets);
-                let _ = writeln!(std::io::stderr().lock(), "{prefix}{line}");
+                crate::progress::line(&format!("{prefix}{line}"));
                 if let Ok(mut t) = tail.lock() {
                     t.push_back(line);
                     while t.len() > keep {

@@ -153,6 +153,7 @@ pub const RUNTIME_ONLY: &[&str] = &[
     "DIB_DEBUG_TRACE",
     "DIB_IMAGE_CACHE",
     "DIB_IMAGE_CACHE_TREES",
+    "DIB_CHECKSUM",
     "DIB_LOCKFILES",
     "TMPDIR",
 ];

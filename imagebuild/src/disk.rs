@@ -69,6 +69,54 @@ impl Ids {
     }
 }
 
+/// How the disk files are made: disk-image-create's `--mkfs-options`,
+/// `--qemu-img-options` and `-u`. Not part of the plan: the tree is the same.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiskOptions {
+    /// Extra arguments to the root file system's `mkfs.ext4`, before ours.
+    pub mkfs_options: Vec<String>,
+    /// `qemu-img convert -o` options (comma-separated `key=value`).
+    pub qemu_img_options: Option<String>,
+    /// Compress the qcow2 (DIB does unless `-u`).
+    pub compress: bool,
+}
+
+impl Default for DiskOptions {
+    fn default() -> DiskOptions {
+        DiskOptions {
+            mkfs_options: Vec::new(),
+            qemu_img_options: None,
+            compress: true,
+        }
+    }
+}
+
+/// The `qemu-img convert` arguments for a qcow2 from a raw disk (pure):
+/// compressed with zstd unless `-u`; the caller's `-o` options after ours,
+/// so they win where both say something.
+pub fn qemu_img_args(opts: &DiskOptions, progress: bool) -> Vec<String> {
+    let mut args: Vec<String> = vec!["convert".into()];
+    if progress {
+        args.push("-p".into());
+    }
+    if opts.compress {
+        args.push("-c".into());
+    }
+    args.extend(["-W", "-m", "16", "-f", "raw", "-O", "qcow2"].map(String::from));
+    let mut o: Vec<&str> = Vec::new();
+    if opts.compress {
+        o.push("compression_type=zstd");
+    }
+    if let Some(extra) = opts.qemu_img_options.as_deref().filter(|s| !s.is_empty()) {
+        o.push(extra);
+    }
+    if !o.is_empty() {
+        args.push("-o".into());
+        args.push(o.join(","));
+    }
+    args
+}
+
 /// Extra kernel arguments an element can ask for: the tree's `/etc/solum-image/cmdline` (one
 /// line; e.g. the `coreos-like` element's `ignition.firstboot ignition.platform.id=qemu`).
 pub const EXTRA_CMDLINE: &str = "etc/solum-image/cmdline";
@@ -316,6 +364,7 @@ fn read_in_tree(tree: &Path, rel: &str) -> Option<String> {
 pub fn assemble_raw(
     tree: &Path,
     ids: &Ids,
+    opts: &DiskOptions,
     image_bytes: Option<u64>,
     work: &Path,
     out: &Path,
@@ -328,7 +377,8 @@ pub fn assemble_raw(
             cfg.display()
         )));
     }
-    let l = layout::plan(du_bytes(tree)?, image_bytes)?;
+    let used = du_bytes(tree)?;
+    let l = layout::plan(used, image_bytes)?;
     let (bios, esp, root) = (&l.partitions[0], &l.partitions[1], &l.partitions[2]);
 
     let f = fs::File::create(out).map_err(derr(out))?;
@@ -336,8 +386,15 @@ pub fn assemble_raw(
     drop(f);
     sfdisk(out, &layout::sfdisk_script(&l))?;
 
+    let bar = crate::progress::FileBar::new(
+        "disk: root file system",
+        out,
+        used,
+        crate::progress::Measure::Allocated,
+    );
     cmd::run(
         Command::new("mkfs.ext4")
+            .args(&opts.mkfs_options)
             .args(["-q", "-F", "-L", &ids.root_label, "-U", &ids.root_uuid])
             .arg("-E")
             .arg(format!("offset={}", root.offset_bytes()))
@@ -347,6 +404,8 @@ pub fn assemble_raw(
             .arg(format!("{}k", root.size_bytes() / 1024)),
     )?;
 
+    drop(bar);
+    crate::progress::step("disk: boot loader");
     let early = work.join("early.cfg");
     fs::write(&early, early_cfg(ids)).map_err(derr(&early))?;
     let efi = work.join("BOOTX64.EFI");
@@ -398,17 +457,22 @@ pub fn assemble_raw(
     Ok(l)
 }
 
-/// `raw` to compressed qcow2 (zstd, parallel, out of order: fast).
-pub fn convert_qcow2(raw: &Path, out: &Path) -> Result<(), DiskError> {
-    cmd::run(
-        Command::new("qemu-img")
-            .args([
-                "convert", "-c", "-W", "-m", "16", "-f", "raw", "-O", "qcow2",
-            ])
-            .args(["-o", "compression_type=zstd"])
-            .arg(raw)
-            .arg(out),
-    )?;
+/// `raw` to qcow2 (compressed with zstd unless `-u`; parallel, out of
+/// order: fast), with a bar from qemu-img's own progress on a terminal.
+pub fn convert_qcow2(raw: &Path, out: &Path, opts: &DiskOptions) -> Result<(), DiskError> {
+    let progress = crate::progress::enabled();
+    let mut c = Command::new("qemu-img");
+    c.args(qemu_img_args(opts, progress)).arg(raw).arg(out);
+    if !progress {
+        cmd::run(&mut c)?;
+        return Ok(());
+    }
+    let bar = crate::progress::Percent::new("qcow2");
+    cmd::run_reporting(&mut c, &mut |chunk| {
+        if let Some(p) = crate::progress::qemu_img_percent(chunk) {
+            bar.set(p);
+        }
+    })?;
     Ok(())
 }
 
@@ -423,6 +487,31 @@ mod tests {
         assert_eq!(a, Ids::from_hash(h, "cloudimg-rootfs"));
         assert_eq!(a.root_uuid, "0c5548af-2d2c-4604-85bc-02af19cb1c2b");
         assert_eq!(a.esp_id, "d7b06dd5");
+    }
+
+    #[test]
+    fn qemu_img_arguments_follow_dib() {
+        let d = DiskOptions::default();
+        assert_eq!(
+            qemu_img_args(&d, false).join(" "),
+            "convert -c -W -m 16 -f raw -O qcow2 -o compression_type=zstd"
+        );
+        let u = DiskOptions {
+            compress: false,
+            qemu_img_options: Some("cluster_size=128k".into()),
+            ..DiskOptions::default()
+        };
+        assert_eq!(
+            qemu_img_args(&u, true).join(" "),
+            "convert -p -W -m 16 -f raw -O qcow2 -o cluster_size=128k"
+        );
+        let both = DiskOptions {
+            qemu_img_options: Some("lazy_refcounts=on".into()),
+            ..DiskOptions::default()
+        };
+        assert!(qemu_img_args(&both, false)
+            .join(" ")
+            .ends_with("-o compression_type=zstd,lazy_refcounts=on"));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use crate::plan::Plan;
 use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
@@ -105,7 +106,78 @@ fn input_digest(path: &Path) -> Result<String, HashError> {
     Ok(hex::encode(h.finalize()))
 }
 
+/// Words whose mention in an element's file makes the output name
+/// (`IMAGE_NAME`, also the `-o NAME` of `DIB_ARGS`) part of the plan hash.
+pub const NAME_WORDS: &[&str] = &["IMAGE_NAME", "DIB_ARGS"];
+
+/// Whether `bytes` contain `word`.
+fn mentions(bytes: &[u8], word: &str) -> bool {
+    bytes.windows(word.len()).any(|b| b == word.as_bytes())
+}
+
 impl Plan {
+    /// For each of `words`, the elements with a file (any file) that
+    /// mentions it, in plan order; every word is a key.
+    pub fn elements_mentioning(
+        &self,
+        words: &[&str],
+    ) -> Result<BTreeMap<String, Vec<String>>, HashError> {
+        let mut found: BTreeMap<String, Vec<String>> =
+            words.iter().map(|w| (w.to_string(), Vec::new())).collect();
+        for e in &self.elements {
+            for entry in walkdir::WalkDir::new(&e.path).sort_by_file_name() {
+                let entry = entry.map_err(|err| HashError {
+                    path: err.path().unwrap_or(&e.path).to_path_buf(),
+                    source: err
+                        .into_io_error()
+                        .unwrap_or_else(|| std::io::Error::other("loop in directory tree")),
+                })?;
+                if !entry.file_type().is_file() {
+                    continue;
+                }
+                let bytes = fs::read(entry.path()).map_err(herr(entry.path()))?;
+                for w in words {
+                    let list = found.entry(w.to_string()).or_default();
+                    if list.last() != Some(&e.name) && mentions(&bytes, w) {
+                        list.push(e.name.clone());
+                    }
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// The elements with a file that mentions `IMAGE_NAME` (or `DIB_ARGS`,
+    /// which carries it): the output name is part of the plan hash only
+    /// when this is not empty, so `-o vm2` reuses the tree of `-o vm`.
+    pub fn name_readers(&self) -> Result<Vec<String>, HashError> {
+        let mut readers: Vec<String> = self
+            .elements_mentioning(NAME_WORDS)?
+            .into_values()
+            .flatten()
+            .collect();
+        let order = |n: &String| self.elements.iter().position(|e| &e.name == n);
+        readers.sort_by_key(order);
+        readers.dedup();
+        Ok(readers)
+    }
+
+    /// The plan as it would be under any output name (pure).
+    fn forget_name(&mut self) {
+        let name = std::mem::take(&mut self.image_name);
+        if let Some(v) = self.env.get_mut("IMAGE_NAME") {
+            v.clear();
+        }
+        if let Some(args) = self.env.get_mut("DIB_ARGS") {
+            let with = format!("-o {name}");
+            if let Some(rest) = args.strip_prefix(&with) {
+                if rest.is_empty() || rest.starts_with(' ') {
+                    *args = format!("-o{rest}");
+                }
+            }
+        }
+    }
+
     /// Everything the plan hash covers besides the plan itself: every
     /// element's files and every input, each with its digest (for
     /// `--dry-run`).
@@ -136,9 +208,13 @@ impl Plan {
     /// sha256 (hex) of the plan and everything it reads.
     pub fn hash(&self) -> Result<String, HashError> {
         let mut h = Sha256::new();
-        // Output types do not change the tree: leave them out.
+        // Output types do not change the tree: leave them out; nor does
+        // the output name when no element reads it.
         let mut for_hash = self.clone();
         for_hash.outputs.clear();
+        if self.name_readers()?.is_empty() {
+            for_hash.forget_name();
+        }
         let json = serde_json::to_vec(&for_hash).map_err(|e| HashError {
             path: PathBuf::from("<plan>"),
             source: std::io::Error::other(e),

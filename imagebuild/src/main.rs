@@ -5,8 +5,9 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use solum_image::build::{self, BuildOptions};
 use solum_image::collect::PlanOptions;
-use solum_image::{boot, element, namespace, planner, upload};
+use solum_image::{boot, disk, element, ignored, namespace, planner, progress, upload};
 use std::collections::BTreeMap;
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -62,6 +63,39 @@ struct GlanceArgs {
     /// How to send the bytes: auto (glance-direct import if offered), upload, glance-direct.
     #[arg(long, default_value = "auto", value_parser = ["auto", "upload", "glance-direct"])]
     method: String,
+}
+
+/// An ext4 label: at most 16 bytes, printable, no quotes or spaces (it
+/// goes into /etc/fstab as LABEL=...).
+fn parse_label(s: &str) -> Result<String, String> {
+    if s.is_empty() || s.len() > 16 {
+        return Err("a label is 1 to 16 bytes (ext4's limit)".into());
+    }
+    if !s
+        .bytes()
+        .all(|b| b.is_ascii_graphic() && !b"\"'\\=#".contains(&b))
+    {
+        return Err("a label is printable ASCII without spaces, quotes, '=', '#' or '\\'".into());
+    }
+    Ok(s.to_string())
+}
+
+/// `key=value[,key=value...]`, as `qemu-img convert -o` takes them.
+fn parse_qemu_img_options(s: &str) -> Result<String, String> {
+    let ok = !s.is_empty()
+        && s.split(',').all(|kv| {
+            kv.split_once('=').is_some_and(|(k, v)| {
+                !k.is_empty()
+                    && !v.is_empty()
+                    && k.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+            })
+        });
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err("expected key=value[,key=value...], e.g. cluster_size=128k".into())
+    }
 }
 
 fn parse_property(s: &str) -> Result<(String, String), String> {
@@ -168,19 +202,37 @@ struct BuildArgs {
     /// Print the plan and stop.
     #[arg(long)]
     dry_run: bool,
-    /// With --dry-run: print the plan as JSON.
-    #[arg(long, requires = "dry_run")]
+    /// Print the result as one JSON document on stdout (with --dry-run: the plan).
+    #[arg(long)]
     json: bool,
     /// Build from the cache alone; fail if something is not cached.
     #[arg(long)]
     offline: bool,
     /// Tag for `-t docker` (default NAME:latest).
-    #[arg(long, value_name = "TAG")]
+    #[arg(long, visible_alias = "docker-target", value_name = "TAG")]
     docker_tag: Option<String>,
     /// Base URL the vagrant boxes will be served from: the catalog (NAME.json) then names
     /// BASE/NAME-VERSION.box instead of a file:// URL.
     #[arg(long, value_name = "URL")]
     box_base_url: Option<String>,
+    /// Also write NAME.EXT.md5 beside each file output (a .sha256 is always written).
+    #[arg(long)]
+    checksum: bool,
+    /// The image cache (DIB_IMAGE_CACHE; default ~/.cache/image-create).
+    #[arg(long, value_name = "DIR")]
+    image_cache: Option<PathBuf>,
+    /// Do not compress the qcow2.
+    #[arg(short = 'u')]
+    uncompressed: bool,
+    /// The root file system's label (DIB_ROOT_LABEL; default cloudimg-rootfs).
+    #[arg(long, value_name = "LABEL", value_parser = parse_label)]
+    root_label: Option<String>,
+    /// Options for the root file system's mkfs.ext4, as one string.
+    #[arg(long, value_name = "OPTS", allow_hyphen_values = true)]
+    mkfs_options: Option<String>,
+    /// Options for `qemu-img convert -o` (comma-separated key=value).
+    #[arg(long, value_name = "OPTS", value_parser = parse_qemu_img_options)]
+    qemu_img_options: Option<String>,
     /// Upload the qcow2 (or raw) output to Glance after the build, named after -o.
     #[arg(long)]
     upload: bool,
@@ -206,6 +258,7 @@ fn project_elements() -> PathBuf {
 }
 
 fn run_build(args: BuildArgs) -> Result<ExitCode> {
+    let started = std::time::Instant::now();
     let upload_type = match (args.upload, args.dry_run) {
         (true, false) => Some(
             ["qcow2", "raw"]
@@ -230,7 +283,14 @@ fn run_build(args: BuildArgs) -> Result<ExitCode> {
         .filter(|n| !n.is_empty())
         .with_context(|| format!("-o {}: needs a file name", args.output.display()))?
         .to_string();
-    let env: BTreeMap<String, String> = std::env::vars().collect();
+    let mut env: BTreeMap<String, String> = std::env::vars().collect();
+    // disk-image-create's flags that set its variables.
+    if let Some(dir) = &args.image_cache {
+        env.insert("DIB_IMAGE_CACHE".into(), dir.display().to_string());
+    }
+    if let Some(label) = &args.root_label {
+        env.insert("DIB_ROOT_LABEL".into(), label.clone());
+    }
     let project = project_elements();
     let release = env
         .get("DIB_RELEASE")
@@ -279,11 +339,24 @@ fn run_build(args: BuildArgs) -> Result<ExitCode> {
         plan = planner::make_plan(&search, &args.elements, args.no_base, &opts)?;
         opts_env = opts.env;
     }
+    // DIB's variables this builder does not honour, unless an element reads them.
+    let ignored = ignored::names();
+    let readers = plan.elements_mentioning(&ignored)?;
+    for w in ignored::warnings(&opts_env, |v| readers.get(v).is_some_and(|r| !r.is_empty())) {
+        eprintln!("{w}");
+    }
+    let name_readers = plan.name_readers()?;
     if args.dry_run {
         let hash = plan.hash()?;
         let key = plan.key_parts()?;
         if args.json {
-            let doc = serde_json::json!({"hash": hash, "key": key, "plan": plan});
+            let doc = serde_json::json!({
+                "hash": hash,
+                "key": key,
+                "name_in_hash": !name_readers.is_empty(),
+                "name_readers": name_readers,
+                "plan": plan,
+            });
             println!("{}", serde_json::to_string_pretty(&doc)?);
         } else {
             print!("{}", plan.render_text());
@@ -291,14 +364,29 @@ fn run_build(args: BuildArgs) -> Result<ExitCode> {
             for part in &key {
                 println!("  {}  {}", part.digest, part.what);
             }
+            if name_readers.is_empty() {
+                println!(
+                    "  the output name (-o, IMAGE_NAME) is not in it: no element file mentions IMAGE_NAME or DIB_ARGS"
+                );
+            } else {
+                println!(
+                    "  the output name (-o, IMAGE_NAME): element {} mentions IMAGE_NAME or DIB_ARGS",
+                    name_readers.join(", ")
+                );
+            }
             println!("plan hash: {hash}");
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let cache_dir = std::env::var_os("DIB_IMAGE_CACHE")
+    let cache_dir = opts_env
+        .get("DIB_IMAGE_CACHE")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/image-create")))
         .context("set DIB_IMAGE_CACHE or HOME for the image cache")?;
+    let checksum = args.checksum
+        || opts_env
+            .get("DIB_CHECKSUM")
+            .is_some_and(|v| v == "1" || v.contains("md5"));
     if std::env::var_os("SOLUM_IMAGE_SHARED_MOUNTS").is_none() {
         namespace::enter_private_mount_namespace()?;
     }
@@ -320,29 +408,123 @@ fn run_build(args: BuildArgs) -> Result<ExitCode> {
         docker_tag: args.docker_tag,
         image_size_gb: args.image_size,
         box_base_url: args.box_base_url,
+        disk: disk::DiskOptions {
+            mkfs_options: args
+                .mkfs_options
+                .as_deref()
+                .unwrap_or("")
+                .split_whitespace()
+                .map(str::to_string)
+                .collect(),
+            qemu_img_options: args.qemu_img_options,
+            compress: !args.uncompressed,
+        },
+        checksum,
         env: opts_env,
     };
     let output = bopts.output.clone();
     let report = build::build(&plan, &bopts)?;
+    progress::clear();
     eprint!("{}", report.render_profile());
-    if let Some(ext) = upload_type {
-        let name = plan_name(&output)?;
-        let image = solum_image::output::output_path(&output, ext);
-        return run_upload(image, name, args.glance, None);
+    let uploaded = match upload_type {
+        Some(ext) => {
+            let name = plan_name(&output)?;
+            let image = solum_image::output::output_path(&output, ext);
+            Some(run_upload(image, name, args.glance, None, !args.json)?)
+        }
+        None => None,
+    };
+    if args.json {
+        let mut doc = result_json(&plan, &report, checksum, started.elapsed().as_secs_f64())?;
+        doc["name_in_hash"] = (!name_readers.is_empty()).into();
+        if let Some(id) = uploaded {
+            doc["glance_image_id"] = id.into();
+        }
+        println!("{}", serde_json::to_string_pretty(&doc)?);
     }
     Ok(ExitCode::SUCCESS)
 }
 
+/// The `--json` result of a build (see the README).
+fn result_json(
+    plan: &solum_image::plan::Plan,
+    report: &build::BuildReport,
+    checksum: bool,
+    total: f64,
+) -> Result<serde_json::Value> {
+    use solum_image::output::{output_path, Produced};
+    let mut outputs = Vec::new();
+    for p in &report.produced {
+        match p {
+            Produced::File { path, sha256 } => {
+                let size = std::fs::metadata(path)
+                    .with_context(|| format!("{}", path.display()))?
+                    .len();
+                let format = match path.extension().and_then(|e| e.to_str()) {
+                    Some("box") => "vagrant",
+                    Some(e) => e,
+                    None => "",
+                };
+                let abs = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+                let mut o = serde_json::json!({
+                    "path": abs,
+                    "format": format,
+                    "size": size,
+                    "sha256": sha256,
+                    "sha256_file": output_path(&abs, "sha256"),
+                });
+                if checksum {
+                    o["md5_file"] = serde_json::json!(output_path(&abs, "md5"));
+                }
+                outputs.push(o);
+            }
+            Produced::DockerImage { tag, id } => {
+                outputs.push(serde_json::json!({"format": "docker", "tag": tag, "id": id}));
+            }
+        }
+    }
+    let mut phases: Vec<(String, f64)> = Vec::new();
+    for t in &report.profile.steps {
+        let name = t.phase.to_string();
+        match phases.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, s)) => *s += t.seconds,
+            None => phases.push((name, t.seconds)),
+        }
+    }
+    let round = |s: f64| (s * 1000.0).round() / 1000.0;
+    Ok(serde_json::json!({
+        "ok": true,
+        "image_name": plan.image_name,
+        "plan_hash": report.plan_hash,
+        "cache_hit": report.from_cache,
+        "elements": plan.elements.iter().map(|e| e.name.clone()).collect::<Vec<_>>(),
+        "outputs": outputs,
+        "timings": {
+            "phases": phases.iter().map(|(p, s)| serde_json::json!({"phase": p, "seconds": round(*s)})).collect::<Vec<_>>(),
+            "outputs": report.output_timings.iter().map(|(o, s)| serde_json::json!({"output": o, "seconds": round(*s)})).collect::<Vec<_>>(),
+            "total_seconds": round(total),
+        },
+    }))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if std::io::stderr().is_terminal() {
+        progress::enable();
+    }
+    let mut json = false;
     let result = match cli.command {
-        Command::Build(args) => run_build(args),
+        Command::Build(args) => {
+            json = args.json;
+            run_build(args)
+        }
         Command::Upload(args) => {
             let name = match args.name {
                 Some(n) => Ok(n),
                 None => plan_name(&args.image.with_extension("")),
             };
-            name.and_then(|n| run_upload(args.image, n, args.glance, args.disk_format))
+            name.and_then(|n| run_upload(args.image, n, args.glance, args.disk_format, true))
+                .map(|_| ExitCode::SUCCESS)
         }
         Command::Boot(args) => {
             // Outlive a signal so the temp files go; qemu ends on its own.
@@ -354,7 +536,12 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
+            progress::clear();
             eprintln!("solum-image: error: {e:#}");
+            if json {
+                let doc = serde_json::json!({"ok": false, "error": format!("{e:#}")});
+                println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+            }
             ExitCode::FAILURE
         }
     }
@@ -386,12 +573,14 @@ fn plan_name(path: &Path) -> Result<String> {
         })
 }
 
+/// Upload; prints the image id on stdout when `print_id`, and returns it.
 fn run_upload(
     image: PathBuf,
     name: String,
     g: GlanceArgs,
     disk_format: Option<String>,
-) -> Result<ExitCode> {
+    print_id: bool,
+) -> Result<String> {
     let opts = upload::UploadOptions {
         image,
         name,
@@ -407,13 +596,16 @@ fn run_upload(
         progress: true,
     };
     let env: BTreeMap<String, String> = std::env::vars().collect();
-    match upload::upload(&opts, &env)? {
+    let id = match upload::upload(&opts, &env)? {
         upload::Outcome::AlreadyThere { id } => {
-            println!("{id}");
+            if print_id {
+                println!("{id}");
+            }
             eprintln!(
                 "image '{}' is already in Glance with the same sha512: {id}",
                 opts.name
             );
+            id
         }
         upload::Outcome::Uploaded {
             id,
@@ -422,7 +614,9 @@ fn run_upload(
             replaced,
             ..
         } => {
-            println!("{id}");
+            if print_id {
+                println!("{id}");
+            }
             eprintln!(
                 "uploaded '{}' as {id}: {bytes} bytes in {seconds:.1} s, sha512 verified",
                 opts.name
@@ -430,9 +624,10 @@ fn run_upload(
             for old in replaced {
                 eprintln!("deleted the replaced image {old}");
             }
+            id
         }
-    }
-    Ok(ExitCode::SUCCESS)
+    };
+    Ok(id)
 }
 
 fn run_ignition(args: IgnitionArgs) -> Result<ExitCode> {

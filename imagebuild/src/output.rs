@@ -67,6 +67,17 @@ pub fn sha256_file(path: &Path) -> Result<String, OutputError> {
     Ok(hex::encode(h.finalize()))
 }
 
+/// md5 (hex) of a file's content, by `md5sum` as DIB's `--checksum` makes it.
+pub fn md5_file(path: &Path) -> Result<String, OutputError> {
+    let out = cmd::run(Command::new("md5sum").arg("--").arg(path))?;
+    let text = String::from_utf8_lossy(&out);
+    text.split_whitespace()
+        .next()
+        .filter(|s| s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map(str::to_string)
+        .ok_or_else(|| oerr(path)(std::io::Error::other(format!("md5sum said '{text}'"))))
+}
+
 /// Write `text` to `dest` via a temp name and a rename.
 pub fn write_atomic(dest: &Path, text: &[u8]) -> Result<(), OutputError> {
     let part = cache::partial(dest);
@@ -179,6 +190,7 @@ pub fn produce(
     types: &[String],
     base: &Path,
     docker_tag: &str,
+    timings: &mut Vec<(String, f64)>,
 ) -> Result<Vec<Produced>, OutputError> {
     if let Some(t) = types.iter().find(|t| !SUPPORTED.contains(&t.as_str())) {
         return Err(OutputError::Unsupported(t.clone()));
@@ -186,9 +198,19 @@ pub fn produce(
     let mut done = Vec::new();
     let mut tarball = None;
     if types.iter().any(|t| t == "tar") {
+        let start = std::time::Instant::now();
         let path = output_path(base, "tar");
         let part = cache::partial(&path);
-        let sum = crate::rootfs::pack(tree, &part)
+        let bar = crate::progress::FileBar::new(
+            "tar",
+            &part,
+            crate::progress::tree_bytes(tree),
+            crate::progress::Measure::Length,
+        );
+        let packed = crate::rootfs::pack(tree, &part);
+        drop(bar);
+        crate::progress::step(&format!("sha256 {}", path.display()));
+        let sum = packed
             .map_err(|e| oerr(&part)(std::io::Error::other(e.to_string())))
             .and_then(|()| sha256_file(&part));
         let sum = match sum {
@@ -208,8 +230,11 @@ pub fn produce(
             sha256: sum,
         });
         tarball = Some(path);
+        timings.push(("tar".into(), start.elapsed().as_secs_f64()));
     }
     if types.iter().any(|t| t == "docker") {
+        let start = std::time::Instant::now();
+        crate::progress::step(&format!("docker import {docker_tag}"));
         let id = match &tarball {
             Some(t) => docker_import(t, docker_tag)?,
             None => docker_import_tree(tree, docker_tag)?,
@@ -218,6 +243,7 @@ pub fn produce(
             tag: docker_tag.to_string(),
             id,
         });
+        timings.push(("docker".into(), start.elapsed().as_secs_f64()));
     }
     Ok(done)
 }
@@ -263,7 +289,14 @@ mod tests {
             output_path(Path::new("/o/img"), "tar"),
             PathBuf::from("/o/img.tar")
         );
-        let e = produce(Path::new("/x"), &["iso".into()], Path::new("/o/img"), "t").unwrap_err();
+        let e = produce(
+            Path::new("/x"),
+            &["iso".into()],
+            Path::new("/o/img"),
+            "t",
+            &mut Vec::new(),
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("unknown output type"), "{e}");
     }
 }

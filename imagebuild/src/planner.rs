@@ -440,4 +440,42 @@ mod tests {
             h(&[("TERM", "xterm"), ("SSH_CLIENT", "1 2 3"), ("TMPDIR", "/x")])
         );
     }
+
+    #[test]
+    fn output_name_keys_the_hash_only_when_an_element_reads_it() {
+        let t = tempfile::tempdir().unwrap();
+        fixture(t.path());
+        let named = |name: &str| {
+            let mut o = opts();
+            o.image_name = name.into();
+            o.args = format!("-o {name} debian-minimal app");
+            make_plan(
+                &[t.path().to_path_buf()],
+                &["debian-minimal".into(), "app".into()],
+                false,
+                &o,
+            )
+            .unwrap()
+        };
+        let (vm, vm2) = (named("vm"), named("vm2"));
+        assert!(vm.name_readers().unwrap().is_empty());
+        assert_eq!(vm.hash().unwrap(), vm2.hash().unwrap());
+        // The plan itself still says the name scripts get.
+        assert_eq!(vm2.env["IMAGE_NAME"], "vm2");
+        assert_eq!(vm2.env["DIB_ARGS"], "-o vm2 debian-minimal app");
+        write(
+            &t.path().join("dep/post-install.d/40-name"),
+            "#!/bin/sh\necho \"$IMAGE_NAME\" > /etc/image-name\n",
+            true,
+        );
+        let (vm, vm2) = (named("vm"), named("vm2"));
+        assert_eq!(vm.name_readers().unwrap(), vec!["dep".to_string()]);
+        assert_ne!(vm.hash().unwrap(), vm2.hash().unwrap());
+        // DIB_ARGS carries the name too.
+        fs::remove_file(t.path().join("dep/post-install.d/40-name")).unwrap();
+        write(&t.path().join("app/README.rst"), "Reads DIB_ARGS.\n", false);
+        let (vm, vm2) = (named("vm"), named("vm2"));
+        assert_eq!(vm.name_readers().unwrap(), vec!["app".to_string()]);
+        assert_ne!(vm.hash().unwrap(), vm2.hash().unwrap());
+    }
 }

@@ -5,6 +5,7 @@
 use crate::cache::{self, Cache, CacheError};
 use crate::cmd::{self, CmdError};
 use crate::plan::RootTree;
+use crate::progress;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -117,7 +118,11 @@ pub fn lay_base(
     let dest = cache.base_tar(release, arch, &key)?;
     let _lock = cache.lock(&format!("base-{key}"))?;
     if dest.is_file() {
-        eprintln!("solum-image: base tree from cache {}", dest.display());
+        progress::line(&format!(
+            "solum-image: base tree from cache {}",
+            dest.display()
+        ));
+        progress::step(&format!("base tree: unpacking {release}"));
         unpack(&dest, root)?;
         return Ok(true);
     }
@@ -129,7 +134,10 @@ pub fn lay_base(
         });
     }
     let archives = cache.apt_archives(release, arch)?;
-    eprintln!("solum-image: making the {release} base tree (not cached yet)");
+    progress::line(&format!(
+        "solum-image: making the {release} base tree (not cached yet)"
+    ));
+    progress::step(&format!("base tree: bootstrapping {release}"));
     // Made in place (no tarball to unpack), then packed for the cache: packing
     // reads what is still in the page cache; unpacking would write it all again.
     if have("mmdebstrap") {

@@ -9,6 +9,7 @@ use crate::mounts::{Chroot, MountError};
 use crate::namespace;
 use crate::phase::{Phase, Place};
 use crate::plan::{PackageStep, PkgAction, Plan, When};
+use crate::progress;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -152,11 +153,12 @@ fn run_packages(
         PkgAction::Install => "install-packages",
         PkgAction::Uninstall => "install-packages -e",
     };
-    eprintln!(
+    progress::line(&format!(
         "solum-image: {}: {what} {}",
         step.phase,
         args[3..].join(" ")
-    );
+    ));
+    progress::step(&format!("{}: {what}", step.phase));
     let start = Instant::now();
     let mut c = chroot_command(ctx, &args);
     cmd::run_streamed_hiding(&mut c, "  ", TAIL_LINES, &secrets(ctx)).map_err(|source| {
@@ -243,7 +245,7 @@ pub fn run_phases(ctx: &RunContext<'_>, profile: &mut Profile) -> Result<(), Run
         if p.scripts.is_empty() && steps.is_empty() && p.phase != Phase::PreInstall {
             continue;
         }
-        eprintln!(
+        progress::line(&format!(
             "solum-image: phase {} ({})",
             p.phase,
             if p.place == Place::Chroot {
@@ -251,7 +253,7 @@ pub fn run_phases(ctx: &RunContext<'_>, profile: &mut Profile) -> Result<(), Run
             } else {
                 "outside"
             }
-        );
+        ));
         if p.phase == Phase::PreInstall {
             install_files(ctx, profile)?;
         }
@@ -264,7 +266,11 @@ pub fn run_phases(ctx: &RunContext<'_>, profile: &mut Profile) -> Result<(), Run
                 return Err(RunError::Interrupted);
             }
             keep_dns(&mut chroot)?;
-            eprintln!("solum-image: {} {} [{}]", p.phase, s.name, s.element);
+            progress::line(&format!(
+                "solum-image: {} {} [{}]",
+                p.phase, s.name, s.element
+            ));
+            progress::step(&format!("{} {} [{}]", p.phase, s.name, s.element));
             let start = Instant::now();
             let mut c = match p.place {
                 Place::Chroot => {

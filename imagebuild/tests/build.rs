@@ -867,3 +867,332 @@ fn odd_element_paths_work_and_malformed_package_installs_name_file_and_line() {
     );
     s.assert_clean();
 }
+
+/// `sha256sum`/`md5sum` of a file, as the tool prints it.
+fn tool_sum(tool: &str, file: &Path) -> String {
+    let out = Command::new(tool).arg(file).output().expect(tool);
+    assert!(out.status.success(), "{tool}: {}", text(&out.stderr));
+    text(&out.stdout)
+        .split_whitespace()
+        .next()
+        .expect("a sum")
+        .to_string()
+}
+
+/// The byte offset of a raw disk's root (third) partition.
+fn root_offset(disk: &Path) -> u64 {
+    let dump = Command::new("sfdisk")
+        .arg("--json")
+        .arg(disk)
+        .output()
+        .expect("sfdisk");
+    let v: serde_json::Value = serde_json::from_slice(&dump.stdout).expect("sfdisk json");
+    v["partitiontable"]["partitions"][2]["start"]
+        .as_u64()
+        .expect("root start")
+        * 512
+}
+
+/// Whether any cluster of a qcow2 is compressed (`qemu-img map`).
+fn qcow2_compressed(image: &Path) -> bool {
+    let out = Command::new("qemu-img")
+        .args(["map", "--output=json"])
+        .arg(image)
+        .output()
+        .expect("qemu-img (package qemu-utils) must be installed");
+    assert!(out.status.success(), "qemu-img map: {}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("map json");
+    let extents = v.as_array().expect("extents");
+    assert!(extents.iter().any(|e| e["data"] == true), "no data: {v}");
+    extents.iter().any(|e| e["compressed"] == true)
+}
+
+/// One JSON document on stdout, whatever went to stderr.
+fn json_doc(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not one JSON document ({e}):\n{}\nstderr:\n{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        )
+    })
+}
+
+#[test]
+fn dib_flags_json_checksums_and_the_output_name_on_a_tiny_disk() {
+    require_builder();
+    let s = Scratch::new("tiny");
+    let common = ["-n", "--root-label", "tinyroot", "tiny-disk"];
+    let out_a = s.dir.path().join("out/tiny-a");
+    let out_b = s.dir.path().join("out/tiny-b");
+    // A DIB variable solum-image ignores: warned about, once.
+    let cmd = |out: &Path, args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(common);
+        let mut c = s.command_to(out, &all);
+        c.env("DIB_GRUB_TIMEOUT", "5");
+        c
+    };
+    let dry = run(&mut cmd(&out_a, &["--dry-run", "--json"]));
+    assert!(dry.status.success(), "{}", text(&dry.stderr));
+    let plan = json_doc(&dry);
+    let hash = plan["hash"].as_str().expect("hash").to_string();
+    assert_eq!(plan["name_in_hash"], false);
+    let _tree = TreeCleanup(vec![hash.clone()]);
+
+    // A: every DIB flag, the result as JSON.
+    let a = run(&mut cmd(
+        &out_a,
+        &[
+            "-t",
+            "raw,qcow2,tar",
+            "--json",
+            "--checksum",
+            "-u",
+            "--qemu-img-options",
+            "cluster_size=131072",
+            "--mkfs-options",
+            "-m 0 -O ^has_journal",
+        ],
+    ));
+    let err = text(&a.stderr);
+    assert!(a.status.success(), "build failed:\n{err}");
+    assert_eq!(
+        err.matches("warning: DIB_GRUB_TIMEOUT is set but ignored by solum-image")
+            .count(),
+        1,
+        "{err}"
+    );
+    let doc = json_doc(&a);
+    assert_eq!(doc["ok"], true, "{doc}");
+    assert_eq!(doc["cache_hit"], false, "{doc}");
+    assert_eq!(doc["plan_hash"].as_str(), Some(hash.as_str()));
+    assert_eq!(doc["elements"], serde_json::json!(["tiny-disk"]));
+    assert!(
+        doc["timings"]["phases"]
+            .as_array()
+            .expect("phases")
+            .iter()
+            .any(|p| p["phase"] == "root.d"),
+        "{doc}"
+    );
+    let outputs = doc["outputs"].as_array().expect("outputs");
+    let formats: Vec<&str> = outputs
+        .iter()
+        .filter_map(|o| o["format"].as_str())
+        .collect();
+    assert_eq!(formats, vec!["tar", "qcow2", "raw"]);
+    let out_dir = s.dir.path().join("out");
+    for o in outputs {
+        let path = PathBuf::from(o["path"].as_str().expect("path"));
+        assert_eq!(
+            o["size"].as_u64(),
+            Some(std::fs::metadata(&path).expect("output").len())
+        );
+        assert_eq!(
+            o["sha256"].as_str(),
+            Some(tool_sum("sha256sum", &path).as_str()),
+            "{}",
+            path.display()
+        );
+        // --checksum: the files `sha256sum -c` and `md5sum -c` check.
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        for (tool, ext) in [("sha256sum", "sha256"), ("md5sum", "md5")] {
+            let check = Command::new(tool)
+                .args(["-c", &format!("{name}.{ext}")])
+                .current_dir(&out_dir)
+                .output()
+                .expect(tool);
+            assert!(
+                check.status.success(),
+                "{tool} -c {name}.{ext}: {}{}",
+                text(&check.stdout),
+                text(&check.stderr)
+            );
+        }
+    }
+    let raw = PathBuf::from(format!("{}.raw", out_a.display()));
+    let at = root_offset(&raw);
+    // --root-label: the root file system's label.
+    let label = Command::new("blkid")
+        .args(["-p", "-O", &at.to_string(), "-s", "LABEL", "-o", "value"])
+        .arg(&raw)
+        .output()
+        .expect("blkid");
+    assert_eq!(text(&label.stdout).trim(), "tinyroot");
+    // --mkfs-options: no reserved blocks, no journal.
+    let dump = Command::new("dumpe2fs")
+        .arg("-h")
+        .arg(format!("{}?offset={at}", raw.display()))
+        .output()
+        .expect("dumpe2fs");
+    let header = text(&dump.stdout);
+    assert!(dump.status.success(), "{}", text(&dump.stderr));
+    assert!(header.contains("Reserved block count:     0\n"), "{header}");
+    let features = header
+        .lines()
+        .find(|l| l.starts_with("Filesystem features:"))
+        .expect("features");
+    assert!(!features.contains("has_journal"), "{features}");
+    assert!(features.contains("extent"), "{features}");
+    // -u and --qemu-img-options: nothing compressed, 128 KiB clusters.
+    let qcow2 = PathBuf::from(format!("{}.qcow2", out_a.display()));
+    assert!(!qcow2_compressed(&qcow2), "-u: compressed clusters");
+    let info = Command::new("qemu-img")
+        .args(["info", "--output=json"])
+        .arg(&qcow2)
+        .output()
+        .expect("qemu-img info");
+    let info: serde_json::Value = serde_json::from_slice(&info.stdout).expect("info json");
+    assert_eq!(info["cluster-size"].as_u64(), Some(131072), "{info}");
+
+    // B: another output name, the same elements: the same tree from the
+    // cache; the qcow2 compressed as DIB's is; --docker-target as DIB says it.
+    let tag = format!("solum-image-it-{}:tiny", s.nonce);
+    let _image = DockerImage(tag.clone());
+    let b = run(&mut cmd(
+        &out_b,
+        &["-t", "qcow2,docker", "--docker-target", &tag, "--json"],
+    ));
+    let err = text(&b.stderr);
+    assert!(b.status.success(), "build failed:\n{err}");
+    assert!(err.contains("reusing the cached tree"), "{err}");
+    let doc = json_doc(&b);
+    assert_eq!(doc["cache_hit"], true, "{doc}");
+    assert_eq!(doc["plan_hash"].as_str(), Some(hash.as_str()));
+    assert_eq!(doc["image_name"], "tiny-b");
+    assert!(qcow2_compressed(&PathBuf::from(format!(
+        "{}.qcow2",
+        out_b.display()
+    ))));
+    let docker = doc["outputs"]
+        .as_array()
+        .and_then(|o| o.iter().find(|o| o["format"] == "docker"))
+        .expect("a docker output");
+    assert_eq!(docker["tag"].as_str(), Some(tag.as_str()));
+    let inspect = Command::new("docker")
+        .args(["image", "inspect", "--format", "{{.Id}}", &tag])
+        .output()
+        .expect("docker");
+    assert_eq!(
+        text(&inspect.stdout).trim(),
+        docker["id"].as_str().unwrap_or("?")
+    );
+
+    // --image-cache: another cache, the same plan hash, built there.
+    let other = s.dir.path().join("cache2");
+    let c = run(&mut cmd(
+        &s.dir.path().join("out/tiny-c"),
+        &[
+            "-t",
+            "tar",
+            "--json",
+            "--image-cache",
+            other.to_str().unwrap(),
+        ],
+    ));
+    assert!(c.status.success(), "{}", text(&c.stderr));
+    let doc = json_doc(&c);
+    assert_eq!(doc["cache_hit"], false, "{doc}");
+    assert_eq!(doc["plan_hash"].as_str(), Some(hash.as_str()));
+    assert!(other.join(format!("solum-image/trees/{hash}")).is_dir());
+    s.assert_clean();
+
+    // An element that reads IMAGE_NAME makes the name part of the hash.
+    let named = |out: &str| {
+        let o = run(&mut s.command_to(
+            &s.dir.path().join(out),
+            &["-n", "--dry-run", "--json", "tiny-named"],
+        ));
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        json_doc(&o)
+    };
+    let (n1, n2) = (named("vm"), named("vm2"));
+    assert_ne!(n1["hash"], n2["hash"]);
+    assert_eq!(n1["name_in_hash"], true);
+    assert_eq!(n1["name_readers"], serde_json::json!(["tiny-named"]));
+    let text_plan = run(&mut s.command(&["-n", "--dry-run", "tiny-disk"]));
+    assert!(
+        text(&text_plan.stdout).contains(
+            "the output name (-o, IMAGE_NAME) is not in it: no element file mentions IMAGE_NAME"
+        ),
+        "{}",
+        text(&text_plan.stdout)
+    );
+
+    // Errors as JSON too, with a non-zero exit.
+    let bad = run(&mut s.command(&["-n", "--json", "not-there-at-all"]));
+    assert!(!bad.status.success());
+    let doc = json_doc(&bad);
+    assert_eq!(doc["ok"], false);
+    assert!(
+        doc["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("not-there-at-all")),
+        "{doc}"
+    );
+    // Bad flag values: one clear line each, before anything runs.
+    for (flag, value, says) in [
+        ("--qemu-img-options", "nonsense", "key=value"),
+        ("--root-label", "a-label-far-too-long", "16 bytes"),
+        ("--root-label", "has space", "without spaces"),
+    ] {
+        let o = run(&mut s.command(&[flag, value, "-n", "tiny-disk"]));
+        assert_eq!(o.status.code(), Some(2), "{flag} {value}");
+        assert!(text(&o.stderr).contains(says), "{}", text(&o.stderr));
+    }
+}
+
+#[test]
+fn progress_on_a_terminal_and_plain_lines_otherwise() {
+    require_builder();
+    let s = Scratch::new("progress");
+    let args = ["-n", "-t", "qcow2,tar", "tiny-disk"];
+    let hash = s.plan_hash(&args);
+    let tree = cache_dir().join(format!("solum-image/trees/{hash}"));
+    let _tree = TreeCleanup(vec![hash]);
+    // Under a pseudo-terminal (util-linux `script`): a spinner naming the
+    // script, bars for the tar and the qcow2, and the log lines as before.
+    let build = s.command(&args);
+    let line = std::iter::once(build.get_program())
+        .chain(build.get_args())
+        .map(|a| format!("'{}'", a.to_string_lossy().replace('\'', "'\\''")))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let typescript = s.dir.path().join("typescript");
+    let mut tty = Command::new("script");
+    tty.args(["-q", "-e", "-c", &line]).arg(&typescript);
+    for (k, v) in build.get_envs() {
+        if let Some(v) = v {
+            tty.env(k, v);
+        }
+    }
+    let o = run(&mut tty);
+    let shown =
+        String::from_utf8_lossy(&std::fs::read(&typescript).expect("typescript")).into_owned();
+    assert!(o.status.success(), "{shown}");
+    assert!(
+        shown.contains(" root.d 10-tiny-disk [tiny-disk] 0s"),
+        "no spinner for the script:\n{shown}"
+    );
+    assert!(shown.contains("qcow2 ["), "no qcow2 bar:\n{shown}");
+    assert!(shown.contains("tar ["), "no tar bar:\n{shown}");
+    assert!(
+        shown.contains("solum-image: root.d 10-tiny-disk [tiny-disk]\r\n"),
+        "{shown}"
+    );
+    assert!(shown.contains("profile (seconds)"), "{shown}");
+
+    // Not a terminal: the plain lines only, no escape codes, no spinner.
+    std::fs::remove_dir_all(&tree).expect("remove the tree");
+    let o = run(&mut s.command(&args));
+    let err = text(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("solum-image: root.d 10-tiny-disk [tiny-disk]\n"),
+        "{err}"
+    );
+    assert!(!err.contains('\u{1b}'), "escape codes in a log:\n{err}");
+    assert!(!err.contains(" 0s"), "progress in a log:\n{err}");
+    s.assert_clean();
+}

@@ -140,6 +140,9 @@ async fn build_one(
 ) -> Result<(), StackError> {
     let image = image_name(flavor, cfg);
     let started = std::time::Instant::now();
+    // On a terminal: the step and its time below the log lines.
+    let spinner = crate::progress::Spinner::new(&format!("{image}: bootstrap ({})", cfg.release));
+    let log = &spinner.wrap(log);
     // Removed on drop, on every path.
     let scratch = tempfile::Builder::new()
         .prefix("solum-stack-")
@@ -173,7 +176,9 @@ async fn build_one(
     )
     .await?;
     let previous = docker.inspect_image(image).await.ok().and_then(|i| i.id);
+    spinner.step(&format!("{image}: import"));
     import::import(docker, &tar, image, import_changes(digest), log).await?;
+    drop(spinner);
     // The replaced image is now untagged: remove it unless something still uses it (a
     // container or an app image built on it), in which case the engine refuses and it stays.
     let current = docker.inspect_image(image).await?.id;
