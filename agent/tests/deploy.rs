@@ -643,6 +643,8 @@ fn procfile_release_phase_runs_before_the_switch_and_its_failure_keeps_the_old_r
     assert!(
         !names.contains("release") && names.lines().count() == 3,
         "v1's web and worker and the supervisor only: {names}"
+    );
+}
 
 /// Every container a deploy makes (build, assemble, unit test, release, supervisor) carries
 /// `solum.agent=<agent id>` and `solum.app` (the app; empty on the supervisor), seen in the
