@@ -590,7 +590,7 @@ fn heat_transport_with_keystone_signals_survive_500s_and_restarts_on_an_iso_conf
 }
 
 #[test]
-fn collect_print_merges_the_sources() {
+fn collect_merges_the_sources() {
     let fx = Fixture::start();
     let initial = cfn_world(&fx);
     fx.with(|w| w.metadata = json!({"deployments": [{"id": "x", "name": "n", "group": "script", "config": "#!/bin/sh\n"}]}));
@@ -600,7 +600,7 @@ fn collect_print_merges_the_sources() {
     std::fs::write(vm.path("local-data/extra.json"), r#"{"extra": true}"#).unwrap();
     let cfg = vm.config(&fx, &drive);
     let out = Command::new(env!("CARGO_BIN_EXE_solum-agent"))
-        .args(["--config", cfg.to_str().unwrap(), "collect", "--print"])
+        .args(["--config", cfg.to_str().unwrap(), "collect"])
         .output()
         .unwrap();
     assert!(

@@ -41,17 +41,44 @@ pub fn write_all(cmd: clap::Command, share: &Path) -> io::Result<Vec<PathBuf>> {
     let mut written: Vec<PathBuf> = fs::read_dir(&man)?
         .map(|e| e.map(|e| Path::new("man/man1").join(e.file_name())))
         .collect::<io::Result<_>>()?;
+    let visible = without_hidden(cmd);
     for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
         let rel = completion_path(shell, &bin);
         let path = share.join(&rel);
         fs::create_dir_all(path.parent().expect("completion paths have a directory"))?;
         let mut text = Vec::new();
-        clap_complete::generate(shell, &mut cmd.clone(), &bin, &mut text);
+        clap_complete::generate(shell, &mut visible.clone(), &bin, &mut text);
         fs::write(&path, text)?;
         written.push(rel);
     }
     written.sort();
     Ok(written)
+}
+
+/// A copy of `cmd` without its hidden subcommands: clap_complete would offer them (the man
+/// pages leave them out by themselves). Built first, so each subcommand carries the global
+/// options and the help flags it has.
+pub fn without_hidden(mut cmd: clap::Command) -> clap::Command {
+    cmd.build();
+    copy_visible(&cmd)
+}
+
+fn copy_visible(cmd: &clap::Command) -> clap::Command {
+    let mut out = clap::Command::new(cmd.get_name().to_string())
+        .disable_help_flag(true)
+        .disable_version_flag(true)
+        .disable_help_subcommand(true)
+        .args(cmd.get_arguments().cloned());
+    if let Some(about) = cmd.get_about() {
+        out = out.about(about.clone());
+    }
+    if let Some(version) = cmd.get_version() {
+        out = out.version(version.to_string());
+    }
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        out = out.subcommand(copy_visible(sub));
+    }
+    out
 }
 
 /// The build script's whole job: `write_all` into `$OUT_DIR/share`, then a copy into
@@ -129,5 +156,15 @@ mod tests {
         let page = fs::read_to_string(dir.join("man/man1/tool.1")).unwrap();
         assert!(page.contains("tool\\-go(1)"), "{page}");
         assert!(!page.contains("secret"), "{page}");
+        for rel in [
+            "bash-completion/completions/tool",
+            "fish/vendor_completions.d/tool.fish",
+        ] {
+            let text = fs::read_to_string(dir.join(rel)).unwrap();
+            assert!(
+                text.contains("deep") && !text.contains("secret"),
+                "{rel}: {text}"
+            );
+        }
     }
 }
