@@ -46,13 +46,45 @@ pub fn write_all(cmd: clap::Command, share: &Path) -> io::Result<Vec<PathBuf>> {
         let rel = completion_path(shell, &bin);
         let path = share.join(&rel);
         fs::create_dir_all(path.parent().expect("completion paths have a directory"))?;
-        let mut text = Vec::new();
-        clap_complete::generate(shell, &mut visible.clone(), &bin, &mut text);
+        let text = match shell {
+            Shell::Bash => bash_completion(&visible, &bin),
+            _ => {
+                let mut text = Vec::new();
+                clap_complete::generate(shell, &mut visible.clone(), &bin, &mut text);
+                text
+            }
+        };
         fs::write(&path, text)?;
         written.push(rel);
     }
     written.sort();
     Ok(written)
+}
+
+/// The bash completion of `cmd`. clap_complete 4.6 names the case labels of a subcommand's
+/// options after the binary with `-` turned into its command separator, but dispatches to
+/// names with `-` turned into `__`: for `solum-agent logs` nothing but subcommands would ever
+/// complete. So the script is made for the name with `_` for `-` (consistent throughout) and
+/// registered for the real name; bash passes the typed name to the function, so nothing else
+/// depends on it.
+fn bash_completion(cmd: &clap::Command, bin: &str) -> Vec<u8> {
+    let safe = bin.replace('-', "_");
+    let mut text = Vec::new();
+    clap_complete::generate(Shell::Bash, &mut cmd.clone(), &safe, &mut text);
+    let text = String::from_utf8_lossy(&text);
+    let mut out = String::new();
+    for line in text.lines() {
+        match line.strip_suffix(&format!(" {safe}")) {
+            Some(head) if line.trim_start().starts_with("complete ") => {
+                out.push_str(head);
+                out.push(' ');
+                out.push_str(bin);
+            }
+            _ => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out.into_bytes()
 }
 
 /// A copy of `cmd` without its hidden subcommands: clap_complete would offer them (the man
@@ -166,5 +198,22 @@ mod tests {
                 "{rel}: {text}"
             );
         }
+    }
+
+    #[test]
+    fn bash_dispatch_names_agree_for_a_name_with_a_dash() {
+        let go = clap::Command::new("go").arg(
+            clap::Arg::new("json")
+                .long("json")
+                .action(clap::ArgAction::SetTrue),
+        );
+        let cmd = clap::Command::new("my-tool").subcommand(go);
+        let text = String::from_utf8(bash_completion(&without_hidden(cmd), "my-tool")).unwrap();
+        assert!(
+            text.contains("my_tool,go)\n                cmd=\"my_tool__subcmd__go\""),
+            "{text}"
+        );
+        assert!(text.contains("\n        my_tool__subcmd__go)\n"), "{text}");
+        assert!(text.contains("-o default my-tool\n"), "{text}");
     }
 }
