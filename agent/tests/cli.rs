@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use solum_tests::cli::{bash_complete, man};
 use solum_tests::fixture::Fixture;
 use solum_tests::require_program;
 
@@ -85,34 +86,13 @@ fn man_renders_every_page() {
     want.sort();
     assert_eq!(found, want);
     for page in &found {
-        let out = Command::new("man")
-            .arg("-l")
-            .arg(dir.join(page))
-            .env("MANWIDTH", "100")
-            .env("MANPAGER", "cat")
-            .output()
-            .unwrap();
-        let shown = text(&out.stdout);
-        assert!(out.status.success(), "man -l {page}: {}", text(&out.stderr));
+        let shown = man(&dir.join(page));
         assert!(
             shown.contains("NAME") && shown.contains("SYNOPSIS"),
             "{page}: {shown}"
         );
-        assert!(
-            !text(&out.stderr).contains("warning"),
-            "{page}: {}",
-            text(&out.stderr)
-        );
     }
-    let main = text(
-        &Command::new("man")
-            .arg("-l")
-            .arg(dir.join("solum-agent.1"))
-            .env("MANWIDTH", "100")
-            .output()
-            .unwrap()
-            .stdout,
-    );
+    let main = man(&dir.join("solum-agent.1"));
     for p in PAGES.iter().filter(|p| !p.contains('-')) {
         assert!(main.contains(&format!("solum-agent-{p}(1)")), "{p}: {main}");
     }
@@ -126,33 +106,6 @@ fn man_renders_every_page() {
         std::fs::read(&beside).unwrap(),
         std::fs::read(dir.join("solum-agent.1")).unwrap()
     );
-}
-
-/// What bash offers for `words` (the last one being completed), through the generated script.
-fn bash_complete(script: &Path, words: &[&str]) -> Vec<String> {
-    let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
-    let cword = words.len() - 1;
-    let prev = if cword > 0 { words[cword - 1] } else { "" };
-    let program = format!(
-        "source '{}' || exit 1; f=$(complete -p {} | sed -n 's/.* -F \\([^ ]*\\) .*/\\1/p'); \
-         COMP_WORDS=({}); COMP_CWORD={cword}; COMP_LINE=\"${{COMP_WORDS[*]}}\"; \
-         COMP_POINT=${{#COMP_LINE}}; [ -n \"$f\" ] || exit 1; \"$f\" '{}' '{}' '{prev}'; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
-        script.display(),
-        words[0],
-        quoted.join(" "),
-        words[0],
-        words[cword],
-    );
-    let out = Command::new("bash")
-        .args(["--norc", "--noprofile", "-c", &program])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "bash: {}", text(&out.stderr));
-    text(&out.stdout)
-        .lines()
-        .filter(|l| !l.is_empty())
-        .map(str::to_string)
-        .collect()
 }
 
 #[test]
@@ -305,7 +258,7 @@ fn colour_on_a_terminal_unless_no_color() {
     let w = Warns::new();
     // `script` runs the agent on a pseudo-terminal and copies what it wrote.
     let on_a_tty = |no_color: Option<&str>| {
-        let mut c = w.command();
+        let c = w.command();
         let line = format!(
             "{} {}",
             c.get_program().to_string_lossy(),
