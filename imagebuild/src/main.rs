@@ -291,3 +291,41 @@ fn run_ignition(args: IgnitionArgs) -> Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+#[cfg(test)]
+mod tests {
+    //! The command line's definition (`args.rs`).
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn properties_are_key_value() {
+        assert!(parse_property("=x").is_err());
+        assert!(parse_property("x").is_err());
+        assert_eq!(parse_property("a=b=c").unwrap(), ("a".into(), "b=c".into()));
+    }
+
+    #[test]
+    fn output_types_are_known_values() {
+        let t = Cli::command();
+        let build = t.find_subcommand("build").unwrap();
+        let types = build
+            .get_arguments()
+            .find(|a| a.get_id() == "types")
+            .unwrap();
+        let values: Vec<String> = types
+            .get_possible_values()
+            .iter()
+            .map(|v| v.get_name().to_string())
+            .collect();
+        assert_eq!(values, KNOWN_TYPES);
+        assert!(
+            Cli::try_parse_from(["solum-image", "build", "-o", "x", "-t", "iso", "e"]).is_err()
+        );
+    }
+}
