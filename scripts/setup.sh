@@ -12,7 +12,7 @@ packages=(git ca-certificates curl mmdebstrap debootstrap docker.io
           qemu-system-x86 qemu-utils genisoimage xorriso mtools dosfstools fdisk gdisk
           grub-pc-bin grub-efi-amd64-bin ovmf ignition e2fsprogs zstd systemd util-linux
           python3 python3-venv python3-dev python3-yaml gcc make libffi-dev libssl-dev bc time
-          docker-compose jq shellcheck
+          docker-compose jq shellcheck man-db bash-completion
           vagrant vagrant-libvirt)
 missing=()
 for p in "${packages[@]}"; do
@@ -71,6 +71,12 @@ fi
 # diskimage-builder 3.43.0's own elements (its PyPI sdist), for the image builder's
 # compatibility suite.
 ./scripts/dib-elements.sh >/dev/null
-cargo build --release -q -p solum-agent
+cargo build --release -q -p solum-agent -p solum-image
+# The man pages and bash, zsh and fish completions the build scripts made beside the binaries
+# (target/release/share, laid out as a prefix), where man, bash-completion, zsh and fish look.
+rm -f /usr/local/share/man/man1/solum-agent*.1 /usr/local/share/man/man1/solum-image*.1
+(cd target/release/share && find . -type f) | while read -r f; do
+  install -D -m 0644 "target/release/share/$f" "/usr/local/share/${f#./}"
+done
 ./target/release/solum-agent stack build >/dev/null
 echo "setup: ready ($(docker version --format 'engine {{.Server.Version}}, API {{.Server.APIVersion}}'))"

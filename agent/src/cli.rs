@@ -1,13 +1,12 @@
 //! Command-line interface (the commands README.md documents). Only wiring: parse flags, build the
 //! pieces, run, print. Errors are printed once, as a chain, with exit code 1.
 
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use clap::{Parser, Subcommand};
+use clap::Parser;
 
 use solum_agent::build::LogFn;
 use solum_agent::config::{self, Config};
@@ -15,109 +14,12 @@ use solum_agent::runtime::AppStatus;
 use solum_agent::workflow::{Agent, DeployOptions};
 use solum_agent::{docker, hostsetup, runtime, stack};
 
-#[derive(Parser)]
-#[command(
-    name = "solum-agent",
-    version,
-    about = "From a Solum Planfile to a healthy app in Docker"
-)]
-struct Cli {
-    /// Configuration file (YAML). Default: /etc/solum-agent/config.yaml if it exists.
-    #[arg(long, global = true, env = "SOLUM_AGENT_CONFIG")]
-    config: Option<PathBuf>,
-    /// State directory (overrides the configuration's `state_dir`).
-    #[arg(long, global = true, env = "SOLUM_STATE_DIR")]
-    state_dir: Option<PathBuf>,
-    /// Address the apps' public ports are bound on (overrides `bind_address`; default all).
-    #[arg(long, global = true)]
-    bind_address: Option<IpAddr>,
-    /// `run`/`collect`: the config drive (a device, an image file or a directory holding
-    /// `openstack/latest`); default: the filesystem labelled config-2.
-    #[arg(long, global = true)]
-    config_drive: Option<PathBuf>,
-    /// `run`/`collect`: the Nova metadata service (default http://169.254.169.254).
-    #[arg(long, global = true)]
-    metadata_url: Option<String>,
-    /// More log output (-v info, -vv debug); RUST_LOG works too.
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
-    verbose: u8,
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Build and run the app(s) of a Planfile on this host; exits 0 once healthy.
-    Deploy {
-        planfile: PathBuf,
-        /// Use this directory or URL as the source instead of the Planfile's.
-        #[arg(long)]
-        source: Option<String>,
-        /// Print the result as JSON on stdout (build output stays on stderr).
-        #[arg(long)]
-        json: bool,
-    },
-    /// Show the apps, their releases, health and URLs.
-    Status {
-        app: Option<String>,
-        #[arg(long)]
-        json: bool,
-    },
-    /// Print an app's logs.
-    Logs {
-        app: String,
-        /// Keep following.
-        #[arg(short, long)]
-        follow: bool,
-    },
-    /// Stop an app (its containers; the release and images are kept).
-    Stop { app: String },
-    /// Start a stopped app again.
-    Start { app: String },
-    /// Remove an app: containers, images, build cache and state.
-    Destroy { app: String },
-    /// The buildpack stack images.
-    Stack {
-        #[command(subcommand)]
-        command: StackCommand,
-    },
-    /// The daemon inside the app VM: Heat and Nova metadata in, deployments applied once,
-    /// signals, registration and health beats out.
-    Run,
-    /// First-boot set-up from Nova's metadata, as cloud-init would do it: the hostname and the
-    /// key pair's ssh keys for the login user (`login_user`, default debian).
-    Init,
-    /// Fetch the metadata once from every source and print the merged document.
-    Collect {
-        /// Print the merged document (the default and only output).
-        #[arg(long)]
-        print: bool,
-    },
-    /// Run the supervisor (proxy, health checks, restarts). Normally started by the agent
-    /// itself inside the `solum-supervisor-<id>` container.
-    Supervise,
-}
-
-#[derive(Subcommand)]
-enum StackCommand {
-    /// Make solum/stack-build and solum/stack-run locally (there is no registry to pull from).
-    Build {
-        /// Rebuild even if the images exist.
-        #[arg(long)]
-        force: bool,
-    },
-    /// Make the stack images current here, then copy them into the Docker data root of an
-    /// image tree (e.g. TREE/var/lib/docker), so that a VM booted from it has them.
-    Preload {
-        /// The engine data root to fill (created if missing).
-        data_root: PathBuf,
-    },
-}
+use crate::args::{Cli, Command, StackCommand};
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     // The daemon's journal tells an operator what it did; one-shot commands stay quiet.
-    let daemon = matches!(cli.command, Command::Run | Command::Init);
+    let daemon = matches!(cli.command, Command::Run(_) | Command::Init(_));
     init_tracing(cli.verbose, daemon);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -133,7 +35,7 @@ pub fn main() -> ExitCode {
     match rt.block_on(run_interruptible(cli)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("solum-agent: {}", chain(&e));
+            solum_cli::log::eprint_error(&format!("solum-agent: {}", chain(&e)));
             match solum_agent::interrupt::received() {
                 Some(sig) => ExitCode::from(128 + sig as u8),
                 None => ExitCode::FAILURE,
@@ -153,7 +55,7 @@ const UNWIND_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
 async fn run_interruptible(cli: Cli) -> Result<ExitCode> {
     solum_agent::interrupt::install();
     // The daemon and the supervisor stop by themselves on a signal (flushing what they owe).
-    let daemon = matches!(cli.command, Command::Run | Command::Supervise);
+    let daemon = matches!(cli.command, Command::Run(_) | Command::Supervise);
     let work = run(cli);
     tokio::pin!(work);
     let signal = tokio::select! {
@@ -185,22 +87,12 @@ fn chain(e: &anyhow::Error) -> String {
 }
 
 fn init_tracing(verbose: u8, daemon: bool) {
-    use std::io::IsTerminal;
-    use tracing_subscriber::EnvFilter;
     let default = match (verbose, daemon) {
         (0, false) => "warn",
         (0, true) | (1, _) => "info",
         _ => "debug",
     };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    // Colour only on a terminal (never into the journal or a file), and never with NO_COLOR.
-    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .with_ansi(ansi)
-        .init();
+    solum_cli::log::init(default, solum_cli::log::Look::Timestamped);
 }
 
 fn load_config(cli: &Cli) -> Result<Config> {
@@ -214,11 +106,13 @@ fn load_config(cli: &Cli) -> Result<Config> {
     if let Some(addr) = cli.bind_address {
         cfg.bind_address = addr;
     }
-    if let Some(d) = &cli.config_drive {
-        cfg.config_drive = Some(d.clone());
-    }
-    if let Some(u) = &cli.metadata_url {
-        cfg.metadata_url = Some(u.clone());
+    if let Command::Run(m) | Command::Init(m) | Command::Collect(m) = &cli.command {
+        if let Some(d) = &m.config_drive {
+            cfg.config_drive = Some(d.clone());
+        }
+        if let Some(u) = &m.metadata_url {
+            cfg.metadata_url = Some(u.clone());
+        }
     }
     Ok(cfg)
 }
@@ -288,11 +182,16 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 print_status(&statuses);
             }
         }
-        Command::Logs { app, follow } => {
+        Command::Logs { app, follow, json } => {
             let agent = agent(cfg).await?;
+            let form = if json {
+                runtime::LogForm::Json
+            } else {
+                runtime::LogForm::Text
+            };
             agent
                 .runtime
-                .logs(&app, follow, &mut tokio::io::stdout())
+                .logs(&app, follow, form, &mut tokio::io::stdout())
                 .await?;
         }
         Command::Stop { app } => {
@@ -308,11 +207,19 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             println!("{app} destroyed");
         }
         Command::Stack {
-            command: StackCommand::Build { force },
+            command: StackCommand::Build { force, json },
         } => {
             let docker = docker::connect().await?;
             stack::build(&docker, &cfg.stack, force, stderr_log()).await?;
-            println!("{}\n{}", cfg.stack.build_image, cfg.stack.run_image);
+            if json {
+                let doc = serde_json::json!({
+                    "build_image": cfg.stack.build_image,
+                    "run_image": cfg.stack.run_image,
+                });
+                println!("{}", serde_json::to_string_pretty(&doc)?);
+            } else {
+                println!("{}\n{}", cfg.stack.build_image, cfg.stack.run_image);
+            }
         }
         Command::Stack {
             command: StackCommand::Preload { data_root },
@@ -320,13 +227,13 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let docker = docker::connect().await?;
             stack::preload(&docker, &cfg.stack, &data_root, stderr_log()).await?;
         }
-        Command::Run => {
+        Command::Run(_) => {
             let opts = cfg.run_options();
             solum_agent::daemon::run(cfg, opts)
                 .await
                 .context("the daemon stopped")?;
         }
-        Command::Init => {
+        Command::Init(_) => {
             let opts = cfg.run_options();
             let client = solum_agent::daemon::http_client();
             let Some(nova) = solum_agent::daemon::startup::nova(&opts, &client).await else {
@@ -347,7 +254,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 r.user.as_deref().unwrap_or("nobody")
             );
         }
-        Command::Collect { print: _ } => {
+        Command::Collect(_) => {
             let doc = solum_agent::daemon::collect_once(&cfg.run_options()).await;
             println!("{}", serde_json::to_string_pretty(&doc)?);
         }

@@ -568,7 +568,7 @@ fn heat_transport_with_keystone_signals_survive_500s_and_restarts_on_an_iso_conf
 }
 
 #[test]
-fn collect_print_merges_the_sources() {
+fn collect_merges_the_sources() {
     let fx = Fixture::start();
     let initial = cfn_world(&fx);
     fx.with(|w| w.metadata = json!({"deployments": [{"id": "x", "name": "n", "group": "script", "config": "#!/bin/sh\n"}]}));
@@ -581,7 +581,6 @@ fn collect_print_merges_the_sources() {
         "--config",
         cfg.to_str().unwrap(),
         "collect",
-        "--print",
     ]));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["deployments"][0]["id"], "x", "{v}");

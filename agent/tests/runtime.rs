@@ -15,7 +15,8 @@ use bollard::query_parameters::BuildImageOptions;
 use bollard::Docker;
 use futures_util::StreamExt;
 use solum_agent::runtime::{
-    AppState, HealthConfig, PublicAddr, ReleaseSpec, Runtime, RuntimeError, RuntimeSettings,
+    AppState, HealthConfig, LogForm, PublicAddr, ReleaseSpec, Runtime, RuntimeError,
+    RuntimeSettings,
 };
 use solum_agent::state::StateDir;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -367,7 +368,10 @@ async fn releases_switch_without_refused_connections_and_bad_releases_roll_back(
         "{v}"
     );
     let mut out = Vec::new();
-    w.runtime.logs("shop", false, &mut out).await.unwrap();
+    w.runtime
+        .logs("shop", false, LogForm::Text, &mut out)
+        .await
+        .unwrap();
     let out = String::from_utf8(out).unwrap();
     assert!(
         out.contains(&format!("web | listening on {}", w.port)),
@@ -513,8 +517,10 @@ async fn a_public_port_held_by_someone_else_is_refused() {
 async fn worker_processes_get_no_ports_and_must_keep_running() {
     let w = World::new().await;
     let mut spec = w.spec("v1", "one");
-    spec.processes
-        .insert("worker".into(), Some("echo working; exec sleep 600".into()));
+    spec.processes.insert(
+        "worker".into(),
+        Some("echo working; echo on-stderr >&2; exec sleep 600".into()),
+    );
     let st = w.runtime.release(&spec, &mut progress()).await.unwrap();
     let names: Vec<(&str, &str)> = st
         .processes
@@ -533,9 +539,41 @@ async fn worker_processes_get_no_ports_and_must_keep_running() {
         "worker has no published ports"
     );
     let mut out = Vec::new();
-    w.runtime.logs("shop", false, &mut out).await.unwrap();
+    w.runtime
+        .logs("shop", false, LogForm::Text, &mut out)
+        .await
+        .unwrap();
     let out = String::from_utf8(out).unwrap();
     assert!(out.contains("worker | working"), "{out}");
+    assert!(out.contains("worker | on-stderr"), "{out}");
+    // `logs --json`: one object per line, with its process, container, stream and time.
+    let mut out = Vec::new();
+    w.runtime
+        .logs("shop", false, LogForm::Json, &mut out)
+        .await
+        .unwrap();
+    let lines: Vec<serde_json::Value> = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let find = |message: &str| {
+        lines
+            .iter()
+            .find(|l| l["message"] == message)
+            .unwrap_or_else(|| panic!("no line {message:?} in {lines:?}"))
+    };
+    let err = find("on-stderr");
+    assert_eq!(err["app"], "shop");
+    assert_eq!(err["process"], "worker");
+    assert_eq!(err["container"], worker.as_str());
+    assert_eq!(err["stream"], "stderr");
+    let ts = err["timestamp"].as_str().unwrap();
+    assert!(ts.starts_with("20") && ts.ends_with('Z'), "{ts}");
+    assert_eq!(find("working")["stream"], "stdout");
+    let web = find(&format!("listening on {}", w.port));
+    assert_eq!(web["process"], "web");
+    assert_eq!(web["container"], format!("solum-{}-shop-v1-web", w.agent));
 
     // A worker that finishes its work (exit 0) is not a crash and is not restarted.
     let mut done = w.spec("v3", "three");
@@ -877,7 +915,7 @@ async fn followed_logs_end_when_the_app_stops() {
     let task = tokio::spawn(async move {
         let mut out = Vec::new();
         follower
-            .logs("shop", true, &mut out)
+            .logs("shop", true, LogForm::Text, &mut out)
             .await
             .map(|()| String::from_utf8(out).unwrap())
     });

@@ -127,15 +127,15 @@ impl Drop for Workdir {
         // What a failed build's elements mounted below the tree (the
         // builder's own mounts are guards, gone already).
         if let Err(e) = tidy::unmount_below(&self.path) {
-            progress::line(&format!("solum-image: warning: {e}"));
+            tracing::warn!("{e}");
         }
         let left = mounts::mounts_below(&self.path);
         if !left.is_empty() {
-            progress::line(&format!(
-                "solum-image: warning: not removing {} because {} is still mounted",
+            tracing::warn!(
+                "not removing {} because {} is still mounted",
                 self.path.display(),
                 left[0].display()
-            ));
+            );
             return;
         }
         let _ = fs::remove_dir_all(&self.path);

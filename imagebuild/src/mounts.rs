@@ -52,7 +52,7 @@ impl Drop for Mount {
         if cmd::run(Command::new("umount").arg(&self.target)).is_err() {
             // Busy (a straggler process): detach it; the namespace ends with us.
             if let Err(e) = cmd::run(Command::new("umount").arg("-l").arg(&self.target)) {
-                crate::progress::line(&format!("solum-image: warning: {e}"));
+                tracing::warn!("{e}");
             }
         }
     }
@@ -136,10 +136,7 @@ impl Drop for Swapped {
         let _ = fs::remove_file(&self.path);
         if let Some(s) = &self.saved {
             if let Err(e) = fs::rename(s, &self.path) {
-                crate::progress::line(&format!(
-                    "solum-image: warning: cannot restore {}: {e}",
-                    self.path.display()
-                ));
+                tracing::warn!("cannot restore {}: {e}", self.path.display());
             }
         }
     }

@@ -44,6 +44,31 @@ pub fn line(text: &str) {
     }
 }
 
+/// A writer for log records (tracing's): each record, written whole and then
+/// dropped, becomes one `line` (above the progress line when one is drawn).
+#[derive(Default)]
+pub struct LineWriter(Vec<u8>);
+
+impl std::io::Write for LineWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for LineWriter {
+    fn drop(&mut self) {
+        let text = String::from_utf8_lossy(&self.0);
+        let text = text.strip_suffix('\n').unwrap_or(&text);
+        if !text.is_empty() {
+            line(text);
+        }
+    }
+}
+
 /// A spinner for a step of unknown length: `⠋ MESSAGE 12s`.
 pub fn step(message: &str) {
     if !enabled() {

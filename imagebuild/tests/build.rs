@@ -468,7 +468,13 @@ fn dry_run_prints_plan_and_errors_name_the_chain() {
     let out = run(&mut s.command(&["-n", "--dry-run", "test-tree"]));
     assert!(text(&out.stderr).contains("no operating-system element"));
     let out = run(&mut s.command(&["-t", "iso", "--dry-run", "debian-minimal"]));
-    assert!(text(&out.stderr).contains("unknown output type 'iso'"));
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("invalid value 'iso' for '-t <TYPES>'")
+            && err.contains("[possible values: qcow2, raw, tar, docker, vagrant]"),
+        "{err}"
+    );
 }
 
 #[test]

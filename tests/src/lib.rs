@@ -3,6 +3,7 @@
 //! test needing Docker, qemu or root fails loudly instead of skipping.
 
 pub mod appvm;
+pub mod cli;
 pub mod fixture;
 pub mod heat;
 pub mod measure;

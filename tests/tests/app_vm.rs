@@ -15,7 +15,9 @@
 //!    switches, signalled once;
 //! 4. a power cut and a third boot: both apps answer again without a rebuild, nothing applied
 //!    or signalled again;
-//! 5. no secret (TempURL signatures, tokens) on the consoles or in the agent's journal.
+//! 5. no secret (TempURL signatures, tokens) on the consoles or in the agent's journal; the
+//!    agent's warnings (the deployment the power cut interrupted) found by `journalctl -p
+//!    warning`, without escape codes.
 //!
 //! The CoreOS-like variant (`coreos-app-vm`, heat/coreos-app-vm.yaml) boots once with its
 //! Ignition config as user_data (Heat adds the metadata to it as files): the same deployments,
@@ -189,6 +191,21 @@ fn app_vm_from_heat_metadata_end_to_end() {
 
     // The agent's journal, for the secrets check below (before the power cut).
     let journal = world.ssh("sudo journalctl --no-pager -o cat -u solum-agent -u solum-agent-init");
+    // Its warnings reach the journal with their priority (the `<4>` prefix journald reads from
+    // JOURNAL_STREAM's stream): the deployment the first power cut interrupted is one of them.
+    let warnings = world.ssh("sudo journalctl --no-pager -o cat -p warning -u solum-agent");
+    assert!(
+        warnings.contains("was cut off by an agent restart; applying it again"),
+        "journalctl -p warning does not show the agent's warning: {warnings}"
+    );
+    assert!(
+        !warnings.contains('\u{1b}') && !warnings.contains("<4>"),
+        "the journal's warnings hold escape codes or a raw priority prefix: {warnings:?}"
+    );
+    assert!(
+        !warnings.contains("applying deployment"),
+        "info lines are filed as warnings: {warnings}"
+    );
 
     // 4. Power cut, third boot: the apps come back from what is on disk.
     let (signals_n, waits_n, fetches_n) = (

@@ -154,7 +154,7 @@ impl RunOptions {
     }
 }
 
-/// `collect --print`: Nova, then every source polled once (the transports the local ones name
+/// `collect`: Nova, then every source polled once (the transports the local ones name
 /// included), merged.
 pub async fn collect_once(opts: &RunOptions) -> Value {
     let client = http_client();

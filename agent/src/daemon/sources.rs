@@ -160,7 +160,7 @@ impl Sources {
         self.poll(client, false).await
     }
 
-    /// Polls every source now (`collect --print`).
+    /// Polls every source now (`collect`).
     pub async fn poll_all(&mut self, client: &reqwest::Client) {
         self.poll(client, true).await;
     }

@@ -133,7 +133,15 @@ async fn apply_one(
                 "the agent was restarted while this deployment ran; it was not run again".into(),
             )
         }
-        _ => {
+        started => {
+            if started == Some(Phase::Started) {
+                // A solum deployment is idempotent by build key: it runs again.
+                tracing::warn!(
+                    "deployment {} ({}) was cut off by an agent restart; applying it again",
+                    d.name,
+                    d.id
+                );
+            }
             let mut rec = new_record(
                 d,
                 Phase::Started,

@@ -26,7 +26,7 @@ pub struct Document {
     /// Items that could not be parsed; each is reported, none stops the others.
     pub rejected: Vec<DeploymentError>,
     pub collect: CollectConfig,
-    /// The whole document, for `collect --print` and for hooks that want it.
+    /// The whole document, for `collect` and for hooks that want it.
     pub raw: Map<String, Value>,
 }
 

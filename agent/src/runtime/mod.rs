@@ -19,6 +19,8 @@ pub mod routes;
 pub mod status;
 pub mod supervisor;
 
+pub use status::{LogForm, LogLine};
+
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::PathBuf;

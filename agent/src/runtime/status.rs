@@ -3,8 +3,10 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use bollard::container::LogOutput;
 use bollard::query_parameters::LogsOptions;
 use futures_util::StreamExt;
+use serde::Serialize;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use super::containers::{self, Managed, WEB};
@@ -129,12 +131,14 @@ impl Runtime {
         ))
     }
 
-    /// Writes the logs of the app's current containers to `out`, each line prefixed by the
-    /// process type (`web | ...`); with `follow`, keeps going until the containers stop.
+    /// Writes the logs of the app's current containers to `out`: as text, each line prefixed
+    /// by the process type (`web | ...`); as JSON, one `LogLine` object per line. With
+    /// `follow`, keeps going until the containers stop.
     pub async fn logs<W: AsyncWrite + Unpin>(
         &self,
         app: &str,
         follow: bool,
+        form: LogForm,
         out: &mut W,
     ) -> Result<(), RuntimeError> {
         containers::check_name("app", app)?;
@@ -157,38 +161,225 @@ impl Runtime {
                 follow,
                 stdout: true,
                 stderr: true,
+                timestamps: form == LogForm::Json,
                 ..Default::default()
             };
             let process = c.process.clone();
+            let container = c.name.clone();
             self.docker
                 .logs(&c.id, Some(opts))
-                .map(move |r| (process.clone(), r))
+                .map(move |r| (process.clone(), container.clone(), r))
         });
         let mut merged = futures_util::stream::select_all(streams.map(Box::pin));
-        let mut partial: HashMap<String, Vec<u8>> = HashMap::new();
-        while let Some((process, chunk)) = merged.next().await {
-            let chunk = chunk?;
-            let buf = partial.entry(process.clone()).or_default();
-            let text = prefix_lines(&format!("{process:width$} | "), buf, chunk.as_ref());
-            out.write_all(&text)
-                .await
-                .map_err(RuntimeError::io("writing logs"))?;
+        let mut text = TextLines::default();
+        let mut json = JsonLines::new(app);
+        while let Some((process, container, frame)) = merged.next().await {
+            let bytes = match form {
+                LogForm::Text => text.push(&process, width, frame?.as_ref()),
+                LogForm::Json => json.push(&process, &container, &frame?),
+            };
+            write_logs(out, &bytes).await?;
         }
-        for (process, rest) in partial {
-            if !rest.is_empty() {
-                let mut text = format!("{process:width$} | ").into_bytes();
-                text.extend_from_slice(&rest);
-                text.push(b'\n');
-                out.write_all(&text)
-                    .await
-                    .map_err(RuntimeError::io("writing logs"))?;
-            }
-        }
+        let rest = match form {
+            LogForm::Text => text.finish(width),
+            LogForm::Json => json.finish(),
+        };
+        write_logs(out, &rest).await?;
         out.flush()
             .await
             .map_err(RuntimeError::io("writing logs"))?;
         Ok(())
     }
+}
+
+async fn write_logs<W: AsyncWrite + Unpin>(out: &mut W, bytes: &[u8]) -> Result<(), RuntimeError> {
+    if bytes.is_empty() {
+        return Ok(());
+    }
+    out.write_all(bytes)
+        .await
+        .map_err(RuntimeError::io("writing logs"))
+}
+
+/// How `Runtime::logs` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogForm {
+    /// `PROCESS | line`, stdout and stderr together, as `docker logs` shows them.
+    Text,
+    /// One `LogLine` as JSON per line (`solum-agent logs --json`).
+    Json,
+}
+
+/// One line of an app's logs, as `solum-agent logs --json` prints it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LogLine {
+    pub app: String,
+    /// The process type (`web`, `worker`, ...).
+    pub process: String,
+    /// The container's name.
+    pub container: String,
+    /// `stdout` or `stderr`.
+    pub stream: &'static str,
+    /// When Docker received the line (RFC 3339, nanoseconds, UTC), as `docker logs -t` shows.
+    pub timestamp: String,
+    /// The line, without its newline (invalid UTF-8 replaced).
+    pub message: String,
+}
+
+/// Text form: lines completed per process, prefixed.
+#[derive(Default)]
+struct TextLines {
+    partial: HashMap<String, Vec<u8>>,
+}
+
+impl TextLines {
+    fn push(&mut self, process: &str, width: usize, chunk: &[u8]) -> Vec<u8> {
+        let buf = self.partial.entry(process.to_string()).or_default();
+        prefix_lines(&format!("{process:width$} | "), buf, chunk)
+    }
+
+    fn finish(&mut self, width: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (process, rest) in self.partial.drain() {
+            if !rest.is_empty() {
+                out.extend(format!("{process:width$} | ").into_bytes());
+                out.extend_from_slice(&rest);
+                out.push(b'\n');
+            }
+        }
+        out
+    }
+}
+
+/// JSON form: lines assembled per container and stream from timestamped frames.
+struct JsonLines {
+    app: String,
+    partial: HashMap<(String, &'static str), (String, TimestampedLines)>,
+}
+
+impl JsonLines {
+    fn new(app: &str) -> JsonLines {
+        JsonLines {
+            app: app.to_string(),
+            partial: HashMap::new(),
+        }
+    }
+
+    fn push(&mut self, process: &str, container: &str, frame: &LogOutput) -> Vec<u8> {
+        let (stream, bytes) = match frame {
+            LogOutput::StdErr { message } => ("stderr", message),
+            LogOutput::StdOut { message }
+            | LogOutput::Console { message }
+            | LogOutput::StdIn { message } => ("stdout", message),
+        };
+        let (_, lines) = self
+            .partial
+            .entry((container.to_string(), stream))
+            .or_insert_with(|| (process.to_string(), TimestampedLines::default()));
+        let done = lines.push(bytes);
+        self.render(process, container, stream, done)
+    }
+
+    fn finish(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        let partial = std::mem::take(&mut self.partial);
+        for ((container, stream), (process, mut lines)) in partial {
+            let rest = lines.finish().into_iter().collect();
+            out.extend(self.render(&process, &container, stream, rest));
+        }
+        out
+    }
+
+    fn render(
+        &self,
+        process: &str,
+        container: &str,
+        stream: &'static str,
+        lines: Vec<(String, String)>,
+    ) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (timestamp, message) in lines {
+            let line = LogLine {
+                app: self.app.clone(),
+                process: process.to_string(),
+                container: container.to_string(),
+                stream,
+                timestamp,
+                message,
+            };
+            // A struct of strings always serializes.
+            if serde_json::to_writer(&mut out, &line).is_ok() {
+                out.push(b'\n');
+            }
+        }
+        out
+    }
+}
+
+/// Joins the frames Docker sends for one stream of one container with `timestamps` on
+/// (`TIMESTAMP SP text`) into whole lines (pure). Docker splits a line over 16 KiB into several
+/// frames, each with its own timestamp: a line keeps its first frame's.
+#[derive(Debug, Default)]
+pub struct TimestampedLines {
+    partial: Option<(String, Vec<u8>)>,
+}
+
+impl TimestampedLines {
+    /// Takes one frame; returns the (timestamp, line) pairs it completes.
+    pub fn push(&mut self, frame: &[u8]) -> Vec<(String, String)> {
+        let mut done = Vec::new();
+        let mut rest = frame;
+        while !rest.is_empty() {
+            let (ts, body) = split_timestamp(rest);
+            let (_, buf) = self
+                .partial
+                .get_or_insert_with(|| (ts.to_string(), Vec::new()));
+            match body.iter().position(|&b| b == b'\n') {
+                Some(pos) => {
+                    buf.extend_from_slice(&body[..pos]);
+                    done.extend(self.take());
+                    rest = &body[pos + 1..];
+                }
+                None => {
+                    buf.extend_from_slice(body);
+                    break;
+                }
+            }
+        }
+        done
+    }
+
+    /// The last line if it had no newline.
+    pub fn finish(&mut self) -> Option<(String, String)> {
+        self.take()
+    }
+
+    fn take(&mut self) -> Option<(String, String)> {
+        let (ts, buf) = self.partial.take()?;
+        let text = String::from_utf8_lossy(&buf);
+        Some((ts, text.strip_suffix('\r').unwrap_or(&text).to_string()))
+    }
+}
+
+/// `("2026-01-02T03:04:05.123456789Z", "text")` from `2026-01-02T03:04:05.123456789Z text`;
+/// an empty timestamp when the frame does not start with one.
+fn split_timestamp(frame: &[u8]) -> (&str, &[u8]) {
+    let Some(space) = frame.iter().take(64).position(|&b| b == b' ') else {
+        return ("", frame);
+    };
+    match std::str::from_utf8(&frame[..space]) {
+        Ok(ts) if looks_like_rfc3339(ts) => (ts, &frame[space + 1..]),
+        _ => ("", frame),
+    }
+}
+
+fn looks_like_rfc3339(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() >= 20
+        && b[..4].iter().all(u8::is_ascii_digit)
+        && b[4] == b'-'
+        && b[10] == b'T'
+        && (s.ends_with('Z') || s[19..].contains(['+', '-']))
 }
 
 /// Appends `chunk` to the partial line in `buf` and returns every completed line, prefixed.
@@ -418,5 +609,37 @@ mod tests {
             b"web | world\nweb | \n"
         );
         assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn timestamped_frames_become_lines_with_their_first_time() {
+        let mut l = TimestampedLines::default();
+        assert_eq!(
+            l.push(b"2026-12-07T01:02:03.000000001Z hello\n"),
+            [("2026-12-07T01:02:03.000000001Z".into(), "hello".into())]
+        );
+        // A long line split by Docker: each part has its own time; the first one is kept.
+        assert!(l.push(b"2026-12-07T01:02:04.5Z part one, ").is_empty());
+        assert_eq!(
+            l.push(b"2026-12-07T01:02:05.5Z part two\r\n"),
+            [("2026-12-07T01:02:04.5Z".into(), "part one, part two".into())]
+        );
+        // Two lines in one frame; the second with its own time; a text with spaces kept.
+        assert_eq!(
+            l.push(b"2026-12-07T01:02:06Z a b\n2026-12-07T01:02:07Z \n"),
+            [
+                ("2026-12-07T01:02:06Z".into(), "a b".into()),
+                ("2026-12-07T01:02:07Z".into(), "".into())
+            ]
+        );
+        assert!(l.push(b"2026-12-07T01:02:08Z no newline").is_empty());
+        assert_eq!(
+            l.finish(),
+            Some(("2026-12-07T01:02:08Z".into(), "no newline".into()))
+        );
+        assert_eq!(l.finish(), None);
+        // No timestamp (timestamps off, or not Docker's form): the whole frame is the text.
+        assert_eq!(l.push(b"plain line\n"), [("".into(), "plain line".into())]);
+        assert_eq!(l.push(b"\xff\n"), [("".into(), "\u{fffd}".into())]);
     }
 }

@@ -51,14 +51,6 @@ pub fn default_properties() -> Vec<(String, String)> {
     .collect()
 }
 
-/// Parse `K=V` of `--property`.
-pub fn parse_property(s: &str) -> Result<(String, String), String> {
-    match s.split_once('=') {
-        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
-        _ => Err(format!("--property {s}: expected KEY=VALUE")),
-    }
-}
-
 /// Defaults overridden by the user's properties, in order, without duplicates.
 pub fn merge_properties(user: &[(String, String)]) -> Vec<(String, String)> {
     let mut out = default_properties();
@@ -95,8 +87,6 @@ mod tests {
 
     #[test]
     fn properties() {
-        assert!(parse_property("=x").is_err());
-        assert_eq!(parse_property("a=b=c").unwrap(), ("a".into(), "b=c".into()));
         let m = merge_properties(&[("os_version".into(), "13".into()), ("x".into(), "y".into())]);
         assert!(m.contains(&("os_version".into(), "13".into())));
         assert_eq!(m.iter().filter(|(k, _)| k == "os_version").count(), 1);
