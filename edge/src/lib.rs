@@ -1,0 +1,8 @@
+//! The edges both solum-guest binaries cross, one way each: the URL redactor (`redact`), the
+//! HTTP client set-up with TLS settings, retry and size limits (`http`), Keystone v3 and its
+//! catalog (`keystone`), the OpenStack client's configuration (`cloud`).
+
+pub mod cloud;
+pub mod http;
+pub mod keystone;
+pub mod redact;
