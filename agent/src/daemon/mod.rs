@@ -31,12 +31,13 @@ use crate::deployments::{self, record::Records, Hooks};
 use crate::heat::document::Document;
 use crate::heat::signal::{WaitSignal, WaitStatus};
 use crate::heat::{cfninit, occ_conf};
-use crate::metadata::{self, http::Retry, NovaMetadata};
+use crate::metadata::{self, NovaMetadata};
 use crate::report::outbox::{Delivery, Message, Outbox};
 use crate::report::registrar::{self, Beat, Registration};
 use crate::report::signal;
 use crate::state::{read_json, write_json};
 use crate::workflow::Agent;
+use solum_edge::http::Retry;
 use sources::{LocalPaths, Sources};
 
 /// Where the daemon finds things; every path is configurable for tests and odd images.
@@ -465,7 +466,7 @@ fn wait_failure(
 ) -> std::io::Result<()> {
     let signal = WaitSignal {
         status: WaitStatus::Failure,
-        reason: crate::source::redact_urls(reason),
+        reason: solum_edge::redact::text(reason),
         data: None,
         id: "solum-agent".into(),
     };

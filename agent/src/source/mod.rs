@@ -2,7 +2,7 @@
 //! or a tarball URL verified by sha256. Extraction never writes outside its destination.
 //!
 //! Layout: `classify` (pure: what a string names), `git`, `dir`, `tarball` + `extract` (one per
-//! kind of source; `headers` walks a tarball's headers before `extract` reads it), `hash` (`tree_hash`), `redact` (secrets out of messages). `fetch` works in a
+//! kind of source; `headers` walks a tarball's headers before `extract` reads it), `hash` (`tree_hash`), `fetch` works in a
 //! staging directory next to `dest` and renames it into place only on success, so a failed
 //! fetch leaves no partial `dest` behind.
 
@@ -12,7 +12,6 @@ mod extract;
 mod git;
 mod hash;
 mod headers;
-mod redact;
 mod tarball;
 
 #[cfg(test)]
@@ -25,7 +24,6 @@ use crate::planfile::{Secret, SourceSpec};
 pub use classify::is_sha256_hex;
 pub use extract::{extract as extract_tarball, Limits};
 pub use hash::tree_hash;
-pub use redact::redact_urls;
 
 /// A fetched source tree.
 #[derive(Debug, Clone, PartialEq, Eq)]
