@@ -147,8 +147,13 @@ pub fn auth_body(auth: &Auth) -> Value {
 pub enum KeystoneError {
     #[error("cannot reach Keystone ({url}): {message}")]
     Unreachable { url: String, message: String },
-    #[error("Keystone at {url} refused the credentials of {who} (HTTP 401)")]
-    Refused { url: String, who: String },
+    /// 401, or 404 for a token Keystone does not know (`Could not recognize Fernet token`).
+    #[error("Keystone at {url} refused the credentials of {who} (HTTP {status})")]
+    Refused {
+        url: String,
+        who: String,
+        status: u16,
+    },
     #[error("POST {url}: HTTP {status}: {body}")]
     Http {
         url: String,
@@ -212,10 +217,13 @@ pub async fn authenticate(
             message: without_url(&e),
         })?;
     let status = resp.status();
-    if status == reqwest::StatusCode::UNAUTHORIZED {
+    let unknown_token =
+        status == reqwest::StatusCode::NOT_FOUND && matches!(auth, Auth::Token { .. });
+    if status == reqwest::StatusCode::UNAUTHORIZED || unknown_token {
         return Err(KeystoneError::Refused {
             url: redact::url(auth_url),
             who: auth.who(),
+            status: status.as_u16(),
         });
     }
     if !status.is_success() {

@@ -7,6 +7,7 @@ pub mod fixture;
 pub mod heat;
 pub mod measure;
 pub mod openstack;
+pub mod tls;
 pub mod vm;
 
 use std::io::{Read, Write};

@@ -24,8 +24,8 @@ pub async fn authenticate(
                 url,
                 msg: message,
             },
-            KeystoneError::Refused { url, who } => UploadError::Auth(format!(
-                "Keystone at {url} refused the credentials of {who} from {} (401)",
+            KeystoneError::Refused { url, who, status } => UploadError::Auth(format!(
+                "Keystone at {url} refused the credentials of {who} from {} ({status})",
                 cfg.source
             )),
             KeystoneError::Http { url, status, body } => UploadError::Http {
