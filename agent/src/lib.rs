@@ -9,7 +9,6 @@ pub mod deployments;
 pub mod docker;
 pub mod heat;
 pub mod hostsetup;
-pub mod interrupt;
 pub mod metadata;
 pub mod netaddr;
 pub mod planfile;

@@ -76,14 +76,21 @@ pub fn text(text: &str) -> String {
     out
 }
 
-/// [`text`], with every occurrence of each secret (4 bytes or longer) replaced by `***`
-/// first.
-pub fn with_secrets(text_: &str, secrets: &[&str]) -> String {
-    let mut out = text_.to_owned();
-    for s in secrets.iter().filter(|s| s.len() >= 4) {
-        out = out.replace(s, "***");
+/// Every occurrence of each (non-empty) secret in `text` replaced by `***`.
+pub fn secrets<S: AsRef<str>>(text: &str, secrets: &[S]) -> String {
+    let mut out = text.to_owned();
+    for s in secrets.iter().map(AsRef::as_ref).filter(|s| !s.is_empty()) {
+        if out.contains(s) {
+            out = out.replace(s, "***");
+        }
     }
-    text(&out)
+    out
+}
+
+/// [`text`], with every occurrence of each secret 4 bytes or longer replaced by `***` first.
+pub fn with_secrets(text_: &str, secrets_: &[&str]) -> String {
+    let long: Vec<&str> = secrets_.iter().copied().filter(|s| s.len() >= 4).collect();
+    text(&secrets(text_, &long))
 }
 
 #[cfg(test)]

@@ -133,8 +133,8 @@ pub fn lay_base(
     // Made in place (no tarball to unpack), then packed for the cache: packing
     // reads what is still in the page cache; unpacking would write it all again.
     if have("mmdebstrap") {
-        let mut c = mmdebstrap_command(tree, &archives, root).ok_or(RootfsError::NoBootstrapper)?;
-        cmd::run_streamed(&mut c, "  mmdebstrap: ", 20)?;
+        let c = mmdebstrap_command(tree, &archives, root).ok_or(RootfsError::NoBootstrapper)?;
+        cmd::run_streamed(c, "  mmdebstrap: ", 20)?;
     } else if have("debootstrap") {
         debootstrap(release, arch, variant, include, mirror, &archives, root)?;
     } else {
@@ -166,7 +166,7 @@ fn debootstrap(
         c.arg(format!("--include={}", include.join(",")));
     }
     c.arg(release).arg(root).arg(mirror);
-    cmd::run_streamed(&mut c, "  debootstrap: ", 20)?;
+    cmd::run_streamed(c, "  debootstrap: ", 20)?;
     for f in ["etc/resolv.conf", "etc/hostname"] {
         let _ = fs::remove_file(root.join(f));
     }

@@ -158,8 +158,8 @@ fn run_packages(
         args[3..].join(" ")
     );
     let start = Instant::now();
-    let mut c = chroot_command(ctx, &args);
-    cmd::run_streamed_hiding(&mut c, "  ", TAIL_LINES, &secrets(ctx)).map_err(|source| {
+    let c = chroot_command(ctx, &args);
+    cmd::run_streamed_hiding(c, "  ", TAIL_LINES, &secrets(ctx)).map_err(|source| {
         if namespace::interrupted() {
             return RunError::Interrupted;
         }
@@ -266,7 +266,7 @@ pub fn run_phases(ctx: &RunContext<'_>, profile: &mut Profile) -> Result<(), Run
             keep_dns(&mut chroot)?;
             eprintln!("solum-image: {} {} [{}]", p.phase, s.name, s.element);
             let start = Instant::now();
-            let mut c = match p.place {
+            let c = match p.place {
                 Place::Chroot => {
                     let runner = format!("{IN_TARGET}/{OWN_DIR}/dib-run-script");
                     let script = format!("{IN_TARGET}/{}/{}", p.phase.dir_name(), s.name);
@@ -281,7 +281,7 @@ pub fn run_phases(ctx: &RunContext<'_>, profile: &mut Profile) -> Result<(), Run
                     c
                 }
             };
-            let result = cmd::run_streamed_hiding(&mut c, "  ", TAIL_LINES, &hidden);
+            let result = cmd::run_streamed_hiding(c, "  ", TAIL_LINES, &hidden);
             profile.steps.push(Timing {
                 phase: p.phase,
                 name: s.name.clone(),

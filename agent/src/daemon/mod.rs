@@ -258,7 +258,7 @@ pub async fn run(cfg: crate::config::Config, opts: RunOptions) -> Result<(), Dae
                     pending.flush(&nova, &root, &outbox)?;
                 }
             }
-            _ = crate::interrupt::requested() => return Ok(()),
+            _ = solum_edge::interrupt::requested() => return Ok(()),
         }
     };
     if let Some(n) = &nova {
@@ -349,7 +349,7 @@ pub async fn run(cfg: crate::config::Config, opts: RunOptions) -> Result<(), Dae
                     send_beat(&client, url, token.as_deref(), n, seq, &agent).await;
                 }
             }
-            _ = crate::interrupt::requested() => break,
+            _ = solum_edge::interrupt::requested() => break,
         }
     }
     nova_task.abort();

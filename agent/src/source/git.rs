@@ -156,7 +156,7 @@ impl<'a> Git<'a> {
     }
 
     async fn output(&self, args: &[&str], what: &str) -> Result<String, SourceError> {
-        let out = crate::interrupt::output_in_group(&mut self.command(args))
+        let out = solum_edge::cmd::output(&mut self.command(args))
             .await
             .map_err(|e| SourceError::Git(format!("cannot run git (is it installed?): {e}")))?;
         if out.status.success() {

@@ -38,14 +38,8 @@ pub enum StackError {
         program: String,
         source: std::io::Error,
     },
-    #[error("`{command}` failed ({status}); last lines:\n{tail}")]
-    CommandFailed {
-        command: String,
-        status: String,
-        tail: String,
-    },
-    #[error("{program} stopped: the agent received signal {signal}")]
-    Interrupted { program: String, signal: i32 },
+    #[error(transparent)]
+    Cmd(#[from] solum_edge::cmd::CmdError),
     #[error("importing {image}: {message}")]
     Import { image: String, message: String },
     #[error("{context}: {source}")]

@@ -1,12 +1,10 @@
 //! Making a stack root tree as a tar file: which packages each image gets (pure), the
 //! mmdebstrap / debootstrap command lines (pure), and running them with their output logged.
 
-use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use solum_edge::cmd::Streamed;
 use tokio::process::Command;
 
 use super::StackError;
@@ -177,118 +175,32 @@ pub async fn make_tar(
 /// SIGTERM before SIGKILL.
 const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(20);
 
-/// Runs `program` with its stdout and stderr logged line by line; a failure carries the last
-/// lines of its output.
+/// Runs `program` with its stdout and stderr logged line by line (`solum_edge::cmd`'s
+/// runner); a failure carries the last lines of its output.
 ///
 /// It runs in its own process group and its own private mount namespace, with `TMPDIR` set to
 /// `tmp` (the caller's scratch directory): what a bootstrapper mounts (`/proc`, `/sys`,
 /// `/dev/pts` of the tree) is never seen by the host and goes away with its processes, and its
-/// temporary directories are inside `tmp`, removed with it. On SIGINT, SIGTERM or SIGHUP
-/// (`interrupt`) the group gets SIGTERM, then SIGKILL after `STOP_GRACE`; dropped, it gets
-/// SIGKILL. Either way no process is left behind.
+/// temporary directories are inside `tmp`, removed with it. On SIGINT, SIGTERM or SIGHUP the
+/// group gets SIGTERM, then SIGKILL after `STOP_GRACE`; dropped, it gets SIGKILL. Either way
+/// no process is left behind.
 pub async fn run_logged(
     program: &str,
     args: &[OsString],
     tmp: &Path,
     log: &LogFn,
 ) -> Result<(), StackError> {
-    if let Some(signal) = crate::interrupt::received() {
-        return Err(StackError::Interrupted {
-            program: program.to_string(),
-            signal,
-        });
-    }
     let mut cmd = Command::new(program);
-    cmd.args(args)
-        .env("TMPDIR", tmp)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
-    // SAFETY: only async-signal-safe calls (unshare, mount) between fork and exec.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::unshare(libc::CLONE_NEWNS) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            let root = c"/";
-            let flags = libc::MS_REC | libc::MS_PRIVATE;
-            if libc::mount(
-                std::ptr::null(),
-                root.as_ptr(),
-                std::ptr::null(),
-                flags,
-                std::ptr::null(),
-            ) != 0
-            {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let mut child = cmd.spawn().map_err(|e| StackError::Spawn {
-        program: program.to_string(),
-        source: e,
-    })?;
-    let mut group = crate::interrupt::ChildGroup::new(child.id());
-    let _graceful = crate::interrupt::Graceful::new();
-    let tail = std::sync::Mutex::new(VecDeque::with_capacity(TAIL_LINES));
-    let stdout = child.stdout.take();
-    let stderr = child.stderr.take();
-    let wait = async {
-        tokio::join!(pump(stdout, log, &tail), pump(stderr, log, &tail));
-        child.wait().await
+    cmd.args(args).env("TMPDIR", tmp);
+    let line = |l: &str| log(&format!("       {l}"));
+    let opts = Streamed {
+        line: &line,
+        keep: TAIL_LINES,
+        secrets: &[],
+        grace: STOP_GRACE,
+        private_mounts: true,
     };
-    tokio::pin!(wait);
-    let status = tokio::select! {
-        status = &mut wait => status,
-        signal = crate::interrupt::requested() => {
-            log(&format!("-----> signal {signal}: stopping {program}"));
-            group.stop(&mut wait, STOP_GRACE).await;
-            return Err(StackError::Interrupted { program: program.to_string(), signal });
-        }
-    };
-    group.disarm();
-    let status = status.map_err(|e| StackError::Spawn {
-        program: program.to_string(),
-        source: e,
-    })?;
-    if status.success() {
-        return Ok(());
-    }
-    let tail = tail
-        .lock()
-        .map(|t| t.iter().cloned().collect::<Vec<_>>().join("\n"))
-        .unwrap_or_default();
-    Err(StackError::CommandFailed {
-        command: format!(
-            "{program} {}",
-            args.iter()
-                .map(|a| a.to_string_lossy())
-                .collect::<Vec<_>>()
-                .join(" ")
-        ),
-        status: status.to_string(),
-        tail,
-    })
-}
-
-async fn pump(
-    stream: Option<impl AsyncRead + Unpin>,
-    log: &LogFn,
-    tail: &std::sync::Mutex<VecDeque<String>>,
-) {
-    let Some(stream) = stream else { return };
-    let mut lines = BufReader::new(stream).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
-        log(&format!("       {line}"));
-        if let Ok(mut t) = tail.lock() {
-            if t.len() == TAIL_LINES {
-                t.pop_front();
-            }
-            t.push_back(line);
-        }
-    }
+    Ok(solum_edge::cmd::run_streamed(cmd, &opts).await?)
 }
 
 #[cfg(test)]
@@ -377,6 +289,6 @@ mod tests {
             err.contains("line30") && err.contains("line11") && !err.contains("line10\n"),
             "{err}"
         );
-        assert!(err.contains("exit status: 3"), "{err}");
+        assert!(err.contains("(exit code 3)"), "{err}");
     }
 }

@@ -184,7 +184,7 @@ async fn git(what: &str, args: &[&str], cwd: Option<&Path>, shown: &str) -> Resu
     if let Some(cwd) = cwd {
         cmd.current_dir(cwd);
     }
-    let out = crate::interrupt::output_in_group(&mut cmd)
+    let out = solum_edge::cmd::output(&mut cmd)
         .await
         .map_err(|e| BuildError::io("running git", e))?;
     if out.status.success() {
