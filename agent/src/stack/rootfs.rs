@@ -30,31 +30,46 @@ impl Flavor {
         }
     }
 
-    /// Packages added to Debian's minbase variant.
-    pub fn packages(self) -> &'static [&'static str] {
+    /// Packages added to Debian's minbase variant: the build stack's are the
+    /// `buildpack-stack` element's `package-installs.yaml`; the run stack's are the few of
+    /// those an app needs at run time.
+    pub fn packages(self) -> Vec<&'static str> {
         match self {
-            Flavor::Build => &[
-                "bash",
-                "coreutils",
-                "curl",
-                "git",
-                "tar",
-                "gzip",
-                "python3",
-                "python3-venv",
-                "build-essential",
-                "ca-certificates",
-            ],
-            Flavor::Run => &["bash", "python3", "python3-venv", "ca-certificates", "curl"],
+            Flavor::Build => element_packages(super::ELEMENT_PACKAGES),
+            Flavor::Run => RUN_PACKAGES.to_vec(),
         }
     }
 }
 
-/// Files the customize step needs on the host.
+/// The run stack: a subset of the build stack's packages (a test keeps it one).
+const RUN_PACKAGES: &[&str] = &["bash", "python3", "python3-venv", "ca-certificates", "curl"];
+
+/// The package names of a `package-installs.yaml` (pure): its top-level keys, in order.
+/// The element's file is plain (`name:` lines, comments); a line of another shape is left
+/// out, and a test keeps the element's file free of them.
+pub fn element_packages(text: &'static str) -> Vec<&'static str> {
+    text.lines()
+        .filter(|l| !l.starts_with([' ', '\t', '#']))
+        .filter_map(|l| l.trim_end().strip_suffix(':'))
+        .filter(|n| !n.is_empty())
+        .collect()
+}
+
+/// Files the customize step needs on the host: the glue script and the element's files it
+/// puts into the tree.
 #[derive(Debug, Clone)]
 pub struct Customize {
     pub script: PathBuf,
     pub launcher: PathBuf,
+    pub user_setup: PathBuf,
+    pub slim: PathBuf,
+}
+
+impl Customize {
+    /// The arguments after ROOT: `customize.sh ROOT LAUNCHER USER_SETUP SLIM`.
+    fn files(&self) -> [&Path; 3] {
+        [&self.launcher, &self.user_setup, &self.slim]
+    }
 }
 
 /// Quotes `s` for a POSIX shell.
@@ -70,10 +85,15 @@ pub fn mmdebstrap_args(
     custom: &Customize,
     out: &Path,
 ) -> Vec<OsString> {
+    let files: Vec<String> = custom
+        .files()
+        .iter()
+        .map(|f| sh_quote(&f.to_string_lossy()))
+        .collect();
     let hook = format!(
         "sh {} \"$1\" {}",
         sh_quote(&custom.script.to_string_lossy()),
-        sh_quote(&custom.launcher.to_string_lossy())
+        files.join(" ")
     );
     let mut args: Vec<OsString> = vec![
         "--variant=minbase".into(),
@@ -153,11 +173,8 @@ pub async fn make_tar(
         log,
     )
     .await?;
-    let customize: Vec<OsString> = vec![
-        custom.script.clone().into(),
-        root.clone().into(),
-        custom.launcher.clone().into(),
-    ];
+    let mut customize: Vec<OsString> = vec![custom.script.clone().into(), root.clone().into()];
+    customize.extend(custom.files().iter().map(|f| f.as_os_str().to_owned()));
     run_logged("sh", &customize, scratch, log).await?;
     let tar: Vec<OsString> = vec![
         "--numeric-owner".into(),
@@ -211,6 +228,8 @@ mod tests {
         Customize {
             script: "/tmp/s d/customize.sh".into(),
             launcher: "/tmp/it's/solum-start".into(),
+            user_setup: "/tmp/u".into(),
+            slim: "/tmp/s".into(),
         }
     }
 
@@ -229,6 +248,22 @@ mod tests {
             assert!(p.contains(&tool), "{tool}");
         }
         assert!(!Flavor::Run.packages().contains(&"build-essential"));
+        for p in Flavor::Run.packages() {
+            assert!(
+                Flavor::Build.packages().contains(&p),
+                "{p}: the run stack is a subset"
+            );
+        }
+        // Every line of the element's file is a package, a comment or blank: none is lost.
+        let lines = super::super::ELEMENT_PACKAGES
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+            .count();
+        assert_eq!(lines, p.len());
+        assert_eq!(
+            element_packages("a:\n# c\n  nested: x\nb-1.0:\n\n"),
+            ["a", "b-1.0"]
+        );
     }
 
     #[test]
@@ -254,7 +289,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             hook,
-            r#"--customize-hook=sh '/tmp/s d/customize.sh' "$1" '/tmp/it'\''s/solum-start'"#
+            r#"--customize-hook=sh '/tmp/s d/customize.sh' "$1" '/tmp/it'\''s/solum-start' '/tmp/u' '/tmp/s'"#
         );
         assert_eq!(
             &args[args.len() - 3..],
