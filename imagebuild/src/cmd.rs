@@ -6,8 +6,9 @@
 use std::process::Command;
 use std::time::Duration;
 
+pub use solum_edge::cmd::to_stderr;
 pub use solum_edge::cmd::{describe, failed, last_lines, quote, run, status_text, CmdError};
-use solum_edge::cmd::{run_streamed_blocking, to_stderr, Streamed};
+use solum_edge::cmd::{run_streamed_blocking, Streamed};
 
 /// How long an interrupted command's group gets after SIGTERM.
 const STOP_GRACE: Duration = Duration::from_secs(10);

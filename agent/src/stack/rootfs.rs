@@ -4,8 +4,7 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use solum_edge::cmd::Streamed;
-use tokio::process::Command;
+use solum_edge::bootstrap::{self, Bootstrapper, Debian};
 
 use super::StackError;
 use crate::build::LogFn;
@@ -95,11 +94,9 @@ pub fn mmdebstrap_args(
         sh_quote(&custom.script.to_string_lossy()),
         files.join(" ")
     );
-    let mut args: Vec<OsString> = vec![
-        "--variant=minbase".into(),
-        "--mode=root".into(),
-        "--format=tar".into(),
-        format!("--include={}", flavor.packages().join(",")).into(),
+    let mut args = debian(&flavor.packages()).args();
+    args.extend::<[OsString; 2]>(["--mode=root".into(), "--format=tar".into()]);
+    args.extend::<Vec<OsString>>(vec![
         "--dpkgopt=path-exclude=/usr/share/man/*".into(),
         "--dpkgopt=path-exclude=/usr/share/info/*".into(),
         "--dpkgopt=path-exclude=/usr/share/doc/*".into(),
@@ -108,29 +105,25 @@ pub fn mmdebstrap_args(
         // The builder's directories live in /tmp, which mmdebstrap empties by default.
         "--skip=cleanup/tmp".into(),
         format!("--customize-hook={hook}").into(),
-    ];
+    ]);
     args.push(release.into());
     args.push(out.into());
     args.push(mirror.into());
     args
 }
 
-/// `debootstrap` arguments (the fallback) bootstrapping `flavor` into the directory `root`.
-pub fn debootstrap_args(flavor: Flavor, release: &str, mirror: &str, root: &Path) -> Vec<OsString> {
-    vec![
-        "--variant=minbase".into(),
-        format!("--include={}", flavor.packages().join(",")).into(),
-        release.into(),
-        root.into(),
-        mirror.into(),
-    ]
+/// Debian's minbase variant with `packages`, for either bootstrapper.
+fn debian<'a>(packages: &'a [&'a str]) -> Debian<'a> {
+    Debian {
+        variant: "minbase",
+        arch: None,
+        include: packages,
+    }
 }
 
-/// Is `program` on PATH?
-pub fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH")
-        .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
-        .unwrap_or(false)
+/// `debootstrap` arguments (the fallback) bootstrapping `flavor` into the directory `root`.
+pub fn debootstrap_args(flavor: Flavor, release: &str, mirror: &str, root: &Path) -> Vec<OsString> {
+    debian(&flavor.packages()).debootstrap_args(None, release, root, mirror)
 }
 
 /// Makes `out` (a tar of the root tree) with mmdebstrap, or debootstrap + tar without it.
@@ -143,7 +136,8 @@ pub async fn make_tar(
     out: &Path,
     log: &LogFn,
 ) -> Result<(), StackError> {
-    if on_path("mmdebstrap") {
+    let found = Bootstrapper::find();
+    if found == Some(Bootstrapper::Mmdebstrap) {
         log(&format!(
             "-----> mmdebstrap {release} ({} stack)",
             flavor.name()
@@ -156,7 +150,7 @@ pub async fn make_tar(
         )
         .await;
     }
-    if !on_path("debootstrap") {
+    if found.is_none() {
         return Err(StackError::NoBootstrapper {
             image: format!("the {} stack image", flavor.name()),
         });
@@ -188,36 +182,20 @@ pub async fn make_tar(
     run_logged("tar", &tar, scratch, log).await
 }
 
-/// How long a stopped bootstrapper gets to clean up (unmount, remove its directories) after
-/// SIGTERM before SIGKILL.
-const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(20);
-
-/// Runs `program` with its stdout and stderr logged line by line (`solum_edge::cmd`'s
-/// runner); a failure carries the last lines of its output.
-///
-/// It runs in its own process group and its own private mount namespace, with `TMPDIR` set to
-/// `tmp` (the caller's scratch directory): what a bootstrapper mounts (`/proc`, `/sys`,
-/// `/dev/pts` of the tree) is never seen by the host and goes away with its processes, and its
-/// temporary directories are inside `tmp`, removed with it. On SIGINT, SIGTERM or SIGHUP the
-/// group gets SIGTERM, then SIGKILL after `STOP_GRACE`; dropped, it gets SIGKILL. Either way
-/// no process is left behind.
+/// Runs `program` with its stdout and stderr logged line by line; a failure carries the last
+/// lines of its output. It runs as `solum_edge::bootstrap` runs bootstrappers: in its own
+/// process group and private mount namespace, with `TMPDIR` set to `tmp` (the caller's
+/// scratch directory, removed with it), stopped gracefully on a signal, SIGKILLed if dropped:
+/// no process, mount or directory is left behind.
 pub async fn run_logged(
     program: &str,
     args: &[OsString],
     tmp: &Path,
     log: &LogFn,
 ) -> Result<(), StackError> {
-    let mut cmd = Command::new(program);
-    cmd.args(args).env("TMPDIR", tmp);
     let line = |l: &str| log(&format!("       {l}"));
-    let opts = Streamed {
-        line: &line,
-        keep: TAIL_LINES,
-        secrets: &[],
-        grace: STOP_GRACE,
-        private_mounts: true,
-    };
-    Ok(solum_edge::cmd::run_streamed(cmd, &opts).await?)
+    let c = bootstrap::command(program, args, Some(tmp));
+    Ok(bootstrap::run(c, &line, TAIL_LINES).await?)
 }
 
 #[cfg(test)]
