@@ -210,6 +210,25 @@ pub fn without_url(e: &reqwest::Error) -> String {
     redact::text(&msg)
 }
 
+/// An error body on one line: tags dropped, blanks folded, at most 300 characters (pure).
+pub fn excerpt(text: &str) -> String {
+    let mut plain = String::new();
+    let mut in_tag = false;
+    for c in text.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => {
+                in_tag = false;
+                plain.push(' ');
+            }
+            _ if !in_tag => plain.push(c),
+            _ => {}
+        }
+    }
+    let one: String = plain.split_whitespace().collect::<Vec<_>>().join(" ");
+    one.chars().take(300).collect()
+}
+
 /// An error and its causes on one line.
 fn chain(e: &dyn std::error::Error) -> String {
     let mut msg = e.to_string();

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::http::{read_limited, without_url};
+use crate::http::{excerpt, read_limited, without_url};
 use crate::redact;
 
 /// A domain by id or by name.
@@ -148,7 +148,7 @@ pub enum KeystoneError {
     #[error("cannot reach Keystone ({url}): {message}")]
     Unreachable { url: String, message: String },
     /// 401, or 404 for a token Keystone does not know (`Could not recognize Fernet token`).
-    #[error("Keystone at {url} refused the credentials of {who} (HTTP {status})")]
+    #[error("Keystone at {url} ({who}): the credentials were refused (HTTP {status})")]
     Refused {
         url: String,
         who: String,
@@ -257,25 +257,6 @@ pub async fn authenticate(
         catalog: v["token"]["catalog"].clone(),
         lifetime: lifetime(&v),
     })
-}
-
-/// An error body on one line: tags dropped, blanks folded, at most 300 characters (pure).
-pub fn excerpt(text: &str) -> String {
-    let mut plain = String::new();
-    let mut in_tag = false;
-    for c in text.chars() {
-        match c {
-            '<' => in_tag = true,
-            '>' if in_tag => {
-                in_tag = false;
-                plain.push(' ');
-            }
-            _ if !in_tag => plain.push(c),
-            _ => {}
-        }
-    }
-    let one: String = plain.split_whitespace().collect::<Vec<_>>().join(" ");
-    one.chars().take(300).collect()
 }
 
 /// Pure: the token's lifetime from the answer's `token.issued_at` and `token.expires_at`

@@ -285,23 +285,4 @@ mod tests {
         assert_eq!(args[0], "--variant=minbase");
         assert_eq!(&args[2..], ["bookworm", "/r", "http://m"]);
     }
-
-    #[tokio::test]
-    async fn failing_command_reports_its_last_lines() {
-        let log: LogFn = std::sync::Arc::new(|_| {});
-        let args: Vec<OsString> = vec![
-            "-c".into(),
-            "for i in $(seq 1 30); do echo line$i; done; exit 3".into(),
-        ];
-        let tmp = tempfile::tempdir().unwrap();
-        let err = run_logged("sh", &args, tmp.path(), &log)
-            .await
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("line30") && err.contains("line11") && !err.contains("line10\n"),
-            "{err}"
-        );
-        assert!(err.contains("(exit code 3)"), "{err}");
-    }
 }
