@@ -27,9 +27,9 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use solum_agent::collect::cfn::CfnCollector;
 use solum_agent::collect::heatapi::HeatCollector;
-use solum_agent::collect::keystone::{self, User};
 use solum_agent::daemon::schedule::{self, Schedule};
 use solum_agent::heat::document::{CfnSource, CollectConfig, HeatSource};
+use solum_edge::keystone::{self, Auth, Project, User};
 use tokio::time::Instant;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -216,28 +216,23 @@ async fn occ_heat_poll(client: &reqwest::Client, h: &HeatSource) -> Result<(), S
         return Err(format!("discovery: HTTP {}", discovery.status()));
     }
     let _ = discovery.bytes().await;
-    let token = keystone::password_token(
-        client,
-        &h.auth_url,
-        &User::Id(h.user_id.clone()),
-        &h.password,
-        &h.project_id,
-    )
-    .await
-    .map_err(|e| e.to_string())?;
-    let heat = keystone::endpoint(
-        &token.catalog,
-        "orchestration",
-        "public",
-        h.region_name.as_deref(),
-    )
-    .ok_or("no orchestration endpoint")?;
+    let auth = Auth::Password {
+        user: User::Id(h.user_id.clone()),
+        password: h.password.expose().to_string(),
+        project: Some(Project::Id(h.project_id.clone())),
+    };
+    let token = keystone::authenticate(client, &h.auth_url, &auth)
+        .await
+        .map_err(|e| e.to_string())?;
+    let heat = token
+        .endpoint("orchestration", "public", h.region_name.as_deref())
+        .ok_or("no orchestration endpoint")?;
     let r = client
         .get(format!(
             "{heat}/stacks/{}/resources/{}/metadata",
             h.stack_id, h.resource_name
         ))
-        .header("X-Auth-Token", token.token.expose())
+        .header("X-Auth-Token", &token.token)
         .send()
         .await
         .map_err(|e| e.to_string())?;

@@ -36,7 +36,7 @@ pub fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             solum_cli::log::eprint_error(&format!("solum-agent: {}", chain(&e)));
-            match solum_agent::interrupt::received() {
+            match solum_edge::interrupt::received() {
                 Some(sig) => ExitCode::from(128 + sig as u8),
                 None => ExitCode::FAILURE,
             }
@@ -53,16 +53,16 @@ const UNWIND_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
 /// `UNWIND_GRACE`; anything else is dropped at once. Dropping runs every guard (child groups
 /// killed, temporary directories removed) before the process exits.
 async fn run_interruptible(cli: Cli) -> Result<ExitCode> {
-    solum_agent::interrupt::install();
+    solum_edge::interrupt::install();
     // The daemon and the supervisor stop by themselves on a signal (flushing what they owe).
     let daemon = matches!(cli.command, Command::Run(_) | Command::Supervise);
     let work = run(cli);
     tokio::pin!(work);
     let signal = tokio::select! {
         r = &mut work => return r,
-        signal = solum_agent::interrupt::requested() => signal,
+        signal = solum_edge::interrupt::requested() => signal,
     };
-    let grace = if daemon || solum_agent::interrupt::graceful_children() {
+    let grace = if daemon || solum_edge::interrupt::graceful_children() {
         UNWIND_GRACE
     } else {
         std::time::Duration::ZERO

@@ -10,7 +10,6 @@ pub mod deployments;
 pub mod docker;
 pub mod heat;
 pub mod hostsetup;
-pub mod interrupt;
 pub mod labels;
 pub mod metadata;
 pub mod netaddr;

@@ -261,26 +261,13 @@ pub fn secret_values(env: &BTreeMap<String, String>) -> Vec<String> {
 
 /// `line` with every secret replaced by `***`.
 pub fn redact(line: &str, secrets: &[String]) -> String {
-    let mut out = line.to_string();
-    for s in secrets {
-        if out.contains(s.as_str()) {
-            out = out.replace(s.as_str(), "***");
-        }
-    }
-    out
+    solum_edge::redact::secrets(line, secrets)
 }
 
 /// A word as bash would read it back: bare when it is plain, else in
 /// single quotes.
 pub fn shell_quote(s: &str) -> String {
-    let plain = !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b));
-    if plain {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', "'\\''"))
-    }
+    solum_edge::cmd::quote(s)
 }
 
 /// A value in double quotes as `declare -p` prints it.

@@ -314,13 +314,7 @@ fn sfdisk(disk: &Path, script: &str) -> Result<(), DiskError> {
     }
     let out = child.wait_with_output().map_err(derr(disk))?;
     if !out.status.success() {
-        return Err(CmdError::Failed {
-            cmdline: line,
-            status: cmd::status_text(&out.status),
-            code: out.status.code(),
-            tail: cmd::last_lines(&String::from_utf8_lossy(&out.stderr), 20),
-        }
-        .into());
+        return Err(cmd::failed(line, &out.status, &out.stderr, 20).into());
     }
     Ok(())
 }

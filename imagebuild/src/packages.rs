@@ -443,14 +443,7 @@ pub fn parse_package_installs(
 }
 
 fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "a mapping",
-    }
+    solum_limits::json::kind(v, "a mapping")
 }
 
 type Names = BTreeMap<String, String>;

@@ -6,6 +6,7 @@ use crate::cache::{self, Cache, CacheError};
 use crate::cmd::{self, CmdError};
 use crate::plan::RootTree;
 use crate::progress;
+use solum_edge::bootstrap::{self, Bootstrapper, Debian};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -39,12 +40,6 @@ fn ioe(path: &Path) -> impl FnOnce(std::io::Error) -> RootfsError + '_ {
         path: path.to_path_buf(),
         source,
     }
-}
-
-fn have(cmd: &str) -> bool {
-    std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(cmd).is_file()))
-        .unwrap_or(false)
 }
 
 /// Files mmdebstrap/debootstrap copy from the build host, removed from base trees.
@@ -140,13 +135,15 @@ pub fn lay_base(
     progress::step(&format!("base tree: bootstrapping {release}"));
     // Made in place (no tarball to unpack), then packed for the cache: packing
     // reads what is still in the page cache; unpacking would write it all again.
-    if have("mmdebstrap") {
-        let mut c = mmdebstrap_command(tree, &archives, root).ok_or(RootfsError::NoBootstrapper)?;
-        cmd::run_streamed(&mut c, "  mmdebstrap: ", 20)?;
-    } else if have("debootstrap") {
-        debootstrap(release, arch, variant, include, mirror, &archives, root)?;
-    } else {
-        return Err(RootfsError::NoBootstrapper);
+    match Bootstrapper::find() {
+        Some(Bootstrapper::Mmdebstrap) => {
+            let c = mmdebstrap_command(tree, &archives, root).ok_or(RootfsError::NoBootstrapper)?;
+            bootstrap::run_blocking(c, &cmd::to_progress("  mmdebstrap: "), 20)?;
+        }
+        Some(Bootstrapper::Debootstrap) => {
+            debootstrap(release, arch, variant, include, mirror, &archives, root)?
+        }
+        None => return Err(RootfsError::NoBootstrapper),
     }
     let part = cache::partial(&dest);
     if let Err(e) = pack(root, &part) {
@@ -166,15 +163,15 @@ fn debootstrap(
     archives: &Path,
     root: &Path,
 ) -> Result<(), RootfsError> {
-    let mut c = Command::new("debootstrap");
-    c.arg(format!("--variant={variant}"))
-        .arg(format!("--arch={arch}"))
-        .arg(format!("--cache-dir={}", archives.display()));
-    if !include.is_empty() {
-        c.arg(format!("--include={}", include.join(",")));
-    }
-    c.arg(release).arg(root).arg(mirror);
-    cmd::run_streamed(&mut c, "  debootstrap: ", 20)?;
+    let include: Vec<&str> = include.iter().map(String::as_str).collect();
+    let debian = Debian {
+        variant,
+        arch: Some(arch),
+        include: &include,
+    };
+    let args = debian.debootstrap_args(Some(archives), release, root, mirror);
+    let c = bootstrap::command("debootstrap", &args, None);
+    bootstrap::run_blocking(c, &cmd::to_progress("  debootstrap: "), 20)?;
     for f in ["etc/resolv.conf", "etc/hostname"] {
         let _ = fs::remove_file(root.join(f));
     }

@@ -160,8 +160,8 @@ fn run_packages(
     ));
     progress::step(&format!("{}: {what}", step.phase));
     let start = Instant::now();
-    let mut c = chroot_command(ctx, &args);
-    cmd::run_streamed_hiding(&mut c, "  ", TAIL_LINES, &secrets(ctx)).map_err(|source| {
+    let c = chroot_command(ctx, &args);
+    cmd::run_streamed_hiding(c, "  ", TAIL_LINES, &secrets(ctx)).map_err(|source| {
         if namespace::interrupted() {
             return RunError::Interrupted;
         }
@@ -272,7 +272,7 @@ pub fn run_phases(ctx: &RunContext<'_>, profile: &mut Profile) -> Result<(), Run
             ));
             progress::step(&format!("{} {} [{}]", p.phase, s.name, s.element));
             let start = Instant::now();
-            let mut c = match p.place {
+            let c = match p.place {
                 Place::Chroot => {
                     let runner = format!("{IN_TARGET}/{OWN_DIR}/dib-run-script");
                     let script = format!("{IN_TARGET}/{}/{}", p.phase.dir_name(), s.name);
@@ -287,7 +287,7 @@ pub fn run_phases(ctx: &RunContext<'_>, profile: &mut Profile) -> Result<(), Run
                     c
                 }
             };
-            let result = cmd::run_streamed_hiding(&mut c, "  ", TAIL_LINES, &hidden);
+            let result = cmd::run_streamed_hiding(c, "  ", TAIL_LINES, &hidden);
             profile.steps.push(Timing {
                 phase: p.phase,
                 name: s.name.clone(),

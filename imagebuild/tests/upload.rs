@@ -515,3 +515,188 @@ fn sigint_mid_upload_deletes_the_queued_image() {
     assert!(err.contains("was deleted"), "{err}");
     assert!(images_named(&name).is_empty(), "a queued image was left");
 }
+
+fn port_of(url: &str) -> u16 {
+    url.trim_start_matches("http://127.0.0.1:")
+        .split('/')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {url}"))
+}
+
+fn one_line_error(o: &Output) -> String {
+    assert!(!o.status.success(), "accepted: {}", stdout(o));
+    let err = stderr(o);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    err
+}
+
+/// Keystone behind a TLS terminator whose certificate a private CA (made here with openssl)
+/// signed, as an operator's cloud often is: the system's roots and a wrong CA fail with one
+/// line naming the certificate problem; `OS_CACERT`, clouds.yaml `cacert` (its password in
+/// secure.yaml beside it), `OS_INSECURE` and `verify: false` pass.
+#[test]
+fn keystone_behind_tls_with_a_private_ca() {
+    use solum_tests::tls::{PrivateCa, TlsProxy};
+    let h = harness();
+    let ca = PrivateCa::new("solum-test-ca").expect("private CA");
+    let wrong = PrivateCa::new("solum-wrong-ca").expect("second CA");
+    let proxy = TlsProxy::start(&ca, port_of(&h.env["OS_AUTH_URL"])).expect("TLS proxy");
+    let https = format!("https://127.0.0.1:{}/v3", proxy.port);
+    let name = unique("tls");
+    let file = raw(&name, 4096);
+    let mut env = h.env.clone();
+    env.insert("OS_AUTH_URL".into(), https.clone());
+
+    let err = one_line_error(&run(&upload_args(&file, &name), &env));
+    assert!(err.contains("cannot reach Keystone"), "{err}");
+    assert!(err.contains("certificate"), "{err}");
+    let mut wrong_env = env.clone();
+    wrong_env.insert("OS_CACERT".into(), wrong.ca_cert.display().to_string());
+    let err = one_line_error(&run(&upload_args(&file, &name), &wrong_env));
+    assert!(
+        err.contains("certificate") && err.contains("UnknownIssuer"),
+        "{err}"
+    );
+    assert!(images_named(&name).is_empty());
+
+    let mut right = env.clone();
+    right.insert("OS_CACERT".into(), ca.ca_cert.display().to_string());
+    let o = run(&upload_args(&file, &name), &right);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let id = stdout(&o);
+    assert_eq!(show(&id)["status"], "active");
+
+    let mut insecure = env.clone();
+    insecure.insert("OS_INSECURE".into(), "true".into());
+    let o = run(&upload_args(&file, &name), &insecure);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), id);
+
+    // clouds.yaml naming the CA, the password in secure.yaml beside it.
+    let dir = h.files.join(&name);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let clouds = dir.join("clouds.yaml");
+    let secure = dir.join("secure.yaml");
+    let write_clouds = |tls: &str| {
+        std::fs::write(
+            &clouds,
+            format!(
+                "clouds:\n  tls:\n    auth:\n      auth_url: {https}\n      username: admin\n      project_name: admin\n      user_domain_name: Default\n      project_domain_name: Default\n    region_name: RegionOne\n{tls}"
+            ),
+        )
+        .expect("clouds.yaml")
+    };
+    std::fs::write(
+        &secure,
+        format!(
+            "clouds:\n  tls:\n    auth:\n      password: {}\n",
+            h.env["OS_PASSWORD"]
+        ),
+    )
+    .expect("secure.yaml");
+    let cloud_env: BTreeMap<String, String> = [
+        ("OS_CLOUD", "tls".to_string()),
+        ("OS_CLIENT_CONFIG_FILE", clouds.display().to_string()),
+        ("OS_CLIENT_SECURE_FILE", secure.display().to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    write_clouds(&format!("    cacert: {}\n", ca.ca_cert.display()));
+    let o = run(&upload_args(&file, &name), &cloud_env);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), id);
+    write_clouds(&format!("    cacert: {}\n", wrong.ca_cert.display()));
+    let err = one_line_error(&run(&upload_args(&file, &name), &cloud_env));
+    assert!(err.contains("UnknownIssuer"), "{err}");
+    write_clouds("    verify: false\n");
+    let o = run(&upload_args(&file, &name), &cloud_env);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Without secure.yaml the password is missing, and the message says where it looked.
+    let mut no_secure = cloud_env.clone();
+    no_secure.insert(
+        "OS_CLIENT_SECURE_FILE".into(),
+        dir.join("none.yaml").display().to_string(),
+    );
+    let err = one_line_error(&run(&upload_args(&file, &name), &no_secure));
+    assert!(err.contains("password (OS_PASSWORD) is not set"), "{err}");
+    // A CA file that is not one: one line naming it.
+    let mut bad_ca = env.clone();
+    bad_ca.insert("OS_CACERT".into(), secure.display().to_string());
+    let err = one_line_error(&run(&upload_args(&file, &name), &bad_ca));
+    assert!(err.contains("no certificate in it"), "{err}");
+    delete_all(&name);
+}
+
+/// Token auth as the OpenStack client does it (`OS_AUTH_TYPE=token` with `OS_TOKEN`, or
+/// clouds.yaml `auth_type: token`): a token got straight from Keystone is exchanged for a
+/// project-scoped one and the upload goes through; a bad token is one line without it.
+#[test]
+fn token_auth_uploads() {
+    let h = harness();
+    let body = serde_json::json!({"auth": {"identity": {"methods": ["password"], "password": {
+        "user": {"name": h.env["OS_USERNAME"], "domain": {"name": "Default"},
+                 "password": h.env["OS_PASSWORD"]}}}}});
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let token = rt.block_on(async {
+        let r = reqwest::Client::new()
+            .post(format!("{}/auth/tokens", h.env["OS_AUTH_URL"]))
+            .json(&body)
+            .send()
+            .await
+            .expect("keystone");
+        assert!(r.status().is_success(), "{}", r.status());
+        r.headers()["x-subject-token"]
+            .to_str()
+            .expect("token")
+            .to_string()
+    });
+    let name = unique("token");
+    let file = raw(&name, 4096);
+    let mut env: BTreeMap<String, String> = h
+        .env
+        .iter()
+        .filter(|(k, _)| {
+            !matches!(
+                k.as_str(),
+                "OS_USERNAME" | "OS_PASSWORD" | "OS_USER_DOMAIN_NAME"
+            )
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    env.insert("OS_AUTH_TYPE".into(), "token".into());
+    env.insert("OS_TOKEN".into(), token.clone());
+    let o = run(&upload_args(&file, &name), &env);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(show(&stdout(&o))["status"], "active");
+
+    let yaml = h.files.join(format!("{name}-clouds.yaml"));
+    std::fs::write(
+        &yaml,
+        format!(
+            "clouds:\n  t:\n    auth_type: token\n    auth:\n      auth_url: {}\n      token: {token}\n      project_name: admin\n      project_domain_name: Default\n    region_name: RegionOne\n",
+            h.env["OS_AUTH_URL"]
+        ),
+    )
+    .expect("clouds.yaml");
+    let cloud_env: BTreeMap<String, String> = [
+        ("OS_CLOUD".to_string(), "t".to_string()),
+        (
+            "OS_CLIENT_CONFIG_FILE".to_string(),
+            yaml.display().to_string(),
+        ),
+    ]
+    .into();
+    let o = run(&upload_args(&file, &name), &cloud_env);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    env.insert("OS_TOKEN".into(), "gAAAAAnot-a-real-token".into());
+    let err = one_line_error(&run(&upload_args(&file, &name), &env));
+    assert!(err.contains("authentication failed"), "{err}");
+    assert!(!err.contains("not-a-real-token"), "{err}");
+    delete_all(&name);
+}

@@ -87,6 +87,20 @@ pub fn from_slice<T: DeserializeOwned>(bytes: &[u8], budget: &Budget) -> Result<
     Ok(serde_json::from_slice(bytes)?)
 }
 
+/// What kind of value `v` is, in words for messages ("a string", "a list", ...); a map is
+/// called `map` ("an object" in JSON's words, "a mapping" in YAML's).
+pub fn kind(v: &serde_json::Value, map: &'static str) -> &'static str {
+    use serde_json::Value;
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => map,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

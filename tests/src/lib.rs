@@ -9,6 +9,7 @@ pub mod heat;
 pub mod measure;
 pub mod modgraph;
 pub mod openstack;
+pub mod tls;
 pub mod vm;
 
 use std::io::{Read, Write};

@@ -5,7 +5,8 @@
 use super::{parse_document, CollectError, Poll};
 use crate::heat::document::{CfnSource, MAX_DOCUMENT_BYTES};
 use crate::heat::ec2sign;
-use crate::metadata::http::{read_limited, redact};
+use solum_edge::http::{read_limited, without_url};
+use solum_edge::redact;
 
 pub struct CfnCollector {
     source: CfnSource,
@@ -17,7 +18,7 @@ impl CfnCollector {
     }
 
     pub fn name(&self) -> String {
-        format!("cfn {}", redact(&self.source.metadata_url))
+        format!("cfn {}", redact::url(&self.source.metadata_url))
     }
 
     /// The signed query of a DescribeStackResource request (pure; tested).

@@ -13,11 +13,11 @@
 use serde_json::Value;
 use tokio::time::Instant;
 
-use super::keystone::{self, User};
 use super::{CollectError, Poll};
 use crate::heat::document::{HeatSource, MAX_DOCUMENT_BYTES};
-use crate::metadata::http::{read_limited, without_url};
 use crate::planfile::Secret;
+use solum_edge::http::{read_limited, without_url};
+use solum_edge::keystone::{self, Auth, Project, User};
 
 pub struct HeatCollector {
     source: HeatSource,
@@ -80,26 +80,20 @@ impl HeatCollector {
         let name = self.name();
         let s = &self.source;
         let asked = Instant::now();
-        let token = keystone::password_token(
-            client,
-            &s.auth_url,
-            &User::Id(s.user_id.clone()),
-            &s.password,
-            &s.project_id,
-        )
-        .await?;
-        let heat = keystone::endpoint(
-            &token.catalog,
-            "orchestration",
-            "public",
-            s.region_name.as_deref(),
-        )
-        .ok_or_else(|| {
-            CollectError::invalid(
-                &name,
-                "no public orchestration endpoint in the Keystone catalog",
-            )
-        })?;
+        let auth = Auth::Password {
+            user: User::Id(s.user_id.clone()),
+            password: s.password.expose().to_string(),
+            project: Some(Project::Id(s.project_id.clone())),
+        };
+        let token = keystone::authenticate(client, &s.auth_url, &auth).await?;
+        let heat = token
+            .endpoint("orchestration", "public", s.region_name.as_deref())
+            .ok_or_else(|| {
+                CollectError::invalid(
+                    &name,
+                    "no public orchestration endpoint in the Keystone catalog",
+                )
+            })?;
         // Timed from the request, not the answer: the token may be older than it looks.
         let reuse = token.lifetime.map(keystone::reuse_for).unwrap_or_default();
         match token.lifetime {
@@ -112,7 +106,7 @@ impl HeatCollector {
             ),
         }
         Ok(Session {
-            token: token.token,
+            token: Secret(token.token),
             url: format!(
                 "{heat}/stacks/{}/resources/{}/metadata",
                 s.stack_id, s.resource_name

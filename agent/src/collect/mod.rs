@@ -6,7 +6,6 @@
 
 pub mod cfn;
 pub mod heatapi;
-pub mod keystone;
 pub mod local;
 pub mod request;
 
@@ -67,6 +66,21 @@ impl CollectError {
         CollectError::Unavailable {
             source_name: source_name.into(),
             message: message.into(),
+        }
+    }
+}
+
+/// Keystone's refusals and nonsense are not retried soon; the rest is.
+impl From<solum_edge::keystone::KeystoneError> for CollectError {
+    fn from(e: solum_edge::keystone::KeystoneError) -> Self {
+        use solum_edge::keystone::KeystoneError as K;
+        match e {
+            K::Refused { .. } | K::Protocol { .. } => {
+                CollectError::invalid("keystone", e.to_string())
+            }
+            K::Unreachable { .. } | K::Http { .. } => {
+                CollectError::unavailable("keystone", e.to_string())
+            }
         }
     }
 }

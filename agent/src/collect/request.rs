@@ -3,7 +3,8 @@
 
 use super::{parse_document, CollectError, Poll};
 use crate::heat::document::{RequestSource, MAX_DOCUMENT_BYTES};
-use crate::metadata::http::{read_limited, redact, without_url};
+use solum_edge::http::{read_limited, without_url};
+use solum_edge::redact;
 
 pub struct RequestCollector {
     source: RequestSource,
@@ -19,7 +20,7 @@ impl RequestCollector {
     }
 
     pub fn name(&self) -> String {
-        format!("request {}", redact(self.source.metadata_url.expose()))
+        format!("request {}", redact::url(self.source.metadata_url.expose()))
     }
 
     pub async fn poll(&mut self, client: &reqwest::Client) -> Result<Poll, CollectError> {

@@ -31,12 +31,14 @@ use crate::deployments::{self, record::Records, Hooks};
 use crate::heat::document::Document;
 use crate::heat::signal::{WaitSignal, WaitStatus};
 use crate::heat::{cfninit, occ_conf};
-use crate::metadata::{self, http::Retry, NovaMetadata};
+use crate::metadata::{self, NovaMetadata};
 use crate::report::outbox::Outbox;
 use crate::report::registrar::{Beat, Registration};
+use solum_edge::http::Retry;
 use crate::report::signal;
 use crate::state::{read_json, write_json};
 use crate::workflow::Agent;
+use solum_edge::http::Retry;
 use sources::{LocalPaths, Sources};
 
 /// Where the daemon finds things; every path is configurable for tests and odd images.
@@ -310,7 +312,7 @@ pub async fn run(cfg: crate::config::Config, opts: RunOptions) -> Result<(), Dae
                     pending.flush(&nova, &root, &outbox)?;
                 }
             }
-            _ = crate::interrupt::requested() => return Ok(()),
+            _ = solum_edge::interrupt::requested() => return Ok(()),
         }
     };
     if let Some(n) = &nova {
@@ -401,7 +403,7 @@ pub async fn run(cfg: crate::config::Config, opts: RunOptions) -> Result<(), Dae
                     send_beat(&client, url, token.as_deref(), n, seq, &agent).await;
                 }
             }
-            _ = crate::interrupt::requested() => break,
+            _ = solum_edge::interrupt::requested() => break,
         }
     }
     nova_task.abort();
@@ -504,7 +506,7 @@ fn wait_failure(
     root: &Path,
     outbox: &Outbox,
 ) -> std::io::Result<()> {
-    let signal = signal::wait_signal(WaitStatus::Failure, crate::source::redact_urls(reason));
+    let signal = signal::wait_signal(WaitStatus::Failure, solum_edge::redact::text(reason));
     send_wait(n, &signal, root, outbox)
 }
 

@@ -110,7 +110,7 @@ async fn run_inner(
         .spawn()?;
     let pgid = child.id();
     // Dropped with the deployment (the agent stopping): the whole group goes.
-    let mut group = crate::interrupt::ChildGroup::new(pgid);
+    let mut group = solum_edge::interrupt::ChildGroup::new(pgid);
     let mut stdin = child.stdin.take();
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();

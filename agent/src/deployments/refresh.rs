@@ -100,7 +100,7 @@ pub async fn run(hooks: &Hooks, stage: Stage) {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        let run = crate::interrupt::output_in_group(&mut cmd);
+        let run = solum_edge::cmd::output(&mut cmd);
         match tokio::time::timeout(hooks.timeout, run).await {
             Ok(Ok(out)) if out.status.success() => {
                 tracing::info!("{} done", script.display())

@@ -46,7 +46,7 @@ async fn run_inner(d: &Deployment, work: &Path) -> std::io::Result<Outcome> {
             cmd.env(&input.name, value);
         }
     }
-    let run = crate::interrupt::output_in_group(&mut cmd);
+    let run = solum_edge::cmd::output(&mut cmd);
     let out = match tokio::time::timeout(TIMEOUT, run).await {
         Ok(r) => r?,
         Err(_) => {

@@ -277,14 +277,7 @@ fn truthy(v: &Value) -> bool {
 }
 
 pub(crate) fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
-    }
+    solum_limits::json::kind(v, "an object")
 }
 
 #[cfg(test)]

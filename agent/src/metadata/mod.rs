@@ -4,7 +4,6 @@
 
 pub mod budget;
 pub mod configdrive;
-pub mod http;
 pub mod iso9660;
 pub mod service;
 
@@ -121,4 +120,13 @@ pub fn from_files(
         vendor_data2,
         network_data,
     })
+}
+
+impl From<solum_edge::http::HttpError> for MetadataError {
+    fn from(e: solum_edge::http::HttpError) -> Self {
+        MetadataError::Unavailable {
+            origin: e.origin,
+            message: e.message,
+        }
+    }
 }

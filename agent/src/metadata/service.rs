@@ -3,8 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use super::http::{get_optional, redact, Retry};
 use super::{from_files, MetadataError, NovaMetadata, MAX_FILE_BYTES};
+use solum_edge::http::{get_optional, Retry};
+use solum_edge::redact;
 
 pub const DEFAULT_URL: &str = "http://169.254.169.254";
 
@@ -23,7 +24,7 @@ pub async fn read(
     retry: &Retry,
 ) -> Result<NovaMetadata, MetadataError> {
     let base = base_url.trim_end_matches('/');
-    let origin = format!("metadata service {}", redact(base));
+    let origin = format!("metadata service {}", redact::url(base));
     let mut files = BTreeMap::new();
     // meta_data.json first: if the service is not there, say so once, without trying the rest.
     for name in FILES {

@@ -7,11 +7,12 @@
 use std::time::Duration;
 
 use super::outbox::{Delivery, Message, Outbox};
-use crate::collect::keystone::{self, User};
 use crate::heat::deployment::{Deployment, SignalTarget};
 use crate::heat::signal::{WaitSignal, WaitStatus};
-use crate::metadata::http::{redact, without_url};
 use crate::planfile::Secret;
+use solum_edge::http::without_url;
+use solum_edge::keystone::{self, Auth, Domain, Project, User};
+use solum_edge::redact;
 
 /// Tries per round and the pause schedule between them.
 pub const TRIES: u32 = 10;
@@ -120,43 +121,40 @@ pub async fn send(client: &reqwest::Client, msg: &Message) -> Result<(), SendErr
                 (Some(id), _) => User::Id(id.clone()),
                 (None, Some(name)) => User::Name {
                     name: name.clone(),
-                    domain_id: "default".into(),
+                    domain: Domain::Id("default".into()),
                 },
                 (None, None) => {
                     return Err(err("no user id or name to authenticate with".into(), false))
                 }
             };
-            let token = keystone::password_token(
-                client,
-                auth_url,
-                &user,
-                &Secret(password.clone()),
-                project_id,
-            )
-            .await
-            .map_err(|e| {
-                err(
-                    e.to_string(),
-                    matches!(e, crate::collect::CollectError::Unavailable { .. }),
-                )
-            })?;
-            let heat = keystone::endpoint(
-                &token.catalog,
-                "orchestration",
-                "public",
-                region_name.as_deref(),
-            )
-            .ok_or_else(|| {
-                err(
-                    "no public orchestration endpoint in the Keystone catalog".into(),
-                    false,
-                )
-            })?;
+            let auth = Auth::Password {
+                user,
+                password: password.clone(),
+                project: Some(Project::Id(project_id.clone())),
+            };
+            let token = keystone::authenticate(client, auth_url, &auth)
+                .await
+                .map_err(|e| {
+                    let retry = matches!(
+                        e,
+                        keystone::KeystoneError::Unreachable { .. }
+                            | keystone::KeystoneError::Http { .. }
+                    );
+                    err(e.to_string(), retry)
+                })?;
+            let heat = token
+                .endpoint("orchestration", "public", region_name.as_deref())
+                .ok_or_else(|| {
+                    err(
+                        "no public orchestration endpoint in the Keystone catalog".into(),
+                        false,
+                    )
+                })?;
             let url = format!("{heat}/stacks/{stack_id}/resources/{resource_name}/signal");
             (
                 "POST".to_string(),
                 url,
-                vec![("X-Auth-Token".to_string(), token.token.expose().to_string())],
+                vec![("X-Auth-Token".to_string(), token.token.clone())],
             )
         }
     };
@@ -171,7 +169,7 @@ pub async fn send(client: &reqwest::Client, msg: &Message) -> Result<(), SendErr
     }
     let resp = req.send().await.map_err(|e| {
         err(
-            format!("{method} {}: {}", redact(&url), without_url(&e)),
+            format!("{method} {}: {}", redact::url(&url), without_url(&e)),
             true,
         )
     })?;
@@ -180,7 +178,7 @@ pub async fn send(client: &reqwest::Client, msg: &Message) -> Result<(), SendErr
         return Ok(());
     }
     Err(err(
-        format!("{method} {}: HTTP {status}", redact(&url)),
+        format!("{method} {}: HTTP {status}", redact::url(&url)),
         status.is_server_error(),
     ))
 }

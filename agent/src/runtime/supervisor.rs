@@ -205,7 +205,7 @@ pub async fn supervise(state_root: &Path) -> Result<(), RuntimeError> {
         sup.tick().await;
         tokio::select! {
             _ = tokio::time::sleep(POLL) => {}
-            _ = crate::interrupt::requested() => break,
+            _ = solum_edge::interrupt::requested() => break,
         }
     }
     tracing::info!("supervisor stopping");

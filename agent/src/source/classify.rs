@@ -29,8 +29,17 @@ pub(super) fn classify_checked(href: &str, base: &Path) -> Result<SourceSpec, So
         (spec, None) => Ok(spec),
         (_, Some(problem)) => Err(SourceError::Invalid(format!(
             "source {}: {problem}",
-            super::redact::redact_urls(href.trim())
+            shown(href.trim())
         ))),
+    }
+}
+
+/// An href for messages: the URL redacted, its `#` part (Solum's revision or `sha256=`, never
+/// sent anywhere) kept as written.
+fn shown(href: &str) -> String {
+    match href.split_once('#') {
+        Some((url, rest)) => format!("{}#{rest}", solum_edge::redact::url(url)),
+        None => solum_edge::redact::url(href),
     }
 }
 
@@ -322,7 +331,7 @@ mod tests {
         check_err("https://h/x.git#-upload-pack=evil", "invalid revision");
         check_err("https://h/x.git#a b", "invalid revision");
         check_err("--upload-pack=evil", "must not start with '-'");
-        check_err("https://user:pw@h/a.tgz#x", "https://user:***@h/a.tgz");
+        check_err("https://user:pw@h/a.tgz#x", "source https://h/a.tgz#x: ");
     }
 
     #[test]

@@ -9,9 +9,9 @@ use std::process::Stdio;
 use base64::Engine;
 use tokio::process::Command;
 
-use super::redact::redact;
 use super::Secret;
 use super::SourceError;
+use solum_edge::redact;
 
 /// Protocols git may use (keeps `ext::` and friends out).
 const ALLOWED_PROTOCOLS: &str = "file:git:http:https:ssh";
@@ -119,7 +119,7 @@ impl<'a> Git<'a> {
 
     fn redact(&self, text: &str) -> String {
         let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
-        redact(text, &secrets)
+        redact::with_secrets(text, &secrets)
     }
 
     fn command(&self, args: &[&str]) -> Command {
@@ -156,7 +156,7 @@ impl<'a> Git<'a> {
     }
 
     async fn output(&self, args: &[&str], what: &str) -> Result<String, SourceError> {
-        let out = crate::interrupt::output_in_group(&mut self.command(args))
+        let out = solum_edge::cmd::output(&mut self.command(args))
             .await
             .map_err(|e| SourceError::Git(format!("cannot run git (is it installed?): {e}")))?;
         if out.status.success() {
@@ -251,6 +251,9 @@ mod tests {
             !shown.contains(header.trim_start_matches("Authorization: Basic ")),
             "{shown}"
         );
-        assert!(shown.contains("https://u:***@h/x.git"), "{shown}");
+        assert!(
+            shown.contains("https://h/x.git") && !shown.contains("pw"),
+            "{shown}"
+        );
     }
 }

@@ -2,7 +2,7 @@
 //! or a tarball URL verified by sha256. Extraction never writes outside its destination.
 //!
 //! Layout: `classify` (pure: what a string names), `git`, `dir`, `tarball` + `extract` (one per
-//! kind of source; `headers` walks a tarball's headers before `extract` reads it), `hash` (`tree_hash`), `redact` (secrets out of messages). `fetch` works in a
+//! kind of source; `headers` walks a tarball's headers before `extract` reads it), `hash` (`tree_hash`), `fetch` works in a
 //! staging directory next to `dest` and renames it into place only on success, so a failed
 //! fetch leaves no partial `dest` behind.
 
@@ -12,7 +12,6 @@ mod extract;
 mod git;
 mod hash;
 mod headers;
-mod redact;
 mod spec;
 mod tarball;
 
@@ -24,7 +23,6 @@ use std::path::{Path, PathBuf};
 pub use classify::is_sha256_hex;
 pub use extract::{extract as extract_tarball, Limits};
 pub use hash::tree_hash;
-pub use redact::redact_urls;
 pub use spec::{Secret, SourceSpec};
 
 /// A fetched source tree.

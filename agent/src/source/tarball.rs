@@ -9,8 +9,8 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
 use super::extract::{extract, Limits};
-use super::redact::redact_urls;
 use super::{is_sha256_hex, SourceError};
+use solum_edge::redact;
 
 /// Fetches and extracts the tarball at `url` into `dest` (an existing empty directory), using
 /// `scratch` for the download. Returns the tarball's sha256 (hex).
@@ -21,7 +21,7 @@ pub(super) async fn fetch(
     scratch: &Path,
     limits: &Limits,
 ) -> Result<String, SourceError> {
-    let shown = redact_urls(url);
+    let shown = redact::url(url);
     if let Some(expected) = sha256 {
         if !is_sha256_hex(expected) {
             return Err(SourceError::Invalid(format!(
@@ -118,7 +118,7 @@ fn describe(e: reqwest::Error) -> String {
         msg = format!("{msg}: {s}");
         source = s.source();
     }
-    redact_urls(&msg)
+    redact::text(&msg)
 }
 
 async fn hash_file(path: &Path, shown: &str) -> Result<String, SourceError> {

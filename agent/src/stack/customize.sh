@@ -1,25 +1,24 @@
 #!/bin/sh
-# Customizes a freshly bootstrapped stack root tree (run on the host, as root).
-#   customize.sh ROOT LAUNCHER
-# Adds the unprivileged user `app` (uid/gid 32767, home /app), the directories the buildpack
-# builder uses (writable by it), the launcher /usr/local/bin/solum-start, and drops apt's
-# lists and caches to keep the image small.
+# Customizes a freshly bootstrapped stack root tree (run on the host, as root) with the files
+# of the buildpack-stack element, the recipe's one source:
+#   customize.sh ROOT LAUNCHER USER_SETUP SLIM
+# USER_SETUP (install.d/50-stack-user: the user `app` 32767 and the builder's directories) and
+# SLIM (finalise.d/95-stack-slim: no apt lists or caches) run inside the tree as DIB runs them;
+# LAUNCHER becomes /usr/local/bin/solum-start. The bootstrap's downloaded packages go too.
 set -eu
 root="$1"
 launcher="$2"
+user_setup="$3"
+slim="$4"
 
-if ! grep -q '^app:' "$root/etc/group"; then
-  chroot "$root" groupadd --gid 32767 app
-fi
-if ! grep -q '^app:' "$root/etc/passwd"; then
-  chroot "$root" useradd --uid 32767 --gid 32767 --home-dir /app --no-create-home \
-    --shell /bin/bash app
-fi
-for dir in app tmp/build tmp/cache tmp/env tmp/buildpacks; do
-  install -d -o 32767 -g 32767 -m 0755 "$root/$dir"
-done
-chmod 1777 "$root/tmp"
+run_in_root() {
+  install -m 0755 "$1" "$root/solum-stack-step"
+  chroot "$root" /bin/bash /solum-stack-step
+  rm -f "$root/solum-stack-step"
+}
+
+run_in_root "$user_setup"
 install -d -m 0755 "$root/usr/local/bin"
 install -m 0755 "$launcher" "$root/usr/local/bin/solum-start"
-rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin \
-  "$root"/var/cache/apt/archives/*.deb
+run_in_root "$slim"
+rm -f "$root"/var/cache/apt/archives/*.deb

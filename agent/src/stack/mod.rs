@@ -18,8 +18,20 @@ use crate::progress::LogFn;
 pub(crate) use import::file_stream;
 pub use rootfs::Flavor;
 
+/// The stack recipe's one source is the `buildpack-stack` element (DIB's format, built by
+/// `solum-image`): its package list, its user set-up script, its clean-up and its launcher
+/// are embedded here and used as they are, so the agent's stack images and the element's
+/// cannot drift apart.
+pub const ELEMENT_PACKAGES: &str =
+    include_str!("../../../elements/buildpack-stack/package-installs.yaml");
+/// The user `app` and the builder's directories (run in the tree with chroot).
+pub const USER_SETUP: &str =
+    include_str!("../../../elements/buildpack-stack/install.d/50-stack-user");
+/// No apt lists or caches (run in the tree with chroot).
+pub const SLIM: &str = include_str!("../../../elements/buildpack-stack/finalise.d/95-stack-slim");
 /// The launcher in both images: `solum-start TYPE | COMMAND...`.
-pub const LAUNCHER: &str = include_str!("solum-start.sh");
+pub const LAUNCHER: &str =
+    include_str!("../../../elements/buildpack-stack/static/usr/local/bin/solum-start");
 /// Path of the launcher inside the images.
 pub const LAUNCHER_PATH: &str = "/usr/local/bin/solum-start";
 /// uid and gid of the unprivileged user `app` in both images.
@@ -38,14 +50,8 @@ pub enum StackError {
         program: String,
         source: std::io::Error,
     },
-    #[error("`{command}` failed ({status}); last lines:\n{tail}")]
-    CommandFailed {
-        command: String,
-        status: String,
-        tail: String,
-    },
-    #[error("{program} stopped: the agent received signal {signal}")]
-    Interrupted { program: String, signal: i32 },
+    #[error(transparent)]
+    Cmd(#[from] solum_edge::cmd::CmdError),
     #[error("importing {image}: {message}")]
     Import { image: String, message: String },
     #[error("{context}: {source}")]
@@ -65,6 +71,8 @@ pub fn recipe_digest(flavor: Flavor, cfg: &StackConfig) -> String {
         &cfg.release,
         &flavor.packages().join(","),
         LAUNCHER,
+        USER_SETUP,
+        SLIM,
         CUSTOMIZE,
     ] {
         h.update(part.as_bytes());
@@ -163,6 +171,8 @@ async fn build_one(
     let custom = rootfs::Customize {
         script: write("customize.sh", CUSTOMIZE)?,
         launcher: write("solum-start", LAUNCHER)?,
+        user_setup: write("stack-user", USER_SETUP)?,
+        slim: write("stack-slim", SLIM)?,
     };
     let tar = scratch.path().join("rootfs.tar");
     rootfs::make_tar(

@@ -1,13 +1,10 @@
 //! Making a stack root tree as a tar file: which packages each image gets (pure), the
 //! mmdebstrap / debootstrap command lines (pure), and running them with their output logged.
 
-use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
-use tokio::process::Command;
+use solum_edge::bootstrap::{self, Bootstrapper, Debian};
 
 use super::StackError;
 use crate::progress::LogFn;
@@ -32,31 +29,46 @@ impl Flavor {
         }
     }
 
-    /// Packages added to Debian's minbase variant.
-    pub fn packages(self) -> &'static [&'static str] {
+    /// Packages added to Debian's minbase variant: the build stack's are the
+    /// `buildpack-stack` element's `package-installs.yaml`; the run stack's are the few of
+    /// those an app needs at run time.
+    pub fn packages(self) -> Vec<&'static str> {
         match self {
-            Flavor::Build => &[
-                "bash",
-                "coreutils",
-                "curl",
-                "git",
-                "tar",
-                "gzip",
-                "python3",
-                "python3-venv",
-                "build-essential",
-                "ca-certificates",
-            ],
-            Flavor::Run => &["bash", "python3", "python3-venv", "ca-certificates", "curl"],
+            Flavor::Build => element_packages(super::ELEMENT_PACKAGES),
+            Flavor::Run => RUN_PACKAGES.to_vec(),
         }
     }
 }
 
-/// Files the customize step needs on the host.
+/// The run stack: a subset of the build stack's packages (a test keeps it one).
+const RUN_PACKAGES: &[&str] = &["bash", "python3", "python3-venv", "ca-certificates", "curl"];
+
+/// The package names of a `package-installs.yaml` (pure): its top-level keys, in order.
+/// The element's file is plain (`name:` lines, comments); a line of another shape is left
+/// out, and a test keeps the element's file free of them.
+pub fn element_packages(text: &'static str) -> Vec<&'static str> {
+    text.lines()
+        .filter(|l| !l.starts_with([' ', '\t', '#']))
+        .filter_map(|l| l.trim_end().strip_suffix(':'))
+        .filter(|n| !n.is_empty())
+        .collect()
+}
+
+/// Files the customize step needs on the host: the glue script and the element's files it
+/// puts into the tree.
 #[derive(Debug, Clone)]
 pub struct Customize {
     pub script: PathBuf,
     pub launcher: PathBuf,
+    pub user_setup: PathBuf,
+    pub slim: PathBuf,
+}
+
+impl Customize {
+    /// The arguments after ROOT: `customize.sh ROOT LAUNCHER USER_SETUP SLIM`.
+    fn files(&self) -> [&Path; 3] {
+        [&self.launcher, &self.user_setup, &self.slim]
+    }
 }
 
 /// Quotes `s` for a POSIX shell.
@@ -72,16 +84,19 @@ pub fn mmdebstrap_args(
     custom: &Customize,
     out: &Path,
 ) -> Vec<OsString> {
+    let files: Vec<String> = custom
+        .files()
+        .iter()
+        .map(|f| sh_quote(&f.to_string_lossy()))
+        .collect();
     let hook = format!(
         "sh {} \"$1\" {}",
         sh_quote(&custom.script.to_string_lossy()),
-        sh_quote(&custom.launcher.to_string_lossy())
+        files.join(" ")
     );
-    let mut args: Vec<OsString> = vec![
-        "--variant=minbase".into(),
-        "--mode=root".into(),
-        "--format=tar".into(),
-        format!("--include={}", flavor.packages().join(",")).into(),
+    let mut args = debian(&flavor.packages()).args();
+    args.extend::<[OsString; 2]>(["--mode=root".into(), "--format=tar".into()]);
+    args.extend::<Vec<OsString>>(vec![
         "--dpkgopt=path-exclude=/usr/share/man/*".into(),
         "--dpkgopt=path-exclude=/usr/share/info/*".into(),
         "--dpkgopt=path-exclude=/usr/share/doc/*".into(),
@@ -90,29 +105,25 @@ pub fn mmdebstrap_args(
         // The builder's directories live in /tmp, which mmdebstrap empties by default.
         "--skip=cleanup/tmp".into(),
         format!("--customize-hook={hook}").into(),
-    ];
+    ]);
     args.push(release.into());
     args.push(out.into());
     args.push(mirror.into());
     args
 }
 
-/// `debootstrap` arguments (the fallback) bootstrapping `flavor` into the directory `root`.
-pub fn debootstrap_args(flavor: Flavor, release: &str, mirror: &str, root: &Path) -> Vec<OsString> {
-    vec![
-        "--variant=minbase".into(),
-        format!("--include={}", flavor.packages().join(",")).into(),
-        release.into(),
-        root.into(),
-        mirror.into(),
-    ]
+/// Debian's minbase variant with `packages`, for either bootstrapper.
+fn debian<'a>(packages: &'a [&'a str]) -> Debian<'a> {
+    Debian {
+        variant: "minbase",
+        arch: None,
+        include: packages,
+    }
 }
 
-/// Is `program` on PATH?
-pub fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH")
-        .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
-        .unwrap_or(false)
+/// `debootstrap` arguments (the fallback) bootstrapping `flavor` into the directory `root`.
+pub fn debootstrap_args(flavor: Flavor, release: &str, mirror: &str, root: &Path) -> Vec<OsString> {
+    debian(&flavor.packages()).debootstrap_args(None, release, root, mirror)
 }
 
 /// Makes `out` (a tar of the root tree) with mmdebstrap, or debootstrap + tar without it.
@@ -125,7 +136,8 @@ pub async fn make_tar(
     out: &Path,
     log: &LogFn,
 ) -> Result<(), StackError> {
-    if on_path("mmdebstrap") {
+    let found = Bootstrapper::find();
+    if found == Some(Bootstrapper::Mmdebstrap) {
         log(&format!(
             "-----> mmdebstrap {release} ({} stack)",
             flavor.name()
@@ -138,7 +150,7 @@ pub async fn make_tar(
         )
         .await;
     }
-    if !on_path("debootstrap") {
+    if found.is_none() {
         return Err(StackError::NoBootstrapper {
             image: format!("the {} stack image", flavor.name()),
         });
@@ -155,11 +167,8 @@ pub async fn make_tar(
         log,
     )
     .await?;
-    let customize: Vec<OsString> = vec![
-        custom.script.clone().into(),
-        root.clone().into(),
-        custom.launcher.clone().into(),
-    ];
+    let mut customize: Vec<OsString> = vec![custom.script.clone().into(), root.clone().into()];
+    customize.extend(custom.files().iter().map(|f| f.as_os_str().to_owned()));
     run_logged("sh", &customize, scratch, log).await?;
     let tar: Vec<OsString> = vec![
         "--numeric-owner".into(),
@@ -173,122 +182,20 @@ pub async fn make_tar(
     run_logged("tar", &tar, scratch, log).await
 }
 
-/// How long a stopped bootstrapper gets to clean up (unmount, remove its directories) after
-/// SIGTERM before SIGKILL.
-const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(20);
-
 /// Runs `program` with its stdout and stderr logged line by line; a failure carries the last
-/// lines of its output.
-///
-/// It runs in its own process group and its own private mount namespace, with `TMPDIR` set to
-/// `tmp` (the caller's scratch directory): what a bootstrapper mounts (`/proc`, `/sys`,
-/// `/dev/pts` of the tree) is never seen by the host and goes away with its processes, and its
-/// temporary directories are inside `tmp`, removed with it. On SIGINT, SIGTERM or SIGHUP
-/// (`interrupt`) the group gets SIGTERM, then SIGKILL after `STOP_GRACE`; dropped, it gets
-/// SIGKILL. Either way no process is left behind.
+/// lines of its output. It runs as `solum_edge::bootstrap` runs bootstrappers: in its own
+/// process group and private mount namespace, with `TMPDIR` set to `tmp` (the caller's
+/// scratch directory, removed with it), stopped gracefully on a signal, SIGKILLed if dropped:
+/// no process, mount or directory is left behind.
 pub async fn run_logged(
     program: &str,
     args: &[OsString],
     tmp: &Path,
     log: &LogFn,
 ) -> Result<(), StackError> {
-    if let Some(signal) = crate::interrupt::received() {
-        return Err(StackError::Interrupted {
-            program: program.to_string(),
-            signal,
-        });
-    }
-    let mut cmd = Command::new(program);
-    cmd.args(args)
-        .env("TMPDIR", tmp)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
-    // SAFETY: only async-signal-safe calls (unshare, mount) between fork and exec.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::unshare(libc::CLONE_NEWNS) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            let root = c"/";
-            let flags = libc::MS_REC | libc::MS_PRIVATE;
-            if libc::mount(
-                std::ptr::null(),
-                root.as_ptr(),
-                std::ptr::null(),
-                flags,
-                std::ptr::null(),
-            ) != 0
-            {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let mut child = cmd.spawn().map_err(|e| StackError::Spawn {
-        program: program.to_string(),
-        source: e,
-    })?;
-    let mut group = crate::interrupt::ChildGroup::new(child.id());
-    let _graceful = crate::interrupt::Graceful::new();
-    let tail = std::sync::Mutex::new(VecDeque::with_capacity(TAIL_LINES));
-    let stdout = child.stdout.take();
-    let stderr = child.stderr.take();
-    let wait = async {
-        tokio::join!(pump(stdout, log, &tail), pump(stderr, log, &tail));
-        child.wait().await
-    };
-    tokio::pin!(wait);
-    let status = tokio::select! {
-        status = &mut wait => status,
-        signal = crate::interrupt::requested() => {
-            log(&format!("-----> signal {signal}: stopping {program}"));
-            group.stop(&mut wait, STOP_GRACE).await;
-            return Err(StackError::Interrupted { program: program.to_string(), signal });
-        }
-    };
-    group.disarm();
-    let status = status.map_err(|e| StackError::Spawn {
-        program: program.to_string(),
-        source: e,
-    })?;
-    if status.success() {
-        return Ok(());
-    }
-    let tail = tail
-        .lock()
-        .map(|t| t.iter().cloned().collect::<Vec<_>>().join("\n"))
-        .unwrap_or_default();
-    Err(StackError::CommandFailed {
-        command: format!(
-            "{program} {}",
-            args.iter()
-                .map(|a| a.to_string_lossy())
-                .collect::<Vec<_>>()
-                .join(" ")
-        ),
-        status: status.to_string(),
-        tail,
-    })
-}
-
-async fn pump(
-    stream: Option<impl AsyncRead + Unpin>,
-    log: &LogFn,
-    tail: &std::sync::Mutex<VecDeque<String>>,
-) {
-    let Some(stream) = stream else { return };
-    let mut lines = BufReader::new(stream).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
-        log(&format!("       {line}"));
-        if let Ok(mut t) = tail.lock() {
-            if t.len() == TAIL_LINES {
-                t.pop_front();
-            }
-            t.push_back(line);
-        }
-    }
+    let line = |l: &str| log(&format!("       {l}"));
+    let c = bootstrap::command(program, args, Some(tmp));
+    Ok(bootstrap::run(c, &line, TAIL_LINES).await?)
 }
 
 #[cfg(test)]
@@ -299,6 +206,8 @@ mod tests {
         Customize {
             script: "/tmp/s d/customize.sh".into(),
             launcher: "/tmp/it's/solum-start".into(),
+            user_setup: "/tmp/u".into(),
+            slim: "/tmp/s".into(),
         }
     }
 
@@ -317,6 +226,22 @@ mod tests {
             assert!(p.contains(&tool), "{tool}");
         }
         assert!(!Flavor::Run.packages().contains(&"build-essential"));
+        for p in Flavor::Run.packages() {
+            assert!(
+                Flavor::Build.packages().contains(&p),
+                "{p}: the run stack is a subset"
+            );
+        }
+        // Every line of the element's file is a package, a comment or blank: none is lost.
+        let lines = super::super::ELEMENT_PACKAGES
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+            .count();
+        assert_eq!(lines, p.len());
+        assert_eq!(
+            element_packages("a:\n# c\n  nested: x\nb-1.0:\n\n"),
+            ["a", "b-1.0"]
+        );
     }
 
     #[test]
@@ -342,7 +267,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             hook,
-            r#"--customize-hook=sh '/tmp/s d/customize.sh' "$1" '/tmp/it'\''s/solum-start'"#
+            r#"--customize-hook=sh '/tmp/s d/customize.sh' "$1" '/tmp/it'\''s/solum-start' '/tmp/u' '/tmp/s'"#
         );
         assert_eq!(
             &args[args.len() - 3..],
@@ -359,24 +284,5 @@ mod tests {
             .collect();
         assert_eq!(args[0], "--variant=minbase");
         assert_eq!(&args[2..], ["bookworm", "/r", "http://m"]);
-    }
-
-    #[tokio::test]
-    async fn failing_command_reports_its_last_lines() {
-        let log: LogFn = std::sync::Arc::new(|_| {});
-        let args: Vec<OsString> = vec![
-            "-c".into(),
-            "for i in $(seq 1 30); do echo line$i; done; exit 3".into(),
-        ];
-        let tmp = tempfile::tempdir().unwrap();
-        let err = run_logged("sh", &args, tmp.path(), &log)
-            .await
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("line30") && err.contains("line11") && !err.contains("line10\n"),
-            "{err}"
-        );
-        assert!(err.contains("exit status: 3"), "{err}");
     }
 }

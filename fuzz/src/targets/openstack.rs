@@ -1,9 +1,8 @@
 //! Answers of Keystone and Glance, as `solum-image upload` and the agent's `heat` transport
 //! read them.
 
-use solum_agent::collect::keystone::endpoint;
+use solum_edge::keystone::endpoint;
 use solum_image::upload::glance;
-use solum_image::upload::keystone::pick_endpoint;
 
 /// A token answer (`POST /v3/auth/tokens`): the image endpoint `solum-image upload` looks for
 /// and the orchestration endpoint the agent's `heat` transport looks for.
@@ -12,7 +11,7 @@ pub fn keystone(data: &[u8]) {
         return;
     };
     for region in [None, Some("RegionOne")] {
-        pick_endpoint(&token, "image", "public", region);
+        endpoint(&token["token"]["catalog"], "image", "public", region);
         endpoint(
             &token["token"]["catalog"],
             "orchestration",

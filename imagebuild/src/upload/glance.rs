@@ -74,24 +74,7 @@ pub async fn body_excerpt(mut resp: reqwest::Response) -> String {
     excerpt(&String::from_utf8_lossy(&body))
 }
 
-/// An error body on one line: tags dropped, blanks folded, at most 300 characters (pure).
-pub fn excerpt(text: &str) -> String {
-    let mut plain = String::new();
-    let mut in_tag = false;
-    for c in text.chars() {
-        match c {
-            '<' => in_tag = true,
-            '>' if in_tag => {
-                in_tag = false;
-                plain.push(' ');
-            }
-            _ if !in_tag => plain.push(c),
-            _ => {}
-        }
-    }
-    let one: String = plain.split_whitespace().collect::<Vec<_>>().join(" ");
-    one.chars().take(300).collect()
-}
+pub use solum_edge::http::excerpt;
 
 /// The id in the answer to `POST /v2/images`.
 pub fn created_id(answer: &Value) -> Option<String> {

@@ -1,9 +1,10 @@
 //! `solum-image upload`: an image file to Glance v2, the OpenStack way. Owns the flow
 //! (format check, auth, duplicate check, create, stream + hash, verify, clean up on failure
-//! or Ctrl-C); the pieces live in `config` (who and where), `keystone` (token, catalog),
-//! `glance` (the v2 calls) and `format` (magic bytes, properties).
+//! or Ctrl-C); the pieces live in `config` (who and where: `solum_edge::cloud`), `keystone`
+//! (token, catalog: `solum_edge::keystone`), `glance` (the v2 calls) and `format` (magic
+//! bytes, properties).
 
-pub mod config;
+pub use solum_edge::cloud as config;
 pub mod format;
 pub mod glance;
 pub mod keystone;
@@ -21,6 +22,8 @@ use std::time::{Duration, Instant};
 pub enum UploadError {
     #[error(transparent)]
     Config(#[from] config::ConfigError),
+    #[error(transparent)]
+    Client(#[from] solum_edge::http::HttpError),
     #[error("{path}: {error}")]
     File {
         path: PathBuf,
@@ -120,22 +123,10 @@ pub enum Outcome {
     AlreadyThere { id: String },
 }
 
-/// The cloud configuration from OS_CLOUD + clouds.yaml, or from OS_* variables.
+/// The cloud configuration from OS_CLOUD + clouds.yaml (+ secure.yaml), or from OS_*
+/// variables.
 pub fn load_config(env: &BTreeMap<String, String>) -> Result<config::CloudConfig, UploadError> {
-    if let Some(cloud) = env.get("OS_CLOUD").filter(|c| !c.is_empty()) {
-        for path in config::clouds_yaml_candidates(env) {
-            if let Ok(text) = std::fs::read_to_string(&path) {
-                return Ok(config::from_clouds_yaml(
-                    &text,
-                    &path.display().to_string(),
-                    cloud,
-                    env,
-                )?);
-            }
-        }
-        return Err(config::ConfigError::NoCloudsYaml(cloud.clone()).into());
-    }
-    Ok(config::from_env(env)?)
+    Ok(config::load(env)?)
 }
 
 /// The file's disk format, checked against the claim.
@@ -196,10 +187,11 @@ async fn run(
     cfg: &config::CloudConfig,
     disk_format: &str,
 ) -> Result<Outcome, UploadError> {
-    let client = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(10))
-        .build()
-        .map_err(|e| UploadError::Protocol(glance::short(&e)))?;
+    let client = solum_edge::http::client(&solum_edge::http::ClientOptions {
+        connect_timeout: Duration::from_secs(10),
+        tls: cfg.tls.clone(),
+        ..Default::default()
+    })?;
     let session = keystone::authenticate(&client, cfg).await?;
     let g = glance::Glance {
         client,

@@ -1,8 +1,11 @@
-//! SIGINT, SIGTERM and SIGHUP, the same way for every command: the first one is recorded and
-//! `requested()` completes, so whatever runs can stop its children and unwind (its temporary
-//! directories are removed by their guards) instead of dying with children orphaned.
-//! `ChildGroup` is the other half: a child started in its own process group is stopped with
-//! that whole group, gracefully first (a bootstrapper gets to unmount what it mounted).
+//! SIGINT, SIGTERM and SIGHUP, the same way for every command of both binaries: the first one
+//! is recorded (`received()`) and `requested()` completes, so whatever runs can stop its
+//! children and unwind (its temporary directories are removed by their guards) instead of
+//! dying with children orphaned. The agent listens with tokio (`install`), the image builder,
+//! which is synchronous, with a plain handler (`install_flag`); both record in the same place,
+//! which `cmd`'s runner watches. `ChildGroup` is the other half: a child started in its own
+//! process group is stopped with that whole group, gracefully first (a bootstrapper gets to
+//! unmount what it mounted).
 
 use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use std::sync::OnceLock;
@@ -43,6 +46,34 @@ pub fn install() {
         }
         rx
     });
+}
+
+extern "C" fn on_signal(sig: libc::c_int) {
+    let _ = RECEIVED.compare_exchange(0, sig, Ordering::SeqCst, Ordering::SeqCst);
+}
+
+/// For a program without a tokio runtime: SIGINT, SIGTERM and SIGHUP only recorded (for
+/// `received()`), never fatal. Children get the terminal's SIGINT themselves and fail; the
+/// program then unwinds.
+pub fn install_flag() {
+    let handler = on_signal as extern "C" fn(libc::c_int);
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        // SAFETY: the handler only does an atomic compare-exchange (async-signal-safe).
+        unsafe {
+            libc::signal(sig, handler as libc::sighandler_t);
+        }
+    }
+}
+
+/// Completes with the signal's number once `received()` has one, however the handlers were
+/// installed (polled: for waits that are short next to a program's life, like a child's).
+pub async fn received_async() -> i32 {
+    loop {
+        if let Some(n) = received() {
+            return n;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// The first signal received, if one was.
@@ -136,25 +167,6 @@ impl ChildGroup {
     pub fn disarm(&mut self) {
         self.pgid = None;
     }
-}
-
-/// `cmd` run to its end in its own process group with stdin closed and its output captured,
-/// like `Command::output`; dropped before the end (a cancelled deploy, the agent stopping),
-/// the whole group gets SIGKILL, not only the child.
-pub async fn output_in_group(
-    cmd: &mut tokio::process::Command,
-) -> std::io::Result<std::process::Output> {
-    use std::process::Stdio;
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true);
-    let child = cmd.spawn()?;
-    let mut group = ChildGroup::new(child.id());
-    let out = child.wait_with_output().await;
-    group.disarm();
-    out
 }
 
 impl Drop for ChildGroup {
