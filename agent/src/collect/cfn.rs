@@ -5,7 +5,7 @@
 use super::{parse_document, CollectError, Poll};
 use crate::heat::document::{CfnSource, MAX_DOCUMENT_BYTES};
 use crate::heat::ec2sign;
-use solum_edge::http::{read_limited, without_url};
+use solum_edge::http::read_limited;
 use solum_edge::redact;
 
 pub struct CfnCollector {

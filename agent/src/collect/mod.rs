@@ -21,7 +21,7 @@ async fn send_ok(
     let resp = request
         .send()
         .await
-        .map_err(|e| CollectError::unavailable(name, crate::metadata::http::without_url(&e)))?;
+        .map_err(|e| CollectError::unavailable(name, solum_edge::http::without_url(&e)))?;
     let status = resp.status();
     if !status.is_success() {
         return Err(CollectError::unavailable(name, format!("HTTP {status}")));

@@ -34,7 +34,6 @@ use crate::heat::{cfninit, occ_conf};
 use crate::metadata::{self, NovaMetadata};
 use crate::report::outbox::Outbox;
 use crate::report::registrar::{Beat, Registration};
-use solum_edge::http::Retry;
 use crate::report::signal;
 use crate::state::{read_json, write_json};
 use crate::workflow::Agent;

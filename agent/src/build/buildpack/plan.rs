@@ -168,7 +168,7 @@ async fn fetched(
 /// or a tarball or git remote fetched into `dest` through `source::fetch` (a tarball's one top
 /// directory unwrapped). It must have a `bin/compile`.
 pub async fn fetch(spec: &str, base: &Path, dest: &Path) -> Result<Buildpack, BuildError> {
-    let name = source::redact_urls(spec);
+    let name = solum_edge::redact::text(spec);
     let dir = match source::classify(spec, base) {
         SourceSpec::Dir { path } => {
             if !path.is_dir() {
@@ -224,7 +224,7 @@ fn single_top_dir(dest: &Path) -> PathBuf {
 /// inside `source` (no `..`, no symlink out of it). A host path (absolute, `file://`, `..`, a
 /// link leading out) is refused: it would upload a host directory into the build.
 pub fn check_inside_source(spec: &str, source: &Path) -> Result<(), String> {
-    let shown = source::redact_urls(spec);
+    let shown = solum_edge::redact::text(spec);
     let url = spec.split_once('#').map_or(spec, |(u, _)| u);
     let lower = url.to_ascii_lowercase();
     let remote = ["https://", "http://", "git://", "ssh://"]
