@@ -57,36 +57,7 @@ pub const RELEASE_PHASE: &str = "release";
 /// Default longest run of the release phase (Heroku's: one hour).
 pub const RELEASE_TIMEOUT: Duration = Duration::from_secs(3600);
 
-/// Health policy (defaults as the issue states: 60 s to come up, 2xx-3xx, periodic checks).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct HealthConfig {
-    /// How long a new web process has to answer HTTP on its port.
-    #[serde(with = "secs")]
-    pub start_timeout: Duration,
-    /// Period of checks once up.
-    #[serde(with = "secs")]
-    pub interval: Duration,
-    /// Per-request timeout.
-    #[serde(with = "secs")]
-    pub timeout: Duration,
-    /// Consecutive failures that make a running process unhealthy (then restarted).
-    pub failures: u32,
-    /// HTTP path probed.
-    pub path: String,
-}
-
-impl Default for HealthConfig {
-    fn default() -> Self {
-        HealthConfig {
-            start_timeout: Duration::from_secs(60),
-            interval: Duration::from_secs(10),
-            timeout: Duration::from_secs(2),
-            failures: 3,
-            path: "/".into(),
-        }
-    }
-}
+pub use crate::config::HealthConfig;
 
 /// Where public ports are bound (the agent configuration's `bind_address`; default all).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -238,25 +209,6 @@ impl RuntimeError {
     fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> RuntimeError {
         let context = context.into();
         move |source| RuntimeError::Io { context, source }
-    }
-}
-
-mod secs {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use std::time::Duration;
-
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_f64(d.as_secs_f64())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let v = f64::deserialize(d)?;
-        if !(0.0..=86400.0).contains(&v) {
-            return Err(serde::de::Error::custom(
-                "seconds must be between 0 and 86400",
-            ));
-        }
-        Ok(Duration::from_secs_f64(v))
     }
 }
 
