@@ -1,8 +1,8 @@
 //! Heat's polling transports, one module each: `request` (Swift TempURL), `cfn`
-//! (DescribeStackResource, EC2 signature v2), `heatapi` (a Keystone v3 token from `keystone`,
-//! then the resource metadata API) and `local` (a directory of JSON files). Each only fetches
-//! and parses, and says whether the document changed since its last poll ([`Poll`]); the
-//! daemon's `sources` keeps them and its `schedule` times the polls.
+//! (DescribeStackResource, EC2 signature v2), `heatapi` (a Keystone v3 token from
+//! `solum_edge::keystone`, then the resource metadata API) and `local` (a directory of JSON
+//! files). Each only fetches and parses, and says whether the document changed since its last
+//! poll ([`Poll`]); the daemon's `sources` keeps them and its `schedule` times the polls.
 
 pub mod cfn;
 pub mod heatapi;

@@ -1,7 +1,7 @@
 //! Running releases and keeping them healthy. The only module (with `build` and `stack`) that
 //! talks to Docker about containers.
 //!
-//! Design (see ARCHITECTURE.md): each process type of a release runs in its own container,
+//! Design (see docs/decisions.md, "A supervisor owns the public ports"): each process type of a release runs in its own container,
 //! labelled `solum.app`, `solum.release`, `solum.process`, `solum.agent`, with its ports
 //! published on 127.0.0.1 at ephemeral host ports (the "private" ports). A per-host
 //! supervisor (`solum-agent supervise`, run as the container `solum-supervisor-<agent id>`
