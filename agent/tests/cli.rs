@@ -76,11 +76,7 @@ fn help_hides_supervise_describes_positionals_and_scopes_the_metadata_flags() {
 fn man_renders_every_page() {
     require_program("man");
     let dir = share().join("man/man1");
-    let mut found: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    found.sort();
+    let found = solum_tests::sorted_names(&dir);
     let mut want: Vec<String> = PAGES.iter().map(|p| format!("solum-agent-{p}.1")).collect();
     want.push("solum-agent.1".into());
     want.sort();

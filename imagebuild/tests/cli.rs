@@ -18,11 +18,7 @@ fn share() -> PathBuf {
 fn man_renders_every_page() {
     require_program("man");
     let dir = share().join("man/man1");
-    let mut found: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    found.sort();
+    let found = solum_tests::sorted_names(&dir);
     assert_eq!(
         found,
         [

@@ -188,6 +188,16 @@ pub fn wait_http(url: &str, timeout: Duration) -> Result<Response, String> {
     ))
 }
 
+/// The names of the entries of `dir`, sorted (panics if it cannot be read).
+pub fn sorted_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
 /// Copies a directory tree (files, dirs, symlinks, modes) for tests that modify an example.
 pub fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(to)?;
