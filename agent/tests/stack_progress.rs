@@ -31,16 +31,7 @@ fn stack_build_shows_the_step_and_its_time_on_a_terminal() {
     );
     let _images = Images(vec![build.clone(), run.clone()]);
     let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("tmp")).unwrap();
-    let cfg = dir.path().join("config.yaml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "state_dir: {}\nstack:\n  build_image: {build}\n  run_image: {run}\n",
-            dir.path().join("state").display()
-        ),
-    )
-    .unwrap();
+    let cfg = solum_tests::stack_test_config(dir.path(), &tag);
     let line = format!(
         "'{}' --config '{}' stack build",
         env!("CARGO_BIN_EXE_solum-agent"),

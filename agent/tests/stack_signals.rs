@@ -41,16 +41,7 @@ impl Build {
         require_docker();
         require_program("mmdebstrap");
         let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("tmp")).unwrap();
-        let cfg = dir.path().join("config.yaml");
-        std::fs::write(
-            &cfg,
-            format!(
-                "state_dir: {}\nstack:\n  build_image: solum-test/{tag}-build:bookworm\n  run_image: solum-test/{tag}-run:bookworm\n",
-                dir.path().join("state").display()
-            ),
-        )
-        .unwrap();
+        let cfg = solum_tests::stack_test_config(dir.path(), tag);
         let child = Command::new(env!("CARGO_BIN_EXE_solum-agent"))
             .args([
                 "--config",

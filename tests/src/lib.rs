@@ -188,6 +188,23 @@ pub fn wait_http(url: &str, timeout: Duration) -> Result<Response, String> {
     ))
 }
 
+/// An agent configuration in `dir` whose stack images are `solum-test/TAG-build:bookworm` and
+/// `solum-test/TAG-run:bookworm`, its state in `dir/state` (and a `dir/tmp` for TMPDIR);
+/// returns the configuration file.
+pub fn stack_test_config(dir: &Path, tag: &str) -> std::path::PathBuf {
+    std::fs::create_dir_all(dir.join("tmp")).unwrap();
+    let cfg = dir.join("config.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "state_dir: {}\nstack:\n  build_image: solum-test/{tag}-build:bookworm\n  run_image: solum-test/{tag}-run:bookworm\n",
+            dir.join("state").display()
+        ),
+    )
+    .unwrap();
+    cfg
+}
+
 /// The names of the entries of `dir`, sorted (panics if it cannot be read).
 pub fn sorted_names(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
