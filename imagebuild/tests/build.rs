@@ -92,6 +92,10 @@ impl Scratch {
             .env("ELEMENTS_PATH", fixtures())
             .env("DIB_IMAGE_CACHE", cache_dir())
             .env("DIB_SOLUM_TEST_NONCE", &self.nonce)
+            // The tests run in parallel and each removes its own trees
+            // (TreeCleanup): the default pruning of all but the 8 newest
+            // would take a tree from under a test that builds it twice.
+            .env("DIB_IMAGE_CACHE_TREES", "1000")
             .env("TMPDIR", self.tmp())
             // Mount in the test's own namespace so that leftovers would show.
             .env("SOLUM_IMAGE_SHARED_MOUNTS", "1");

@@ -671,6 +671,9 @@ impl Fixture {
                 ),
             )
             .env("DIB_IMAGE_CACHE", cache_dir())
+            // Tests share the cache and remove their own trees: no pruning
+            // from under a parallel test.
+            .env("DIB_IMAGE_CACHE_TREES", "1000")
             .env("DIB_SOLUM_TEST_NONCE", &self.nonce)
             .env("TMPDIR", self.path("tmp"))
             .env_remove("http_proxy")
