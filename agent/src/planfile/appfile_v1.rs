@@ -8,7 +8,7 @@ use super::fields::{
     ArtifactType, LanguagePackField, Name, NonEmpty, Parameters, Ports, Unsupported, Version,
 };
 use super::locate::FieldPath;
-use super::model::{Artifact, ArtifactKind, LanguagePack, Plan, Port};
+use super::model::{Artifact, ArtifactKind, Instances, LanguagePack, Plan, Port};
 use super::PlanError;
 
 #[derive(Deserialize)]
@@ -124,12 +124,15 @@ pub(super) fn parse(ctx: &mut Ctx) -> Result<Plan, PlanError> {
             |p| p.0,
         ),
         repo_token: token,
+        requirements: Vec::new(),
+        instances: Instances::default(),
     };
     Ok(Plan {
         name,
         description: raw.description,
         artifacts: vec![artifact],
         parameters: raw.parameters.unwrap_or_default().0,
+        services: Vec::new(),
         warnings: std::mem::take(&mut ctx.warnings),
     })
 }

@@ -8,7 +8,7 @@ use super::fields::{
     ArtifactType, LanguagePackField, Name, NonEmpty, Parameters, Ports, Unsupported, Version,
 };
 use super::locate::FieldPath;
-use super::model::{Artifact, ArtifactKind, LanguagePack, Plan, Port};
+use super::model::{Artifact, ArtifactKind, Instances, LanguagePack, Plan, Port};
 use super::PlanError;
 
 #[derive(Deserialize)]
@@ -74,6 +74,7 @@ pub(super) fn parse(ctx: &mut Ctx) -> Result<Plan, PlanError> {
         description: raw.description,
         artifacts: artifacts.into_iter().map(|(_, a)| a).collect(),
         parameters: raw.parameters.unwrap_or_default().0,
+        services: Vec::new(),
         warnings: std::mem::take(&mut ctx.warnings),
     })
 }
@@ -127,5 +128,7 @@ fn artifact(ctx: &mut Ctx, path: &FieldPath, a: RawArtifact) -> Result<Artifact,
             |p| p.0,
         ),
         repo_token,
+        requirements: Vec::new(),
+        instances: Instances::default(),
     })
 }

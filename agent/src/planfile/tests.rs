@@ -63,6 +63,8 @@ fn artifact(name: &str, source: SourceSpec) -> Artifact {
         run_cmd: None,
         ports: vec![port(80)],
         repo_token: None,
+        requirements: vec![],
+        instances: Instances::default(),
     }
 }
 
@@ -72,6 +74,7 @@ fn plan(name: &str, artifacts: Vec<Artifact>) -> Plan {
         description: None,
         artifacts,
         parameters: BTreeMap::new(),
+        services: vec![],
         warnings: vec![],
     }
 }
