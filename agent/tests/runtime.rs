@@ -101,6 +101,7 @@ impl World {
             ports: vec![self.port],
             env: BTreeMap::from([("MESSAGE".to_string(), message.to_string())]),
             release_command: None,
+            instances: BTreeMap::new(),
         }
     }
 

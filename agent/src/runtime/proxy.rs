@@ -1,11 +1,12 @@
 //! The supervisor's TCP proxy: one listener per public socket, each accepted connection
-//! piped (both directions, half-close kept) to the private port of the listener's current
-//! upstream container. Retargeting a listener only affects new connections; established
-//! ones drain on their own.
+//! piped (both directions, half-close kept) to the private port of one instance of the
+//! listener's current upstream, chosen by `balance` among the instances in rotation; one that
+//! refuses is left for the next. Retargeting a listener only affects new connections;
+//! established ones drain on their own.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,6 +16,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::balance::{self, Candidate};
 use super::containers;
 use super::routes::Upstream;
 
@@ -22,6 +24,8 @@ use super::routes::Upstream;
 const UPSTREAM_PATIENCE: Duration = Duration::from_secs(2);
 const RETRY_PAUSE: Duration = Duration::from_millis(100);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// Buffer per direction of a piped connection (tokio's default is 8 KiB).
+const BUF: usize = 64 * 1024;
 
 /// Connection counters of one listener.
 #[derive(Debug, Default)]
@@ -50,16 +54,71 @@ impl Stats {
     }
 }
 
+/// One web container behind the proxy, shared by all listeners of its app and by the
+/// supervisor's health checks (which take it in and out of rotation).
+#[derive(Debug)]
+pub struct Backend {
+    pub container: String,
+    in_rotation: AtomicBool,
+    active: AtomicU64,
+    /// Connections it was given.
+    total: AtomicU64,
+}
+
+impl Backend {
+    fn new(container: &str) -> Backend {
+        Backend {
+            container: container.to_string(),
+            // Routed instances were healthy when the agent routed them.
+            in_rotation: AtomicBool::new(true),
+            active: AtomicU64::new(0),
+            total: AtomicU64::new(0),
+        }
+    }
+
+    /// Takes the instance out of rotation (a failed health check or connect) or puts it back.
+    pub fn set_in_rotation(&self, yes: bool) {
+        let was = self.in_rotation.swap(yes, Ordering::Relaxed);
+        if was != yes {
+            tracing::info!(
+                "{} {} rotation",
+                self.container,
+                if yes { "back in" } else { "out of" }
+            );
+        }
+    }
+
+    pub fn in_rotation(&self) -> bool {
+        self.in_rotation.load(Ordering::Relaxed)
+    }
+
+    /// Connections open now and given so far.
+    pub fn connections(&self) -> (u64, u64) {
+        (
+            self.active.load(Ordering::Relaxed),
+            self.total.load(Ordering::Relaxed),
+        )
+    }
+}
+
+struct Slot {
+    backend: Arc<Backend>,
+    /// Host port last resolved for the listener's container port (invalidated after a failed
+    /// connect): no Docker call per connection.
+    host_port: Option<u16>,
+}
+
 struct Target {
     upstream: Upstream,
-    /// Host port last resolved for the upstream (invalidated after a failed connect).
-    host_port: Option<u16>,
+    slots: Vec<Slot>,
 }
 
 struct Shared {
     docker: Docker,
     target: Mutex<Target>,
     stats: Stats,
+    /// Moves the tie-break start of the instance choice (round robin among equals).
+    turn: AtomicUsize,
 }
 
 struct Listener {
@@ -71,6 +130,7 @@ struct Listener {
 pub struct Proxy {
     docker: Docker,
     listeners: HashMap<SocketAddr, Listener>,
+    backends: HashMap<String, Arc<Backend>>,
 }
 
 impl Proxy {
@@ -78,7 +138,33 @@ impl Proxy {
         Proxy {
             docker,
             listeners: HashMap::new(),
+            backends: HashMap::new(),
         }
+    }
+
+    /// The backend of a container (made on first use; kept while routes name it).
+    pub fn backend(&mut self, container: &str) -> Arc<Backend> {
+        self.backends
+            .entry(container.to_string())
+            .or_insert_with(|| Arc::new(Backend::new(container)))
+            .clone()
+    }
+
+    /// Forgets the backends of containers no route names any more.
+    pub fn retain_backends(&mut self, keep: &std::collections::BTreeSet<String>) {
+        self.backends.retain(|name, _| keep.contains(name));
+    }
+
+    fn target(&mut self, upstream: Upstream) -> Target {
+        let slots = upstream
+            .containers
+            .iter()
+            .map(|c| Slot {
+                backend: self.backend(c),
+                host_port: None,
+            })
+            .collect();
+        Target { upstream, slots }
     }
 
     /// Binds `addr` and starts accepting for `upstream`.
@@ -88,13 +174,12 @@ impl Proxy {
             return Ok(());
         }
         let listener = TcpListener::bind(addr).await?;
+        let target = self.target(upstream);
         let shared = Arc::new(Shared {
             docker: self.docker.clone(),
-            target: Mutex::new(Target {
-                upstream,
-                host_port: None,
-            }),
+            target: Mutex::new(target),
             stats: Stats::default(),
+            turn: AtomicUsize::new(0),
         });
         let accept = tokio::spawn(accept_loop(listener, shared.clone()));
         self.listeners.insert(addr, Listener { shared, accept });
@@ -103,15 +188,23 @@ impl Proxy {
 
     /// Points new connections of `addr` at `upstream`.
     pub fn retarget(&mut self, addr: SocketAddr, upstream: Upstream) {
-        if let Some(l) = self.listeners.get(&addr) {
-            let mut t = lock(&l.shared.target);
-            if t.upstream != upstream {
-                *t = Target {
-                    upstream,
-                    host_port: None,
-                };
-            }
+        let Some(shared) = self.listeners.get(&addr).map(|l| l.shared.clone()) else {
+            return;
+        };
+        if lock(&shared.target).upstream == upstream {
+            return;
         }
+        // Containers that stay keep their resolved ports (a scale keeps serving at once).
+        let mut new = self.target(upstream);
+        let mut t = lock(&shared.target);
+        for slot in &mut new.slots {
+            slot.host_port = t
+                .slots
+                .iter()
+                .find(|s| Arc::ptr_eq(&s.backend, &slot.backend))
+                .and_then(|s| s.host_port);
+        }
+        *t = new;
     }
 
     /// Stops accepting on `addr` (the socket closes; established connections go on).
@@ -190,61 +283,99 @@ impl Drop for ActiveGuard<'_> {
 async fn serve(mut client: TcpStream, shared: Arc<Shared>) {
     shared.stats.active.fetch_add(1, Ordering::Relaxed);
     let _guard = ActiveGuard(&shared.stats.active);
-    let Some(mut upstream) = connect_upstream(&shared).await else {
+    let Some((mut upstream, backend)) = connect_upstream(&shared).await else {
         shared.stats.failed.fetch_add(1, Ordering::Relaxed);
         return;
     };
+    let _backend_guard = ActiveGuard(&backend.active);
     let _ = upstream.set_nodelay(true);
     // Errors here are resets by one side; nothing to do but close both.
-    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+    let _ = tokio::io::copy_bidirectional_with_sizes(&mut client, &mut upstream, BUF, BUF).await;
 }
 
-/// Connects to the current upstream, re-resolving its host port after a failure and retrying
-/// (the target may also change meanwhile, e.g. during a switch) for a short while.
-async fn connect_upstream(shared: &Shared) -> Option<TcpStream> {
+/// Connects to one of the current upstream's instances (`balance::choose`): an instance that
+/// refuses is taken out of rotation and the next one tried at once; when all were tried, a
+/// pause and another round, within the patience (the target may change meanwhile, e.g.
+/// during a switch). The instance's active count is already raised on return.
+async fn connect_upstream(shared: &Shared) -> Option<(TcpStream, Arc<Backend>)> {
     let deadline = Instant::now() + UPSTREAM_PATIENCE;
+    let mut tried: Vec<bool> = Vec::new();
+    let mut seen: Option<Upstream> = None;
     loop {
-        let (upstream, cached) = {
+        let start = shared.turn.fetch_add(1, Ordering::Relaxed);
+        let picked = {
             let t = lock(&shared.target);
-            (t.upstream.clone(), t.host_port)
+            if seen.as_ref() != Some(&t.upstream) {
+                seen = Some(t.upstream.clone());
+                tried = vec![false; t.slots.len()];
+            }
+            let candidates: Vec<Candidate> = t
+                .slots
+                .iter()
+                .map(|s| Candidate {
+                    in_rotation: s.backend.in_rotation(),
+                    active: s.backend.active.load(Ordering::Relaxed),
+                })
+                .collect();
+            balance::choose(&candidates, &tried, start).map(|i| {
+                let s = &t.slots[i];
+                (i, s.backend.clone(), s.host_port, t.upstream.container_port)
+            })
         };
+        let Some((i, backend, cached, container_port)) = picked else {
+            if Instant::now() >= deadline {
+                if let Some(up) = &seen {
+                    tracing::warn!(
+                        "no instance of {} answered on port {} within {} s: connection dropped",
+                        up.app,
+                        up.container_port,
+                        UPSTREAM_PATIENCE.as_secs()
+                    );
+                }
+                return None;
+            }
+            tokio::time::sleep(RETRY_PAUSE).await;
+            tried.iter_mut().for_each(|t| *t = false);
+            continue;
+        };
+        tried[i] = true;
+        // Counted before the connect so that concurrent choices see it.
+        backend.active.fetch_add(1, Ordering::Relaxed);
         let port = match cached {
             Some(p) => Some(p),
-            None => resolve(&shared.docker, &upstream).await,
+            None => resolve(&shared.docker, &backend.container, container_port).await,
         };
         if let Some(port) = port {
             let addr = SocketAddr::from(([127, 0, 0, 1], port));
             if let Ok(Ok(stream)) =
                 tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await
             {
-                let mut t = lock(&shared.target);
-                if t.upstream == upstream {
-                    t.host_port = Some(port);
+                backend.total.fetch_add(1, Ordering::Relaxed);
+                if cached.is_none() {
+                    set_port(shared, &backend, Some(port));
                 }
-                return Some(stream);
+                return Some((stream, backend));
             }
-            let mut t = lock(&shared.target);
-            if t.upstream == upstream && t.host_port == Some(port) {
-                t.host_port = None;
-            }
+            set_port(shared, &backend, None);
         }
-        if Instant::now() >= deadline {
-            tracing::warn!(
-                "no upstream for {} ({}:{}) within {} s: connection dropped",
-                upstream.app,
-                upstream.container,
-                upstream.container_port,
-                UPSTREAM_PATIENCE.as_secs()
-            );
-            return None;
-        }
-        tokio::time::sleep(RETRY_PAUSE).await;
+        backend.active.fetch_sub(1, Ordering::Relaxed);
+        backend.set_in_rotation(false);
     }
 }
 
-async fn resolve(docker: &Docker, upstream: &Upstream) -> Option<u16> {
-    let info = containers::inspect(docker, &upstream.container)
-        .await
-        .ok()?;
-    containers::published_port(&info, upstream.container_port)
+/// Caches (or forgets) the host port of `backend` in the listener's current target.
+fn set_port(shared: &Shared, backend: &Arc<Backend>, port: Option<u16>) {
+    let mut t = lock(&shared.target);
+    if let Some(s) = t
+        .slots
+        .iter_mut()
+        .find(|s| Arc::ptr_eq(&s.backend, backend))
+    {
+        s.host_port = port;
+    }
+}
+
+async fn resolve(docker: &Docker, container: &str, container_port: u16) -> Option<u16> {
+    let info = containers::inspect(docker, container).await.ok()?;
+    containers::published_port(&info, container_port)
 }
