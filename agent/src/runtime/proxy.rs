@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use bollard::Docker;
 use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -26,6 +27,8 @@ const RETRY_PAUSE: Duration = Duration::from_millis(100);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// Buffer per direction of a piped connection (tokio's default is 8 KiB).
 const BUF: usize = 64 * 1024;
+/// Most client bytes kept for a replay on another instance (a request head and a small body).
+const REPLAY_MAX: usize = 64 * 1024;
 
 /// Connection counters of one listener.
 #[derive(Debug, Default)]
@@ -283,31 +286,155 @@ impl Drop for ActiveGuard<'_> {
 async fn serve(mut client: TcpStream, shared: Arc<Shared>) {
     shared.stats.active.fetch_add(1, Ordering::Relaxed);
     let _guard = ActiveGuard(&shared.stats.active);
-    let Some((mut upstream, backend)) = connect_upstream(&shared).await else {
-        shared.stats.failed.fetch_add(1, Ordering::Relaxed);
-        return;
+    let mut attempt = Attempt::new();
+    let mut sent: Vec<u8> = Vec::new();
+    let mut client_done = false;
+    let mut buf = vec![0u8; BUF];
+    // Until the instance's first byte: replay what the client sent on another instance when
+    // this one closes or resets without a word (it was killed, or Docker's port forwarder
+    // took the connection for a container that is gone).
+    let (mut upstream, _backend) = loop {
+        let Some((mut upstream, backend)) = connect_upstream(&shared, &mut attempt).await else {
+            shared.stats.failed.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        let _ = upstream.set_nodelay(true);
+        match first_answer(
+            &mut client,
+            &mut upstream,
+            &mut sent,
+            &mut client_done,
+            &mut buf,
+        )
+        .await
+        {
+            First::Answered => break (upstream, backend),
+            First::ClientGone => return,
+            First::Silent if sent.len() <= REPLAY_MAX => {
+                backend.backend.set_in_rotation(false);
+                tracing::info!(
+                    "{} closed a connection without answering: trying another instance",
+                    backend.backend.container
+                );
+            }
+            First::Silent => return,
+        }
     };
-    let _backend_guard = ActiveGuard(&backend.active);
-    let _ = upstream.set_nodelay(true);
     // Errors here are resets by one side; nothing to do but close both.
-    let _ = tokio::io::copy_bidirectional_with_sizes(&mut client, &mut upstream, BUF, BUF).await;
+    if client_done {
+        if tokio::io::copy(&mut upstream, &mut client).await.is_ok() {
+            let _ = client.shutdown().await;
+        }
+    } else {
+        let _ =
+            tokio::io::copy_bidirectional_with_sizes(&mut client, &mut upstream, BUF, BUF).await;
+    }
 }
 
-/// Connects to one of the current upstream's instances (`balance::choose`): an instance that
-/// refuses is taken out of rotation and the next one tried at once; when all were tried, a
-/// pause and another round, within the patience (the target may change meanwhile, e.g.
-/// during a switch). The instance's active count is already raised on return.
-async fn connect_upstream(shared: &Shared) -> Option<(TcpStream, Arc<Backend>)> {
-    let deadline = Instant::now() + UPSTREAM_PATIENCE;
-    let mut tried: Vec<bool> = Vec::new();
-    let mut seen: Option<Upstream> = None;
+/// How the first exchange with an instance ended.
+enum First {
+    /// It sent its first bytes (already passed on to the client).
+    Answered,
+    /// It closed or reset without a byte.
+    Silent,
+    /// The client reset, or writing to it failed.
+    ClientGone,
+}
+
+/// Sends `sent` (a replay) then whatever the client sends, until the instance answers.
+/// Keeps the client's bytes in `sent` (up to `REPLAY_MAX` + one read) for a replay.
+async fn first_answer(
+    client: &mut TcpStream,
+    upstream: &mut TcpStream,
+    sent: &mut Vec<u8>,
+    client_done: &mut bool,
+    buf: &mut [u8],
+) -> First {
+    if !sent.is_empty() && upstream.write_all(sent).await.is_err() {
+        return First::Silent;
+    }
+    if *client_done && upstream.shutdown().await.is_err() {
+        return First::Silent;
+    }
+    let mut answer = [0u8; 4096];
+    loop {
+        tokio::select! {
+            r = client.read(buf), if !*client_done => match r {
+                Ok(0) => {
+                    *client_done = true;
+                    if upstream.shutdown().await.is_err() {
+                        return First::Silent;
+                    }
+                }
+                Ok(n) => {
+                    if sent.len() <= REPLAY_MAX {
+                        sent.extend_from_slice(&buf[..n]);
+                    }
+                    if upstream.write_all(&buf[..n]).await.is_err() {
+                        return First::Silent;
+                    }
+                }
+                Err(_) => return First::ClientGone,
+            },
+            r = upstream.read(&mut answer) => match r {
+                Ok(0) | Err(_) => return First::Silent,
+                Ok(n) => {
+                    return match client.write_all(&answer[..n]).await {
+                        Ok(()) => First::Answered,
+                        Err(_) => First::ClientGone,
+                    };
+                }
+            },
+        }
+    }
+}
+
+/// One instance in use by a connection: counted in its active connections until dropped.
+struct InUse {
+    backend: Arc<Backend>,
+}
+
+impl Drop for InUse {
+    fn drop(&mut self) {
+        self.backend.active.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The instances a connection tried, within its patience.
+struct Attempt {
+    deadline: Instant,
+    tried: Vec<bool>,
+    seen: Option<Upstream>,
+}
+
+impl Attempt {
+    fn new() -> Attempt {
+        Attempt {
+            deadline: Instant::now() + UPSTREAM_PATIENCE,
+            tried: Vec::new(),
+            seen: None,
+        }
+    }
+}
+
+/// Connects to one of the current upstream's instances (`balance::choose`) not tried yet by
+/// this connection: an instance that refuses is taken out of rotation and the next one tried
+/// at once; when all were tried, a pause and another round, within the patience (the target
+/// may change meanwhile, e.g. during a switch).
+async fn connect_upstream(shared: &Shared, attempt: &mut Attempt) -> Option<(TcpStream, InUse)> {
+    let Attempt {
+        deadline,
+        tried,
+        seen,
+    } = attempt;
+    let deadline = *deadline;
     loop {
         let start = shared.turn.fetch_add(1, Ordering::Relaxed);
         let picked = {
             let t = lock(&shared.target);
             if seen.as_ref() != Some(&t.upstream) {
-                seen = Some(t.upstream.clone());
-                tried = vec![false; t.slots.len()];
+                *seen = Some(t.upstream.clone());
+                *tried = vec![false; t.slots.len()];
             }
             let candidates: Vec<Candidate> = t
                 .slots
@@ -317,7 +444,7 @@ async fn connect_upstream(shared: &Shared) -> Option<(TcpStream, Arc<Backend>)> 
                     active: s.backend.active.load(Ordering::Relaxed),
                 })
                 .collect();
-            balance::choose(&candidates, &tried, start).map(|i| {
+            balance::choose(&candidates, tried, start).map(|i| {
                 let s = &t.slots[i];
                 (i, s.backend.clone(), s.host_port, t.upstream.container_port)
             })
@@ -354,7 +481,7 @@ async fn connect_upstream(shared: &Shared) -> Option<(TcpStream, Arc<Backend>)> 
                 if cached.is_none() {
                     set_port(shared, &backend, Some(port));
                 }
-                return Some((stream, backend));
+                return Some((stream, InUse { backend }));
             }
             set_port(shared, &backend, None);
         }
