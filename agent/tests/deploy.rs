@@ -807,10 +807,9 @@ fn changing_the_instance_count_scales_without_building() {
     assert_eq!(again["apps"][0]["unchanged"], true, "{again}");
     let status = agent.ok(&["status", &name, "--json"]);
     let status: serde_json::Value = serde_json::from_str(&status).unwrap();
-    let instances: Vec<&serde_json::Value> = status[0]["processes"]
+    let instances: Vec<&serde_json::Value> = status["apps"][0]["processes"]
         .as_array()
-        .or_else(|| status["processes"].as_array())
-        .unwrap()
+        .unwrap_or_else(|| panic!("{status}"))
         .iter()
         .map(|p| &p["instance"])
         .collect();

@@ -290,6 +290,7 @@ async fn serve(mut client: TcpStream, shared: Arc<Shared>) {
     let mut sent: Vec<u8> = Vec::new();
     let mut client_done = false;
     let mut buf = vec![0u8; BUF];
+    let mut silent = 0usize;
     // Until the instance's first byte: replay what the client sent on another instance when
     // this one closes or resets without a word (it was killed, or Docker's port forwarder
     // took the connection for a container that is gone).
@@ -310,7 +311,11 @@ async fn serve(mut client: TcpStream, shared: Arc<Shared>) {
         {
             First::Answered => break (upstream, backend),
             First::ClientGone => return,
-            First::Silent if sent.len() <= REPLAY_MAX => {
+            // Each instance once (one retry when there is only one: it may be back by then).
+            First::Silent
+                if sent.len() <= REPLAY_MAX && silent < attempt.tried.len().max(2) - 1 =>
+            {
+                silent += 1;
                 backend.backend.set_in_rotation(false);
                 tracing::info!(
                     "{} closed a connection without answering: trying another instance",
