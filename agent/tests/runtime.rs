@@ -974,12 +974,15 @@ async fn a_public_port_taken_while_the_supervisor_was_down_is_reported_and_retri
     }
 }
 
+/// One request of a probing client: when it ended, and its answer.
+type Probe = (Instant, Result<(u16, String), String>);
+
 /// Hits `port` (path `path`) every 10 ms until `stop`: (time, result) of each request.
 fn probe_every_10ms(
     port: u16,
     path: &'static str,
     stop: Arc<AtomicBool>,
-) -> tokio::task::JoinHandle<Vec<(Instant, Result<(u16, String), String>)>> {
+) -> tokio::task::JoinHandle<Vec<Probe>> {
     tokio::spawn(async move {
         let mut seen = Vec::new();
         while !stop.load(Ordering::Relaxed) {
@@ -991,9 +994,7 @@ fn probe_every_10ms(
     })
 }
 
-fn failures(
-    seen: &[(Instant, Result<(u16, String), String>)],
-) -> Vec<&Result<(u16, String), String>> {
+fn failures(seen: &[Probe]) -> Vec<&Result<(u16, String), String>> {
     seen.iter()
         .map(|(_, r)| r)
         .filter(|r| !matches!(r, Ok((200, _))))
