@@ -6,10 +6,13 @@
 # CPU-bound handler through the proxy (the scale done by a redeploy that builds nothing).
 #
 # Prints one line per measurement and the ratios against the peers of the same run.
-# Usage: bench/proxy.sh [seconds per measurement, default 10]   (as root, after scripts/setup.sh)
+# Each measurement runs `rounds` times, the peers interleaved, and the medians are compared.
+# Usage: bench/proxy.sh [seconds per measurement, default 5] [rounds, default 3]
+#        (as root, after scripts/setup.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-dur=${1:-10}
+dur=${1:-5}
+rounds=${2:-3}
 target=${CARGO_TARGET_DIR:-$PWD/target}
 cargo build --release -q -p solum-agent
 agent=$target/release/solum-agent
@@ -124,16 +127,27 @@ haproxy_pid=$!
 for _ in $(seq 50); do curl -fs -o /dev/null "http://127.0.0.1:$hport/" && break; sleep 0.1; done
 curl -fs -o /dev/null "http://127.0.0.1:$port/"
 
-echo "small response, wrk -t2, ${dur} s each; rps and p99 (ms)"
+median() { tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
+load() { cut -d' ' -f1-3 /proc/loadavg; }
+
+echo "load average before: $(load)"
+echo "small response, wrk -t2, ${dur} s each, $rounds rounds interleaved; medians of rps and p99 (ms)"
 declare -A rps p99
 for mode in keepalive close; do
+  for peer in direct proxy haproxy; do rps[$mode-$peer]=""; p99[$mode-$peer]=""; done
+  for _ in $(seq "$rounds"); do
+    for peer in direct proxy haproxy; do
+      case $peer in direct) p=$direct ;; proxy) p=$port ;; haproxy) p=$hport ;; esac
+      if [ "$mode" = close ]; then
+        read -r r l < <(measure "http://127.0.0.1:$p/" 16 "Connection: close")
+      else
+        read -r r l < <(measure "http://127.0.0.1:$p/" 32)
+      fi
+      rps[$mode-$peer]+=" $r"; p99[$mode-$peer]+=" $l"
+    done
+  done
   for peer in direct proxy haproxy; do
-    case $peer in direct) p=$direct ;; proxy) p=$port ;; haproxy) p=$hport ;; esac
-    if [ "$mode" = close ]; then
-      read -r r l < <(measure "http://127.0.0.1:$p/" 16 "Connection: close")
-    else
-      read -r r l < <(measure "http://127.0.0.1:$p/" 32)
-    fi
+    r=$(median "${rps[$mode-$peer]}"); l=$(median "${p99[$mode-$peer]}")
     rps[$mode-$peer]=$r; p99[$mode-$peer]=$l
     printf '  %-9s %-8s %10s rps  p99 %8s ms\n' "$mode" "$peer" "$r" "$l"
   done
@@ -142,13 +156,23 @@ for mode in keepalive close; do
     "$(ratio "${rps[$mode-proxy]}" "${rps[$mode-haproxy]}")" "$(ratio "${p99[$mode-proxy]}" "${p99[$mode-haproxy]}")"
 done
 
-echo "CPU-bound handler (/cpu, ~10 ms of one core), through the proxy, wrk -t2 -c8, ${dur} s each"
-read -r r1 l1 < <(measure "http://127.0.0.1:$port/cpu" 8)
-printf '  N = 1 %8s rps  p99 %8s ms\n' "$r1" "$l1"
-plan 2
-t0=$(date +%s.%N)
-scaled=$(deploy)
-echo "  scaled to N = 2 in $(echo "$(date +%s.%N) - $t0" | bc | cut -c1-5) s: $(echo "$scaled" | jq -c '.apps[0] | {release, cached, unchanged}')"
-read -r r2 l2 < <(measure "http://127.0.0.1:$port/cpu" 8)
-printf '  N = 2 %8s rps  p99 %8s ms\n' "$r2" "$l2"
-printf '  N=2/N=1 rps %s, p99 %s\n' "$(ratio "$r2" "$r1")" "$(ratio "$l2" "$l1")"
+echo "CPU-bound handler (/cpu, ~10 ms of one core), through the proxy, wrk -t2 -c8, ${dur} s each, N = 1 and N = 2 alternated $rounds times (each scale a redeploy that builds nothing)"
+declare -A cr cl
+for n in 1 2; do cr[$n]=""; cl[$n]=""; done
+for _ in $(seq "$rounds"); do
+  for n in 1 2; do
+    plan "$n"
+    t0=$(date +%s.%N)
+    scaled=$(deploy)
+    echo "$scaled" | jq -e '.apps[0] | .cached and .release == "'"$release"'"' >/dev/null \
+      || { echo "the scale to $n built or released: $scaled" >&2; exit 1; }
+    secs=$(echo "$(date +%s.%N) - $t0" | bc | cut -c1-5)
+    read -r r l < <(measure "http://127.0.0.1:$port/cpu" 8)
+    cr[$n]+=" $r"; cl[$n]+=" $l"
+    printf '  N = %s (scaled in %s s) %8s rps  p99 %8s ms\n' "$n" "$secs" "$r" "$l"
+  done
+done
+r1=$(median "${cr[1]}"); l1=$(median "${cl[1]}"); r2=$(median "${cr[2]}"); l2=$(median "${cl[2]}")
+printf '  medians: N = 1 %s rps p99 %s ms; N = 2 %s rps p99 %s ms; N=2/N=1 rps %s, p99 %s\n' \
+  "$r1" "$l1" "$r2" "$l2" "$(ratio "$r2" "$r1")" "$(ratio "$l2" "$l1")"
+echo "load average after: $(load)"
