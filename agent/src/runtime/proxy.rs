@@ -27,6 +27,9 @@ const RETRY_PAUSE: Duration = Duration::from_millis(100);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// Buffer per direction of a piped connection (tokio's default is 8 KiB).
 const BUF: usize = 64 * 1024;
+/// An instance that closes a connection on which the client sent nothing after this long is
+/// closing an idle connection, not dying: the close is passed on, nothing retried.
+const IDLE_CLOSE: Duration = Duration::from_secs(1);
 /// Most client bytes kept for a replay on another instance (a request head and a small body).
 const REPLAY_MAX: usize = 64 * 1024;
 
@@ -300,6 +303,7 @@ async fn serve(mut client: TcpStream, shared: Arc<Shared>) {
             return;
         };
         let _ = upstream.set_nodelay(true);
+        let connected = Instant::now();
         match first_answer(
             &mut client,
             &mut upstream,
@@ -312,8 +316,11 @@ async fn serve(mut client: TcpStream, shared: Arc<Shared>) {
             First::Answered => break (upstream, backend),
             First::ClientGone => return,
             // Each instance once (one retry when there is only one: it may be back by then).
+            // Not an idle connection the app closed after a while (nothing to replay then).
             First::Silent
-                if sent.len() <= REPLAY_MAX && silent < attempt.tried.len().max(2) - 1 =>
+                if sent.len() <= REPLAY_MAX
+                    && silent < attempt.tried.len().max(2) - 1
+                    && (!sent.is_empty() || connected.elapsed() < IDLE_CLOSE) =>
             {
                 silent += 1;
                 backend.backend.set_in_rotation(false);
