@@ -670,20 +670,13 @@ fn the_member_planfile_binds_the_database() {
             assert!(characteristic.get("url_parameter").is_none(), "{text}");
             assert!(d.input("DB_URL").is_none());
         }
-        // The parser reads services once planfile_v1 fills the model's (agent/src/planfile);
-        // until then it warns that it ignores them.
-        match plan.services.first() {
-            Some(svc) => {
-                assert_eq!(svc.id, "db");
-                assert_eq!(svc.kind.as_str(), kind);
-                let bound = matches!(&svc.binding, planfile::Binding::Bound { url_parameter } if url_parameter == "DB_URL");
-                assert_eq!(bound, database == "bound", "{:?}", svc.binding);
-            }
-            None => assert!(
-                plan.warnings.iter().any(|w| w.contains("services")),
-                "{:?}",
-                plan.warnings
-            ),
-        }
+        // What the agent reads from it: the service, its kind and binding, required by the app.
+        let svc = plan.services.first().expect("the Planfile's service");
+        assert_eq!(svc.id, "db");
+        assert_eq!(svc.kind.as_str(), kind);
+        let bound = matches!(&svc.binding, planfile::Binding::Bound { url_parameter } if url_parameter == "DB_URL");
+        assert_eq!(bound, database == "bound", "{:?}", svc.binding);
+        assert_eq!(plan.services_of(&plan.artifacts[0]).len(), 1);
+        assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
     }
 }
