@@ -1208,6 +1208,24 @@ async fn scaling_the_running_release_starts_and_stops_instances_only() {
         !w.containers().iter().any(|n| n.contains("-v2-")),
         "no new release"
     );
+    // A web instance that is down when the same release is deployed again is made again;
+    // the others keep serving.
+    let second = format!("{first_web}.2");
+    docker_cli(&["stop", "-t", "0", &second]);
+    let st = w
+        .runtime
+        .release(&scaled(2, 3), &mut progress())
+        .await
+        .unwrap();
+    assert_eq!(st.state, AppState::DeploymentComplete, "{st:?}");
+    assert_eq!(
+        docker_cli(&["inspect", "-f", "{{.State.Status}}", &second]),
+        "running"
+    );
+    assert_eq!(
+        docker_cli(&["inspect", "-f", "{{.Id}}", &first_web]),
+        id_before
+    );
     let mut bad = w.spec("v1", "one");
     bad.instances.insert("web".into(), 0);
     let err = w.runtime.release(&bad, &mut progress()).await.unwrap_err();

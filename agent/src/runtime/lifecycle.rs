@@ -194,16 +194,31 @@ impl Runtime {
 
     /// Brings the running release `spec.release` to `spec.instances`: missing instances are
     /// started and must be healthy before the route names them; surplus ones leave the route
-    /// first, drain, and are stopped. Nothing is built or re-run (no release phase).
+    /// first, drain, and are stopped; web instances that are down are made again. Nothing is
+    /// built or re-run (no release phase).
     async fn scale(
         &self,
         spec: &ReleaseSpec,
         existing: &[Managed],
         on_progress: &mut (dyn FnMut(&str) + Send),
     ) -> Result<(), RuntimeError> {
+        // Web instances that are down (not being restarted by Docker) are made again.
+        let down = |c: &Managed| {
+            c.process == WEB && matches!(c.state.as_str(), "exited" | "dead" | "created")
+        };
+        for c in existing
+            .iter()
+            .filter(|c| c.release == spec.release && down(c))
+        {
+            on_progress(&format!(
+                "replacing {} ({}): it is {}",
+                c.process, c.name, c.state
+            ));
+            containers::remove(&self.docker, &c.id).await?;
+        }
         let mine: Vec<&Managed> = existing
             .iter()
-            .filter(|c| c.release == spec.release)
+            .filter(|c| c.release == spec.release && !down(c))
             .collect();
         let missing: Vec<(&String, u16)> = spec
             .processes
@@ -528,7 +543,8 @@ impl Runtime {
             return false;
         }
         // Every process type has its first instance; the instances both the spec and the
-        // engine have are up (a different count is a scale, not a new release).
+        // engine have are up (a different count is a scale, not a new release). Web serves
+        // while one instance runs: `scale` replaces the ones that are down.
         for p in spec.processes.keys() {
             let ours: Vec<&Managed> = existing
                 .iter()
@@ -536,6 +552,12 @@ impl Runtime {
                 .collect();
             if !ours.iter().any(|c| c.instance == 1) {
                 return false;
+            }
+            if p == WEB {
+                if !ours.iter().any(|c| c.state == "running") {
+                    return false;
+                }
+                continue;
             }
             for c in ours.iter().filter(|c| c.instance <= spec.instances_of(p)) {
                 let up = c.state == "running"

@@ -385,7 +385,11 @@ impl Watcher {
                 tokio::time::sleep(interval).await;
             }
             first = false;
-            let checks = self.instances.iter().map(|(i, _)| self.check(&i.container));
+            // By id: a container the agent replaced under the same name is not this one.
+            let checks = self
+                .instances
+                .iter()
+                .map(|(i, _)| self.check(&i.container_id));
             let results = futures_util::future::join_all(checks).await;
             for (((instance, backend), tracker), (result, docker_state)) in
                 self.instances.iter().zip(&mut trackers).zip(results)
@@ -402,14 +406,15 @@ impl Watcher {
                 if let Decision::Restart { reason } =
                     tracker.record(verdict, policy, Instant::now())
                 {
-                    self.restart(&instance.container, tracker, &reason).await;
+                    self.restart(instance, tracker, &reason).await;
                 }
             }
             self.write(&trackers);
         }
     }
 
-    async fn restart(&self, container: &str, tracker: &mut Tracker, reason: &str) {
+    async fn restart(&self, instance: &InstanceRoute, tracker: &mut Tracker, reason: &str) {
+        let container = &instance.container;
         tracing::warn!(
             "{}: unhealthy ({reason}); restarting {container} (restart #{}, next no sooner than {} ms)",
             self.app,
@@ -420,7 +425,11 @@ impl Watcher {
             t: Some(5),
             signal: None,
         };
-        if let Err(e) = self.docker.restart_container(container, Some(opts)).await {
+        if let Err(e) = self
+            .docker
+            .restart_container(&instance.container_id, Some(opts))
+            .await
+        {
             tracing::error!("{}: cannot restart {container}: {e}", self.app);
             tracker.last_error = Some(format!("restart failed: {e}"));
         }
