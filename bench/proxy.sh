@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Proxy benchmark: requests/s and p99 latency of a small HTTP response straight to the web
-# container, through the supervisor's proxy (the app's public port) and through HAProxy (TCP
-# mode, 2 threads) in front of the same container, all in one run on this machine, with wrk
+# container (its address on Docker's bridge: "direct"; and its port published on 127.0.0.1,
+# through Docker's port forwarder: "published"), through the supervisor's proxy (the app's
+# public port; it connects to the container's address) and through HAProxy (TCP mode, 2
+# threads) in front of the same container address, all in one run on this machine, with wrk
 # (keep-alive, and a new connection per request); then N = 1 against N = 2 instances of a
 # CPU-bound handler through the proxy (the scale done by a redeploy that builds nothing).
 #
@@ -106,7 +108,8 @@ echo "deployed $app (N = 1) in $(echo "$(date +%s.%N) - $t0" | bc | cut -c1-5) s
 release=$(echo "$first" | jq -r '.apps[0].release')
 id=$(cat "$state/agent-id")
 web="solum-$id-$app-$release-web"
-direct=$(docker port "$web" "$port/tcp" | head -1 | sed 's/.*://')
+published=$(docker port "$web" "$port/tcp" | head -1 | sed 's/.*://')
+cip=$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$web")
 cat >"$work/haproxy.cfg" <<EOF
 global
   maxconn 4096
@@ -120,7 +123,7 @@ frontend bench
   bind 127.0.0.1:$hport
   default_backend web
 backend web
-  server web1 127.0.0.1:$direct
+  server web1 $cip:$port
 EOF
 haproxy -f "$work/haproxy.cfg" -db >"$work/haproxy.log" 2>&1 &
 haproxy_pid=$!
@@ -134,19 +137,24 @@ echo "load average before: $(load)"
 echo "small response, wrk -t2, ${dur} s each, $rounds rounds interleaved; medians of rps and p99 (ms)"
 declare -A rps p99
 for mode in keepalive close; do
-  for peer in direct proxy haproxy; do rps[$mode-$peer]=""; p99[$mode-$peer]=""; done
+  for peer in direct published proxy haproxy; do rps[$mode-$peer]=""; p99[$mode-$peer]=""; done
   for _ in $(seq "$rounds"); do
-    for peer in direct proxy haproxy; do
-      case $peer in direct) p=$direct ;; proxy) p=$port ;; haproxy) p=$hport ;; esac
+    for peer in direct published proxy haproxy; do
+      case $peer in
+        direct) url=http://$cip:$port/ ;;
+        published) url=http://127.0.0.1:$published/ ;;
+        proxy) url=http://127.0.0.1:$port/ ;;
+        haproxy) url=http://127.0.0.1:$hport/ ;;
+      esac
       if [ "$mode" = close ]; then
-        read -r r l < <(measure "http://127.0.0.1:$p/" 16 "Connection: close")
+        read -r r l < <(measure "$url" 16 "Connection: close")
       else
-        read -r r l < <(measure "http://127.0.0.1:$p/" 32)
+        read -r r l < <(measure "$url" 32)
       fi
       rps[$mode-$peer]+=" $r"; p99[$mode-$peer]+=" $l"
     done
   done
-  for peer in direct proxy haproxy; do
+  for peer in direct published proxy haproxy; do
     r=$(median "${rps[$mode-$peer]}"); l=$(median "${p99[$mode-$peer]}")
     rps[$mode-$peer]=$r; p99[$mode-$peer]=$l
     printf '  %-9s %-8s %10s rps  p99 %8s ms\n' "$mode" "$peer" "$r" "$l"

@@ -274,6 +274,23 @@ pub fn published_port(info: &ContainerInspectResponse, container_port: u16) -> O
         .find_map(|b| b.host_port.as_deref()?.parse().ok())
 }
 
+/// `container_port` at the container's own address on its (first) network, when it has one.
+pub fn network_addr(
+    info: &ContainerInspectResponse,
+    container_port: u16,
+) -> Option<std::net::SocketAddr> {
+    let settings = info.network_settings.as_ref()?;
+    let from_networks = settings.networks.as_ref().and_then(|n| {
+        n.values()
+            .find_map(|e| e.ip_address.clone().filter(|a| !a.is_empty()))
+    });
+    let ip: std::net::IpAddr = from_networks
+        .into_iter()
+        .chain(settings.ip_address.clone())
+        .find_map(|a| a.parse().ok())?;
+    Some(std::net::SocketAddr::new(ip, container_port))
+}
+
 /// Docker's state word of an inspected container and its exit code.
 pub fn state_of(info: &ContainerInspectResponse) -> (String, i64) {
     let state = info.state.as_ref();
@@ -384,6 +401,43 @@ pub fn is_solum_start(entrypoint: &[String]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn network_addr_prefers_the_container_network_and_skips_empty_addresses() {
+        use bollard::models::{EndpointSettings, NetworkSettings};
+        let info = |networks: Vec<(&str, &str)>, legacy: &str| ContainerInspectResponse {
+            network_settings: Some(NetworkSettings {
+                networks: Some(
+                    networks
+                        .into_iter()
+                        .map(|(n, ip)| {
+                            (
+                                n.to_string(),
+                                EndpointSettings {
+                                    ip_address: Some(ip.to_string()),
+                                    ..Default::default()
+                                },
+                            )
+                        })
+                        .collect(),
+                ),
+                ip_address: Some(legacy.to_string()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            network_addr(&info(vec![("bridge", "172.17.0.5")], ""), 5000),
+            Some("172.17.0.5:5000".parse().unwrap())
+        );
+        assert_eq!(
+            network_addr(&info(vec![("host", "")], "172.17.0.9"), 80),
+            Some("172.17.0.9:80".parse().unwrap())
+        );
+        // Host networking: no address of its own (the published port is used instead).
+        assert_eq!(network_addr(&info(vec![("host", "")], ""), 80), None);
+        assert_eq!(network_addr(&ContainerInspectResponse::default(), 80), None);
+    }
 
     fn spec() -> ReleaseSpec {
         ReleaseSpec {

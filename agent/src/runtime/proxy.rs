@@ -109,9 +109,10 @@ impl Backend {
 
 struct Slot {
     backend: Arc<Backend>,
-    /// Host port last resolved for the listener's container port (invalidated after a failed
-    /// connect): no Docker call per connection.
-    host_port: Option<u16>,
+    /// Address last resolved for the listener's container port (invalidated after a failed
+    /// connect): no Docker call per connection. The container's own address on its network
+    /// when it has one (no hop through Docker's port forwarder), else its published port.
+    addr: Option<SocketAddr>,
 }
 
 struct Target {
@@ -167,7 +168,7 @@ impl Proxy {
             .iter()
             .map(|c| Slot {
                 backend: self.backend(c),
-                host_port: None,
+                addr: None,
             })
             .collect();
         Target { upstream, slots }
@@ -200,15 +201,15 @@ impl Proxy {
         if lock(&shared.target).upstream == upstream {
             return;
         }
-        // Containers that stay keep their resolved ports (a scale keeps serving at once).
+        // Containers that stay keep their resolved addresses (a scale keeps serving at once).
         let mut new = self.target(upstream);
         let mut t = lock(&shared.target);
         for slot in &mut new.slots {
-            slot.host_port = t
+            slot.addr = t
                 .slots
                 .iter()
                 .find(|s| Arc::ptr_eq(&s.backend, &slot.backend))
-                .and_then(|s| s.host_port);
+                .and_then(|s| s.addr);
         }
         *t = new;
     }
@@ -458,7 +459,7 @@ async fn connect_upstream(shared: &Shared, attempt: &mut Attempt) -> Option<(Tcp
                 .collect();
             balance::choose(&candidates, tried, start).map(|i| {
                 let s = &t.slots[i];
-                (i, s.backend.clone(), s.host_port, t.upstream.container_port)
+                (i, s.backend.clone(), s.addr, t.upstream.container_port)
             })
         };
         let Some((i, backend, cached, container_port)) = picked else {
@@ -480,41 +481,46 @@ async fn connect_upstream(shared: &Shared, attempt: &mut Attempt) -> Option<(Tcp
         tried[i] = true;
         // Counted before the connect so that concurrent choices see it.
         backend.active.fetch_add(1, Ordering::Relaxed);
-        let port = match cached {
-            Some(p) => Some(p),
+        let addr = match cached {
+            Some(a) => Some(a),
             None => resolve(&shared.docker, &backend.container, container_port).await,
         };
-        if let Some(port) = port {
-            let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        if let Some(addr) = addr {
             if let Ok(Ok(stream)) =
                 tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await
             {
                 backend.total.fetch_add(1, Ordering::Relaxed);
                 if cached.is_none() {
-                    set_port(shared, &backend, Some(port));
+                    set_addr(shared, &backend, Some(addr));
                 }
                 return Some((stream, InUse { backend }));
             }
-            set_port(shared, &backend, None);
+            set_addr(shared, &backend, None);
         }
         backend.active.fetch_sub(1, Ordering::Relaxed);
         backend.set_in_rotation(false);
     }
 }
 
-/// Caches (or forgets) the host port of `backend` in the listener's current target.
-fn set_port(shared: &Shared, backend: &Arc<Backend>, port: Option<u16>) {
+/// Caches (or forgets) the address of `backend` in the listener's current target.
+fn set_addr(shared: &Shared, backend: &Arc<Backend>, addr: Option<SocketAddr>) {
     let mut t = lock(&shared.target);
     if let Some(s) = t
         .slots
         .iter_mut()
         .find(|s| Arc::ptr_eq(&s.backend, backend))
     {
-        s.host_port = port;
+        s.addr = addr;
     }
 }
 
-async fn resolve(docker: &Docker, container: &str, container_port: u16) -> Option<u16> {
+/// Where to reach `container_port` of `container`: its address on its network (the supervisor
+/// runs with the host's network, so it reaches the bridge), else the port published on
+/// 127.0.0.1 (one more hop, through Docker's port forwarder).
+async fn resolve(docker: &Docker, container: &str, container_port: u16) -> Option<SocketAddr> {
     let info = containers::inspect(docker, container).await.ok()?;
-    containers::published_port(&info, container_port)
+    containers::network_addr(&info, container_port).or_else(|| {
+        containers::published_port(&info, container_port)
+            .map(|p| SocketAddr::from(([127, 0, 0, 1], p)))
+    })
 }
