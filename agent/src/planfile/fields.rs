@@ -7,7 +7,7 @@ use std::fmt;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
-use super::model::{ArtifactKind, LanguagePack, Port};
+use super::model::{ArtifactKind, Instances, LanguagePack, Port, MAX_INSTANCES};
 
 /// `version`: only 1 exists (written `1` or `"1"`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -401,5 +401,90 @@ mod tests {
         for bad in ["", "1A", "A-B", "A B", "a.b"] {
             assert!(!is_env_name(bad), "{bad}");
         }
+    }
+}
+
+/// `instances`: `3` (every process type) or `{web: 3, worker: 1}` (the others stay at 1);
+/// each count 1..=MAX_INSTANCES.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstancesField(pub Instances);
+
+fn instance_count<E: de::Error>(v: u64) -> Result<u16, E> {
+    match u16::try_from(v) {
+        Ok(n) if (1..=MAX_INSTANCES).contains(&n) => Ok(n),
+        _ => Err(E::custom(format!(
+            "instances {v}: must be 1 to {MAX_INSTANCES} on one app VM (more instances: more VMs, see heat/app-scaled.yaml)"
+        ))),
+    }
+}
+
+/// One count of `instances`.
+struct InstanceCount(u16);
+
+impl<'de> Deserialize<'de> for InstanceCount {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = InstanceCount;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                write!(f, "a number of instances (1 to {MAX_INSTANCES})")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<InstanceCount, E> {
+                instance_count(v).map(InstanceCount)
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<InstanceCount, E> {
+                match u64::try_from(v) {
+                    Ok(v) => self.visit_u64(v),
+                    Err(_) => Err(E::custom(format!(
+                        "instances {v}: must be 1 to {MAX_INSTANCES}"
+                    ))),
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for InstancesField {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = InstancesField;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                write!(
+                    f,
+                    "a number of instances (1 to {MAX_INSTANCES}) or a map of process type to number"
+                )
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<InstancesField, E> {
+                Ok(InstancesField(Instances {
+                    default: instance_count(v)?,
+                    per_process: BTreeMap::new(),
+                }))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<InstancesField, E> {
+                match u64::try_from(v) {
+                    Ok(v) => self.visit_u64(v),
+                    Err(_) => Err(E::custom(format!(
+                        "instances {v}: must be 1 to {MAX_INSTANCES}"
+                    ))),
+                }
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<InstancesField, A::Error> {
+                let mut per_process = BTreeMap::new();
+                while let Some((Name(process), InstanceCount(n))) = map.next_entry()? {
+                    if per_process.insert(process.clone(), n).is_some() {
+                        return Err(de::Error::custom(format!(
+                            "instances of {process} given twice"
+                        )));
+                    }
+                }
+                Ok(InstancesField(Instances {
+                    default: 1,
+                    per_process,
+                }))
+            }
+        }
+        d.deserialize_any(V)
     }
 }

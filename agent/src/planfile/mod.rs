@@ -16,9 +16,11 @@ mod fields;
 mod locate;
 mod model;
 mod planfile_v1;
+mod services;
 
 pub use fields::ARTIFACT_TYPES;
 pub use model::*;
+pub use services::MAX_SERVICES;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};

@@ -5,10 +5,11 @@ use serde::Deserialize;
 
 use super::convert::{secret, Ctx, SourceFields};
 use super::fields::{
-    ArtifactType, LanguagePackField, Name, NonEmpty, Parameters, Ports, Unsupported, Version,
+    ArtifactType, InstancesField, LanguagePackField, Name, NonEmpty, Parameters, Ports, Version,
 };
 use super::locate::FieldPath;
-use super::model::{Artifact, ArtifactKind, Instances, LanguagePack, Plan, Port};
+use super::model::{Artifact, ArtifactKind, LanguagePack, Plan, Port};
+use super::services::{self, RawRequirement, RawService};
 use super::PlanError;
 
 #[derive(Deserialize)]
@@ -20,7 +21,7 @@ struct RawPlanfile {
     description: Option<String>,
     artifacts: Option<Vec<RawArtifact>>,
     parameters: Option<Parameters>,
-    services: Option<Unsupported>,
+    services: Option<Vec<RawService>>,
 }
 
 #[derive(Deserialize)]
@@ -34,7 +35,8 @@ struct RawArtifact {
     run_cmd: Option<NonEmpty>,
     ports: Option<Ports>,
     repo_token: Option<String>,
-    requirements: Option<Unsupported>,
+    requirements: Option<Vec<RawRequirement>>,
+    instances: Option<InstancesField>,
 }
 
 #[derive(Deserialize)]
@@ -56,30 +58,45 @@ pub(super) fn parse(ctx: &mut Ctx) -> Result<Plan, PlanError> {
     if raw_artifacts.is_empty() {
         return Err(ctx.error(&root.key("artifacts"), "must list at least one artifact"));
     }
-    if raw.services.is_some() {
-        ctx.warn(
-            &root.key("services"),
-            "services are not supported by solum-agent, ignored",
-        );
-    }
+    let mut all_services =
+        services::services(ctx, &root.key("services"), raw.services.unwrap_or_default())?;
     let mut artifacts = Vec::new();
     for (i, a) in raw_artifacts.into_iter().enumerate() {
         let path = root.key("artifacts").index(i);
-        let artifact = artifact(ctx, &path, a)?;
+        let artifact = artifact(ctx, &path, a, &mut all_services)?;
         artifacts.push((path, artifact));
     }
     ctx.check_artifacts(&artifacts)?;
+    for (i, s) in all_services.iter().enumerate() {
+        let required = artifacts
+            .iter()
+            .any(|(_, a)| a.requirements.iter().any(|r| r.service == s.id));
+        if !required {
+            ctx.warn(
+                &root.key("services").index(i),
+                &format!(
+                    "no artifact requires the service {:?}: it is not started",
+                    s.id
+                ),
+            );
+        }
+    }
     Ok(Plan {
         name,
         description: raw.description,
         artifacts: artifacts.into_iter().map(|(_, a)| a).collect(),
         parameters: raw.parameters.unwrap_or_default().0,
-        services: Vec::new(),
+        services: all_services,
         warnings: std::mem::take(&mut ctx.warnings),
     })
 }
 
-fn artifact(ctx: &mut Ctx, path: &FieldPath, a: RawArtifact) -> Result<Artifact, PlanError> {
+fn artifact(
+    ctx: &mut Ctx,
+    path: &FieldPath,
+    a: RawArtifact,
+    all_services: &mut Vec<super::model::Service>,
+) -> Result<Artifact, PlanError> {
     let Some(Name(name)) = a.name else {
         return Err(ctx.error(&path.key("name"), "missing: every artifact needs a name"));
     };
@@ -105,12 +122,12 @@ fn artifact(ctx: &mut Ctx, path: &FieldPath, a: RawArtifact) -> Result<Artifact,
             "the source is private but there is no repo_token",
         );
     }
-    if a.requirements.is_some() {
-        ctx.warn(
-            &path.key("requirements"),
-            "requirements are not supported by solum-agent, ignored",
-        );
-    }
+    let requirements = services::requirements(
+        ctx,
+        &path.key("requirements"),
+        a.requirements.unwrap_or_default(),
+        all_services,
+    )?;
     Ok(Artifact {
         name,
         kind: a.artifact_type.map_or(ArtifactKind::Buildpack, |t| t.0),
@@ -128,7 +145,7 @@ fn artifact(ctx: &mut Ctx, path: &FieldPath, a: RawArtifact) -> Result<Artifact,
             |p| p.0,
         ),
         repo_token,
-        requirements: Vec::new(),
-        instances: Instances::default(),
+        requirements,
+        instances: a.instances.map(|i| i.0).unwrap_or_default(),
     })
 }

@@ -123,10 +123,16 @@ parameters: {KEY: value}
     let mut p = plan("cherrypy", vec![a]);
     p.description = Some("python web app".into());
     p.parameters.insert("KEY".into(), "value".into());
-    p.warnings = vec![
-        format!("{FILE}: services: services are not supported by solum-agent, ignored at line 17"),
-        format!("{FILE}: artifacts[0].requirements: requirements are not supported by solum-agent, ignored at line 16"),
-    ];
+    p.artifacts[0].requirements = vec![Requirement {
+        requirement_type: "docker".into(),
+        service: "x".into(),
+    }];
+    p.services = vec![Service {
+        id: "x".into(),
+        name: "db".into(),
+        kind: ServiceKind::Mysql,
+        binding: Binding::Local,
+    }];
     check(text, Ok(p));
 }
 
@@ -809,8 +815,20 @@ fn fixture_files_load_to_the_same_app() {
             Some("hello")
         );
     }
+    // The Planfile's MySQL service (an app file has no services).
     assert_eq!(
-        planfile.artifacts,
+        planfile.services_of(&planfile.artifacts[0])[0].kind,
+        ServiceKind::Mysql
+    );
+    assert_eq!(
+        planfile
+            .artifacts
+            .iter()
+            .map(|a| Artifact {
+                requirements: vec![],
+                ..a.clone()
+            })
+            .collect::<Vec<_>>(),
         appfile
             .artifacts
             .iter()
@@ -820,7 +838,7 @@ fn fixture_files_load_to_the_same_app() {
             })
             .collect::<Vec<_>>()
     );
-    assert_eq!(planfile.warnings.len(), 2, "{:?}", planfile.warnings);
+    assert!(planfile.warnings.is_empty(), "{:?}", planfile.warnings);
     assert!(appfile.warnings.is_empty(), "{:?}", appfile.warnings);
 }
 
@@ -871,4 +889,203 @@ fn text_without_a_file_resolves_relative_sources_against_the_given_base() {
     let e =
         parse_relative_to(Path::new("deployment/d1"), Path::new("/x"), "version: 1\n").unwrap_err();
     assert!(e.to_string().starts_with("deployment/d1"), "{e}");
+}
+
+/// Issue 13's example: a Redis service required by a web artifact with three instances.
+#[test]
+fn services_requirements_and_instances() {
+    let text = r#"version: 1
+name: shop
+services:
+- name: cache
+  id: cache
+  characteristics: [{characteristic_type: redis}]
+- name: db
+  id: db
+  characteristics:
+  - characteristic_type: postgresql
+    url_parameter: DB_URL
+artifacts:
+- name: web
+  artifact_type: heroku
+  content: {href: /srv/shop}
+  instances: 3
+  requirements:
+  - {requirement_type: cache, fulfillment: "id:cache"}
+  - requirement_type: database
+    fulfillment: "id:db"
+- name: worker
+  content: {href: /srv/shop}
+  ports: 5001
+  instances: {worker: 2}
+  requirements:
+  - requirement_type: queue
+    fulfillment:
+      name: queue
+      characteristics: [rabbitmq]
+  - {requirement_type: cache, fulfillment: "id: cache"}
+"#;
+    let plan = parse(Path::new(FILE), text).expect("plan");
+    assert_eq!(
+        plan.services,
+        vec![
+            Service {
+                id: "cache".into(),
+                name: "cache".into(),
+                kind: ServiceKind::Redis,
+                binding: Binding::Local,
+            },
+            Service {
+                id: "db".into(),
+                name: "db".into(),
+                kind: ServiceKind::Postgresql,
+                binding: Binding::Bound {
+                    url_parameter: "DB_URL".into()
+                },
+            },
+            Service {
+                id: "queue".into(),
+                name: "queue".into(),
+                kind: ServiceKind::Rabbitmq,
+                binding: Binding::Local,
+            },
+        ]
+    );
+    let web = &plan.artifacts[0];
+    assert_eq!(web.instances.of("web"), 3);
+    assert_eq!(web.instances.of("worker"), 3);
+    let ids: Vec<&str> = plan
+        .services_of(web)
+        .iter()
+        .map(|s| s.id.as_str())
+        .collect();
+    assert_eq!(ids, ["cache", "db"]);
+    let worker = &plan.artifacts[1];
+    assert_eq!(worker.instances.of("worker"), 2);
+    assert_eq!(worker.instances.of("web"), 1);
+    let ids: Vec<&str> = plan
+        .services_of(worker)
+        .iter()
+        .map(|s| s.id.as_str())
+        .collect();
+    assert_eq!(ids, ["queue", "cache"]);
+    assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
+}
+
+#[test]
+fn bad_services_name_the_field_and_line() {
+    let plan = |services: &str, requirements: &str| {
+        format!(
+            "version: 1\nname: app\nservices:\n{services}artifacts:\n- name: web\n  content: {{href: /srv/app}}\n  requirements:\n{requirements}"
+        )
+    };
+    let redis = "- {name: cache, id: cache, characteristics: [redis]}\n";
+    let needs = |id: &str| format!("  - {{requirement_type: cache, fulfillment: \"id:{id}\"}}\n");
+    for (text, want) in [
+        (
+            plan(redis, &needs("nope")),
+            "artifacts[0].requirements[0].fulfillment: no service has the id \"nope\" (the plan's services: cache) at line 9",
+        ),
+        (
+            plan(
+                "- {name: cache, characteristics: [{characteristic_type: memcached}]}\n",
+                &needs("cache"),
+            ),
+            "services[0].characteristics[0].characteristic_type: unknown service kind \"memcached\": solum-agent runs postgresql, mysql, rabbitmq, redis at line 4",
+        ),
+        (
+            plan(
+                "- {name: ../../etc, characteristics: [redis]}\n",
+                &needs("cache"),
+            ),
+            "services[0].name: invalid name \"../../etc\"",
+        ),
+        (
+            plan(
+                "- {name: cache, id: a/b, characteristics: [redis]}\n",
+                &needs("cache"),
+            ),
+            "services[0].id: invalid name \"a/b\"",
+        ),
+        (
+            plan(&format!("{redis}{redis}"), &needs("cache")),
+            "services[1].id: duplicate service id \"cache\" at line 5",
+        ),
+        (
+            plan("- {name: cache, characteristics: []}\n", &needs("cache")),
+            "services[0].characteristics: missing: name the service's kind",
+        ),
+        (
+            plan(
+                "- {name: cache, characteristics: [redis, mysql]}\n",
+                &needs("cache"),
+            ),
+            "a service has one characteristic",
+        ),
+        (
+            plan(
+                "- {name: db, characteristics: [{characteristic_type: mysql, url_parameter: 1x}]}\n",
+                &needs("db"),
+            ),
+            "url_parameter: \"1x\" is not a parameter name",
+        ),
+        (
+            plan(redis, "  - {requirement_type: cache, fulfillment: cache}\n"),
+            "fulfillment: \"cache\" is not a reference",
+        ),
+        (
+            plan(redis, "  - {fulfillment: \"id:cache\"}\n"),
+            "requirements[0].requirement_type: missing",
+        ),
+        (
+            plan(redis, "  - {requirement_type: cache}\n"),
+            "requirements[0].fulfillment: missing",
+        ),
+        (
+            plan(
+                redis,
+                "  - {requirement_type: q, fulfillment: {name: cache, characteristics: [rabbitmq]}}\n",
+            ),
+            "another service already has the id \"cache\"",
+        ),
+    ] {
+        check(&text, Err(want));
+    }
+    let mut many = String::new();
+    for i in 0..=MAX_SERVICES {
+        many.push_str(&format!("- {{name: s{i}, characteristics: [redis]}}\n"));
+    }
+    check(
+        &plan(&many, &needs("s0")),
+        Err("a plan may declare at most 32"),
+    );
+}
+
+#[test]
+fn instances_have_limits() {
+    for (written, want) in [
+        ("0", "instances 0: must be 1 to 64"),
+        ("10000", "instances 10000: must be 1 to 64"),
+        ("-1", "instances -1: must be 1 to 64"),
+        ("{web: 0}", "instances 0: must be 1 to 64"),
+        ("{web: 2, web: 3}", "web"),
+        ("{../x: 2}", "invalid name"),
+        ("many", "a number of instances"),
+    ] {
+        check(&minimal(&format!("  instances: {written}\n")), Err(want));
+    }
+    let p = parse(Path::new(FILE), &minimal("  instances: 64\n")).expect("64 is the limit");
+    assert_eq!(p.artifacts[0].instances.of("web"), 64);
+}
+
+#[test]
+fn an_unrequired_service_is_a_warning() {
+    let text = "version: 1\nname: app\nservices: [{name: cache, characteristics: [redis]}]\nartifacts:\n- name: web\n  content: {href: /srv/app}\n";
+    let p = parse(Path::new(FILE), text).expect("plan");
+    assert_eq!(
+        p.warnings,
+        [format!(
+            "{FILE}: services[0]: no artifact requires the service \"cache\": it is not started at line 3"
+        )]
+    );
 }
