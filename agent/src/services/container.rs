@@ -115,11 +115,7 @@ pub async fn ensure(docker: &Docker, spec: &Spec<'_>) -> Result<(), ServiceError
                 )));
             }
             if c.image.as_deref() == Some(image_id.as_str()) {
-                let running = c
-                    .state
-                    .as_ref()
-                    .and_then(|s| s.running)
-                    .unwrap_or(false);
+                let running = c.state.as_ref().and_then(|s| s.running).unwrap_or(false);
                 if !running {
                     docker
                         .start_container(

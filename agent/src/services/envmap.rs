@@ -73,8 +73,9 @@ pub fn local_url(
 /// The app's environment from its services, in requirement order.
 pub fn app_env(endpoints: &[Endpoint<'_>]) -> ServiceEnv {
     let mut out = ServiceEnv::default();
-    let mut owner: BTreeMap<String, &str> = BTreeMap::new();
-    let mut give = |out: &mut ServiceEnv, var: String, e: &Endpoint<'_>| match owner.get(&var) {
+    let mut owner: BTreeMap<String, String> = BTreeMap::new();
+    let mut give = |out: &mut ServiceEnv, var: String, e: &Endpoint<'_>| {
+        match owner.get(&var) {
         Some(first) if *first != e.service.id => out.warnings.push(format!(
             "services {first} and {} both map to {var}: {first} (required first) gets it; {} is in {}",
             e.service.id,
@@ -83,9 +84,10 @@ pub fn app_env(endpoints: &[Endpoint<'_>]) -> ServiceEnv {
         )),
         Some(_) => {}
         None => {
-            owner.insert(var.clone(), &e.service.id);
+            owner.insert(var.clone(), e.service.id.clone());
             out.vars.insert(var, e.url.expose().to_string());
         }
+    }
     };
     for e in endpoints {
         give(&mut out, name_var(&e.service.name), e);
@@ -149,9 +151,18 @@ mod tests {
         let mq = svc("mq", "queue", ServiceKind::Rabbitmq);
         let cache = svc("cache", "cache", ServiceKind::Redis);
         let env = app_env(&[
-            Endpoint { service: &db, url: Secret("pg".into()) },
-            Endpoint { service: &mq, url: Secret("amqp".into()) },
-            Endpoint { service: &cache, url: Secret("redis".into()) },
+            Endpoint {
+                service: &db,
+                url: Secret("pg".into()),
+            },
+            Endpoint {
+                service: &mq,
+                url: Secret("amqp".into()),
+            },
+            Endpoint {
+                service: &cache,
+                url: Secret("redis".into()),
+            },
         ]);
         let want: BTreeMap<String, String> = [
             ("MAIN_DB_URL", "pg"),
@@ -174,8 +185,14 @@ mod tests {
         let a = svc("a", "orders", ServiceKind::Postgresql);
         let b = svc("b", "users", ServiceKind::Mysql);
         let env = app_env(&[
-            Endpoint { service: &a, url: Secret("secret-a".into()) },
-            Endpoint { service: &b, url: Secret("secret-b".into()) },
+            Endpoint {
+                service: &a,
+                url: Secret("secret-a".into()),
+            },
+            Endpoint {
+                service: &b,
+                url: Secret("secret-b".into()),
+            },
         ]);
         assert_eq!(env.vars["DATABASE_URL"], "secret-a");
         assert_eq!(env.vars["ORDERS_URL"], "secret-a");
@@ -192,8 +209,14 @@ mod tests {
         let pg = svc("pg", "redis", ServiceKind::Postgresql);
         let cache = svc("cache", "cache", ServiceKind::Redis);
         let env = app_env(&[
-            Endpoint { service: &cache, url: Secret("r".into()) },
-            Endpoint { service: &pg, url: Secret("p".into()) },
+            Endpoint {
+                service: &cache,
+                url: Secret("r".into()),
+            },
+            Endpoint {
+                service: &pg,
+                url: Secret("p".into()),
+            },
         ]);
         assert_eq!(env.vars["REDIS_URL"], "p");
         assert_eq!(env.vars["CACHE_URL"], "r");

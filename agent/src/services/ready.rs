@@ -26,9 +26,8 @@ pub async fn wait(
     password: &str,
 ) -> Result<Duration, ServiceError> {
     let started = Instant::now();
-    let mut reason = String::from("not checked yet");
     loop {
-        match exec::run(
+        let reason = match exec::run(
             docker,
             container,
             &["solum-service", kind.as_str(), "ready"],
@@ -38,14 +37,12 @@ pub async fn wait(
         .await
         {
             Ok(f) if f.code == 0 => return Ok(started.elapsed()),
-            Ok(f) => {
-                reason = match f.last_line() {
-                    "" => format!("the check exited {}", f.code),
-                    line => line.to_string(),
-                }
-            }
-            Err(e) => reason = e.to_string(),
-        }
+            Ok(f) => match f.last_line() {
+                "" => format!("the check exited {}", f.code),
+                line => line.to_string(),
+            },
+            Err(e) => e.to_string(),
+        };
         if started.elapsed() >= timeout {
             return Err(ServiceError::NotReady {
                 service: service_id.to_string(),

@@ -22,8 +22,11 @@ pub struct ServiceRecord {
     pub name: String,
     /// `characteristic_type` (`postgresql`, ...).
     pub kind: String,
-    /// Published on the Docker bridge's gateway at this port, for good.
+    /// Published on the Docker bridge's gateway at this port, for good (0: bound).
     pub host_port: u16,
+    /// A bound service: the parameter holding its URL (nothing runs here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url_parameter: Option<String>,
     /// The apps of the plan that require it (a container is removed when none is left).
     #[serde(default)]
     pub apps: BTreeSet<String>,
@@ -178,7 +181,10 @@ mod tests {
         assert_eq!(mode, 0o600);
         assert!(!format!("{c:?}").contains(&c.password));
         store.remove("shop-db").unwrap();
-        assert_ne!(c.password, store.credentials("shop-db", "db").unwrap().password);
+        assert_ne!(
+            c.password,
+            store.credentials("shop-db", "db").unwrap().password
+        );
     }
 
     #[test]
@@ -192,6 +198,7 @@ mod tests {
             name: "db".into(),
             kind: "postgresql".into(),
             host_port: 20001,
+            url_parameter: None,
             apps: BTreeSet::from(["shop".to_string()]),
         };
         store.write_record(&r).unwrap();
