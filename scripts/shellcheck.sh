@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Lints every shell script of scripts/, bench/, elements/ and vagrant/ with shellcheck: the
+# Lints every shell script of scripts/, bench/, elements/, vagrant/ and agent/ with shellcheck: the
 # files named *.sh or *.bash and those whose first line is a sh/bash shebang (DIB's element
 # scripts have no extension). Settings and the exclusions, each with its reason: .shellcheckrc.
 set -euo pipefail
@@ -14,6 +14,6 @@ while IFS= read -r -d '' f; do
     *.sh | *.bash) scripts+=("$f") ;;
     *) if head -n1 -- "$f" | grep -Eq '^#!.*(/|[[:space:]])(ba)?sh([[:space:]]|$)'; then scripts+=("$f"); fi ;;
   esac
-done < <(git ls-files -z -- scripts bench elements vagrant)
+done < <(git ls-files -z -- scripts bench elements vagrant agent)
 echo "shellcheck: ${#scripts[@]} scripts"
 shellcheck -x "${scripts[@]}"

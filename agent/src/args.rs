@@ -125,7 +125,7 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// The buildpack stack images.
+    /// The buildpack stack images and the services image.
     Stack {
         #[command(subcommand)]
         command: StackCommand,
@@ -180,17 +180,23 @@ pub enum ServicesCommand {
 
 #[derive(Subcommand)]
 pub enum StackCommand {
-    /// Make solum/stack-build and solum/stack-run locally (there is no registry to pull from).
+    /// Make solum/stack-build, solum/stack-run and solum/services (PostgreSQL, MariaDB,
+    /// RabbitMQ, Redis) locally (there is no registry to pull from).
     Build {
         /// Rebuild even if the images exist.
         #[arg(long)]
         force: bool,
-        /// Print the images as JSON on stdout: `{"build_image": ..., "run_image": ...}`.
+        /// Make only the two stack images, not the services image.
+        #[arg(long)]
+        no_services: bool,
+        /// Print the images as JSON on stdout: `{"build_image": ..., "run_image": ...,
+        /// "services_image": ...}` (no `services_image` with --no-services).
         #[arg(long)]
         json: bool,
     },
-    /// Make the stack images current here, then copy them into the Docker data root of an
-    /// image tree (e.g. TREE/var/lib/docker), so that a VM booted from it has them.
+    /// Make the stack images and the services image current here, then copy them into the
+    /// Docker data root of an image tree (e.g. TREE/var/lib/docker), so that a VM booted from
+    /// it has them.
     Preload {
         /// The engine data root to fill (created if missing).
         #[arg(value_name = "DATA_ROOT", value_hint = ValueHint::DirPath)]

@@ -244,18 +244,33 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
         Command::Stack {
-            command: StackCommand::Build { force, json },
+            command:
+                StackCommand::Build {
+                    force,
+                    no_services,
+                    json,
+                },
         } => {
             let docker = docker::connect().await?;
             stack::build(&docker, &cfg.stack, force, stderr_log()).await?;
+            let services = (!no_services).then(|| stack::services_image(&cfg.stack));
+            if services.is_some() {
+                stack::ensure_services_image(&docker, &cfg.stack, force, stderr_log()).await?;
+            }
             if json {
-                let doc = serde_json::json!({
+                let mut doc = serde_json::json!({
                     "build_image": cfg.stack.build_image,
                     "run_image": cfg.stack.run_image,
                 });
+                if let Some(services) = &services {
+                    doc["services_image"] = services.clone().into();
+                }
                 println!("{}", serde_json::to_string_pretty(&doc)?);
             } else {
                 println!("{}\n{}", cfg.stack.build_image, cfg.stack.run_image);
+                if let Some(services) = &services {
+                    println!("{services}");
+                }
             }
         }
         Command::Stack {

@@ -4,10 +4,12 @@
 //! (user `app` 32767, builder directories, the `solum-start` launcher) and imported into the
 //! engine. Each image carries `SOLUM_STACK=<digest of what made it>` in its environment, so an
 //! image from an older recipe (or a provisional one) is rebuilt even without `force`.
+//! The services image (`services`) is made the same way from the `solum-services` element.
 
 mod import;
 pub mod preload;
 mod rootfs;
+pub mod services;
 
 use bollard::Docker;
 use sha2::{Digest, Sha256};
@@ -16,7 +18,8 @@ use crate::config::StackConfig;
 use crate::progress::LogFn;
 
 pub(crate) use import::file_stream;
-pub use rootfs::Flavor;
+pub use rootfs::{Flavor, Recipe};
+pub use services::{ensure_services_image, services_image};
 
 /// The stack recipe's one source is the `buildpack-stack` element (DIB's format, built by
 /// `solum-image`): its package list, its user set-up script, its clean-up and its launcher
@@ -125,9 +128,10 @@ pub async fn build(
     Ok(())
 }
 
-/// Makes both stack images current in the local engine (as `build` does), then copies them into
-/// the engine data root `data_root` of an image tree (the `app-vm` element's way to give a VM
-/// its stack images without a registry: see `preload`).
+/// Makes both stack images and the services image current in the local engine (as `build`
+/// and `ensure_services_image` do), then copies them into the engine data root `data_root` of
+/// an image tree (the `app-vm` element's way to give a VM its images without a registry: see
+/// `preload`).
 pub async fn preload(
     docker: &Docker,
     cfg: &StackConfig,
@@ -135,7 +139,13 @@ pub async fn preload(
     log: LogFn,
 ) -> Result<(), StackError> {
     build(docker, cfg, false, log.clone()).await?;
-    let images = [image_name(Flavor::Build, cfg), image_name(Flavor::Run, cfg)];
+    ensure_services_image(docker, cfg, false, log.clone()).await?;
+    let services = services_image(cfg);
+    let images = [
+        image_name(Flavor::Build, cfg),
+        image_name(Flavor::Run, cfg),
+        services.as_str(),
+    ];
     preload::preload(docker, &images, data_root, &log).await
 }
 
@@ -146,7 +156,42 @@ async fn build_one(
     digest: &str,
     log: &LogFn,
 ) -> Result<(), StackError> {
-    let image = image_name(flavor, cfg);
+    let job = Job {
+        image: image_name(flavor, cfg),
+        recipe: flavor.recipe(),
+        script: ("customize.sh", CUSTOMIZE),
+        // customize.sh ROOT LAUNCHER USER_SETUP SLIM
+        files: vec![
+            ("solum-start", LAUNCHER),
+            ("stack-user", USER_SETUP),
+            ("stack-slim", SLIM),
+        ],
+        changes: import_changes(digest),
+    };
+    make_image(docker, cfg, job, log).await
+}
+
+/// One image to make: its root tree's recipe, the glue script run in it (mmdebstrap's
+/// customize hook) with the element files it is given, in order, and the import's changes.
+struct Job<'a> {
+    image: &'a str,
+    recipe: Recipe,
+    /// (file name, text) of the glue script.
+    script: (&'static str, &'static str),
+    /// (file name, text) of each element file, given to the script after ROOT.
+    files: Vec<(&'static str, &'static str)>,
+    changes: Vec<String>,
+}
+
+/// Bootstraps, customizes and imports `job.image`, then removes the image it replaced if
+/// nothing uses it.
+async fn make_image(
+    docker: &Docker,
+    cfg: &StackConfig,
+    job: Job<'_>,
+    log: &LogFn,
+) -> Result<(), StackError> {
+    let image = job.image;
     let started = std::time::Instant::now();
     // On a terminal: the step and its time below the log lines.
     let spinner = crate::progress::Spinner::new(&format!("{image}: bootstrap ({})", cfg.release));
@@ -169,14 +214,16 @@ async fn build_one(
             })
     };
     let custom = rootfs::Customize {
-        script: write("customize.sh", CUSTOMIZE)?,
-        launcher: write("solum-start", LAUNCHER)?,
-        user_setup: write("stack-user", USER_SETUP)?,
-        slim: write("stack-slim", SLIM)?,
+        script: write(job.script.0, job.script.1)?,
+        files: job
+            .files
+            .iter()
+            .map(|(name, text)| write(name, text))
+            .collect::<Result<_, _>>()?,
     };
     let tar = scratch.path().join("rootfs.tar");
     rootfs::make_tar(
-        flavor,
+        &job.recipe,
         &cfg.release,
         &cfg.mirror,
         &custom,
@@ -187,7 +234,7 @@ async fn build_one(
     .await?;
     let previous = docker.inspect_image(image).await.ok().and_then(|i| i.id);
     spinner.step(&format!("{image}: import"));
-    import::import(docker, &tar, image, import_changes(digest), log).await?;
+    import::import(docker, &tar, image, job.changes, log).await?;
     drop(spinner);
     // The replaced image is now untagged: remove it unless something still uses it (a
     // container or an app image built on it), in which case the engine refuses and it stays.

@@ -1,5 +1,6 @@
-//! Making a stack root tree as a tar file: which packages each image gets (pure), the
+//! Making an image's root tree as a tar file: which packages each image gets (pure), the
 //! mmdebstrap / debootstrap command lines (pure), and running them with their output logged.
+//! The same steps make the stack images and the services image (`Recipe`).
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -38,6 +39,32 @@ impl Flavor {
             Flavor::Run => RUN_PACKAGES.to_vec(),
         }
     }
+
+    /// What `make_tar` makes for this stack image.
+    pub fn recipe(self) -> Recipe {
+        Recipe {
+            label: match self {
+                Flavor::Build => "build stack",
+                Flavor::Run => "run stack",
+            },
+            packages: self.packages(),
+        }
+    }
+}
+
+/// One image's root tree: Debian's minbase variant with `packages`; `label` names it in log
+/// lines and errors ("run stack", "services").
+#[derive(Debug, Clone)]
+pub struct Recipe {
+    pub label: &'static str,
+    pub packages: Vec<&'static str>,
+}
+
+impl Recipe {
+    /// A name for file and directory names.
+    fn slug(&self) -> String {
+        self.label.replace(' ', "-")
+    }
 }
 
 /// The run stack: a subset of the build stack's packages (a test keeps it one).
@@ -55,20 +82,12 @@ pub fn element_packages(text: &'static str) -> Vec<&'static str> {
 }
 
 /// Files the customize step needs on the host: the glue script and the element's files it
-/// puts into the tree.
+/// puts into the tree, given to it after ROOT in this order (`customize.sh ROOT LAUNCHER
+/// USER_SETUP SLIM` for the stacks).
 #[derive(Debug, Clone)]
 pub struct Customize {
     pub script: PathBuf,
-    pub launcher: PathBuf,
-    pub user_setup: PathBuf,
-    pub slim: PathBuf,
-}
-
-impl Customize {
-    /// The arguments after ROOT: `customize.sh ROOT LAUNCHER USER_SETUP SLIM`.
-    fn files(&self) -> [&Path; 3] {
-        [&self.launcher, &self.user_setup, &self.slim]
-    }
+    pub files: Vec<PathBuf>,
 }
 
 /// Quotes `s` for a POSIX shell.
@@ -76,16 +95,16 @@ pub fn sh_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
-/// `mmdebstrap` arguments writing the tree of `flavor` straight into the tar `out`.
+/// `mmdebstrap` arguments writing the tree of `recipe` straight into the tar `out`.
 pub fn mmdebstrap_args(
-    flavor: Flavor,
+    recipe: &Recipe,
     release: &str,
     mirror: &str,
     custom: &Customize,
     out: &Path,
 ) -> Vec<OsString> {
     let files: Vec<String> = custom
-        .files()
+        .files
         .iter()
         .map(|f| sh_quote(&f.to_string_lossy()))
         .collect();
@@ -94,7 +113,7 @@ pub fn mmdebstrap_args(
         sh_quote(&custom.script.to_string_lossy()),
         files.join(" ")
     );
-    let mut args = debian(&flavor.packages()).args();
+    let mut args = debian(&recipe.packages).args();
     args.extend::<[OsString; 2]>(["--mode=root".into(), "--format=tar".into()]);
     args.extend::<Vec<OsString>>(vec![
         "--dpkgopt=path-exclude=/usr/share/man/*".into(),
@@ -121,14 +140,14 @@ fn debian<'a>(packages: &'a [&'a str]) -> Debian<'a> {
     }
 }
 
-/// `debootstrap` arguments (the fallback) bootstrapping `flavor` into the directory `root`.
-pub fn debootstrap_args(flavor: Flavor, release: &str, mirror: &str, root: &Path) -> Vec<OsString> {
-    debian(&flavor.packages()).debootstrap_args(None, release, root, mirror)
+/// `debootstrap` arguments (the fallback) bootstrapping `recipe` into the directory `root`.
+pub fn debootstrap_args(recipe: &Recipe, release: &str, mirror: &str, root: &Path) -> Vec<OsString> {
+    debian(&recipe.packages).debootstrap_args(None, release, root, mirror)
 }
 
 /// Makes `out` (a tar of the root tree) with mmdebstrap, or debootstrap + tar without it.
 pub async fn make_tar(
-    flavor: Flavor,
+    recipe: &Recipe,
     release: &str,
     mirror: &str,
     custom: &Customize,
@@ -138,13 +157,10 @@ pub async fn make_tar(
 ) -> Result<(), StackError> {
     let found = Bootstrapper::find();
     if found == Some(Bootstrapper::Mmdebstrap) {
-        log(&format!(
-            "-----> mmdebstrap {release} ({} stack)",
-            flavor.name()
-        ));
+        log(&format!("-----> mmdebstrap {release} ({})", recipe.label));
         return run_logged(
             "mmdebstrap",
-            &mmdebstrap_args(flavor, release, mirror, custom, out),
+            &mmdebstrap_args(recipe, release, mirror, custom, out),
             scratch,
             log,
         )
@@ -152,23 +168,23 @@ pub async fn make_tar(
     }
     if found.is_none() {
         return Err(StackError::NoBootstrapper {
-            image: format!("the {} stack image", flavor.name()),
+            image: format!("the {} image", recipe.label),
         });
     }
-    let root = scratch.join(format!("{}-root", flavor.name()));
+    let root = scratch.join(format!("{}-root", recipe.slug()));
     log(&format!(
-        "-----> debootstrap {release} ({} stack; mmdebstrap not found)",
-        flavor.name()
+        "-----> debootstrap {release} ({}; mmdebstrap not found)",
+        recipe.label
     ));
     run_logged(
         "debootstrap",
-        &debootstrap_args(flavor, release, mirror, &root),
+        &debootstrap_args(recipe, release, mirror, &root),
         scratch,
         log,
     )
     .await?;
     let mut customize: Vec<OsString> = vec![custom.script.clone().into(), root.clone().into()];
-    customize.extend(custom.files().iter().map(|f| f.as_os_str().to_owned()));
+    customize.extend(custom.files.iter().map(|f| f.as_os_str().to_owned()));
     run_logged("sh", &customize, scratch, log).await?;
     let tar: Vec<OsString> = vec![
         "--numeric-owner".into(),
@@ -205,9 +221,11 @@ mod tests {
     fn custom() -> Customize {
         Customize {
             script: "/tmp/s d/customize.sh".into(),
-            launcher: "/tmp/it's/solum-start".into(),
-            user_setup: "/tmp/u".into(),
-            slim: "/tmp/s".into(),
+            files: vec![
+                "/tmp/it's/solum-start".into(),
+                "/tmp/u".into(),
+                "/tmp/s".into(),
+            ],
         }
     }
 
@@ -247,7 +265,7 @@ mod tests {
     #[test]
     fn mmdebstrap_args_keep_tmp_and_quote_the_hook() {
         let args = mmdebstrap_args(
-            Flavor::Run,
+            &Flavor::Run.recipe(),
             "bookworm",
             "http://m/debian",
             &custom(),
@@ -277,7 +295,7 @@ mod tests {
 
     #[test]
     fn debootstrap_args_end_with_release_root_mirror() {
-        let args = debootstrap_args(Flavor::Build, "bookworm", "http://m", Path::new("/r"));
+        let args = debootstrap_args(&Flavor::Build.recipe(), "bookworm", "http://m", Path::new("/r"));
         let args: Vec<String> = args
             .iter()
             .map(|a| a.to_string_lossy().into_owned())
