@@ -211,7 +211,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Services { command, json } => {
             let agent = agent(cfg).await?;
-            let image = solum_agent::services::image_name(&agent.config.stack);
+            let image = stack::services_image(&agent.config.stack);
             let services = agent.services(&image);
             match command {
                 None => {

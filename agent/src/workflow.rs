@@ -340,13 +340,14 @@ impl Agent {
         if plan.services_of(artifact).is_empty() {
             return Ok(services::Provided::default());
         }
-        let image = services::image_name(&self.config.stack);
+        let image = stack::services_image(&self.config.stack);
         let local = plan
             .services_of(artifact)
             .iter()
             .any(|s| s.binding == crate::planfile::Binding::Local);
         if local {
-            services::ensure_image(&self.docker, &self.config.stack, log.clone()).await?;
+            stack::ensure_services_image(&self.docker, &self.config.stack, false, log.clone())
+                .await?;
         }
         Ok(self
             .services(&image)
@@ -578,7 +579,7 @@ impl Agent {
     /// removed, one line each.
     pub async fn destroy_with(&self, app: &str, purge: bool) -> Result<Vec<String>, DeployError> {
         crate::appname::check(app).map_err(DeployError::Invalid)?;
-        let image = services::image_name(&self.config.stack);
+        let image = stack::services_image(&self.config.stack);
         let removed = self.services(&image).release_app(app, purge).await?;
         let record = self
             .state

@@ -78,7 +78,7 @@ pub struct Services<'a> {
     pub docker: &'a Docker,
     pub store: Store,
     pub agent: &'a str,
-    /// The service image (`stack::services_image`).
+    /// The service image (`stack::services_image`), made before by `stack::ensure_services_image`.
     pub image: &'a str,
     pub ready_timeout: Duration,
 }
@@ -338,28 +338,6 @@ impl Services<'_> {
         let record = self.find(app, service)?;
         dump::import(self.docker, &record, file).await
     }
-}
-
-/// The service image of `stack` (`solum/services:<release>`).
-pub fn image_name(stack: &crate::config::StackConfig) -> String {
-    format!("solum/services:{}", stack.release)
-}
-
-/// Makes sure the service image is here.
-pub async fn ensure_image(
-    docker: &Docker,
-    stack: &crate::config::StackConfig,
-    _log: LogFn,
-) -> Result<(), ServiceError> {
-    let image = image_name(stack);
-    docker
-        .inspect_image(&image)
-        .await
-        .map(|_| ())
-        .map_err(|e| ServiceError::Docker {
-            context: format!("the service image {image} (made by the stack images' recipe)"),
-            source: e,
-        })
 }
 
 /// A bound service's URL: the plan parameter (Heat inputs are merged into them) or the

@@ -61,10 +61,12 @@ pub fn container_port(kind: ServiceKind) -> u16 {
     }
 }
 
-/// The database (PostgreSQL, MariaDB) or vhost (RabbitMQ) name made for a service: its id,
-/// lower case, every character but letters and digits as `_` (so no URL escaping is needed).
+/// The database (PostgreSQL, MariaDB) or vhost (RabbitMQ) name made for a service: `db_` and
+/// its id, lower case, every character but letters and digits as `_`, at most 63 (an
+/// identifier every server takes, never a reserved name like `postgres`, no URL escaping).
 pub fn database_name(id: &str) -> String {
-    id.chars()
+    let name: String = id
+        .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() {
                 c.to_ascii_lowercase()
@@ -72,7 +74,10 @@ pub fn database_name(id: &str) -> String {
                 '_'
             }
         })
-        .collect()
+        .collect();
+    let mut out = format!("db_{name}");
+    out.truncate(63);
+    out
 }
 
 #[cfg(test)]
@@ -108,7 +113,9 @@ mod tests {
 
     #[test]
     fn database_names_need_no_escaping() {
-        assert_eq!(database_name("My-DB.1"), "my_db_1");
+        assert_eq!(database_name("My-DB.1"), "db_my_db_1");
+        assert_eq!(database_name("postgres"), "db_postgres");
+        assert_eq!(database_name(&"x".repeat(63)).len(), 63);
         assert_eq!(container_port(ServiceKind::Redis), 6379);
     }
 }

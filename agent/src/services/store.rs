@@ -175,7 +175,7 @@ mod tests {
         let c = store.credentials("shop-db", "db").unwrap();
         assert_eq!(c, store.credentials("shop-db", "db").unwrap());
         assert_eq!(c.user, USER);
-        assert_eq!(c.database, "db");
+        assert_eq!(c.database, "db_db");
         let path = layout::service_credentials(dir.path(), "shop-db");
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);

@@ -141,7 +141,12 @@ fn debian<'a>(packages: &'a [&'a str]) -> Debian<'a> {
 }
 
 /// `debootstrap` arguments (the fallback) bootstrapping `recipe` into the directory `root`.
-pub fn debootstrap_args(recipe: &Recipe, release: &str, mirror: &str, root: &Path) -> Vec<OsString> {
+pub fn debootstrap_args(
+    recipe: &Recipe,
+    release: &str,
+    mirror: &str,
+    root: &Path,
+) -> Vec<OsString> {
     debian(&recipe.packages).debootstrap_args(None, release, root, mirror)
 }
 
@@ -295,7 +300,12 @@ mod tests {
 
     #[test]
     fn debootstrap_args_end_with_release_root_mirror() {
-        let args = debootstrap_args(&Flavor::Build.recipe(), "bookworm", "http://m", Path::new("/r"));
+        let args = debootstrap_args(
+            &Flavor::Build.recipe(),
+            "bookworm",
+            "http://m",
+            Path::new("/r"),
+        );
         let args: Vec<String> = args
             .iter()
             .map(|a| a.to_string_lossy().into_owned())
