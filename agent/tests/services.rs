@@ -281,8 +281,8 @@ fn lifecycle(kind: &str) {
         Duration::from_secs(120),
     );
 
-    // The agent restarted: its supervisor gone, the deploy run again.
-    docker_rm_named(&format!("solum-supervisor-{}", agent.agent_id()));
+    // The agent restarted (a new process on the same state, as the daemon re-applies its
+    // deployment): the service is adopted with the same credentials and port.
     let app = agent.deploy(&planfile(dir.path(), kind, &plan, port, 2));
     read_until(
         &format!("{app}/read"),
@@ -369,10 +369,6 @@ fn lifecycle(kind: &str) {
         "the password was printed:\n{}",
         agent.seen
     );
-}
-
-fn docker_rm_named(name: &str) {
-    let _ = Command::new("docker").args(["rm", "-f", name]).output();
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {
