@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Makes a fresh Debian bookworm machine ready for solum-guest: the packages the agent, the
 # image builder and the tests use, a running Docker engine, the release build of the agent and
-# the buildpack stack images. Idempotent: a second run only checks.
+# the buildpack stack images and the services image. Idempotent: a second run only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -78,5 +78,7 @@ rm -f /usr/local/share/man/man1/solum-agent*.1 /usr/local/share/man/man1/solum-i
 (cd target/release/share && find . -type f) | while read -r f; do
   install -D -m 0644 "target/release/share/$f" "/usr/local/share/${f#./}"
 done
+# The stack images and the services image (solum/services: PostgreSQL, MariaDB, RabbitMQ,
+# Redis), ahead of the tests.
 ./target/release/solum-agent stack build >/dev/null
 echo "setup: ready ($(docker version --format 'engine {{.Server.Version}}, API {{.Server.APIVersion}}'))"
