@@ -54,7 +54,9 @@ impl Drop for Cleanup {
             let _ = Command::new("docker").args(["rm", "-f", "-v", c]).output();
         }
         for v in &self.volumes {
-            let _ = Command::new("docker").args(["volume", "rm", "-f", v]).output();
+            let _ = Command::new("docker")
+                .args(["volume", "rm", "-f", v])
+                .output();
         }
     }
 }
@@ -113,7 +115,14 @@ impl Service {
         self.cleanup.containers.push(name.clone());
         let port = stack::services::port(self.kind).unwrap();
         let o = Command::new("docker")
-            .args(["run", "-d", "--name", &name, "--label", "solum.test=services"])
+            .args([
+                "run",
+                "-d",
+                "--name",
+                &name,
+                "--label",
+                "solum.test=services",
+            ])
             .args(["-v", &format!("{volume}:{}", stack::services::VOLUME_PATH)])
             .args(["-p", &format!("127.0.0.1::{port}")])
             .args(["-e", &format!("SOLUM_SERVICE_USER={USER}")])
@@ -239,8 +248,19 @@ impl Service {
     /// What `write` left, read back.
     fn read(&self, c: &str) -> String {
         match self.kind {
-            "postgresql" => self.client(c, &["-tA", "-c", "SELECT string_agg(v, ',' ORDER BY id) FROM t"]),
-            "mysql" => self.client(c, &["-N", "-B", "-e", "SELECT group_concat(v ORDER BY id) FROM t"]),
+            "postgresql" => self.client(
+                c,
+                &["-tA", "-c", "SELECT string_agg(v, ',' ORDER BY id) FROM t"],
+            ),
+            "mysql" => self.client(
+                c,
+                &[
+                    "-N",
+                    "-B",
+                    "-e",
+                    "SELECT group_concat(v ORDER BY id) FROM t",
+                ],
+            ),
             "redis" => self.client(c, &["GET", "k"]),
             _ => exec_ok(
                 c,
@@ -303,12 +323,20 @@ fn check_kind(kind: &'static str) {
 
     // A wrong password fails `ready`, in one line, without printing the password.
     let o = Command::new("docker")
-        .args(["exec", "-e", "SOLUM_SERVICE_PASSWORD=wrong-password", &first])
+        .args([
+            "exec",
+            "-e",
+            "SOLUM_SERVICE_PASSWORD=wrong-password",
+            &first,
+        ])
         .args(["solum-service", kind, "ready"])
         .output()
         .unwrap();
     let said = text(&o);
-    assert!(!o.status.success(), "{kind}: ready passed with a wrong password");
+    assert!(
+        !o.status.success(),
+        "{kind}: ready passed with a wrong password"
+    );
     assert_eq!(said.trim().lines().count(), 1, "{kind}: {said}");
     assert!(said.contains("not ready"), "{kind}: {said}");
     assert!(!said.contains(&s.password), "{kind}: {said}");
@@ -329,13 +357,21 @@ fn check_kind(kind: &'static str) {
     assert!(!logs.contains(&s.password), "{kind} logged the password");
 
     s.write(&first);
-    assert_eq!(s.read_once(&first), s.expected(), "{kind}: read after write");
+    assert_eq!(
+        s.read_once(&first),
+        s.expected(),
+        "{kind}: read after write"
+    );
     let stop = s.stop_and_remove(&first);
 
     // A new container on the same volume keeps the data.
     let second = s.start(&volume);
     let ready_again = s.wait_ready(&second);
-    assert_eq!(s.read(&second), s.expected(), "{kind}: data after re-creation");
+    assert_eq!(
+        s.read(&second),
+        s.expected(),
+        "{kind}: data after re-creation"
+    );
 
     // Export and import into a fresh volume (databases); the others refuse with status 2.
     if matches!(kind, "postgresql" | "mysql") {
@@ -432,6 +468,9 @@ fn the_image_has_the_clients_and_no_apt_lists() {
     assert!(out.contains("exit=64"), "{out}");
     assert!(out.contains("exit=2"), "{out}");
     let size = docker(&["image", "inspect", "-f", "{{.Size}}", image]);
-    let bytes: u64 = String::from_utf8_lossy(&size.stdout).trim().parse().unwrap();
+    let bytes: u64 = String::from_utf8_lossy(&size.stdout)
+        .trim()
+        .parse()
+        .unwrap();
     eprintln!("{image}: {} MB", bytes / 1_000_000);
 }

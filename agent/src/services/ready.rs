@@ -4,7 +4,9 @@
 
 use std::time::{Duration, Instant};
 
+use bollard::query_parameters::LogsOptions;
 use bollard::Docker;
+use futures_util::StreamExt;
 
 use crate::planfile::ServiceKind;
 
@@ -44,6 +46,10 @@ pub async fn wait(
             Err(e) => e.to_string(),
         };
         if started.elapsed() >= timeout {
+            let reason = match last_log_line(docker, container).await {
+                Some(line) => format!("{reason} (its last log line: {line})"),
+                None => reason,
+            };
             return Err(ServiceError::NotReady {
                 service: service_id.to_string(),
                 kind: kind.as_str().to_string(),
@@ -53,4 +59,25 @@ pub async fn wait(
         }
         tokio::time::sleep(PAUSE).await;
     }
+}
+
+/// The last non-empty line the container logged (why a server that keeps restarting fails).
+async fn last_log_line(docker: &Docker, container: &str) -> Option<String> {
+    let mut logs = docker.logs(
+        container,
+        Some(LogsOptions {
+            stdout: true,
+            stderr: true,
+            tail: "5".into(),
+            ..Default::default()
+        }),
+    );
+    let mut last = None;
+    while let Some(Ok(chunk)) = logs.next().await {
+        let text = chunk.to_string();
+        if let Some(line) = text.lines().rev().find(|l| !l.trim().is_empty()) {
+            last = Some(line.trim().to_string());
+        }
+    }
+    last
 }
