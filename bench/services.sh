@@ -4,15 +4,19 @@
 # built and started), the service's readiness time as the agent logs it, and a warm redeploy
 # (service adopted, image cached). Each run is a new plan; everything is destroyed with --purge.
 # Usage: bench/services.sh [RUNS] [KIND]   (defaults 3 and postgresql; loopback only; needs
-# Docker and the services image, made by `solum-agent stack build`)
+# Docker and the services image, made by `solum-agent stack build`; AGENT=path runs that
+# binary instead of building the release one)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
 kind=${2:-postgresql}
 case "$runs" in *[!0-9]* | '') echo "usage: $0 [RUNS] [KIND]" >&2; exit 2 ;; esac
 case "$kind" in postgresql | mysql | rabbitmq | redis) ;; *) echo "$0: unknown kind $kind" >&2; exit 2 ;; esac
-cargo build --release -q -p solum-agent
-agent=$PWD/target/release/solum-agent
+if [ -z "${AGENT:-}" ]; then
+  cargo build --release -q -p solum-agent
+  AGENT=${CARGO_TARGET_DIR:-$PWD/target}/release/solum-agent
+fi
+agent=$AGENT
 example=$PWD/examples/services/$kind
 work=$(mktemp -d /tmp/solum-bench-services.XXXXXX)
 cleanup() {
