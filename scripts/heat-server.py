@@ -6,6 +6,8 @@ directly (the service launcher would fork it into a child the in-memory transpor
 reach). The same process also answers, on a third port, the few probes Heat makes of the
 compute, network and image endpoints the harness puts in the catalog so that `template
 validate` accepts templates with Nova/Neutron/Glance resources: nothing here creates servers.
+The load-balancer and database (Octavia, Trove) catalog entries point here too; Heat's
+template validation only looks them up in the catalog and never calls them.
 
     python heat-server.py CONFIG_FILE API_PORT CFN_PORT STUB_PORT
 """

@@ -23,8 +23,10 @@
 # RPC), sqlite, the legacy engine (convergence on sqlite loses resource data on UPDATE), the
 # stack user domain made by heat-keystone-setup-domain, the ec2tokens check for heat-api-cfn,
 # old policy defaults (the new DescribeStackResource rule refuses every signed request), and
-# compute/network/image catalog entries pointing at a stub in the same process so `template
-# validate` accepts Nova/Neutron/Glance resources. The urls file in DIR names every endpoint.
+# compute/network/image/load-balancer/database catalog entries pointing at a stub in the same
+# process so `template validate` accepts Nova/Neutron/Glance/Octavia/Trove resources (Heat
+# checks them against its resource schemas; no Octavia or Trove runs, and validation never
+# calls those two entries). The urls file in DIR names every endpoint.
 # Debian packages needed: python3 python3-venv python3-dev gcc libffi-dev libssl-dev curl.
 set -euo pipefail
 
@@ -210,6 +212,7 @@ setup_heat_identity() {
     keystone_setup role:heat_stack_owner role:heat_stack_user grant:heat_stack_owner \
         "service:heat:orchestration:$hurl/v1/%(tenant_id)s" "service:heat-cfn:cloudformation:$curl/v1" \
         "service:nova:compute:$surl/v2.1" "service:neutron:network:$surl" "${image[@]}" \
+        "service:octavia:load-balancer:$surl" "service:trove:database:$surl/v1.0/%(tenant_id)s" \
         || die "adding Heat's roles and catalog entries failed: see $DIR/setup.log"
     "$PY" "$VENV/bin/heat-keystone-setup-domain" --stack-user-domain-name heat \
         --stack-domain-admin heat_domain_admin --stack-domain-admin-password "$ADMIN_PASSWORD" \

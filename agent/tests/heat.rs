@@ -669,3 +669,111 @@ fn app_vm_templates_validate_in_real_heat() {
         assert_eq!(status, 400, "{file}: {v}");
     }
 }
+
+/// heat/app-scaled.yaml (with its member template in `files`, as `openstack orchestration
+/// template validate -t heat/app-scaled.yaml` sends it) and heat/app-scaled-member.yaml on its
+/// own, validated by the real Heat. The harness's catalog has load-balancer and database
+/// entries (pointing at its stub, never called here), so this checks the OS::Octavia::* and
+/// OS::Trove::Instance resources against Heat's own resource schemas, property names
+/// included; it is not a running Octavia or Trove, and no stack of this template is created
+/// (that needs Nova, Neutron and Octavia).
+#[test]
+fn app_scaled_templates_validate_in_real_heat() {
+    let h = heat();
+    let read = |file: &str| std::fs::read_to_string(repo_root().join("heat").join(file)).unwrap();
+    let member_text = read("app-scaled-member.yaml");
+    let files = json!({ "app-scaled-member.yaml": member_text });
+    let scaled: Value = serde_norway::from_str(&read("app-scaled.yaml")).unwrap();
+    let member: Value = serde_norway::from_str(&member_text).unwrap();
+    let validate = |template: &Value| {
+        h.call(
+            "POST",
+            "/validate",
+            Some(json!({"template": template, "files": files})),
+        )
+    };
+    for (file, template) in [
+        ("app-scaled.yaml", &scaled),
+        ("app-scaled-member.yaml", &member),
+    ] {
+        let (status, v) = validate(template);
+        assert_eq!(status, 200, "{file}: {v}");
+        assert!(v["Parameters"].is_object(), "{file}: {v}");
+        assert_eq!(
+            v["Parameters"]["database_url"]["NoEcho"], "true",
+            "{file}: {v}"
+        );
+    }
+    // Heat really checks the Octavia and Trove resources' properties.
+    for (resource, property) in [
+        ("monitor", "url_path"),
+        ("pool", "lb_algorithm"),
+        ("listener", "protocol_port"),
+        ("trove", "datastore_type"),
+    ] {
+        let mut broken = scaled.clone();
+        let props = broken["resources"][resource]["properties"]
+            .as_object_mut()
+            .unwrap();
+        let value = props.remove(property).unwrap();
+        props.insert(format!("{property}_typo"), value);
+        let (status, v) = validate(&broken);
+        assert_eq!(status, 400, "{resource}.{property}_typo: {v}");
+        assert!(
+            v.to_string()
+                .contains(&format!("Unknown Property {property}_typo")),
+            "{v}"
+        );
+    }
+    let mut broken = member.clone();
+    broken["resources"]["member"]["properties"]["adress"] = json!("10.0.0.1");
+    let (status, v) = validate(&broken);
+    assert_eq!(status, 400, "{v}");
+}
+
+/// The guard of heat/app-scaled.yaml (`database: local` with a count other than 1), with the
+/// file's own parameters and conditions, in a real Heat stack preview (the full validation a
+/// stack create makes): refused with its message for count 3, nothing to refuse for count 1
+/// or a bound database.
+#[test]
+fn app_scaled_local_database_refuses_more_than_one_vm_in_real_heat() {
+    let h = heat();
+    let text = std::fs::read_to_string(repo_root().join("heat/app-scaled.yaml")).unwrap();
+    let t: Value = serde_norway::from_str(&text).unwrap();
+    let guard = "local_database_needs_count_1";
+    let only_guard = json!({
+        "heat_template_version": t["heat_template_version"],
+        "parameters": t["parameters"],
+        "conditions": t["conditions"],
+        "resources": {guard: t["resources"][guard]},
+    });
+    let sum = "0".repeat(64);
+    let preview = |database: &str, count: u32| {
+        h.call(
+            "POST",
+            "/stacks/preview",
+            Some(json!({
+                "stack_name": unique_name("h13-guard"),
+                "template": only_guard,
+                "parameters": {
+                    "database": database, "count": count, "key_name": "k", "network": "n",
+                    "subnet": "s", "source_url": "https://files.example.org/app.tgz",
+                    "source_sha256": sum, "buildpack_url": "https://files.example.org/bp.tgz",
+                    "buildpack_sha256": sum,
+                },
+            })),
+        )
+    };
+    let (status, v) = preview("local", 3);
+    assert_eq!(status, 400, "{v}");
+    assert!(
+        v.to_string()
+            .contains("so count must be 1; use database: bound"),
+        "{v}"
+    );
+    for (database, count) in [("local", 1), ("bound", 3)] {
+        let (status, v) = preview(database, count);
+        assert_eq!(status, 200, "{database} {count}: {v}");
+        assert!(!v.to_string().contains(guard), "{database} {count}: {v}");
+    }
+}

@@ -291,16 +291,16 @@ fn percent(s: &str) -> String {
         .collect()
 }
 
-/// The listening TCP ports of `container` on 0.0.0.0 (its /proc/net/tcp).
+/// The TCP ports `container` listens on at every address: 0.0.0.0 or `::` (dual stack), from
+/// its /proc/net/tcp and tcp6.
 fn listening_on_all(container: &str) -> Vec<u16> {
-    let table = exec_ok(container, &["cat", "/proc/net/tcp"]);
+    let table = exec_ok(container, &["cat", "/proc/net/tcp", "/proc/net/tcp6"]);
     table
         .lines()
-        .skip(1)
         .filter_map(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
             let (addr, port) = f.get(1)?.split_once(':')?;
-            (addr == "00000000" && f.get(3) == Some(&"0A"))
+            (addr.chars().all(|c| c == '0') && f.get(3) == Some(&"0A"))
                 .then(|| u16::from_str_radix(port, 16).ok())
                 .flatten()
         })

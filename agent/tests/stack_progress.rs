@@ -1,7 +1,7 @@
 //! `solum-agent stack build` on a terminal: a spinner names the step (bootstrap, then import)
 //! and its elapsed time below the log lines. Run under a pseudo-terminal (util-linux `script`)
 //! with the real mmdebstrap and Docker, under image tags of its own (the shared
-//! `solum/stack-*` images are never touched).
+//! `solum/stack-*` images and the services image are never touched: `--no-services`).
 
 use std::process::Command;
 
@@ -33,7 +33,7 @@ fn stack_build_shows_the_step_and_its_time_on_a_terminal() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = solum_tests::stack_test_config(dir.path(), &tag);
     let line = format!(
-        "'{}' --config '{}' stack build",
+        "'{}' --config '{}' stack build --no-services",
         env!("CARGO_BIN_EXE_solum-agent"),
         cfg.display()
     );

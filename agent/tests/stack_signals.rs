@@ -49,6 +49,8 @@ impl Build {
                 "stack",
                 "build",
                 "--force",
+                // Only this test's stack images: the shared services image is not rebuilt.
+                "--no-services",
             ])
             .env("TMPDIR", dir.path().join("tmp"))
             .stdin(Stdio::null())

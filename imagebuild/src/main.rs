@@ -52,6 +52,19 @@ fn run_build(args: BuildArgs) -> Result<ExitCode> {
         .filter(|n| !n.is_empty())
         .with_context(|| format!("-o {}: needs a file name", args.output.display()))?
         .to_string();
+    // Outputs are written beside their final names (`*.part-PID`): a missing directory would
+    // otherwise fail only after the whole tree is built, in the middle of writing.
+    let out_dir = match args.output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    if !args.dry_run && !out_dir.is_dir() {
+        bail!(
+            "-o {}: the directory {} does not exist (make it first)",
+            args.output.display(),
+            out_dir.display()
+        );
+    }
     let mut env: BTreeMap<String, String> = std::env::vars().collect();
     // disk-image-create's flags that set its variables.
     if let Some(dir) = &args.image_cache {

@@ -1151,6 +1151,16 @@ fn dib_flags_json_checksums_and_the_output_name_on_a_tiny_disk() {
         assert_eq!(o.status.code(), Some(2), "{flag} {value}");
         assert!(text(&o.stderr).contains(says), "{}", text(&o.stderr));
     }
+    // An output directory that does not exist: said at once, nothing built.
+    let missing = s.dir.path().join("no-such-dir/x");
+    let o = run(&mut s.command_to(&missing, &["-n", "-t", "tar", "tiny-disk"]));
+    assert!(!o.status.success());
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("no-such-dir does not exist (make it first)"),
+        "{err}"
+    );
+    assert!(!err.contains("root.d"), "it built before saying so:\n{err}");
 }
 
 #[test]

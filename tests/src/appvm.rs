@@ -133,7 +133,8 @@ fn hex(b: &[u8]) -> String {
 }
 
 /// The buildpack app's source at `version` (a Python web server saying its version and
-/// `$GREETING`).
+/// `$GREETING`, and, when the plan gives it a Redis (`$REDIS_URL`), counting its visits there
+/// with nothing but the standard library: `web v1: hello from Heat (visit 3 on web.1)`).
 pub fn web_source(dir: &Path, version: &str) -> PathBuf {
     let d = dir.join(format!("web-{version}"));
     std::fs::create_dir_all(&d).expect("web source dir");
@@ -141,17 +142,44 @@ pub fn web_source(dir: &Path, version: &str) -> PathBuf {
         d.join("app.py"),
         format!(
             r#"import os
+import socket
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit, unquote
 
-BODY = ("web {version}: " + os.environ.get("GREETING", "?") + "\n").encode()
+HEAD = "web {version}: " + os.environ.get("GREETING", "?")
+
+
+def command(f, *words):
+    f.write(b"*%d\r\n" % len(words))
+    for w in words:
+        w = w.encode()
+        f.write(b"$%d\r\n%s\r\n" % (len(w), w))
+    f.flush()
+    line = f.readline()
+    if line[:1] == b"-":
+        raise RuntimeError(line.decode().strip())
+    return line[1:].strip().decode()
+
+
+def visit():
+    url = urlsplit(os.environ["REDIS_URL"])
+    with socket.create_connection((url.hostname, url.port or 6379), timeout=5) as s:
+        f = s.makefile("rwb")
+        if url.password:
+            command(f, "AUTH", unquote(url.password))
+        return command(f, "INCR", "visits")
 
 
 class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
+        text = HEAD
+        if os.environ.get("REDIS_URL"):
+            text += " (visit %s on %s)" % (visit(), socket.gethostname())
+        body = (text + "\n").encode()
         self.send_response(200)
-        self.send_header("Content-Length", str(len(BODY)))
+        self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(BODY)
+        self.wfile.write(body)
 
     def log_message(self, *args):
         pass

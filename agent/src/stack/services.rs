@@ -143,7 +143,7 @@ mod tests {
         assert_eq!(recipe_digest(&cfg), recipe_digest(&cfg.clone()));
         assert_ne!(
             recipe_digest(&cfg),
-            super::super::recipe_digest(super::Flavor::Run, &cfg)
+            super::super::recipe_digest(super::super::Flavor::Run, &cfg)
         );
     }
 
