@@ -230,6 +230,11 @@ fn lifecycle(kind: &str) {
     assert_eq!(s["ready"], true);
     assert_eq!(s["volume"], container.as_str());
     let host_port = s["host_port"].as_u64().unwrap();
+    let text = agent.ok(&["services"]);
+    assert!(
+        text.contains(&container) && text.contains(&host_port.to_string()),
+        "{text}"
+    );
     let labels = String::from_utf8(
         Command::new("docker")
             .args(["inspect", "-f", "{{json .Config.Labels}}", &container])
