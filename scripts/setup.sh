@@ -12,7 +12,7 @@ packages=(git ca-certificates curl mmdebstrap debootstrap docker.io
           qemu-system-x86 qemu-utils genisoimage xorriso mtools dosfstools fdisk gdisk
           grub-pc-bin grub-efi-amd64-bin ovmf ignition e2fsprogs zstd systemd util-linux
           python3 python3-venv python3-dev python3-yaml gcc make libffi-dev libssl-dev bc time
-          docker-compose jq shellcheck man-db bash-completion
+          docker-compose jq shellcheck man-db bash-completion wrk haproxy
           vagrant vagrant-libvirt)
 missing=()
 for p in "${packages[@]}"; do

@@ -224,7 +224,10 @@ impl Agent {
         if let Some(current) = record.as_ref().and_then(|r| r.release.as_ref()) {
             if current.build_key == key && !record.as_ref().is_some_and(|r| r.stopped) {
                 if let Some(status) = self.serving(app, &release).await? {
-                    return Ok(report(&status, &current.image, true, true, started));
+                    // Another instance count goes on below: the cached image, then a scale.
+                    if same_instances(&status, &artifact.instances) {
+                        return Ok(report(&status, &current.image, true, true, started));
+                    }
                 }
             }
         }
@@ -290,6 +293,10 @@ impl Agent {
         }
 
         let (processes, release_command) = split_release_phase(&outcome.processes);
+        let instances = processes
+            .keys()
+            .map(|p| (p.clone(), artifact.instances.of(p)))
+            .collect();
         let spec = ReleaseSpec {
             app: app.to_string(),
             release: release.clone(),
@@ -298,6 +305,7 @@ impl Agent {
             ports: artifact.ports.iter().map(|p| p.number).collect(),
             env: env.clone(),
             release_command,
+            instances,
         };
         log(&format!("-----> {app}: starting release {release}"));
         let status = self
@@ -703,6 +711,15 @@ fn key_of(p: &KeyParts<'_>) -> String {
     hex::encode(h.finalize())
 }
 
+/// Whether every process type runs as many containers as the plan asks.
+fn same_instances(status: &AppStatus, wanted: &crate::planfile::Instances) -> bool {
+    let mut running: BTreeMap<&str, u16> = BTreeMap::new();
+    for p in &status.processes {
+        *running.entry(p.process.as_str()).or_default() += 1;
+    }
+    running.iter().all(|(p, &n)| n == wanted.of(p))
+}
+
 fn hash_dir(dir: &Path) -> Result<String, DeployError> {
     source::tree_hash(dir).map_err(io_err(format!("hashing {}", dir.display())))
 }
@@ -837,6 +854,14 @@ fn short(image: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_runtime_takes_as_many_instances_as_a_plan_may_ask() {
+        assert_eq!(
+            crate::runtime::MAX_INSTANCES,
+            crate::planfile::MAX_INSTANCES
+        );
+    }
 
     #[test]
     fn the_release_type_is_a_phase_not_a_process() {

@@ -722,3 +722,100 @@ fn every_container_of_a_deploy_carries_the_agent_and_the_app() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+/// Names of the agent's containers of `app`'s process type `process`.
+fn process_containers(agent: &TestAgent, app: &str, process: &str) -> Vec<String> {
+    let out = Command::new("docker")
+        .args(["ps", "-a", "--format", "{{.Names}}"])
+        .args([
+            "--filter",
+            &format!("label=solum.agent={}", agent.agent_id()),
+        ])
+        .args(["--filter", &format!("label=solum.app={app}")])
+        .args(["--filter", &format!("label=solum.process={process}")])
+        .output()
+        .unwrap();
+    let mut names: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(String::from)
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn changing_the_instance_count_scales_without_building() {
+    let mut agent = TestAgent::new();
+    let name = unique_name("sc");
+    let port = free_port();
+    // The Planfile beside the source, not in it: a Planfile in the tree is part of the tree's
+    // hash, so editing it is a new build key.
+    let root = agent.state.path().join("project");
+    let app_dir = root.join("app");
+    write_app(&app_dir, &name, port, "scaled");
+    let planfile = root.join("Planfile");
+    let write_plan = |n: u16| {
+        std::fs::write(
+            &planfile,
+            format!(
+                "version: 1\nname: {name}\nartifacts:\n- name: web\n  artifact_type: heroku\n  content:\n    href: ./app\n  language_pack: auto\n  ports: {port}\n  instances: {n}\n"
+            ),
+        )
+        .unwrap();
+    };
+    write_plan(3);
+    let first = agent.deploy_json(&planfile);
+    assert_eq!(first["apps"][0]["cached"], false, "{first}");
+    let release = first["apps"][0]["release"].clone();
+    assert_eq!(process_containers(&agent, &name, "web").len(), 3);
+    let url = url_of(&first);
+    assert_eq!(
+        wait_http(&url, Duration::from_secs(5)).unwrap().body,
+        "scaled"
+    );
+    let images = images_labelled(&format!("solum.app={name}"));
+
+    for n in [1usize, 2] {
+        write_plan(n as u16);
+        let t = Instant::now();
+        let v = agent.deploy_json(&planfile);
+        let app = &v["apps"][0];
+        assert_eq!(
+            (&app["cached"], &app["unchanged"], &app["release"]),
+            (
+                &serde_json::json!(true),
+                &serde_json::json!(false),
+                &release
+            ),
+            "a scale to {n}: no build, same release: {v}"
+        );
+        assert_eq!(app["state"], "DEPLOYMENT_COMPLETE", "{v}");
+        assert_eq!(
+            process_containers(&agent, &name, "web").len(),
+            n,
+            "{:?}",
+            process_containers(&agent, &name, "web")
+        );
+        assert_eq!(
+            http_get(&url, Duration::from_secs(5)).unwrap().body,
+            "scaled"
+        );
+        eprintln!("scaled to {n} in {:?}", t.elapsed());
+    }
+    assert_eq!(images_labelled(&format!("solum.app={name}")), images);
+    let again = agent.deploy_json(&planfile);
+    assert_eq!(again["apps"][0]["unchanged"], true, "{again}");
+    let status = agent.ok(&["status", &name, "--json"]);
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    let instances: Vec<&serde_json::Value> = status["apps"][0]["processes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{status}"))
+        .iter()
+        .map(|p| &p["instance"])
+        .collect();
+    assert_eq!(
+        instances,
+        [&serde_json::json!(1), &serde_json::json!(2)],
+        "{status}"
+    );
+}

@@ -38,6 +38,8 @@ class H(http.server.BaseHTTPRequestHandler):
         if self.path == "/fail":
             failing["on"] = True
         body = msg.encode()
+        if self.path == "/host":
+            body = socket.gethostname().encode()
         if "STORE" in os.environ:
             body = (msg + " store=" + stored()).encode()
         self.send_response(500 if failing["on"] else 200)
@@ -101,6 +103,7 @@ impl World {
             ports: vec![self.port],
             env: BTreeMap::from([("MESSAGE".to_string(), message.to_string())]),
             release_command: None,
+            instances: BTreeMap::new(),
         }
     }
 
@@ -969,4 +972,262 @@ async fn a_public_port_taken_while_the_supervisor_was_down_is_reported_and_retri
         assert!(Instant::now() < deadline, "status never recovered");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// One request of a probing client: when it ended, and its answer.
+type Probe = (Instant, Result<(u16, String), String>);
+
+/// Hits `port` (path `path`) every 10 ms until `stop`: (time, result) of each request.
+fn probe_every_10ms(
+    port: u16,
+    path: &'static str,
+    stop: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<Vec<Probe>> {
+    tokio::spawn(async move {
+        let mut seen = Vec::new();
+        while !stop.load(Ordering::Relaxed) {
+            let r = get(port, path).await;
+            seen.push((Instant::now(), r));
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        seen
+    })
+}
+
+fn failures(seen: &[Probe]) -> Vec<&Result<(u16, String), String>> {
+    seen.iter()
+        .map(|(_, r)| r)
+        .filter(|r| !matches!(r, Ok((200, _))))
+        .collect()
+}
+
+/// The hostname (Docker's short container id) of a container.
+fn hostname_of(container: &str) -> String {
+    docker_cli(&["inspect", "-f", "{{.Config.Hostname}}", container])
+}
+
+fn web_instances(w: &World, release: &str) -> Vec<String> {
+    let prefix = format!("solum-{}-shop-{release}-web", w.agent);
+    w.containers()
+        .into_iter()
+        .filter(|n| n.starts_with(&prefix))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_instances_share_the_port_and_a_killed_one_never_fails_a_request() {
+    let w = World::new().await;
+    let mut spec = w.spec("v1", "one");
+    spec.instances.insert("web".into(), 3);
+    let st = w.runtime.release(&spec, &mut progress()).await.unwrap();
+    assert_eq!(st.state, AppState::DeploymentComplete, "{st:?}");
+    let webs = web_instances(&w, "v1");
+    let base = format!("solum-{}-shop-v1-web", w.agent);
+    assert_eq!(
+        webs,
+        [base.clone(), format!("{base}.2"), format!("{base}.3")],
+        "{:?}",
+        w.containers()
+    );
+    let instances: Vec<u16> = st.processes.iter().map(|p| p.instance).collect();
+    assert_eq!(instances, [1, 2, 3], "{st:?}");
+    let hosts: Vec<String> = webs.iter().map(|c| hostname_of(c)).collect();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let client = probe_every_10ms(w.port, "/host", stop.clone());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let victim = &webs[1];
+    docker_cli(&["kill", victim]);
+    let killed_at = Instant::now();
+    // Back: running again and answering on its own port (Docker's restart policy or the
+    // supervisor), then some time for the supervisor to take it back into rotation.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let state = docker_cli(&[
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.RestartCount}}",
+            victim,
+        ]);
+        if state.starts_with("running") && killed_at.elapsed() > Duration::from_millis(500) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{victim} never came back: {state}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let back_at = Instant::now();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    stop.store(true, Ordering::Relaxed);
+    let seen = client.await.unwrap();
+
+    let bad = failures(&seen);
+    assert!(
+        bad.is_empty(),
+        "{} of {} requests failed while an instance was killed: {bad:?}",
+        bad.len(),
+        seen.len()
+    );
+    assert!(seen.len() > 200, "the client ran ({} requests)", seen.len());
+    let served = |host: &str, after: Option<Instant>| {
+        seen.iter()
+            .filter(|(t, r)| after.is_none_or(|a| *t > a) && matches!(r, Ok((_, b)) if b == host))
+            .count()
+    };
+    for (c, h) in webs.iter().zip(&hosts) {
+        assert!(served(h, None) > 0, "{c} ({h}) served nothing");
+    }
+    assert!(
+        served(&hosts[1], Some(back_at)) > 0,
+        "the restarted {victim} is back in rotation"
+    );
+    let other: usize = seen
+        .iter()
+        .filter(|(_, r)| !matches!(r, Ok((_, b)) if hosts.contains(b)))
+        .count();
+    assert_eq!(other, 0, "every answer came from one of the instances");
+
+    // The supervisor's record has each instance, in rotation again.
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(w.root().join("health/shop.json")).unwrap()).unwrap();
+    let rows = record["instances"].as_array().unwrap();
+    assert_eq!(rows.len(), 3, "{record}");
+    assert!(
+        rows.iter()
+            .all(|r| r["in_rotation"] == true && r["state"] == "healthy"),
+        "{record}"
+    );
+
+    // A release switch with three instances on both sides refuses nothing.
+    let stop = Arc::new(AtomicBool::new(false));
+    let client = probe_every_10ms(w.port, "/", stop.clone());
+    let mut v2 = w.spec("v2", "two");
+    v2.instances.insert("web".into(), 3);
+    let st = w.runtime.release(&v2, &mut progress()).await.unwrap();
+    assert_eq!(
+        (st.state, st.release.as_deref(), st.processes.len()),
+        (AppState::DeploymentComplete, Some("v2"), 3),
+        "{st:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+    let seen = client.await.unwrap();
+    let bad: Vec<_> = seen
+        .iter()
+        .map(|(_, r)| r)
+        .filter(|r| !matches!(r, Ok((200, b)) if b == "one" || b == "two"))
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "{} of {} requests failed during the switch: {bad:?}",
+        bad.len(),
+        seen.len()
+    );
+    assert!(seen.len() > 20, "the client ran ({} requests)", seen.len());
+    assert!(matches!(seen.last(), Some((_, Ok((200, b)))) if b == "two"));
+    assert!(web_instances(&w, "v1").is_empty(), "{:?}", w.containers());
+    assert_eq!(web_instances(&w, "v2").len(), 3, "{:?}", w.containers());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn scaling_the_running_release_starts_and_stops_instances_only() {
+    let w = World::new().await;
+    let mut spec = w.spec("v1", "one");
+    spec.processes
+        .insert("worker".into(), Some("exec sleep 600".into()));
+    let scaled = |web: u16, worker: u16| {
+        let mut s = spec.clone();
+        s.instances = BTreeMap::from([("web".to_string(), web), ("worker".to_string(), worker)]);
+        s
+    };
+    w.runtime
+        .release(&scaled(3, 2), &mut progress())
+        .await
+        .unwrap();
+    let workers = |w: &World| {
+        w.containers()
+            .into_iter()
+            .filter(|n| n.contains("-shop-v1-worker"))
+            .count()
+    };
+    assert_eq!(web_instances(&w, "v1").len(), 3);
+    assert_eq!(workers(&w), 2, "{:?}", w.containers());
+    let first_web = format!("solum-{}-shop-v1-web", w.agent);
+    let id_before = docker_cli(&["inspect", "-f", "{{.Id}}", &first_web]);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let client = probe_every_10ms(w.port, "/", stop.clone());
+    for (web, worker) in [(1, 1), (2, 3)] {
+        let st = w
+            .runtime
+            .release(&scaled(web, worker), &mut progress())
+            .await
+            .unwrap();
+        assert_eq!(
+            (st.state, st.release.as_deref()),
+            (AppState::DeploymentComplete, Some("v1")),
+            "{st:?}"
+        );
+        assert_eq!(
+            web_instances(&w, "v1").len(),
+            usize::from(web),
+            "{:?}",
+            w.containers()
+        );
+        assert_eq!(workers(&w), usize::from(worker), "{:?}", w.containers());
+        let routes: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(w.root().join("routes.json")).unwrap()).unwrap();
+        assert_eq!(
+            routes["apps"]["shop"]["instances"]
+                .as_array()
+                .unwrap()
+                .len(),
+            usize::from(web),
+            "{routes}"
+        );
+        assert_eq!(st.processes.len(), usize::from(web + worker), "{st:?}");
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+    let seen = client.await.unwrap();
+    let bad = failures(&seen);
+    assert!(
+        bad.is_empty(),
+        "{} of {} requests failed while scaling: {bad:?}",
+        bad.len(),
+        seen.len()
+    );
+    assert_eq!(
+        docker_cli(&["inspect", "-f", "{{.Id}}", &first_web]),
+        id_before,
+        "the first instance served throughout: never recreated"
+    );
+    assert!(
+        !w.containers().iter().any(|n| n.contains("-v2-")),
+        "no new release"
+    );
+    // A web instance that is down when the same release is deployed again is made again;
+    // the others keep serving.
+    let second = format!("{first_web}.2");
+    docker_cli(&["stop", "-t", "0", &second]);
+    let st = w
+        .runtime
+        .release(&scaled(2, 3), &mut progress())
+        .await
+        .unwrap();
+    assert_eq!(st.state, AppState::DeploymentComplete, "{st:?}");
+    assert_eq!(
+        docker_cli(&["inspect", "-f", "{{.State.Status}}", &second]),
+        "running"
+    );
+    assert_eq!(
+        docker_cli(&["inspect", "-f", "{{.Id}}", &first_web]),
+        id_before
+    );
+    let mut bad = w.spec("v1", "one");
+    bad.instances.insert("web".into(), 0);
+    let err = w.runtime.release(&bad, &mut progress()).await.unwrap_err();
+    assert!(err.to_string().contains("give 1 to 64"), "{err}");
 }

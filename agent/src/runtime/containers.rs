@@ -23,6 +23,9 @@ pub const LABEL_PROCESS: &str = "solum.process";
 pub const LABEL_PORTS: &str = "solum.ports";
 /// The entrypoint of images made by our buildpack builder.
 pub const SOLUM_START: &str = "/usr/local/bin/solum-start";
+/// Which of the process type's containers this is (1-based; absent on containers made before
+/// instances existed: 1).
+pub const LABEL_INSTANCE: &str = "solum.instance";
 /// The process type that gets the ports and the HTTP health check.
 pub const WEB: &str = "web";
 
@@ -43,12 +46,30 @@ pub fn container_name(agent: &str, app: &str, release: &str, process: &str) -> S
     format!("solum-{agent}-{app}-{release}-{process}")
 }
 
+/// The name of instance `instance` (1-based) of a process type: the first keeps the plain
+/// name (so one instance is named as before instances existed), the others get `.<n>`.
+pub fn instance_name(
+    agent: &str,
+    app: &str,
+    release: &str,
+    process: &str,
+    instance: u16,
+) -> String {
+    let base = container_name(agent, app, release, process);
+    if instance <= 1 {
+        base
+    } else {
+        format!("{base}.{instance}")
+    }
+}
+
 /// The create request of one process of a release. `solum_start`: the image's entrypoint is
 /// `solum-start`, which takes a process type or a command as its argument.
 pub fn create_body(
     agent: &str,
     spec: &ReleaseSpec,
     process: &str,
+    instance: u16,
     solum_start: bool,
 ) -> ContainerCreateBody {
     let command = spec.processes.get(process).cloned().flatten();
@@ -67,6 +88,7 @@ pub fn create_body(
         (LABEL_APP.to_string(), spec.app.clone()),
         (LABEL_RELEASE.to_string(), spec.release.clone()),
         (LABEL_PROCESS.to_string(), process.to_string()),
+        (LABEL_INSTANCE.to_string(), instance.to_string()),
         (
             LABEL_PORTS.to_string(),
             spec.ports
@@ -132,6 +154,8 @@ pub struct Managed {
     pub app: String,
     pub release: String,
     pub process: String,
+    /// 1-based instance of the process type.
+    pub instance: u16,
     pub ports: Vec<u16>,
     /// Docker's state word (`running`, `exited`, ...).
     pub state: String,
@@ -180,13 +204,17 @@ pub async fn list(
             app: get(LABEL_APP),
             release: get(LABEL_RELEASE),
             process: get(LABEL_PROCESS),
+            instance: get(LABEL_INSTANCE).parse().unwrap_or(1),
             ports: parse_ports(&get(LABEL_PORTS)),
             state: c.state.map(|s| s.to_string()).unwrap_or_default(),
             image: c.image.unwrap_or_default(),
             created: c.created.unwrap_or(0),
         });
     }
-    out.sort_by(|a, b| (&a.app, &a.release, &a.process).cmp(&(&b.app, &b.release, &b.process)));
+    out.sort_by(|a, b| {
+        (&a.app, &a.release, &a.process, a.instance)
+            .cmp(&(&b.app, &b.release, &b.process, b.instance))
+    });
     Ok(out)
 }
 
@@ -244,6 +272,23 @@ pub fn published_port(info: &ContainerInspectResponse, container_port: u16) -> O
     bindings
         .iter()
         .find_map(|b| b.host_port.as_deref()?.parse().ok())
+}
+
+/// `container_port` at the container's own address on its (first) network, when it has one.
+pub fn network_addr(
+    info: &ContainerInspectResponse,
+    container_port: u16,
+) -> Option<std::net::SocketAddr> {
+    let settings = info.network_settings.as_ref()?;
+    let from_networks = settings.networks.as_ref().and_then(|n| {
+        n.values()
+            .find_map(|e| e.ip_address.clone().filter(|a| !a.is_empty()))
+    });
+    let ip: std::net::IpAddr = from_networks
+        .into_iter()
+        .chain(settings.ip_address.clone())
+        .find_map(|a| a.parse().ok())?;
+    Some(std::net::SocketAddr::new(ip, container_port))
 }
 
 /// Docker's state word of an inspected container and its exit code.
@@ -357,6 +402,43 @@ pub fn is_solum_start(entrypoint: &[String]) -> bool {
 mod tests {
     use super::*;
 
+    #[test]
+    fn network_addr_prefers_the_container_network_and_skips_empty_addresses() {
+        use bollard::models::{EndpointSettings, NetworkSettings};
+        let info = |networks: Vec<(&str, &str)>, legacy: &str| ContainerInspectResponse {
+            network_settings: Some(NetworkSettings {
+                networks: Some(
+                    networks
+                        .into_iter()
+                        .map(|(n, ip)| {
+                            (
+                                n.to_string(),
+                                EndpointSettings {
+                                    ip_address: Some(ip.to_string()),
+                                    ..Default::default()
+                                },
+                            )
+                        })
+                        .collect(),
+                ),
+                ip_address: Some(legacy.to_string()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            network_addr(&info(vec![("bridge", "172.17.0.5")], ""), 5000),
+            Some("172.17.0.5:5000".parse().unwrap())
+        );
+        assert_eq!(
+            network_addr(&info(vec![("host", "")], "172.17.0.9"), 80),
+            Some("172.17.0.9:80".parse().unwrap())
+        );
+        // Host networking: no address of its own (the published port is used instead).
+        assert_eq!(network_addr(&info(vec![("host", "")], ""), 80), None);
+        assert_eq!(network_addr(&ContainerInspectResponse::default(), 80), None);
+    }
+
     fn spec() -> ReleaseSpec {
         ReleaseSpec {
             app: "shop".into(),
@@ -375,6 +457,7 @@ mod tests {
                 ("DB".to_string(), "x".to_string()),
             ]),
             release_command: None,
+            instances: BTreeMap::from([("web".to_string(), 3)]),
         }
     }
 
@@ -391,11 +474,22 @@ mod tests {
             container_name("abc", "shop", "r1", "web"),
             "solum-abc-shop-r1-web"
         );
+        assert_eq!(
+            instance_name("abc", "shop", "r1", "web", 1),
+            "solum-abc-shop-r1-web",
+            "the first instance keeps the name of a single one"
+        );
+        assert_eq!(
+            instance_name("abc", "shop", "r1", "web", 3),
+            "solum-abc-shop-r1-web.3"
+        );
+        assert_eq!(spec().instances_of("web"), 3);
+        assert_eq!(spec().instances_of("worker"), 1);
     }
 
     #[test]
     fn web_gets_ports_command_env_and_labels() {
-        let b = create_body("agent1", &spec(), "web", false);
+        let b = create_body("agent1", &spec(), "web", 2, false);
         assert_eq!(
             b.cmd.unwrap(),
             ["/bin/sh", "-c", "python3 -m http.server $PORT"]
@@ -410,6 +504,7 @@ mod tests {
         assert_eq!(labels[LABEL_APP], "shop");
         assert_eq!(labels[LABEL_RELEASE], "0123456789ab");
         assert_eq!(labels[LABEL_PROCESS], "web");
+        assert_eq!(labels[LABEL_INSTANCE], "2");
         assert_eq!(parse_ports(&labels[LABEL_PORTS]), [8080, 9090]);
         let hc = b.host_config.unwrap();
         let pb = hc.port_bindings.unwrap();
@@ -426,7 +521,7 @@ mod tests {
 
     #[test]
     fn other_processes_get_no_ports_and_solum_start_commands() {
-        let b = create_body("a", &spec(), "worker", true);
+        let b = create_body("a", &spec(), "worker", 1, true);
         assert_eq!(b.cmd.unwrap(), ["worker"]);
         let hc = b.host_config.unwrap();
         assert!(hc.port_bindings.is_none());
@@ -436,9 +531,9 @@ mod tests {
             "a worker that exits 0 has finished"
         );
         assert!(b.exposed_ports.is_none());
-        let b = create_body("a", &spec(), "worker", false);
+        let b = create_body("a", &spec(), "worker", 1, false);
         assert_eq!(b.cmd, None, "image default");
-        let b = create_body("a", &spec(), "web", true);
+        let b = create_body("a", &spec(), "web", 1, true);
         assert_eq!(b.cmd.unwrap(), ["python3 -m http.server $PORT"]);
         assert!(is_solum_start(&[SOLUM_START.to_string()]));
         assert!(!is_solum_start(&["/bin/sh".to_string()]));

@@ -224,6 +224,37 @@ pub struct HealthRecord {
     /// Connections through the app's public listeners.
     #[serde(default)]
     pub connections: ConnCounts,
+    /// Each web instance (the fields above sum them up: the app is healthy while one is).
+    #[serde(default)]
+    pub instances: Vec<InstanceHealth>,
+}
+
+/// The health of one web instance.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceHealth {
+    pub container: String,
+    /// `starting`, `healthy`, `unhealthy`.
+    pub state: String,
+    /// In the proxy's rotation (new connections may go to it).
+    pub in_rotation: bool,
+    pub restarts: u64,
+    pub last_error: Option<String>,
+    #[serde(default)]
+    pub restart_reason: Option<String>,
+    /// Connections the proxy gave it.
+    pub connections: u64,
+}
+
+/// The app's word from its instances': healthy while one is, unhealthy when all are.
+pub fn app_state<'a>(states: impl IntoIterator<Item = &'a str>) -> &'static str {
+    let states: Vec<&str> = states.into_iter().collect();
+    if states.contains(&"healthy") {
+        "healthy"
+    } else if !states.is_empty() && states.iter().all(|s| *s == "unhealthy") {
+        "unhealthy"
+    } else {
+        "starting"
+    }
 }
 
 pub fn health_path(root: &Path, app: &str) -> PathBuf {
@@ -399,6 +430,14 @@ mod tests {
         t.note("container is restarting".into());
         assert_eq!(t.restarts, 3);
         assert_eq!(t.last_error.as_deref(), Some("container is restarting"));
+    }
+
+    #[test]
+    fn the_app_is_healthy_while_one_instance_is() {
+        assert_eq!(app_state(["unhealthy", "healthy", "starting"]), "healthy");
+        assert_eq!(app_state(["unhealthy", "unhealthy"]), "unhealthy");
+        assert_eq!(app_state(["unhealthy", "starting"]), "starting");
+        assert_eq!(app_state([]), "starting");
     }
 
     #[tokio::test]

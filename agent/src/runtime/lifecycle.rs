@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 use super::containers::{self, Managed, LABEL_AGENT, LABEL_APP, LABEL_ROLE, WEB};
 use super::health;
-use super::routes::{self, AppRoute, PortRoute, Routes};
+use super::routes::{self, AppRoute, InstanceRoute, PortRoute, Routes};
 use super::supervisor;
 use super::{AppStatus, ReleaseSpec, Runtime, RuntimeError};
 
@@ -38,11 +38,24 @@ pub const LABEL_RELEASE_PHASE_APP: &str = "solum.release-phase.app";
 /// A started container of a release being checked.
 struct Started {
     process: String,
+    /// 1-based instance of the process type.
+    instance: u16,
     id: String,
     /// Docker's restart count right after the start (a later increase means it crashed).
     restarts0: i64,
     /// Unix seconds just before the start (for the engine's event log).
     since: u64,
+}
+
+impl Started {
+    /// `web`, or `web.2` for the second instance.
+    fn label(&self) -> String {
+        if self.instance <= 1 {
+            self.process.clone()
+        } else {
+            format!("{}.{}", self.process, self.instance)
+        }
+    }
 }
 
 impl Runtime {
@@ -65,6 +78,8 @@ impl Runtime {
                 "release {} of {} is already running",
                 spec.release, spec.app
             ));
+            // Another number of instances: start or stop some, nothing else.
+            self.scale(spec, &existing, on_progress).await?;
             // An agent killed between the switch and the cleanup left the old release behind.
             self.retire(
                 existing.iter().filter(|c| c.release != spec.release),
@@ -92,19 +107,16 @@ impl Runtime {
         let since = health::unix_now().saturating_sub(1);
         let mut started = Vec::new();
         for process in spec.processes.keys() {
-            let name = containers::container_name(&self.agent, &spec.app, &spec.release, process);
-            on_progress(&format!("starting {process} ({name})"));
-            let body = containers::create_body(&self.agent, spec, process, solum_start);
-            match containers::create_and_start(&self.docker, &name, body).await {
-                Ok(id) => started.push(Started {
-                    process: process.clone(),
-                    id,
-                    restarts0: 0,
-                    since,
-                }),
-                Err(e) => {
-                    self.remove_all(started.iter().map(|s| s.id.as_str())).await;
-                    return Err(e);
+            for instance in 1..=spec.instances_of(process) {
+                match self
+                    .start_instance(spec, process, instance, solum_start, since, on_progress)
+                    .await
+                {
+                    Ok(s) => started.push(s),
+                    Err(e) => {
+                        self.remove_all(started.iter().map(|s| s.id.as_str())).await;
+                        return Err(e);
+                    }
                 }
             }
         }
@@ -120,16 +132,22 @@ impl Runtime {
         }
 
         on_progress("switching the public ports to the new release");
-        let web = started.iter().find(|s| s.process == WEB);
-        let route = match (web, web_ports.is_empty()) {
-            (Some(w), false) => Some(self.route_for(
-                &spec.release,
-                &containers::container_name(&self.agent, &spec.app, &spec.release, WEB),
-                &w.id,
-                &web_ports,
-            )),
-            _ => None,
-        };
+        let webs: Vec<InstanceRoute> = started
+            .iter()
+            .filter(|s| s.process == WEB)
+            .map(|s| InstanceRoute {
+                container: containers::instance_name(
+                    &self.agent,
+                    &spec.app,
+                    &spec.release,
+                    WEB,
+                    s.instance,
+                ),
+                container_id: s.id.clone(),
+            })
+            .collect();
+        let route = (!webs.is_empty() && !web_ports.is_empty())
+            .then(|| self.route_for(&spec.release, webs, &web_ports));
         if let Err(e) = self.set_route(&spec.app, route).await {
             let previous = current.apps.get(&spec.app).cloned();
             if let Err(e2) = self.set_route(&spec.app, previous).await {
@@ -148,6 +166,164 @@ impl Runtime {
             .await?;
         }
         self.status_of(&spec.app).await
+    }
+
+    /// Creates and starts one instance of a process type.
+    async fn start_instance(
+        &self,
+        spec: &ReleaseSpec,
+        process: &str,
+        instance: u16,
+        solum_start: bool,
+        since: u64,
+        on_progress: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<Started, RuntimeError> {
+        let name =
+            containers::instance_name(&self.agent, &spec.app, &spec.release, process, instance);
+        on_progress(&format!("starting {process} ({name})"));
+        let body = containers::create_body(&self.agent, spec, process, instance, solum_start);
+        let id = containers::create_and_start(&self.docker, &name, body).await?;
+        Ok(Started {
+            process: process.to_string(),
+            instance,
+            id,
+            restarts0: 0,
+            since,
+        })
+    }
+
+    /// Brings the running release `spec.release` to `spec.instances`: missing instances are
+    /// started and must be healthy before the route names them; surplus ones leave the route
+    /// first, drain, and are stopped; web instances that are down are made again. Nothing is
+    /// built or re-run (no release phase).
+    async fn scale(
+        &self,
+        spec: &ReleaseSpec,
+        existing: &[Managed],
+        on_progress: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<(), RuntimeError> {
+        // Web instances that are down (not being restarted by Docker) are made again.
+        let down = |c: &Managed| {
+            c.process == WEB && matches!(c.state.as_str(), "exited" | "dead" | "created")
+        };
+        for c in existing
+            .iter()
+            .filter(|c| c.release == spec.release && down(c))
+        {
+            on_progress(&format!(
+                "replacing {} ({}): it is {}",
+                c.process, c.name, c.state
+            ));
+            containers::remove(&self.docker, &c.id).await?;
+        }
+        let mine: Vec<&Managed> = existing
+            .iter()
+            .filter(|c| c.release == spec.release && !down(c))
+            .collect();
+        let missing: Vec<(&String, u16)> = spec
+            .processes
+            .keys()
+            .flat_map(|p| (1..=spec.instances_of(p)).map(move |i| (p, i)))
+            .filter(|(p, i)| !mine.iter().any(|c| &c.process == *p && c.instance == *i))
+            .collect();
+        let surplus: Vec<&Managed> = mine
+            .iter()
+            .filter(|c| c.instance > spec.instances_of(&c.process))
+            .copied()
+            .collect();
+        if missing.is_empty() && surplus.is_empty() {
+            return Ok(());
+        }
+        let web_ports = if spec.processes.contains_key(WEB) {
+            spec.ports.clone()
+        } else {
+            Vec::new()
+        };
+        let counts: Vec<String> = spec
+            .processes
+            .keys()
+            .map(|p| format!("{p}={}", spec.instances_of(p)))
+            .collect();
+        on_progress(&format!(
+            "scaling {} to {} (no rebuild)",
+            spec.app,
+            counts.join(" ")
+        ));
+        let mut started = Vec::new();
+        if !missing.is_empty() {
+            let solum_start = containers::uses_solum_start(&self.docker, &spec.image).await?;
+            let since = health::unix_now().saturating_sub(1);
+            for (process, instance) in missing {
+                match self
+                    .start_instance(spec, process, instance, solum_start, since, on_progress)
+                    .await
+                {
+                    Ok(s) => started.push(s),
+                    Err(e) => {
+                        self.remove_all(started.iter().map(|s| s.id.as_str())).await;
+                        return Err(e);
+                    }
+                }
+            }
+            if let Err(reason) = self.wait_healthy(&mut started, &web_ports).await {
+                self.remove_all(started.iter().map(|s| s.id.as_str())).await;
+                return Err(RuntimeError::Unhealthy {
+                    app: spec.app.clone(),
+                    secs: self.settings.health.start_timeout.as_secs(),
+                    reason,
+                });
+            }
+        }
+        if !web_ports.is_empty() {
+            let mut webs: Vec<(u16, InstanceRoute)> = mine
+                .iter()
+                .filter(|c| c.process == WEB && c.instance <= spec.instances_of(WEB))
+                .map(|c| (c.instance, c.id.clone()))
+                .chain(
+                    started
+                        .iter()
+                        .filter(|s| s.process == WEB)
+                        .map(|s| (s.instance, s.id.clone())),
+                )
+                .map(|(instance, id)| {
+                    let container = containers::instance_name(
+                        &self.agent,
+                        &spec.app,
+                        &spec.release,
+                        WEB,
+                        instance,
+                    );
+                    (
+                        instance,
+                        InstanceRoute {
+                            container,
+                            container_id: id,
+                        },
+                    )
+                })
+                .collect();
+            webs.sort_by_key(|(i, _)| *i);
+            let webs = webs.into_iter().map(|(_, r)| r).collect();
+            if let Err(e) = self
+                .set_route(
+                    &spec.app,
+                    Some(self.route_for(&spec.release, webs, &web_ports)),
+                )
+                .await
+            {
+                self.remove_all(started.iter().map(|s| s.id.as_str())).await;
+                return Err(e);
+            }
+        }
+        if surplus.iter().any(|c| c.process == WEB) {
+            tokio::time::sleep(DRAIN).await;
+        }
+        for c in surplus {
+            on_progress(&format!("stopping {} ({}): scaled down", c.process, c.name));
+            containers::stop(&self.docker, &c.id, STOP_SECS).await?;
+            containers::remove(&self.docker, &c.id).await?;
+        }
+        Ok(())
     }
 
     /// Runs the release phase once with the app's environment, in a one-off container of the
@@ -294,6 +470,7 @@ impl Runtime {
             }
             started.push(Started {
                 process: c.process.clone(),
+                instance: c.instance,
                 id: c.id.clone(),
                 restarts0: 0,
                 since,
@@ -309,11 +486,16 @@ impl Runtime {
                 reason,
             });
         }
-        let route = mine
+        let webs: Vec<InstanceRoute> = mine
             .iter()
-            .find(|c| c.process == WEB)
-            .filter(|_| !ports.is_empty())
-            .map(|w| self.route_for(&release, &w.name, &w.id, &ports));
+            .filter(|c| c.process == WEB)
+            .map(|c| InstanceRoute {
+                container: c.name.clone(),
+                container_id: c.id.clone(),
+            })
+            .collect();
+        let route =
+            (!webs.is_empty() && !ports.is_empty()).then(|| self.route_for(&release, webs, &ports));
         self.set_route(app, route).await?;
         self.status_of(app).await
     }
@@ -360,21 +542,33 @@ impl Runtime {
         if !routed {
             return false;
         }
+        // Every process type has its first instance; the instances both the spec and the
+        // engine have are up (a different count is a scale, not a new release). Web serves
+        // while one instance runs: `scale` replaces the ones that are down.
         for p in spec.processes.keys() {
-            let Some(c) = existing
+            let ours: Vec<&Managed> = existing
                 .iter()
-                .find(|c| c.release == spec.release && &c.process == p)
-            else {
+                .filter(|c| c.release == spec.release && &c.process == p)
+                .collect();
+            if !ours.iter().any(|c| c.instance == 1) {
                 return false;
-            };
-            let up = c.state == "running"
-                || (c.process != WEB
-                    && c.state == "exited"
-                    && containers::inspect(&self.docker, &c.id)
-                        .await
-                        .is_ok_and(|i| containers::state_of(&i).1 == 0));
-            if !up {
-                return false;
+            }
+            if p == WEB {
+                if !ours.iter().any(|c| c.state == "running") {
+                    return false;
+                }
+                continue;
+            }
+            for c in ours.iter().filter(|c| c.instance <= spec.instances_of(p)) {
+                let up = c.state == "running"
+                    || (c.process != WEB
+                        && c.state == "exited"
+                        && containers::inspect(&self.docker, &c.id)
+                            .await
+                            .is_ok_and(|i| containers::state_of(&i).1 == 0));
+                if !up {
+                    return false;
+                }
             }
         }
         true
@@ -409,11 +603,10 @@ impl Runtime {
         Ok(())
     }
 
-    fn route_for(&self, release: &str, container: &str, id: &str, ports: &[u16]) -> AppRoute {
+    fn route_for(&self, release: &str, instances: Vec<InstanceRoute>, ports: &[u16]) -> AppRoute {
         AppRoute {
             release: release.to_string(),
-            container: container.to_string(),
-            container_id: id.to_string(),
+            instances,
             bind: self.settings.public.0,
             ports: ports
                 .iter()
@@ -482,26 +675,33 @@ impl Runtime {
                 .unwrap_or(0);
         }
         let policy = &self.settings.health;
-        if let (Some(web), Some(&port)) = (started.iter().find(|s| s.process == WEB), ports.first())
-        {
+        let mut pending: Vec<&Started> = started.iter().filter(|s| s.process == WEB).collect();
+        if let (false, Some(&port)) = (pending.is_empty(), ports.first()) {
             let deadline = begin + policy.start_timeout;
             let mut last = String::from("not checked yet");
             loop {
-                let info = containers::inspect(&self.docker, &web.id)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                self.crashed(web, &info).await?;
-                if let Some(host_port) = containers::published_port(&info, port) {
-                    let addr = SocketAddr::from(([127, 0, 0, 1], host_port));
-                    let result = health::probe(addr, &policy.path, policy.timeout).await;
-                    match health::judge(&result) {
-                        Ok(()) => break,
-                        Err(e) => last = e,
+                let mut still = Vec::new();
+                for web in pending {
+                    let info = containers::inspect(&self.docker, &web.id)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    self.crashed(web, &info).await?;
+                    if let Some(host_port) = containers::published_port(&info, port) {
+                        let addr = SocketAddr::from(([127, 0, 0, 1], host_port));
+                        let result = health::probe(addr, &policy.path, policy.timeout).await;
+                        match health::judge(&result) {
+                            Ok(()) => continue,
+                            Err(e) => last = e,
+                        }
                     }
+                    still.push(web);
                 }
+                pending = still;
+                let Some(web) = pending.first() else { break };
                 if Instant::now() >= deadline {
                     return Err(format!(
-                        "web does not answer HTTP on port {port} ({}): {last}",
+                        "{} does not answer HTTP on port {port} ({}): {last}",
+                        web.label(),
                         policy.path
                     ));
                 }
@@ -557,7 +757,7 @@ impl Runtime {
         };
         Err(format!(
             "{} container exited with code {code}; last output:\n{logs}",
-            s.process
+            s.label()
         ))
     }
 
@@ -589,6 +789,15 @@ fn check_spec(spec: &ReleaseSpec) -> Result<(), RuntimeError> {
     for p in spec.processes.keys() {
         containers::check_name("process type", p)?;
     }
+    for (p, &n) in &spec.instances {
+        if !(1..=super::MAX_INSTANCES).contains(&n) {
+            return Err(RuntimeError::Other(format!(
+                "{}: {n} instances of {p}: give 1 to {}",
+                spec.app,
+                super::MAX_INSTANCES
+            )));
+        }
+    }
     let mut seen = BTreeMap::new();
     for &p in &spec.ports {
         if p == 0 || seen.insert(p, ()).is_some() {
@@ -614,6 +823,7 @@ mod tests {
             ports: vec![8080],
             env: BTreeMap::new(),
             release_command: None,
+            instances: BTreeMap::new(),
         }
     }
 
@@ -638,6 +848,15 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("listed twice"));
+        for n in [0, 65] {
+            let mut s = spec();
+            s.instances.insert("web".into(), n);
+            let err = check_spec(&s).unwrap_err().to_string();
+            assert!(err.contains("give 1 to 64"), "{err}");
+        }
+        let mut s = spec();
+        s.instances.insert("web".into(), 64);
+        assert!(check_spec(&s).is_ok());
         let mut s = spec();
         s.processes.insert("bad name".into(), None);
         assert!(check_spec(&s)
@@ -654,6 +873,7 @@ mod tests {
             app: "a".into(),
             release: release.into(),
             process: "web".into(),
+            instance: 1,
             ports: vec![],
             state: "exited".into(),
             image: "i".into(),

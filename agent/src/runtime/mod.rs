@@ -11,6 +11,7 @@
 //! routes file that the supervisor acknowledges, so no connection is refused during a switch
 //! and an agent crash never takes an app down.
 
+pub mod balance;
 pub mod containers;
 pub mod health;
 pub mod lifecycle;
@@ -46,6 +47,19 @@ pub struct ReleaseSpec {
     /// The Procfile's `release` command: run once in a one-off container of the image before
     /// the new processes start; a failure stops the release. Never a long-lived process.
     pub release_command: Option<String>,
+    /// Process type -> how many containers run it (absent: 1). The web instances share the
+    /// public ports through the supervisor's proxy.
+    pub instances: BTreeMap<String, u16>,
+}
+
+/// Most containers of one process type (the Planfile's limit too).
+pub const MAX_INSTANCES: u16 = 64;
+
+impl ReleaseSpec {
+    /// How many containers run `process` (1 unless `instances` says otherwise).
+    pub fn instances_of(&self, process: &str) -> u16 {
+        self.instances.get(process).copied().unwrap_or(1)
+    }
 }
 
 /// The health word of a non-web process that exited 0: it finished, it did not crash.
@@ -100,6 +114,9 @@ pub struct AppStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProcessStatus {
     pub process: String,
+    /// 1-based instance of the process type (one container each).
+    #[serde(default = "first_instance")]
+    pub instance: u16,
     pub container: String,
     /// Docker's container state (`running`, `restarting`, `exited` ...).
     pub docker_state: String,
@@ -107,6 +124,10 @@ pub struct ProcessStatus {
     /// non-web process that exited 0).
     pub health: String,
     pub restarts: u64,
+}
+
+fn first_instance() -> u16 {
+    1
 }
 
 /// Errors of the runtime.

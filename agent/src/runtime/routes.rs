@@ -27,19 +27,72 @@ pub struct Routes {
 
 /// Where one app's public ports go.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "AppRouteFile")]
 pub struct AppRoute {
     pub release: String,
-    /// Name of the web container of the release (names are stable across restarts, ids too,
-    /// but the name is what a human reads).
-    pub container: String,
-    pub container_id: String,
+    /// The web containers of the release, in instance order: the proxy spreads new
+    /// connections over the healthy ones.
+    pub instances: Vec<InstanceRoute>,
     /// Address the public ports are bound on.
     pub bind: IpAddr,
     pub ports: Vec<PortRoute>,
     /// Health policy of the app (the supervisor probes `health.path`).
     #[serde(default)]
     pub health: HealthConfig,
+}
+
+/// One web container behind an app's public ports (names are stable across restarts, ids
+/// too, but the name is what a human reads).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstanceRoute {
+    pub container: String,
+    pub container_id: String,
+}
+
+/// `AppRoute` as read: also the form written before instances existed (one `container` and
+/// its `container_id` instead of `instances`), so a new supervisor reads an old agent's file.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AppRouteFile {
+    release: String,
+    #[serde(default)]
+    instances: Option<Vec<InstanceRoute>>,
+    #[serde(default)]
+    container: Option<String>,
+    #[serde(default)]
+    container_id: Option<String>,
+    bind: IpAddr,
+    ports: Vec<PortRoute>,
+    #[serde(default)]
+    health: HealthConfig,
+}
+
+impl TryFrom<AppRouteFile> for AppRoute {
+    type Error = String;
+
+    fn try_from(f: AppRouteFile) -> Result<AppRoute, String> {
+        let instances = match (f.instances, f.container, f.container_id) {
+            (Some(i), None, None) if !i.is_empty() => i,
+            (None, Some(container), Some(container_id)) => vec![InstanceRoute {
+                container,
+                container_id,
+            }],
+            _ => {
+                return Err(format!(
+                    "route of release {}: give either a non-empty `instances` or `container` and `container_id`",
+                    f.release
+                ))
+            }
+        };
+        Ok(AppRoute {
+            release: f.release,
+            instances,
+            bind: f.bind,
+            ports: f.ports,
+            health: f.health,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,7 +115,8 @@ pub struct Ack {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Upstream {
     pub app: String,
-    pub container: String,
+    /// The app's web containers (names), in instance order.
+    pub containers: Vec<String>,
     pub container_port: u16,
 }
 
@@ -75,7 +129,11 @@ pub fn listeners(routes: &Routes) -> BTreeMap<SocketAddr, Upstream> {
                 SocketAddr::new(route.bind, p.public),
                 Upstream {
                     app: app.clone(),
-                    container: route.container.clone(),
+                    containers: route
+                        .instances
+                        .iter()
+                        .map(|i| i.container.clone())
+                        .collect(),
                     container_port: p.container_port,
                 },
             );
@@ -227,8 +285,10 @@ mod tests {
     fn route(container: &str, bind: &str, ports: &[(u16, u16)]) -> AppRoute {
         AppRoute {
             release: "r1".into(),
-            container: container.into(),
-            container_id: format!("id-{container}"),
+            instances: vec![InstanceRoute {
+                container: container.into(),
+                container_id: format!("id-{container}"),
+            }],
             bind: bind.parse().unwrap(),
             ports: ports
                 .iter()
@@ -238,6 +298,13 @@ mod tests {
                 })
                 .collect(),
             health: HealthConfig::default(),
+        }
+    }
+
+    impl Routes {
+        fn with_generation(mut self, generation: u64) -> Routes {
+            self.generation = generation;
+            self
         }
     }
 
@@ -258,6 +325,44 @@ mod tests {
         assert_eq!(serde_json::from_str::<Routes>(&text).unwrap(), r);
         let err = serde_json::from_str::<Routes>(r#"{"generation":1,"appz":{}}"#).unwrap_err();
         assert!(err.to_string().contains("appz"), "{err}");
+    }
+
+    #[test]
+    fn reads_the_single_container_form_and_writes_instances() {
+        let old = r#"{"generation":3,"apps":{"a":{"release":"r1","container":"c1","container_id":"id-c1","bind":"127.0.0.1","ports":[{"public":8080,"container_port":8080}]}}}"#;
+        let r: Routes = serde_json::from_str(old).unwrap();
+        assert_eq!(
+            r,
+            routes(&[("a", route("c1", "127.0.0.1", &[(8080, 8080)]))]).with_generation(3)
+        );
+        let text = serde_json::to_string(&r).unwrap();
+        assert!(
+            text.contains(r#""instances":[{"container":"c1","container_id":"id-c1"}]"#),
+            "{text}"
+        );
+        assert!(
+            !text.contains(r#""container":"c1","container_id":"id-c1","bind""#),
+            "{text}"
+        );
+        for bad in [
+            r#"{"release":"r","bind":"127.0.0.1","ports":[]}"#,
+            r#"{"release":"r","instances":[],"bind":"127.0.0.1","ports":[]}"#,
+            r#"{"release":"r","container":"c","container_id":"i","instances":[{"container":"c","container_id":"i"}],"bind":"127.0.0.1","ports":[]}"#,
+            r#"{"release":"r","container":"c","container_id":"i","bind":"127.0.0.1","ports":[],"x":1}"#,
+        ] {
+            assert!(serde_json::from_str::<AppRoute>(bad).is_err(), "{bad}");
+        }
+        let mut three = route("c1", "127.0.0.1", &[(8080, 8080)]);
+        for c in ["c2", "c3"] {
+            three.instances.push(InstanceRoute {
+                container: c.into(),
+                container_id: format!("id-{c}"),
+            });
+        }
+        let text = serde_json::to_string(&three).unwrap();
+        assert_eq!(serde_json::from_str::<AppRoute>(&text).unwrap(), three);
+        let l = listeners(&routes(&[("a", three)]));
+        assert_eq!(l.values().next().unwrap().containers, ["c1", "c2", "c3"]);
     }
 
     #[test]

@@ -19,6 +19,8 @@ use crate::state::read_json;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProcessView {
     pub process: String,
+    /// 1-based instance of the process type.
+    pub instance: u16,
     pub container: String,
     pub docker_state: String,
     pub restarts: u64,
@@ -97,6 +99,7 @@ impl Runtime {
             };
             views.push(ProcessView {
                 process: c.process.clone(),
+                instance: c.instance,
                 container: c.name.clone(),
                 docker_state: c.state.clone(),
                 restarts,
@@ -446,10 +449,17 @@ pub fn decide(
         .iter()
         .map(|v| ProcessStatus {
             process: v.process.clone(),
+            instance: v.instance,
             container: v.container.clone(),
             docker_state: v.docker_state.clone(),
             health: if v.process == WEB && web_has_ports {
-                match (routed, health_state) {
+                let own = health.and_then(|h| {
+                    h.instances
+                        .iter()
+                        .find(|i| i.container == v.container)
+                        .map(|i| i.state.as_str())
+                });
+                match (routed, own.or(health_state)) {
                     (true, Some(s)) => s.to_string(),
                     _ => "starting".to_string(),
                 }
@@ -486,6 +496,7 @@ mod tests {
     fn view(process: &str, state: &str, restarts: u64) -> ProcessView {
         ProcessView {
             process: process.into(),
+            instance: 1,
             container: format!("c-{process}"),
             docker_state: state.into(),
             restarts,
@@ -505,6 +516,7 @@ mod tests {
             last_check: 1,
             listener_error: None,
             connections: Default::default(),
+            instances: Vec::new(),
         }
     }
 

@@ -15,9 +15,9 @@ use bollard::Docker;
 use tokio::task::JoinHandle;
 
 use super::containers::{self, LABEL_AGENT, LABEL_APP, LABEL_ROLE};
-use super::health::{self, Decision, HealthRecord, Tracker};
-use super::proxy::{ConnCounts, Proxy};
-use super::routes::{self, Ack, AppRoute, Routes};
+use super::health::{self, Decision, HealthRecord, InstanceHealth, Tracker};
+use super::proxy::{Backend, ConnCounts, Proxy};
+use super::routes::{self, Ack, AppRoute, InstanceRoute, Routes};
 use super::RuntimeError;
 use crate::state::write_json;
 
@@ -288,6 +288,12 @@ impl Supervisor {
             }
         }
         *lock(&self.errors) = errors.clone();
+        let named = routes
+            .apps
+            .values()
+            .flat_map(|r| r.instances.iter().map(|i| i.container.clone()))
+            .collect();
+        self.proxy.retain_backends(&named);
         self.update_watchers(&routes);
         let ack = Ack {
             generation: routes.generation,
@@ -327,11 +333,17 @@ impl Supervisor {
             if let Some((_, task)) = self.watchers.remove(app) {
                 task.abort();
             }
+            let instances = route
+                .instances
+                .iter()
+                .map(|i| (i.clone(), self.proxy.backend(&i.container)))
+                .collect();
             let w = Watcher {
                 docker: self.docker.clone(),
                 root: self.root.clone(),
                 app: app.clone(),
                 route: route.clone(),
+                instances,
                 errors: self.errors.clone(),
                 counts: self.counts.clone(),
             };
@@ -345,19 +357,26 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// Health checks of one routed app's web container.
+/// Health checks of one routed app's web instances: each one checked, taken out of the
+/// proxy's rotation while it fails, put back when it passes, restarted with backoff.
 struct Watcher {
     docker: Docker,
     root: PathBuf,
     app: String,
     route: AppRoute,
+    instances: Vec<(InstanceRoute, Arc<Backend>)>,
     errors: ListenerErrors,
     counts: Counts,
 }
 
 impl Watcher {
     async fn run(self) {
-        let mut tracker = self.earlier().unwrap_or_default();
+        let earlier = self.earlier();
+        let mut trackers: Vec<Tracker> = self
+            .instances
+            .iter()
+            .map(|(i, _)| earlier.get(&i.container).cloned().unwrap_or_default())
+            .collect();
         let policy = &self.route.health;
         let interval = policy.interval.max(Duration::from_millis(100));
         let mut first = true;
@@ -366,54 +385,64 @@ impl Watcher {
                 tokio::time::sleep(interval).await;
             }
             first = false;
-            let (result, docker_state) = self.check().await;
-            let verdict = health::judge(&result);
-            // Docker is already restarting a crashed process with its own backoff.
-            if docker_state == "restarting" {
-                if let Err(reason) = verdict {
-                    tracker.note(reason);
+            // By id: a container the agent replaced under the same name is not this one.
+            let checks = self
+                .instances
+                .iter()
+                .map(|(i, _)| self.check(&i.container_id));
+            let results = futures_util::future::join_all(checks).await;
+            for (((instance, backend), tracker), (result, docker_state)) in
+                self.instances.iter().zip(&mut trackers).zip(results)
+            {
+                let verdict = health::judge(&result);
+                backend.set_in_rotation(verdict.is_ok());
+                // Docker is already restarting a crashed process with its own backoff.
+                if docker_state == "restarting" {
+                    if let Err(reason) = verdict {
+                        tracker.note(reason);
+                    }
+                    continue;
                 }
-                self.write(&tracker);
-                continue;
-            }
-            if let Decision::Restart { reason } = tracker.record(verdict, policy, Instant::now()) {
-                tracing::warn!(
-                    "{}: unhealthy ({reason}); restarting {} (restart #{}, next no sooner than {} ms)",
-                    self.app,
-                    self.route.container,
-                    tracker.restarts,
-                    tracker.current_backoff().as_millis()
-                );
-                let opts = RestartContainerOptions {
-                    t: Some(5),
-                    signal: None,
-                };
-                if let Err(e) = self
-                    .docker
-                    .restart_container(&self.route.container, Some(opts))
-                    .await
+                if let Decision::Restart { reason } =
+                    tracker.record(verdict, policy, Instant::now())
                 {
-                    tracing::error!("{}: cannot restart {}: {e}", self.app, self.route.container);
-                    tracker.last_error = Some(format!("restart failed: {e}"));
+                    self.restart(instance, tracker, &reason).await;
                 }
             }
-            self.write(&tracker);
+            self.write(&trackers);
         }
     }
 
-    /// Probes the web container's private port; also returns Docker's state word.
-    async fn check(&self) -> (Result<u16, String>, String) {
+    async fn restart(&self, instance: &InstanceRoute, tracker: &mut Tracker, reason: &str) {
+        let container = &instance.container;
+        tracing::warn!(
+            "{}: unhealthy ({reason}); restarting {container} (restart #{}, next no sooner than {} ms)",
+            self.app,
+            tracker.restarts,
+            tracker.current_backoff().as_millis()
+        );
+        let opts = RestartContainerOptions {
+            t: Some(5),
+            signal: None,
+        };
+        if let Err(e) = self
+            .docker
+            .restart_container(&instance.container_id, Some(opts))
+            .await
+        {
+            tracing::error!("{}: cannot restart {container}: {e}", self.app);
+            tracker.last_error = Some(format!("restart failed: {e}"));
+        }
+    }
+
+    /// Probes a web container's private port; also returns Docker's state word.
+    async fn check(&self, container: &str) -> (Result<u16, String>, String) {
         let Some(port) = self.route.ports.first() else {
             return (Ok(200), String::new());
         };
-        let info = match containers::inspect(&self.docker, &self.route.container).await {
+        let info = match containers::inspect(&self.docker, container).await {
             Ok(i) => i,
-            Err(e) => {
-                return (
-                    Err(format!("container {}: {e}", self.route.container)),
-                    String::new(),
-                )
-            }
+            Err(e) => return (Err(format!("container {container}: {e}")), String::new()),
         };
         let (state, code) = containers::state_of(&info);
         let Some(host_port) = containers::published_port(&info, port.container_port) else {
@@ -429,28 +458,75 @@ impl Watcher {
         )
     }
 
-    /// The restart history of the same release from the record (the supervisor restarted).
-    fn earlier(&self) -> Option<Tracker> {
+    /// The restart history of the same release's instances from the record (the supervisor
+    /// restarted), by container.
+    fn earlier(&self) -> HashMap<String, Tracker> {
         let path = health::health_path(&self.root, &self.app);
-        let old: HealthRecord = crate::state::read_json(&path).ok().flatten()?;
-        (old.release == self.route.release)
-            .then(|| Tracker::resume(old.restarts, old.restart_reason))
+        let Some(old) = crate::state::read_json::<HealthRecord>(&path)
+            .ok()
+            .flatten()
+        else {
+            return HashMap::new();
+        };
+        if old.release != self.route.release {
+            return HashMap::new();
+        }
+        if old.instances.is_empty() {
+            // A record from before instances: its history is the first instance's.
+            return self
+                .instances
+                .first()
+                .map(|(i, _)| {
+                    (
+                        i.container.clone(),
+                        Tracker::resume(old.restarts, old.restart_reason),
+                    )
+                })
+                .into_iter()
+                .collect();
+        }
+        old.instances
+            .into_iter()
+            .map(|i| (i.container, Tracker::resume(i.restarts, i.restart_reason)))
+            .collect()
     }
 
-    fn write(&self, tracker: &Tracker) {
+    fn write(&self, trackers: &[Tracker]) {
+        let instances: Vec<InstanceHealth> = self
+            .instances
+            .iter()
+            .zip(trackers)
+            .map(|((i, backend), t)| InstanceHealth {
+                container: i.container.clone(),
+                state: t.state_name().to_string(),
+                in_rotation: backend.in_rotation(),
+                restarts: t.restarts,
+                last_error: t.last_error.clone(),
+                restart_reason: t.restart_reason.clone(),
+                connections: backend.connections().1,
+            })
+            .collect();
+        let state = health::app_state(instances.iter().map(|i| i.state.as_str()));
+        // The app's error: of an instance that is not healthy, else the latest any had.
+        let last_error = instances
+            .iter()
+            .filter(|i| i.state != "healthy")
+            .chain(instances.iter())
+            .find_map(|i| i.last_error.clone());
         let record = HealthRecord {
             app: self.app.clone(),
             release: self.route.release.clone(),
-            state: tracker.state_name().to_string(),
-            restarts: tracker.restarts,
-            last_error: tracker.last_error.clone(),
-            restart_reason: tracker.restart_reason.clone(),
+            state: state.to_string(),
+            restarts: trackers.iter().map(|t| t.restarts).sum(),
+            last_error,
+            restart_reason: trackers.iter().find_map(|t| t.restart_reason.clone()),
             last_check: health::unix_now(),
             listener_error: lock(&self.errors).get(&self.app).cloned(),
             connections: lock(&self.counts)
                 .get(&self.app)
                 .copied()
                 .unwrap_or_default(),
+            instances,
         };
         if let Err(e) = write_json(&health::health_path(&self.root, &self.app), &record) {
             tracing::error!("{}: cannot write the health record: {e}", self.app);
