@@ -103,10 +103,27 @@ pub enum Command {
         app: String,
     },
     /// Remove an app: containers, images, build cache and state.
+    ///
+    /// The containers of its local services that no other app of the plan uses are removed
+    /// too; their volumes (the data) and credentials stay unless --purge is given.
     Destroy {
         /// The app.
         #[arg(value_name = "APP")]
         app: String,
+        /// Also delete the data of its services: their volumes and credentials.
+        #[arg(long)]
+        purge: bool,
+    },
+    /// The plans' services: list them, export or import a database.
+    ///
+    /// Without a subcommand: every service with its plan and apps, kind, local or bound,
+    /// container state, whether it answers, volume and host port (never credentials).
+    Services {
+        #[command(subcommand)]
+        command: Option<ServicesCommand>,
+        /// Print `{"services": [...]}` as JSON on stdout.
+        #[arg(long)]
+        json: bool,
     },
     /// The buildpack stack images and the services image.
     Stack {
@@ -129,6 +146,36 @@ pub enum Command {
     /// itself inside the `solum-supervisor-<id>` container.
     #[command(hide = true)]
     Supervise,
+}
+
+#[derive(Subcommand)]
+pub enum ServicesCommand {
+    /// Dump a database service (postgresql: pg_dump's SQL; mysql: mysqldump's) into FILE.
+    ///
+    /// FILE is written whole or not at all, mode 0600.
+    Export {
+        /// The app (or plan) using the service.
+        #[arg(value_name = "APP")]
+        app: String,
+        /// The service's id in the Planfile.
+        #[arg(value_name = "SERVICE")]
+        service: String,
+        /// Where the dump goes.
+        #[arg(value_name = "FILE", value_hint = ValueHint::FilePath)]
+        file: PathBuf,
+    },
+    /// Load a dump made by `export` (or pg_dump, mysqldump) into a database service.
+    Import {
+        /// The app (or plan) using the service.
+        #[arg(value_name = "APP")]
+        app: String,
+        /// The service's id in the Planfile.
+        #[arg(value_name = "SERVICE")]
+        service: String,
+        /// The dump to load.
+        #[arg(value_name = "FILE", value_hint = ValueHint::FilePath)]
+        file: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]

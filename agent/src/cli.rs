@@ -14,7 +14,7 @@ use solum_agent::runtime::AppStatus;
 use solum_agent::workflow::{Agent, DeployOptions};
 use solum_agent::{docker, hostsetup, runtime, stack};
 
-use crate::args::{Cli, Command, StackCommand};
+use crate::args::{Cli, Command, ServicesCommand, StackCommand};
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -202,9 +202,46 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             agent(cfg).await?.start(&app).await?;
             println!("{app} started");
         }
-        Command::Destroy { app } => {
-            agent(cfg).await?.destroy(&app).await?;
+        Command::Destroy { app, purge } => {
+            let removed = agent(cfg).await?.destroy_with(&app, purge).await?;
             println!("{app} destroyed");
+            for r in &removed {
+                println!("  removed {r}");
+            }
+        }
+        Command::Services { command, json } => {
+            let agent = agent(cfg).await?;
+            let image = stack::services_image(&agent.config.stack);
+            let services = agent.services(&image);
+            match command {
+                None => {
+                    let list =
+                        solum_agent::services::inventory::list(&agent.docker, &services.store)
+                            .await?;
+                    if json {
+                        println!(
+                            "{}",
+                            serde_json::to_string_pretty(&serde_json::json!({ "services": list }))?
+                        );
+                    } else {
+                        print_services(&list);
+                    }
+                }
+                Some(ServicesCommand::Export { app, service, file }) => {
+                    let bytes = services.export(&app, &service, &file).await?;
+                    println!(
+                        "exported {service} of {app} to {} ({bytes} bytes)",
+                        file.display()
+                    );
+                }
+                Some(ServicesCommand::Import { app, service, file }) => {
+                    let bytes = services.import(&app, &service, &file).await?;
+                    println!(
+                        "imported {} into {service} of {app} ({bytes} bytes)",
+                        file.display()
+                    );
+                }
+            }
         }
         Command::Stack {
             command:
@@ -278,6 +315,43 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn print_services(list: &[solum_agent::services::inventory::ServiceStatus]) {
+    if list.is_empty() {
+        println!("no services");
+        return;
+    }
+    println!(
+        "{:<16} {:<12} {:<10} {:<6} {:<9} {:<5} {:<6} VOLUME / APPS",
+        "PLAN", "SERVICE", "KIND", "WHERE", "STATE", "READY", "PORT"
+    );
+    for s in list {
+        let port = if s.host_port == 0 {
+            "-".to_string()
+        } else {
+            s.host_port.to_string()
+        };
+        let volume = match &s.url_parameter {
+            Some(p) => format!("(url in {p})"),
+            None => s.volume.clone(),
+        };
+        println!(
+            "{:<16} {:<12} {:<10} {:<6} {:<9} {:<5} {:<6} {volume} / {}",
+            s.plan,
+            s.id,
+            s.kind,
+            s.binding,
+            s.state,
+            if s.ready { "yes" } else { "no" },
+            port,
+            if s.apps.is_empty() {
+                "-".to_string()
+            } else {
+                s.apps.join(",")
+            }
+        );
+    }
 }
 
 fn print_status(statuses: &[AppStatus]) {

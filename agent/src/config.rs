@@ -57,6 +57,8 @@ pub struct Config {
     pub docker_wait: Option<u64>,
     /// Longest the Procfile's `release` phase may run, seconds (default 3600, as Heroku).
     pub release_timeout: Option<u64>,
+    /// Longest wait for a local service (database, queue) to answer, seconds (default 120).
+    pub service_ready_timeout: Option<u64>,
     /// `init`: the user who gets the ssh keys of the metadata (`""`: nobody).
     pub login_user: String,
 }
@@ -100,6 +102,7 @@ impl Default for Config {
             hooks_dir: None,
             hook_timeout: None,
             release_timeout: None,
+            service_ready_timeout: None,
             refresh_config_dir: None,
             heat_config_file: None,
             status_socket: None,

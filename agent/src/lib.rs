@@ -17,6 +17,7 @@ pub mod planfile;
 pub mod progress;
 pub mod report;
 pub mod runtime;
+pub mod services;
 pub mod source;
 pub mod stack;
 pub mod state;

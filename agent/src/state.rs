@@ -18,6 +18,8 @@
 //!   wait-condition.json           the one wait-condition signal, once sent
 //!   beat-seq.json                 the last health beat's number
 //!   metadata.json                 the merged metadata last acted on (for operators)
+//!   services/<plan>-<id>/service.json      a local service: kind, host port, apps using it
+//!   services/<plan>-<id>/credentials.json  its generated credentials (0600, never logged)
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -26,12 +28,23 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 /// Writes `bytes` to `path` atomically.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_atomic_mode(path, bytes, None)
+}
+
+/// Writes `bytes` to `path` atomically; with `mode`, the file has that mode before it gets its
+/// name (a secret is never readable by others, not even for a moment).
+pub fn write_atomic_mode(path: &Path, bytes: &[u8], mode: Option<u32>) -> std::io::Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
+    if let Some(mode) = mode {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(mode))?;
+    }
     tmp.write_all(bytes)?;
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
@@ -116,6 +129,19 @@ pub mod layout {
     }
     pub fn metadata(root: &Path) -> PathBuf {
         root.join("metadata.json")
+    }
+    pub fn services(root: &Path) -> PathBuf {
+        root.join("services")
+    }
+    /// `key` is `services::naming::key(plan, id)`.
+    pub fn service(root: &Path, key: &str) -> PathBuf {
+        services(root).join(key)
+    }
+    pub fn service_record(root: &Path, key: &str) -> PathBuf {
+        service(root, key).join("service.json")
+    }
+    pub fn service_credentials(root: &Path, key: &str) -> PathBuf {
+        service(root, key).join("credentials.json")
     }
 }
 
@@ -205,7 +231,8 @@ fn is_agent_id(s: &str) -> bool {
     s.len() == 12 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-fn getrandom(buf: &mut [u8]) -> std::io::Result<()> {
+/// Fills `buf` from the OS's random number generator.
+pub fn getrandom(buf: &mut [u8]) -> std::io::Result<()> {
     use std::io::Read;
     std::fs::File::open("/dev/urandom")?.read_exact(buf)
 }

@@ -16,6 +16,7 @@ use crate::build::{self, BuildError, BuildOutcome, BuildRequest, LogFn};
 use crate::config::Config;
 use crate::planfile::{self, Artifact, ArtifactKind, LanguagePack, Plan, PlanError, SourceSpec};
 use crate::runtime::{AppState, AppStatus, ReleaseSpec, Runtime, RuntimeError};
+use crate::services::{self, ServiceError, Services};
 use crate::source::{self, SourceError};
 use crate::stack::{self, StackError};
 use crate::state::{AppRecord, ReleaseRecord, StateDir};
@@ -66,6 +67,8 @@ pub enum DeployError {
     Build(#[from] BuildError),
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
+    #[error(transparent)]
+    Service(#[from] ServiceError),
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -164,7 +167,12 @@ impl Agent {
         let mut reports = Vec::new();
         for artifact in &plan.artifacts {
             let app = plan.app_name(artifact);
-            match self.deploy_artifact(plan, artifact, &app, base, opts).await {
+            let mut secrets = Vec::new();
+            let deployed = self
+                .deploy_artifact(plan, artifact, &app, base, opts, &mut secrets)
+                .await
+                .map_err(|e| without_secrets(e, &secrets));
+            match deployed {
                 Ok(r) => reports.push(r),
                 Err(e) => {
                     self.record_error(&app, &e.to_string());
@@ -182,15 +190,30 @@ impl Agent {
         app: &str,
         base: &Path,
         opts: &DeployOptions,
+        secrets: &mut Vec<String>,
     ) -> Result<DeployReport, DeployError> {
         let started = Instant::now();
-        let log = opts.log.clone();
+        let mut log = opts.log.clone();
         stack::build(&self.docker, &self.config.stack, false, log.clone()).await?;
+
+        // The services first: the build may need them, the app starts only once they answer.
+        let provided = self.provide_services(plan, artifact, app, &log).await?;
+        *secrets = secret_words(&provided.secrets);
+        if !secrets.is_empty() {
+            let (inner, words) = (log.clone(), secrets.clone());
+            log = std::sync::Arc::new(move |line: &str| {
+                inner(&solum_edge::redact::secrets(line, &words))
+            });
+        }
+        let (env, warnings) = services::envmap::merge_into(&plan.parameters, provided.env);
+        for w in &warnings {
+            log(&format!("warning: {app}: {w}"));
+        }
 
         let work = self.work_dir(app)?;
         let fetched = fetch_source(&artifact.source, artifact, work.path()).await?;
         let builder = self.choose_builder(artifact, base, work.path()).await?;
-        let key = self.build_key(artifact, plan, &fetched, &builder).await?;
+        let key = self.build_key(artifact, &env, &fetched, &builder).await?;
         let release = key[..12].to_string();
 
         // Warm path: same inputs and the release is already serving.
@@ -209,7 +232,6 @@ impl Agent {
             }
         }
 
-        let env = plan.parameters.clone();
         let req = BuildRequest {
             agent: self.runtime.agent_id().to_string(),
             app: app.to_string(),
@@ -299,7 +321,7 @@ impl Agent {
                 build_key: key,
                 ports: spec.ports.clone(),
                 processes: spec.processes.clone(),
-                env,
+                env: record_env(plan),
                 source_version: fetched.version.clone(),
                 deployed_at: SystemTime::now()
                     .duration_since(UNIX_EPOCH)
@@ -313,6 +335,47 @@ impl Agent {
             .write_app(&record)
             .map_err(io_err(format!("writing the record of {app}")))?;
         Ok(report(&status, &outcome.image, cached, false, started))
+    }
+
+    /// The services `artifact` requires, there and answering, and the app's variables.
+    async fn provide_services(
+        &self,
+        plan: &Plan,
+        artifact: &Artifact,
+        app: &str,
+        log: &crate::build::LogFn,
+    ) -> Result<services::Provided, DeployError> {
+        if plan.services_of(artifact).is_empty() {
+            return Ok(services::Provided::default());
+        }
+        let image = stack::services_image(&self.config.stack);
+        let local = plan
+            .services_of(artifact)
+            .iter()
+            .any(|s| s.binding == crate::planfile::Binding::Local);
+        if local {
+            stack::ensure_services_image(&self.docker, &self.config.stack, false, log.clone())
+                .await?;
+        }
+        Ok(self
+            .services(&image)
+            .provide(plan, artifact, app, log)
+            .await?)
+    }
+
+    /// The services side of this agent, with the service image `image`.
+    pub fn services<'a>(&'a self, image: &'a str) -> Services<'a> {
+        Services {
+            docker: &self.docker,
+            store: services::Store::new(self.state.root()),
+            agent: self.runtime.agent_id(),
+            image,
+            ready_timeout: self
+                .config
+                .service_ready_timeout
+                .map(|s| Duration::from_secs(s.max(1)))
+                .unwrap_or(services::ready::READY_TIMEOUT),
+        }
     }
 
     /// The status of `app` if `release` is what it serves and it is healthy.
@@ -406,7 +469,7 @@ impl Agent {
     async fn build_key(
         &self,
         artifact: &Artifact,
-        plan: &Plan,
+        env: &BTreeMap<String, String>,
         fetched: &source::Fetched,
         builder: &Builder,
     ) -> Result<String, DeployError> {
@@ -427,7 +490,7 @@ impl Agent {
             builder: builder.kind(),
             tree: &tree,
             pack: &pack_identity,
-            env: &plan.parameters,
+            env,
             run_cmd: artifact.run_cmd.as_deref().unwrap_or(""),
             stack: &stack_ids,
         }))
@@ -514,8 +577,18 @@ impl Agent {
     /// Removes `app`: its containers and route, every image built for it (all releases; found
     /// by label, so an app whose deploys all failed is destroyable too), its build cache and
     /// its state. An image still used by a container outside the app stays.
+    /// Its services' data (volumes, credentials) stays: see [`Agent::destroy_with`].
     pub async fn destroy(&self, app: &str) -> Result<(), DeployError> {
+        self.destroy_with(app, false).await.map(|_| ())
+    }
+
+    /// [`Agent::destroy`]; a local service no other app of the plan uses loses its container,
+    /// and with `purge` its volume and credentials too. Returns what of the services was
+    /// removed, one line each.
+    pub async fn destroy_with(&self, app: &str, purge: bool) -> Result<Vec<String>, DeployError> {
         crate::appname::check(app).map_err(DeployError::Invalid)?;
+        let image = stack::services_image(&self.config.stack);
+        let removed = self.services(&image).release_app(app, purge).await?;
         let record = self
             .state
             .read_app(app)
@@ -523,7 +596,8 @@ impl Agent {
         let mut images = build::cache::app_images(&self.docker, app).await?;
         match self.runtime.destroy(app).await {
             Ok(()) => {}
-            Err(RuntimeError::NoSuchApp(_)) if record.is_some() || !images.is_empty() => {}
+            Err(RuntimeError::NoSuchApp(_))
+                if record.is_some() || !images.is_empty() || !removed.is_empty() => {}
             Err(e) => return Err(e.into()),
         }
         if let Some(r) = record.as_ref().and_then(|r| r.release.as_ref()) {
@@ -541,7 +615,8 @@ impl Agent {
             .await;
         self.state
             .remove_app(app)
-            .map_err(io_err(format!("removing the state of {app}")))
+            .map_err(io_err(format!("removing the state of {app}")))?;
+        Ok(removed)
     }
 
     /// Removes `images`, children before parents (a language pack's app image is built on an
@@ -693,6 +768,50 @@ fn report(
         cached,
         unchanged,
         duration_ms: started.elapsed().as_millis() as u64,
+    }
+}
+
+/// The parameters as an app record keeps them: a bound service's URL (a secret) redacted.
+fn record_env(plan: &Plan) -> BTreeMap<String, String> {
+    let bound = services::bound_parameters(plan);
+    plan.parameters
+        .iter()
+        .map(|(k, v)| {
+            let v = if bound.contains_key(k) {
+                solum_edge::redact::url(v)
+            } else {
+                v.clone()
+            };
+            (k.clone(), v)
+        })
+        .collect()
+}
+
+/// What must never be shown of the services' URLs: each URL and its password.
+fn secret_words(urls: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for u in urls {
+        if let Some(p) = url::Url::parse(u)
+            .ok()
+            .and_then(|p| p.password().map(str::to_string))
+            .filter(|p| p.len() >= 4)
+        {
+            out.push(p);
+        }
+        out.push(u.clone());
+    }
+    // Longest first, so that a URL is replaced whole before its password.
+    out.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    out
+}
+
+/// `e`, or its text without `secrets` when it shows one.
+fn without_secrets(e: DeployError, secrets: &[String]) -> DeployError {
+    let text = e.to_string();
+    if secrets.iter().any(|s| text.contains(s.as_str())) {
+        DeployError::Invalid(solum_edge::redact::secrets(&text, secrets))
+    } else {
+        e
     }
 }
 
