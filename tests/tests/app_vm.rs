@@ -36,6 +36,26 @@ const RELAY: &str = env!("CARGO_BIN_EXE_solum-relay");
 
 /// Fails (never skips) without the tools; builds the variant's image and prepares its world
 /// in a fresh directory under /var/tmp.
+/// `n` requests to the buildpack app: the instances (container host names) that answered and the
+/// last visit count (`web v1: hello from Heat (visit 7 on 3f2a...)`).
+fn visits(url: &str, n: usize) -> (std::collections::BTreeSet<String>, u64) {
+    let mut hosts = std::collections::BTreeSet::new();
+    let mut last = 0;
+    for _ in 0..n {
+        let r = http_get(url, Duration::from_secs(10)).expect("the web app answers");
+        assert_eq!(r.status, 200, "{}", r.body);
+        let Some(rest) = r.body.split("(visit ").nth(1) else {
+            panic!("no visit count: the app has no REDIS_URL: {}", r.body)
+        };
+        let mut words = rest.trim_end().trim_end_matches(')').split(" on ");
+        let count: u64 = words.next().and_then(|c| c.parse().ok()).expect("a count");
+        assert!(count > last, "the count went from {last} to {count}");
+        last = count;
+        hosts.insert(words.next().unwrap_or("").to_string());
+    }
+    (hosts, last)
+}
+
 fn setup(variant: Variant) -> (tempfile::TempDir, World) {
     require_root();
     require_docker();
@@ -156,6 +176,16 @@ fn app_vm_from_heat_metadata_end_to_end() {
         "the root file system was not grown: {root_kb} KiB"
     );
 
+    // The web app's Redis ran in the VM from the preloaded services image, the app got its URL,
+    // and the proxy spreads requests over both instances.
+    let (hosts, visits_before_update) = visits(&world.web_url(), 12);
+    assert_eq!(hosts.len(), 2, "not both instances answered: {hosts:?}");
+    let listed = world.ssh("sudo solum-agent services");
+    assert!(
+        listed.contains("visits") && listed.contains("redis"),
+        "{listed}"
+    );
+
     // 3. UPDATE: a new derived config for the buildpack app (new source); probed every second.
     let fetches_before_update = world.file_fetches().len();
     world.update_web("web-v2.tgz");
@@ -228,6 +258,12 @@ fn app_vm_from_heat_metadata_end_to_end() {
         &mut vm3,
     );
     eprintln!("boot 3: web back at {web_back:.0} s, api at {api_back:.0} s");
+    // The visits counted before the power cut are still there: the service's volume survived.
+    let (_, visits_after_cut) = visits(&world.web_url(), 2);
+    assert!(
+        visits_after_cut > visits_before_update,
+        "the Redis data did not survive the power cut: {visits_after_cut} after, {visits_before_update} before"
+    );
     wait_until(
         "the agent's registration",
         Duration::from_secs(120),
