@@ -226,6 +226,9 @@ impl Agent {
                 if let Some(status) = self.serving(app, &release).await? {
                     // Another instance count goes on below: the cached image, then a scale.
                     if same_instances(&status, &artifact.instances) {
+                        // The containers serve only through the supervisor: bring it back
+                        // if it was removed (one inspect when it runs).
+                        self.runtime.ensure_supervisor().await?;
                         return Ok(report(&status, &current.image, true, true, started));
                     }
                 }

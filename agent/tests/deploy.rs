@@ -219,6 +219,20 @@ fn redeploys_unchanged_fast_and_switches_releases_without_refusing_connections()
         "an unchanged redeploy took {:?}",
         t.elapsed()
     );
+    // The supervisor removed by hand: an unchanged redeploy brings it back, the app answers.
+    let supervisor = format!("solum-supervisor-{}", agent.agent_id());
+    let rm = std::process::Command::new("docker")
+        .args(["rm", "-f", &supervisor])
+        .output()
+        .expect("docker rm");
+    assert!(
+        rm.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rm.stderr)
+    );
+    let back = agent.deploy_json(&planfile);
+    assert_eq!(back["apps"][0]["unchanged"], true, "{back}");
+    assert_eq!(wait_http(&url, Duration::from_secs(10)).unwrap().body, "v1");
 
     // A new release while a client hammers the public port: no refused or failed request.
     std::fs::write(dir.join("message.txt"), "v2").unwrap();
