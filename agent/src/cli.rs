@@ -136,6 +136,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let agent = agent(cfg).await?;
             let opts = DeployOptions {
                 source,
+                planfile: None,
                 log: stderr_log(),
             };
             let reports = agent.deploy_file(&planfile, &opts).await?;

@@ -34,9 +34,13 @@ pub struct Agent {
 }
 
 /// Per-deploy options.
+#[derive(Clone)]
 pub struct DeployOptions {
     /// `--source DIR|URL`: replaces the source of the plan's (single) artifact.
     pub source: Option<String>,
+    /// The Planfile's own path when deployed from a file: left out of the build key when it
+    /// lies inside a directory source.
+    pub planfile: Option<PathBuf>,
     pub log: LogFn,
 }
 
@@ -142,6 +146,10 @@ impl Agent {
         let cwd = std::env::current_dir().map_err(io_err("reading the current directory"))?;
         let source = opts.source.as_deref().map(|s| source::classify(s, &cwd));
         let plan = planfile::load_with_source(path, source)?;
+        let opts = &DeployOptions {
+            planfile: Some(cwd.join(path)),
+            ..opts.clone()
+        };
         for w in &plan.warnings {
             (opts.log)(&format!("warning: {w}"));
         }
@@ -211,7 +219,24 @@ impl Agent {
         }
 
         let work = self.work_dir(app)?;
-        let fetched = fetch_source(&artifact.source, artifact, work.path()).await?;
+        let mut fetched = fetch_source(&artifact.source, artifact, work.path()).await?;
+        // A Planfile inside its own directory source is not part of the build key.
+        if let (SourceSpec::Dir { path }, Some(file)) = (&artifact.source, &opts.planfile) {
+            let canon = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+            if let Ok(rel) = canon(file).strip_prefix(canon(path)) {
+                let dir = fetched.dir.clone();
+                let rel = rel.to_path_buf();
+                let sum =
+                    tokio::task::spawn_blocking(move || source::tree_hash_except(&dir, Some(&rel)))
+                        .await
+                        .map_err(|e| DeployError::Io {
+                            context: "hashing the source".into(),
+                            source: std::io::Error::other(e),
+                        })?
+                        .map_err(io_err(format!("hashing {}", fetched.dir.display())))?;
+                fetched.version = format!("sha256:{sum}");
+            }
+        }
         let builder = self.choose_builder(artifact, base, work.path()).await?;
         let key = self.build_key(artifact, &env, &fetched, &builder).await?;
         let release = key[..12].to_string();

@@ -762,17 +762,15 @@ fn changing_the_instance_count_scales_without_building() {
     let mut agent = TestAgent::new();
     let name = unique_name("sc");
     let port = free_port();
-    // The Planfile beside the source, not in it: a Planfile in the tree is part of the tree's
-    // hash, so editing it is a new build key.
-    let root = agent.state.path().join("project");
-    let app_dir = root.join("app");
-    write_app(&app_dir, &name, port, "scaled");
-    let planfile = root.join("Planfile");
+    // The Planfile inside its own source (`href: .`), as apps usually carry it: it is left
+    // out of the build key, so editing `instances` in it is not a new build.
+    let app_dir = agent.state.path().join("project");
+    let planfile = write_app(&app_dir, &name, port, "scaled");
     let write_plan = |n: u16| {
         std::fs::write(
             &planfile,
             format!(
-                "version: 1\nname: {name}\nartifacts:\n- name: web\n  artifact_type: heroku\n  content:\n    href: ./app\n  language_pack: auto\n  ports: {port}\n  instances: {n}\n"
+                "version: 1\nname: {name}\nartifacts:\n- name: web\n  artifact_type: heroku\n  content:\n    href: .\n  language_pack: auto\n  ports: {port}\n  instances: {n}\n"
             ),
         )
         .unwrap();

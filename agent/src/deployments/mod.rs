@@ -331,6 +331,7 @@ async fn solum(
             let buf = log_buf.clone();
             let opts = DeployOptions {
                 source: None,
+                planfile: None,
                 log: Arc::new(move |line: &str| {
                     tracing::info!("{line}");
                     if let Ok(mut b) = buf.lock() {

@@ -13,6 +13,13 @@ use walkdir::WalkDir;
 /// A sha256 (hex) over the tree: sorted relative paths, file modes, contents and link targets,
 /// `.git` excluded. Same tree, same hash, whatever the mtimes.
 pub fn tree_hash(dir: &Path) -> io::Result<String> {
+    tree_hash_except(dir, None)
+}
+
+/// `tree_hash` leaving out one file given by its path relative to `dir` (the Planfile that
+/// was deployed from inside its own source: what the build takes from it is keyed apart, so
+/// a change of e.g. `instances` alone is not a new build).
+pub fn tree_hash_except(dir: &Path, except: Option<&Path>) -> io::Result<String> {
     let mut h = Sha256::new();
     let walk = WalkDir::new(dir)
         .follow_links(false)
@@ -24,6 +31,9 @@ pub fn tree_hash(dir: &Path) -> io::Result<String> {
         let entry = entry.map_err(io::Error::other)?;
         let rel = entry.path().strip_prefix(dir).map_err(io::Error::other)?;
         let ft = entry.file_type();
+        if ft.is_file() && except == Some(rel) {
+            continue;
+        }
         // Each record: a type tag, the length-prefixed path, then type-specific data.
         if ft.is_dir() {
             record(&mut h, b'd', rel.as_os_str().as_bytes());

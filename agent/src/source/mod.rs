@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 pub use classify::is_sha256_hex;
 pub use extract::{extract as extract_tarball, Limits};
-pub use hash::tree_hash;
+pub use hash::{tree_hash, tree_hash_except};
 pub use spec::{Secret, SourceSpec};
 
 /// A fetched source tree.
