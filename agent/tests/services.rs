@@ -438,3 +438,104 @@ fn a_bound_service_without_its_url_parameter_is_a_clear_error() {
         .unwrap();
     assert!(out.stdout.is_empty());
 }
+
+/// A bound service: plan B's app gets, as `REDIS_URL`, the URL a plan parameter holds (here the
+/// local Redis of plan A, as a hosted one would be given), nothing runs for it, and the URL's
+/// password shows in none of B's output or records.
+#[test]
+fn a_bound_service_reaches_the_app_through_its_url_parameter() {
+    let mut agent = TestAgent::new();
+    let dir = tempfile::tempdir().unwrap();
+    let owner = unique_name("svc-owner");
+    agent.plans.push(owner.clone());
+    let a = agent.deploy(&planfile(dir.path(), "redis", &owner, free_port(), 1));
+    write(&a, "shared");
+    // The URL plan A's app was given: what an operator would pass for a hosted Redis.
+    let web = Command::new("docker")
+        .args([
+            "ps",
+            "-q",
+            "--filter",
+            &format!("label=solum.app={owner}"),
+            "--filter",
+            "label=solum.process=web",
+        ])
+        .output()
+        .unwrap();
+    let web = String::from_utf8_lossy(&web.stdout)
+        .lines()
+        .next()
+        .expect("plan A's web container")
+        .to_string();
+    let env = Command::new("docker")
+        .args([
+            "inspect",
+            "-f",
+            "{{range .Config.Env}}{{println .}}{{end}}",
+            &web,
+        ])
+        .output()
+        .unwrap();
+    let env = String::from_utf8_lossy(&env.stdout).into_owned();
+    let url = env
+        .lines()
+        .find_map(|l| l.strip_prefix("REDIS_URL="))
+        .expect("plan A's REDIS_URL")
+        .to_string();
+    let password = url
+        .split("://:")
+        .nth(1)
+        .and_then(|r| r.split('@').next())
+        .expect("a password in the URL")
+        .to_string();
+
+    let bound = unique_name("svc-bound");
+    agent.plans.push(bound.clone());
+    let example = repo_root().join("examples/services/redis");
+    let text = format!(
+        "version: 1\nname: {bound}\nservices:\n- name: cache\n  id: cache\n  characteristics: [{{characteristic_type: redis, url_parameter: SHARED_CACHE_URL}}]\nartifacts:\n- name: web\n  artifact_type: dockerfile\n  content: {{href: {}}}\n  ports: {}\n  requirements: [{{requirement_type: cache, fulfillment: \"id:cache\"}}]\nparameters:\n  SHARED_CACHE_URL: \"{url}\"\n",
+        example.display(),
+        free_port()
+    );
+    let path = dir.path().join("bound.yaml");
+    std::fs::write(&path, text).unwrap();
+    let seen_before = agent.seen.len();
+    let b = agent.deploy(&path);
+    let body = read_until(&format!("{b}/read"), &["shared"], Duration::from_secs(60));
+    assert!(body.lines().any(|l| l == "shared"), "{body}");
+    // Nothing ran for the bound service.
+    let id = agent.agent_id();
+    let out = Command::new("docker")
+        .args([
+            "ps",
+            "-aq",
+            "--filter",
+            &format!("label=solum.agent={id}"),
+            "--filter",
+            &format!("label=solum.app={bound}"),
+            "--filter",
+            "label=solum.role=service",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.stdout.is_empty(),
+        "a service container for a bound service"
+    );
+    // Its password is in no output of B's deploy, status or services list, nor in B's record.
+    agent.ok(&["status", &bound, "--json"]);
+    agent.ok(&["services", "--json"]);
+    let said = &agent.seen[seen_before..];
+    assert!(
+        !said.contains(&password),
+        "the bound URL's password was printed:\n{said}"
+    );
+    for f in walk(&agent.state.path().join("apps")) {
+        let text = std::fs::read_to_string(&f).unwrap_or_default();
+        assert!(
+            !text.contains(&password),
+            "{} holds the bound URL's password",
+            f.display()
+        );
+    }
+}
