@@ -406,37 +406,70 @@ fn rabbitmq_messages_survive() {
     lifecycle("rabbitmq");
 }
 
+/// A Planfile `plan` whose service `id` of `kind` is bound to the parameter `param` (given the
+/// value `value` when there is one), for the example app of `kind`.
+fn bound_planfile(
+    dir: &Path,
+    plan: &str,
+    kind: &str,
+    id: &str,
+    param: &str,
+    value: Option<&str>,
+) -> PathBuf {
+    let example = repo_root().join("examples/services").join(kind);
+    let mut text = format!(
+        "version: 1\nname: {plan}\nservices:\n- name: {id}\n  id: {id}\n  characteristics: [{{characteristic_type: {kind}, url_parameter: {param}}}]\nartifacts:\n- name: web\n  artifact_type: dockerfile\n  content: {{href: {}}}\n  ports: {}\n  requirements: [{{requirement_type: {id}, fulfillment: \"id:{id}\"}}]\n",
+        example.display(),
+        free_port()
+    );
+    if let Some(v) = value {
+        text.push_str(&format!("parameters:\n  {param}: \"{v}\"\n"));
+    }
+    let path = dir.join(format!("{plan}.yaml"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// The service containers the agent `agent_id` made for `plan`.
+fn service_containers(agent_id: &str, plan: &str) -> Vec<String> {
+    let out = Command::new("docker")
+        .args([
+            "ps",
+            "-aq",
+            "--filter",
+            &format!("label=solum.agent={agent_id}"),
+            "--filter",
+            &format!("label=solum.app={plan}"),
+            "--filter",
+            "label=solum.role=service",
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
 #[test]
 fn a_bound_service_without_its_url_parameter_is_a_clear_error() {
     let mut agent = TestAgent::new();
     let dir = tempfile::tempdir().unwrap();
     let plan = unique_name("svc-bound");
     agent.plans.push(plan.clone());
-    let example = repo_root().join("examples/services/postgresql");
-    let text = format!(
-        "version: 1\nname: {plan}\nservices:\n- name: database\n  id: database\n  characteristics: [{{characteristic_type: postgresql, url_parameter: SOLUM_TEST_ORDERS_DB_URL}}]\nartifacts:\n- name: web\n  artifact_type: dockerfile\n  content: {{href: {}}}\n  ports: {}\n  requirements: [{{requirement_type: database, fulfillment: \"id:database\"}}]\n",
-        example.display(),
-        free_port()
+    let path = bound_planfile(
+        dir.path(),
+        &plan,
+        "postgresql",
+        "database",
+        "SOLUM_TEST_ORDERS_DB_URL",
+        None,
     );
-    let path = dir.path().join("Planfile");
-    std::fs::write(&path, text).unwrap();
     let err = agent.fails(&["deploy", path.to_str().unwrap()]);
     assert!(err.contains("service database"), "{err}");
     assert!(err.contains("SOLUM_TEST_ORDERS_DB_URL"), "{err}");
     // Nothing ran for it.
-    let id = agent.agent_id();
-    let out = Command::new("docker")
-        .args([
-            "ps",
-            "-aq",
-            "--filter",
-            &format!("label=solum.agent={id}"),
-            "--filter",
-            "label=solum.role=service",
-        ])
-        .output()
-        .unwrap();
-    assert!(out.stdout.is_empty());
+    assert!(service_containers(&agent.agent_id(), &plan).is_empty());
 }
 
 /// A bound service: plan B's app gets, as `REDIS_URL`, the URL a plan parameter holds (here the
@@ -491,35 +524,21 @@ fn a_bound_service_reaches_the_app_through_its_url_parameter() {
 
     let bound = unique_name("svc-bound");
     agent.plans.push(bound.clone());
-    let example = repo_root().join("examples/services/redis");
-    let text = format!(
-        "version: 1\nname: {bound}\nservices:\n- name: cache\n  id: cache\n  characteristics: [{{characteristic_type: redis, url_parameter: SHARED_CACHE_URL}}]\nartifacts:\n- name: web\n  artifact_type: dockerfile\n  content: {{href: {}}}\n  ports: {}\n  requirements: [{{requirement_type: cache, fulfillment: \"id:cache\"}}]\nparameters:\n  SHARED_CACHE_URL: \"{url}\"\n",
-        example.display(),
-        free_port()
+    let path = bound_planfile(
+        dir.path(),
+        &bound,
+        "redis",
+        "cache",
+        "SHARED_CACHE_URL",
+        Some(&url),
     );
-    let path = dir.path().join("bound.yaml");
-    std::fs::write(&path, text).unwrap();
     let seen_before = agent.seen.len();
     let b = agent.deploy(&path);
     let body = read_until(&format!("{b}/read"), &["shared"], Duration::from_secs(60));
     assert!(body.lines().any(|l| l == "shared"), "{body}");
     // Nothing ran for the bound service.
-    let id = agent.agent_id();
-    let out = Command::new("docker")
-        .args([
-            "ps",
-            "-aq",
-            "--filter",
-            &format!("label=solum.agent={id}"),
-            "--filter",
-            &format!("label=solum.app={bound}"),
-            "--filter",
-            "label=solum.role=service",
-        ])
-        .output()
-        .unwrap();
     assert!(
-        out.stdout.is_empty(),
+        service_containers(&agent.agent_id(), &bound).is_empty(),
         "a service container for a bound service"
     );
     // Its password is in no output of B's deploy, status or services list, nor in B's record.

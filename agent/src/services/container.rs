@@ -169,7 +169,7 @@ pub async fn remove(docker: &Docker, name: &str) -> Result<(), ServiceError> {
             }),
         )
         .await;
-    match docker
+    let r = docker
         .remove_container(
             name,
             Some(RemoveContainerOptions {
@@ -177,31 +177,30 @@ pub async fn remove(docker: &Docker, name: &str) -> Result<(), ServiceError> {
                 ..Default::default()
             }),
         )
-        .await
-    {
-        Ok(())
-        | Err(bollard::errors::Error::DockerResponseServerError {
-            status_code: 404, ..
-        }) => Ok(()),
-        Err(e) => Err(ServiceError::Docker {
-            context: format!("removing {name}"),
-            source: e,
-        }),
-    }
+        .await;
+    gone_is_fine(r, || format!("removing {name}"))
 }
 
 /// Removes a service's volume (its data).
 pub async fn remove_volume(docker: &Docker, name: &str) -> Result<(), ServiceError> {
-    match docker
+    let r = docker
         .remove_volume(name, None::<bollard::query_parameters::RemoveVolumeOptions>)
-        .await
-    {
+        .await;
+    gone_is_fine(r, || format!("removing the volume {name}"))
+}
+
+/// A removal's result: done, or nothing there to remove (404), both fine.
+fn gone_is_fine(
+    r: Result<(), bollard::errors::Error>,
+    context: impl FnOnce() -> String,
+) -> Result<(), ServiceError> {
+    match r {
         Ok(())
         | Err(bollard::errors::Error::DockerResponseServerError {
             status_code: 404, ..
         }) => Ok(()),
         Err(e) => Err(ServiceError::Docker {
-            context: format!("removing the volume {name}"),
+            context: context(),
             source: e,
         }),
     }
