@@ -1,24 +1,29 @@
 #!/bin/sh
-# Customizes a freshly bootstrapped stack root tree (run on the host, as root) with the files
-# of the buildpack-stack element, the recipe's one source:
-#   customize.sh ROOT LAUNCHER USER_SETUP SLIM
-# USER_SETUP (install.d/50-stack-user: the user `app` 32767 and the builder's directories) and
-# SLIM (finalise.d/95-stack-slim: no apt lists or caches) run inside the tree as DIB runs them;
-# LAUNCHER becomes /usr/local/bin/solum-start. The bootstrap's downloaded packages go too.
+# Customizes a freshly bootstrapped root tree (run on the host, as root) with the files of its
+# element (buildpack-stack for the stack images, solum-services for the services image), the
+# recipe's one source:
+#   customize.sh ROOT SETUP SLIM [PROGRAM...]
+# SETUP (the element's install.d script: for the stacks the user `app` 32767 and the builder's
+# directories, for the services the volume's mount point) and SLIM (its finalise.d clean-up)
+# run inside the tree as DIB runs them; each PROGRAM, a file named as the command it becomes
+# (solum-start; solum-service, solum-service-url), is installed as /usr/local/bin/NAME. The
+# bootstrap's downloaded packages go too.
 set -eu
 root="$1"
-launcher="$2"
-user_setup="$3"
-slim="$4"
+setup="$2"
+slim="$3"
+shift 3
 
 run_in_root() {
-  install -m 0755 "$1" "$root/solum-stack-step"
-  chroot "$root" /bin/bash /solum-stack-step
-  rm -f "$root/solum-stack-step"
+  install -m 0755 "$1" "$root/solum-customize-step"
+  chroot "$root" /bin/bash /solum-customize-step
+  rm -f "$root/solum-customize-step"
 }
 
-run_in_root "$user_setup"
+run_in_root "$setup"
 install -d -m 0755 "$root/usr/local/bin"
-install -m 0755 "$launcher" "$root/usr/local/bin/solum-start"
+for program in "$@"; do
+  install -m 0755 "$program" "$root/usr/local/bin/$(basename "$program")"
+done
 run_in_root "$slim"
 rm -f "$root"/var/cache/apt/archives/*.deb

@@ -42,7 +42,8 @@ pub const APP_UID: u32 = 32767;
 /// The environment variable naming the recipe an image was made with.
 pub const STACK_ENV: &str = "SOLUM_STACK";
 
-const CUSTOMIZE: &str = include_str!("customize.sh");
+/// The one glue script of every image made here (stacks and services).
+pub(crate) const CUSTOMIZE: &str = include_str!("customize.sh");
 
 #[derive(Debug, thiserror::Error)]
 pub enum StackError {
@@ -160,11 +161,11 @@ async fn build_one(
         image: image_name(flavor, cfg),
         recipe: flavor.recipe(),
         script: ("customize.sh", CUSTOMIZE),
-        // customize.sh ROOT LAUNCHER USER_SETUP SLIM
+        // customize.sh ROOT SETUP SLIM PROGRAM... (a program's file name is its command's)
         files: vec![
-            ("solum-start", LAUNCHER),
             ("stack-user", USER_SETUP),
             ("stack-slim", SLIM),
+            ("solum-start", LAUNCHER),
         ],
         changes: import_changes(digest),
     };

@@ -82,8 +82,8 @@ pub fn element_packages(text: &'static str) -> Vec<&'static str> {
 }
 
 /// Files the customize step needs on the host: the glue script and the element's files it
-/// puts into the tree, given to it after ROOT in this order (`customize.sh ROOT LAUNCHER
-/// USER_SETUP SLIM` for the stacks).
+/// puts into the tree, given to it after ROOT in this order (`customize.sh ROOT SETUP SLIM
+/// PROGRAM...`).
 #[derive(Debug, Clone)]
 pub struct Customize {
     pub script: PathBuf,

@@ -7,7 +7,7 @@
 use bollard::Docker;
 use sha2::{Digest, Sha256};
 
-use super::{import, make_image, rootfs, Job, StackError};
+use super::{import, make_image, rootfs, Job, StackError, CUSTOMIZE};
 use crate::config::StackConfig;
 use crate::progress::LogFn;
 
@@ -32,8 +32,6 @@ pub const SERVICES_ENV: &str = "SOLUM_SERVICES";
 pub const VOLUME_PATH: &str = "/var/lib/solum-service";
 /// The service kinds `solum-service` runs, as named in a Planfile's `characteristic_type`.
 pub const KINDS: [&str; 4] = ["postgresql", "mysql", "rabbitmq", "redis"];
-
-const CUSTOMIZE: &str = include_str!("services-customize.sh");
 
 /// The standard port of `kind` (one of `KINDS`), where `solum-service KIND` listens.
 pub fn port(kind: &str) -> Option<u16> {
@@ -113,8 +111,8 @@ pub async fn ensure_services_image(
     let job = Job {
         image: &image,
         recipe: recipe(),
-        script: ("services-customize.sh", CUSTOMIZE),
-        // services-customize.sh ROOT SETUP SLIM SERVICE SERVICE_URL
+        script: ("customize.sh", CUSTOMIZE),
+        // customize.sh ROOT SETUP SLIM PROGRAM... (a program's file name is its command's)
         files: vec![
             ("services-setup", SETUP),
             ("services-slim", SLIM),
