@@ -337,6 +337,9 @@ fn coreos_app_vm_from_ignition_and_heat_metadata() {
         !world.wait_signals().is_empty()
     });
     eprintln!("coreos boot: Ignition files {ignition:.0} s, api {api:.0} s, web {web:.0} s, wait condition {waited:.0} s");
+    // The same plan as app-vm's: two instances counting visits in the VM's own Redis.
+    let (hosts, _) = visits(&world.web_url(), 12);
+    assert_eq!(hosts.len(), 2, "not both instances answered: {hosts:?}");
     let reg = world.registrations().pop().expect("the agent registered");
     assert_eq!(reg.json()["instance_uuid"], world.stack.server_id);
     for resource in DEPLOYMENTS {
