@@ -88,12 +88,25 @@ fn app_vm_from_heat_metadata_end_to_end() {
 
     // 1. First boot; the power is cut while the first app builds.
     let mut vm1 = world.boot(1);
-    let fetched = wait_until(
-        "the first source fetch",
-        Duration::from_secs(300),
-        &vm1,
-        || !world.file_fetches().is_empty(),
-    );
+    // (Polled here rather than with wait_until: on a timeout, the agent's and Docker's journal
+    // from inside the VM say why, which the console does not.)
+    while world.file_fetches().is_empty() {
+        if vm1.started.elapsed() > Duration::from_secs(300) {
+            let journal = solum_tests::vm::ssh(
+                world.ssh_port,
+                &world.key,
+                "debian",
+                "sudo journalctl --no-pager -o short-monotonic -u solum-agent -u docker | tail -80",
+            );
+            panic!(
+                "the first source fetch did not happen within 300 s; the VM's journal:\n{}{}",
+                String::from_utf8_lossy(&journal.stdout),
+                String::from_utf8_lossy(&journal.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let fetched = vm1.started.elapsed().as_secs_f64();
     eprintln!("boot 1: first source fetched at {fetched:.0} s; cutting the power");
     std::thread::sleep(Duration::from_secs(3));
     vm1.kill();
