@@ -17,6 +17,9 @@ pub const READY_TIMEOUT: Duration = Duration::from_secs(120);
 /// Pause between checks.
 const PAUSE: Duration = Duration::from_millis(300);
 
+/// The longest one readiness check may take.
+const CHECK_MAX: Duration = Duration::from_secs(20);
+
 /// Waits until the service in `container` answers; returns how long that took. `password`
 /// is taken out of any reason shown.
 pub async fn wait(
@@ -29,21 +32,30 @@ pub async fn wait(
 ) -> Result<Duration, ServiceError> {
     let started = Instant::now();
     loop {
-        let reason = match exec::run(
-            docker,
-            container,
-            &["solum-service", kind.as_str(), "ready"],
-            None,
-            None,
+        // One check never holds the wait past its end (a check that hangs is a failed one).
+        let left = timeout.saturating_sub(started.elapsed());
+        let attempt = tokio::time::timeout(
+            left.clamp(Duration::from_secs(1), CHECK_MAX),
+            exec::run(
+                docker,
+                container,
+                &["solum-service", kind.as_str(), "ready"],
+                None,
+                None,
+            ),
         )
-        .await
-        {
-            Ok(f) if f.code == 0 => return Ok(started.elapsed()),
-            Ok(f) => match f.last_line() {
+        .await;
+        let reason = match attempt {
+            Ok(Ok(f)) if f.code == 0 => return Ok(started.elapsed()),
+            Ok(Ok(f)) => match f.last_line() {
                 "" => format!("the check exited {}", f.code),
                 line => line.to_string(),
             },
-            Err(e) => e.to_string(),
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => format!(
+                "the check did not finish within {} s",
+                left.clamp(Duration::from_secs(1), CHECK_MAX).as_secs()
+            ),
         };
         if started.elapsed() >= timeout {
             let reason = match last_log_line(docker, container).await {
