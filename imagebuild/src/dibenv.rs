@@ -184,6 +184,7 @@ const SESSION: &[&str] = &[
     "PS1",
     "PS2",
     "PWD",
+    "SHELL",
     "SHLVL",
     "STY",
     "TERM",
@@ -213,17 +214,49 @@ const UNSAFE: &[&str] = &[
 ];
 const UNSAFE_PREFIXES: &[&str] = &["LD_", "BASH_FUNC_"];
 
+/// Whether a name is a portable shell identifier (`[A-Za-z_][A-Za-z0-9_]*`).
+/// Other names are dropped by some shells (dash, busybox sh): a build run
+/// from such a shell would otherwise key a different tree than one run
+/// directly, and a shell script can never read them anyway.
+fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 /// Whether a caller's variable passes to the scripts (and so keys the tree).
 pub fn passes(name: &str) -> bool {
     let listed = |list: &[&str], prefixes: &[&str]| {
         list.contains(&name) || prefixes.iter().any(|p| name.starts_with(p))
     };
-    !name.is_empty()
-        && !name.contains('=')
+    is_identifier(name)
         && !RUNTIME_ONLY.contains(&name)
         && !listed(SESSION, SESSION_PREFIXES)
         && !listed(UNSAFE, UNSAFE_PREFIXES)
-        && !name.contains("%%")
+}
+
+/// The caller's environment as text (`std::env::vars` panics on a name or
+/// value that is not UTF-8). Such a variable is left out; the returned
+/// warnings name the ones that would have passed to the scripts (lossily).
+pub fn caller_env(
+    vars: impl IntoIterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
+) -> (BTreeMap<String, String>, Vec<String>) {
+    let mut env = BTreeMap::new();
+    let mut warnings = Vec::new();
+    for (k, v) in vars {
+        match (k.into_string(), v.into_string()) {
+            (Ok(k), Ok(v)) => {
+                env.insert(k, v);
+            }
+            (Ok(k), Err(_)) if passes(&k) => {
+                warnings.push(format!("{k} is ignored: its value is not UTF-8"));
+            }
+            _ => {}
+        }
+    }
+    (env, warnings)
 }
 
 /// Whether a variable's value must not be printed.
@@ -352,17 +385,36 @@ mod tests {
         for n in [
             "TERM",
             "PWD",
+            "SHELL",
             "SSH_AUTH_SOCK",
             "XDG_RUNTIME_DIR",
             "LD_PRELOAD",
             "BASH_ENV",
             "BASH_FUNC_x%%",
+            "FOO-BAR",
+            "a.b",
+            "1X",
             "TMPDIR",
             "DIB_IMAGE_CACHE",
             "",
         ] {
             assert!(!passes(n), "{n}");
         }
+    }
+
+    #[test]
+    fn caller_env_leaves_out_what_is_not_utf8_and_says_so() {
+        use std::ffi::OsString;
+        use std::os::unix::ffi::OsStringExt;
+        let (env, warnings) = caller_env([
+            (OsString::from("DIB_OK"), OsString::from("yes")),
+            (OsString::from("DIB_BAD"), OsString::from_vec(vec![0xff])),
+            (OsString::from("TERM"), OsString::from_vec(vec![0xfe])),
+            (OsString::from_vec(vec![b'X', 0xff]), OsString::from("v")),
+        ]);
+        assert_eq!(env.len(), 1);
+        assert_eq!(env["DIB_OK"], "yes");
+        assert_eq!(warnings, vec!["DIB_BAD is ignored: its value is not UTF-8"]);
     }
 
     #[test]

@@ -5,8 +5,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use solum_image::build::{self, BuildOptions};
 use solum_image::collect::PlanOptions;
-use solum_image::{boot, disk, element, ignored, namespace, planner, progress, upload};
-use std::collections::BTreeMap;
+use solum_image::{boot, dibenv, disk, element, ignored, namespace, planner, progress, upload};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -65,7 +64,10 @@ fn run_build(args: BuildArgs) -> Result<ExitCode> {
             out_dir.display()
         );
     }
-    let mut env: BTreeMap<String, String> = std::env::vars().collect();
+    let (mut env, warnings) = dibenv::caller_env(std::env::vars_os());
+    for w in warnings {
+        eprintln!("solum-image: warning: {w}");
+    }
     // disk-image-create's flags that set its variables.
     if let Some(dir) = &args.image_cache {
         env.insert("DIB_IMAGE_CACHE".into(), dir.display().to_string());
@@ -383,7 +385,10 @@ fn run_upload(
         },
         progress: true,
     };
-    let env: BTreeMap<String, String> = std::env::vars().collect();
+    let (env, warnings) = dibenv::caller_env(std::env::vars_os());
+    for w in warnings {
+        eprintln!("solum-image: warning: {w}");
+    }
     let id = match upload::upload(&opts, &env)? {
         upload::Outcome::AlreadyThere { id } => {
             if print_id {

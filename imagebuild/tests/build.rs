@@ -463,6 +463,35 @@ fn dry_run_prints_plan_and_errors_name_the_chain() {
     assert!(so.contains("plan hash: "), "{so}");
     assert!(!so.contains("10-skipped.sh"), "{so}");
 
+    // A variable that is not UTF-8: left out with a warning, no panic, and
+    // the same plan as without it.
+    let mut odd = s.command(&[
+        "-n",
+        "-t",
+        "tar",
+        "--dry-run",
+        "debian-minimal",
+        "test-tree",
+    ]);
+    odd.env(
+        "DIB_NOT_UTF8",
+        <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(b"caf\xe9"),
+    );
+    let o = run(&mut odd);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr)
+            .contains("solum-image: warning: DIB_NOT_UTF8 is ignored: its value is not UTF-8"),
+        "{}",
+        text(&o.stderr)
+    );
+    let hash_of = |t: &str| {
+        t.lines()
+            .find(|l| l.contains("plan hash: "))
+            .map(str::to_string)
+    };
+    assert_eq!(hash_of(&text(&o.stdout)), hash_of(&so));
+
     let out = run(&mut s.command(&["-n", "--dry-run", "debian-minimal", "test-broken-deps"]));
     assert!(!out.status.success());
     assert_eq!(
@@ -1168,12 +1197,27 @@ fn progress_on_a_terminal_and_plain_lines_otherwise() {
     require_builder();
     let s = Scratch::new("progress");
     let args = ["-n", "-t", "qcow2,tar", "tiny-disk"];
-    let hash = s.plan_hash(&args);
-    let tree = cache_dir().join(format!("solum-image/trees/{hash}"));
-    let _tree = TreeCleanup(vec![hash]);
-    // Under a pseudo-terminal (util-linux `script`): a spinner naming the
-    // script, bars for the tar and the qcow2, and the log lines as before.
-    let build = s.command(&args);
+    // tiny-disk needs no base tree: a cache of its own, in the scratch dir.
+    let cache = s.dir.path().join("cache");
+    let command = |args: &[&str]| {
+        let mut c = s.command(args);
+        c.env("DIB_IMAGE_CACHE", &cache)
+            // A name dash drops on its way to the build; so must we, or a
+            // build started from `sh -c` would key another tree.
+            .env("SOLUM-TEST-NOT-AN-IDENTIFIER", "1");
+        c
+    };
+    let mut dry = command(&args);
+    dry.args(["--dry-run", "--json"]);
+    let hash = json_doc(&run(&mut dry))["hash"]
+        .as_str()
+        .expect("hash")
+        .to_string();
+    let trees = cache.join("solum-image/trees");
+    // Under a pseudo-terminal (util-linux `script`, the command run by
+    // /bin/sh): a spinner naming the script, bars for the tar and the
+    // qcow2, and the log lines as before.
+    let build = command(&args);
     let line = std::iter::once(build.get_program())
         .chain(build.get_args())
         .map(|a| format!("'{}'", a.to_string_lossy().replace('\'', "'\\''")))
@@ -1181,7 +1225,9 @@ fn progress_on_a_terminal_and_plain_lines_otherwise() {
         .join(" ");
     let typescript = s.dir.path().join("typescript");
     let mut tty = Command::new("script");
-    tty.args(["-q", "-e", "-c", &line]).arg(&typescript);
+    tty.args(["-q", "-e", "-c", &line])
+        .arg(&typescript)
+        .env("SHELL", "/bin/sh");
     for (k, v) in build.get_envs() {
         if let Some(v) = v {
             tty.env(k, v);
@@ -1203,9 +1249,18 @@ fn progress_on_a_terminal_and_plain_lines_otherwise() {
     );
     assert!(shown.contains("profile (seconds)"), "{shown}");
 
+    // The same tree as the plan said, whatever the shell left out.
+    let built: Vec<String> = std::fs::read_dir(&trees)
+        .expect("trees")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.ends_with(".used"))
+        .collect();
+    assert_eq!(built, vec![hash], "the terminal's build keyed another tree");
+
     // Not a terminal: the plain lines only, no escape codes, no spinner.
-    std::fs::remove_dir_all(&tree).expect("remove the tree");
-    let o = run(&mut s.command(&args));
+    std::fs::remove_dir_all(&trees).expect("remove the trees");
+    let o = run(&mut command(&args));
     let err = text(&o.stderr);
     assert!(o.status.success(), "{err}");
     assert!(
