@@ -34,7 +34,14 @@ def stored():
     s.shutdown(socket.SHUT_WR)
     return s.makefile("rb").read().decode()
 class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        if self.path == "/vanish":
+            os._exit(3)
+        self.do_GET()
     def do_GET(self):
+        if self.path == "/vanish":
+            # The instance dies with the request unanswered.
+            os._exit(3)
         if self.path == "/fail":
             failing["on"] = True
         body = msg.encode()
@@ -214,13 +221,19 @@ async fn build_image(docker: &Docker, tag: &str) {
 
 /// HTTP/1.0 GET on 127.0.0.1:port: (status, body) or the I/O error.
 async fn get(port: u16, path: &str) -> Result<(u16, String), String> {
+    request(port, "GET", path).await
+}
+
+async fn request(port: u16, method: &str, path: &str) -> Result<(u16, String), String> {
     let work = async {
         let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
             .map_err(|e| format!("connect: {e}"))?;
-        s.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes())
-            .await
-            .map_err(|e| e.to_string())?;
+        s.write_all(
+            format!("{method} {path} HTTP/1.0\r\nHost: x\r\nContent-Length: 0\r\n\r\n").as_bytes(),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
         let mut buf = Vec::new();
         s.read_to_end(&mut buf)
             .await
@@ -1230,4 +1243,103 @@ async fn scaling_the_running_release_starts_and_stops_instances_only() {
     bad.instances.insert("web".into(), 0);
     let err = w.runtime.release(&bad, &mut progress()).await.unwrap_err();
     assert!(err.to_string().contains("give 1 to 64"), "{err}");
+}
+
+/// How many of this world's containers died since `since` (Unix seconds), from Docker's events.
+fn deaths_since(w: &World, since: u64) -> usize {
+    let until = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 1;
+    docker_cli(&[
+        "events",
+        "--since",
+        &since.to_string(),
+        "--until",
+        &until.to_string(),
+        "--filter",
+        &format!("label=solum.agent={}", w.agent),
+        "--filter",
+        "event=die",
+        "--format",
+        "{{.Actor.Attributes.name}}",
+    ])
+    .lines()
+    .filter(|l| !l.trim().is_empty())
+    .count()
+}
+
+/// Waits until the app's instances are all running, healthy and in rotation again.
+async fn wait_all_in_rotation(w: &World, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let record: serde_json::Value = std::fs::read(w.root().join("health/shop.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        let rows = record["instances"].as_array().cloned().unwrap_or_default();
+        if rows.len() == n
+            && rows
+                .iter()
+                .all(|r| r["in_rotation"] == true && r["state"] == "healthy")
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "instances never all back: {record}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_post_an_instance_died_on_is_not_sent_again_a_get_is() {
+    let w = World::new().await;
+    let mut spec = w.spec("v1", "one");
+    spec.instances.insert("web".into(), 2);
+    let st = w.runtime.release(&spec, &mut progress()).await.unwrap();
+    assert_eq!(st.state, AppState::DeploymentComplete, "{st:?}");
+    wait_all_in_rotation(&w, 2).await;
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    };
+    // Docker's event times are whole seconds: start each part on a fresh one.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let since = now();
+    // A POST the instance died on: it may have been processed, so it is not sent to the
+    // other instance; the client sees the connection close without an answer.
+    let r = request(w.port, "POST", "/vanish").await;
+    assert!(
+        matches!(&r, Err(e) if e.contains("bad response \"\"")),
+        "{r:?}"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        deaths_since(&w, since),
+        1,
+        "the POST reached one instance only"
+    );
+    // Both serve again afterwards.
+    wait_all_in_rotation(&w, 2).await;
+    assert_eq!(get(w.port, "/").await, Ok((200, "one".into())));
+
+    // A GET is sent again to the other instance (which dies on it too: the documented
+    // cost of a handler that never answers).
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let since = now();
+    let r = get(w.port, "/vanish").await;
+    assert!(r.is_err(), "{r:?}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        deaths_since(&w, since),
+        2,
+        "the GET was tried on both instances"
+    );
+    wait_all_in_rotation(&w, 2).await;
+    assert_eq!(get(w.port, "/").await, Ok((200, "one".into())));
 }

@@ -318,6 +318,15 @@ async fn serve(mut client: TcpStream, shared: Arc<Shared>) {
             First::ClientGone => return,
             // Each instance once (one retry when there is only one: it may be back by then).
             // Not an idle connection the app closed after a while (nothing to replay then).
+            First::Silent if !replay_is_safe(&sent) => {
+                tracing::warn!(
+                    "{} closed a connection without answering a request that is not idempotent: \
+                     not sent again (it may have been processed); the client sees the close",
+                    backend.backend.container
+                );
+                backend.backend.set_in_rotation(false);
+                return;
+            }
             First::Silent
                 if sent.len() <= REPLAY_MAX
                     && silent < attempt.tried.len().max(2) - 1
@@ -341,6 +350,42 @@ async fn serve(mut client: TcpStream, shared: Arc<Shared>) {
     } else {
         let _ =
             tokio::io::copy_bidirectional_with_sizes(&mut client, &mut upstream, BUF, BUF).await;
+    }
+}
+
+/// Whether the bytes a client sent may be sent again to another instance: not when they
+/// start an HTTP request whose method is not idempotent (RFC 9110 9.2.2: POST, PATCH, LOCK,
+/// CONNECT, any method it does not name), which the instance may have processed before it
+/// died; nginx's `proxy_next_upstream` draws the same line. Anything else (no bytes, a
+/// request line not complete yet, GET/HEAD/PUT/DELETE/OPTIONS/TRACE and WebDAV's idempotent
+/// methods, bytes that are not HTTP such as a TLS handshake) may be.
+fn replay_is_safe(sent: &[u8]) -> bool {
+    const IDEMPOTENT: &[&[u8]] = &[
+        b"GET",
+        b"HEAD",
+        b"OPTIONS",
+        b"TRACE",
+        b"PUT",
+        b"DELETE",
+        b"PROPFIND",
+        b"PROPPATCH",
+        b"MKCOL",
+        b"COPY",
+        b"MOVE",
+        b"UNLOCK",
+        b"SEARCH",
+    ];
+    let token_len = sent
+        .iter()
+        .take_while(|b| b.is_ascii_uppercase() || **b == b'-' || **b == b'_')
+        .count();
+    match sent.get(token_len) {
+        // A method and its space: an HTTP request line.
+        Some(b' ') if token_len > 0 => IDEMPOTENT.contains(&&sent[..token_len]),
+        // Not HTTP (or not a method we know the shape of): the bytes decide nothing.
+        Some(_) => true,
+        // The method itself not complete yet: the instance cannot have acted on it.
+        None => true,
     }
 }
 
@@ -523,4 +568,38 @@ async fn resolve(docker: &Docker, container: &str, container_port: u16) -> Optio
         containers::published_port(&info, container_port)
             .map(|p| SocketAddr::from(([127, 0, 0, 1], p)))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::replay_is_safe;
+
+    #[test]
+    fn only_idempotent_requests_are_sent_again() {
+        for safe in [
+            &b""[..],
+            b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"HEAD /x HTTP/1.0\r\n",
+            b"PUT /k HTTP/1.1\r\nContent-Length: 1\r\n\r\nv",
+            b"DELETE /k HTTP/1.1\r\n",
+            b"OPTIONS * HTTP/1.1\r\n",
+            b"PO",
+            b"POS",
+            b"\x16\x03\x01\x02\x00",
+            b"hello",
+            b"get / HTTP/1.1\r\n",
+        ] {
+            assert!(replay_is_safe(safe), "{:?}", String::from_utf8_lossy(safe));
+        }
+        for not in [
+            &b"POST /order HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}"[..],
+            b"POST ",
+            b"PATCH /k HTTP/1.1\r\n",
+            b"LOCK /k HTTP/1.1\r\n",
+            b"CONNECT host:443 HTTP/1.1\r\n",
+            b"BREW /pot HTTP/1.1\r\n",
+        ] {
+            assert!(!replay_is_safe(not), "{:?}", String::from_utf8_lossy(not));
+        }
+    }
 }
