@@ -3,106 +3,17 @@
 //! and containers), its own free public ports on 127.0.0.1, and removes what it made.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use solum_tests::{
-    copy_tree, docker_rm_labelled, free_port, http_get, repo_root, require_docker, run_ok,
-    unique_name, wait_http,
-};
+use solum_tests::agent::AgentCli;
+use solum_tests::{copy_tree, free_port, http_get, repo_root, run_ok, unique_name, wait_http};
 
-/// One agent: a state dir and the commands run against it. Dropping it removes every
-/// container, image and volume the agent made.
-struct TestAgent {
-    state: tempfile::TempDir,
-    apps: Vec<String>,
-}
-
-impl TestAgent {
-    fn new() -> TestAgent {
-        require_docker();
-        TestAgent {
-            state: tempfile::tempdir().expect("tempdir"),
-            apps: Vec::new(),
-        }
-    }
-
-    fn cmd(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_solum-agent"))
-            .args([
-                "--state-dir",
-                self.state.path().to_str().unwrap(),
-                "--bind-address",
-                "127.0.0.1",
-            ])
-            .args(args)
-            .env_remove("SOLUM_AGENT_CONFIG")
-            .output()
-            .expect("running solum-agent")
-    }
-
-    /// Runs a command that must succeed; returns stdout.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.cmd(args);
-        assert!(
-            out.status.success(),
-            "solum-agent {args:?} failed ({}):\nstdout:\n{}\nstderr:\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Runs a command that must fail; returns stderr.
-    fn fails(&self, args: &[&str]) -> String {
-        let out = self.cmd(args);
-        assert!(
-            !out.status.success(),
-            "solum-agent {args:?} unexpectedly succeeded:\n{}",
-            String::from_utf8_lossy(&out.stdout)
-        );
-        String::from_utf8_lossy(&out.stderr).into_owned()
-    }
-
-    fn deploy_json(&mut self, planfile: &Path) -> serde_json::Value {
-        let out = self.ok(&["deploy", planfile.to_str().unwrap(), "--json"]);
-        let v: serde_json::Value = serde_json::from_str(&out)
-            .unwrap_or_else(|e| panic!("deploy --json printed {out:?}: {e}"));
-        for app in v["apps"].as_array().expect("apps array") {
-            let name = app["app"].as_str().expect("app name").to_string();
-            if !self.apps.contains(&name) {
-                self.apps.push(name);
-            }
-        }
-        v
-    }
-
-    fn agent_id(&self) -> String {
-        std::fs::read_to_string(self.state.path().join("agent-id"))
-            .map(|s| s.trim().to_string())
-            .unwrap_or_default()
-    }
-}
-
-impl Drop for TestAgent {
-    fn drop(&mut self) {
-        for app in self.apps.clone() {
-            let _ = self.cmd(&["destroy", &app]);
-        }
-        let id = self.agent_id();
-        if !id.is_empty() {
-            docker_rm_labelled(&format!("solum.agent={id}"));
-        }
-        for app in &self.apps {
-            let _ = Command::new("sh")
-                .arg("-c")
-                .arg(format!("docker images -q --filter label=solum.app={app} | xargs -r docker rmi -f; docker volume rm -f solum-cache-{app}"))
-                .output();
-        }
-    }
+/// One agent of its own (state dir, agent id, supervisor), removed with all it made on drop.
+fn new_agent() -> AgentCli {
+    AgentCli::new(env!("CARGO_BIN_EXE_solum-agent"))
 }
 
 fn containers_labelled(label: &str) -> Vec<String> {
@@ -158,7 +69,7 @@ fn url_of(v: &serde_json::Value) -> String {
 
 #[test]
 fn bundled_example_deploys_and_answers() {
-    let mut agent = TestAgent::new();
+    let mut agent = new_agent();
     let src = agent.state.path().join("example");
     copy_tree(&repo_root().join("examples/python-web"), &src).unwrap();
     // The example's port is fixed in its Planfile; give this test a free one.
@@ -198,7 +109,7 @@ fn bundled_example_deploys_and_answers() {
 
 #[test]
 fn redeploys_unchanged_fast_and_switches_releases_without_refusing_connections() {
-    let mut agent = TestAgent::new();
+    let mut agent = new_agent();
     let name = unique_name("zd");
     let port = free_port();
     let dir = agent.state.path().join("src");
@@ -295,7 +206,7 @@ fn redeploys_unchanged_fast_and_switches_releases_without_refusing_connections()
 
 #[test]
 fn failed_builds_and_starts_leave_the_old_release_serving() {
-    let mut agent = TestAgent::new();
+    let mut agent = new_agent();
     let name = unique_name("keep");
     let port = free_port();
     let dir = agent.state.path().join("src");
@@ -346,7 +257,7 @@ fn failed_builds_and_starts_leave_the_old_release_serving() {
 
 #[test]
 fn stop_start_destroy() {
-    let mut agent = TestAgent::new();
+    let mut agent = new_agent();
     let name = unique_name("ssd");
     let port = free_port();
     let dir = agent.state.path().join("src");
@@ -382,8 +293,8 @@ fn stop_start_destroy() {
 
 #[test]
 fn bad_input_gives_one_clear_line() {
-    let agent = TestAgent::new();
-    let dir = agent.state.path();
+    let mut agent = new_agent();
+    let dir = agent.state.path().to_path_buf();
 
     let bad_yaml = dir.join("bad.yaml");
     std::fs::write(&bad_yaml, "version: 1\nname: x\nartifacts: [\n").unwrap();
@@ -442,7 +353,7 @@ fn images_labelled(label: &str) -> Vec<String> {
 /// whose deploys all failed was "no app named X" though its images existed.
 #[test]
 fn destroy_removes_every_image_of_the_app_even_after_failed_deploys() {
-    let mut agent = TestAgent::new();
+    let mut agent = new_agent();
     let name = unique_name("destroy");
     let dir = agent.state.path().join("src");
     let planfile = write_app(&dir, &name, free_port(), "one");
@@ -477,7 +388,7 @@ fn destroy_removes_every_image_of_the_app_even_after_failed_deploys() {
 /// app bound to 127.0.0.1, and failed on a read-only state directory.
 #[test]
 fn status_url_answers_and_status_works_on_a_read_only_state_directory() {
-    let mut agent = TestAgent::new();
+    let mut agent = new_agent();
     let name = unique_name("url");
     let port = free_port();
     let dir = agent.state.path().join("src");
@@ -531,7 +442,7 @@ fn status_url_answers_and_status_works_on_a_read_only_state_directory() {
 /// good. The next start of the agent removes it (and never one of a deploy still running).
 #[test]
 fn killed_deploy_work_directory_is_swept_at_the_next_start() {
-    let mut agent = TestAgent::new();
+    let mut agent = new_agent();
     let name = unique_name("killed");
     let dir = agent.state.path().join("src");
     let planfile = write_app(&dir, &name, free_port(), "x");
@@ -575,7 +486,7 @@ fn killed_deploy_work_directory_is_swept_at_the_next_start() {
 
 #[test]
 fn procfile_release_phase_runs_before_the_switch_and_its_failure_keeps_the_old_release() {
-    let mut agent = TestAgent::new();
+    let mut agent = new_agent();
     let name = unique_name("relph");
     let port = free_port();
     let dir = agent.state.path().join("src");
@@ -665,7 +576,7 @@ fn procfile_release_phase_runs_before_the_switch_and_its_failure_keeps_the_old_r
 /// engine's own record of each creation.
 #[test]
 fn every_container_of_a_deploy_carries_the_agent_and_the_app() {
-    let mut agent = TestAgent::new();
+    let mut agent = new_agent();
     let name = unique_name("lab");
     let planfile = write_app(
         &agent.state.path().join("src"),
@@ -738,7 +649,7 @@ fn every_container_of_a_deploy_carries_the_agent_and_the_app() {
 }
 
 /// Names of the agent's containers of `app`'s process type `process`.
-fn process_containers(agent: &TestAgent, app: &str, process: &str) -> Vec<String> {
+fn process_containers(agent: &AgentCli, app: &str, process: &str) -> Vec<String> {
     let out = Command::new("docker")
         .args(["ps", "-a", "--format", "{{.Names}}"])
         .args([
@@ -759,7 +670,7 @@ fn process_containers(agent: &TestAgent, app: &str, process: &str) -> Vec<String
 
 #[test]
 fn changing_the_instance_count_scales_without_building() {
-    let mut agent = TestAgent::new();
+    let mut agent = new_agent();
     let name = unique_name("sc");
     let port = free_port();
     // The Planfile inside its own source (`href: .`), as apps usually carry it: it is left

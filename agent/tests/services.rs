@@ -6,117 +6,16 @@
 //! password is kept 0600 and shows in no output.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use solum_tests::{
-    docker_rm_labelled, free_port, http_get, repo_root, require_docker, unique_name,
-};
+use solum_tests::agent::AgentCli;
+use solum_tests::{free_port, http_get, repo_root, unique_name};
 
-/// One agent with its state directory; every command's output is kept, to look for secrets.
-struct TestAgent {
-    state: tempfile::TempDir,
-    plans: Vec<String>,
-    seen: String,
-}
-
-impl TestAgent {
-    fn new() -> TestAgent {
-        require_docker();
-        TestAgent {
-            state: tempfile::tempdir().expect("tempdir"),
-            plans: Vec::new(),
-            seen: String::new(),
-        }
-    }
-
-    fn cmd(&mut self, args: &[&str]) -> Output {
-        let out = Command::new(env!("CARGO_BIN_EXE_solum-agent"))
-            .args([
-                "--state-dir",
-                self.state.path().to_str().unwrap(),
-                "--bind-address",
-                "127.0.0.1",
-            ])
-            .args(args)
-            .env_remove("SOLUM_AGENT_CONFIG")
-            .output()
-            .expect("running solum-agent");
-        self.seen.push_str(&String::from_utf8_lossy(&out.stdout));
-        self.seen.push_str(&String::from_utf8_lossy(&out.stderr));
-        out
-    }
-
-    fn ok(&mut self, args: &[&str]) -> String {
-        let out = self.cmd(args);
-        assert!(
-            out.status.success(),
-            "solum-agent {args:?} failed ({}):\nstdout:\n{}\nstderr:\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn fails(&mut self, args: &[&str]) -> String {
-        let out = self.cmd(args);
-        assert!(
-            !out.status.success(),
-            "solum-agent {args:?} unexpectedly succeeded:\n{}",
-            String::from_utf8_lossy(&out.stdout)
-        );
-        String::from_utf8_lossy(&out.stderr).into_owned()
-    }
-
-    /// Deploys; returns the app's public URL.
-    fn deploy(&mut self, planfile: &Path) -> String {
-        let out = self.ok(&["deploy", planfile.to_str().unwrap(), "--json"]);
-        let v: serde_json::Value = serde_json::from_str(&out)
-            .unwrap_or_else(|e| panic!("deploy --json printed {out:?}: {e}"));
-        v["apps"][0]["urls"][0]
-            .as_str()
-            .expect("a URL")
-            .trim_end_matches('/')
-            .to_string()
-    }
-
-    fn agent_id(&self) -> String {
-        std::fs::read_to_string(self.state.path().join("agent-id"))
-            .map(|s| s.trim().to_string())
-            .unwrap_or_default()
-    }
-
-    fn service_dir(&self, plan: &str, id: &str) -> PathBuf {
-        self.state
-            .path()
-            .join("services")
-            .join(format!("{plan}-{id}"))
-    }
-}
-
-impl Drop for TestAgent {
-    fn drop(&mut self) {
-        for plan in self.plans.clone() {
-            let _ = self.cmd(&["destroy", &plan, "--purge"]);
-        }
-        let id = self.agent_id();
-        if !id.is_empty() {
-            docker_rm_labelled(&format!("solum.agent={id}"));
-            let _ = Command::new("sh")
-                .arg("-c")
-                .arg(format!("docker volume ls -q --filter label=solum.agent={id} | xargs -r docker volume rm -f"))
-                .output();
-        }
-        for plan in &self.plans {
-            let _ = Command::new("sh")
-                .arg("-c")
-                .arg(format!(
-                    "docker images -q --filter label=solum.app={plan} | xargs -r docker rmi -f"
-                ))
-                .output();
-        }
-    }
+/// One agent of its own; every command's output is kept (to look for secrets); destroys with
+/// `--purge` and removes all it made on drop.
+fn new_agent() -> AgentCli {
+    AgentCli::new(env!("CARGO_BIN_EXE_solum-agent")).purging()
 }
 
 /// The example of `kind` as a Planfile named `plan` on `port` (its source: the example).
@@ -184,17 +83,17 @@ fn service_id(kind: &str) -> &'static str {
 
 /// The whole life of one kind's service, through the example app.
 fn lifecycle(kind: &str) {
-    let mut agent = TestAgent::new();
+    let mut agent = new_agent();
     let dir = tempfile::tempdir().unwrap();
     let plan = unique_name(&format!("svc-{kind}"));
-    agent.plans.push(plan.clone());
+    agent.apps.push(plan.clone());
     let id = service_id(kind);
     let port = free_port();
     let container = format!("solum-svc-{plan}-{id}");
 
     // Cold deploy: the service starts, answers, then the app is built and started.
     let started = Instant::now();
-    let app = agent.deploy(&planfile(dir.path(), kind, &plan, port, 1));
+    let app = agent.deploy_url(&planfile(dir.path(), kind, &plan, port, 1));
     eprintln!(
         "{kind}: cold deploy in {:.1} s",
         started.elapsed().as_secs_f64()
@@ -267,7 +166,7 @@ fn lifecycle(kind: &str) {
     );
 
     // A new release (a changed parameter): the data is there.
-    let app = agent.deploy(&planfile(dir.path(), kind, &plan, port, 2));
+    let app = agent.deploy_url(&planfile(dir.path(), kind, &plan, port, 2));
     write(&app, "second");
     read_until(
         &format!("{app}/read"),
@@ -288,7 +187,7 @@ fn lifecycle(kind: &str) {
 
     // The agent restarted (a new process on the same state, as the daemon re-applies its
     // deployment): the service is adopted with the same credentials and port.
-    let app = agent.deploy(&planfile(dir.path(), kind, &plan, port, 2));
+    let app = agent.deploy_url(&planfile(dir.path(), kind, &plan, port, 2));
     read_until(
         &format!("{app}/read"),
         &["first", "second"],
@@ -301,7 +200,7 @@ fn lifecycle(kind: &str) {
     assert!(!out.contains("volume"), "{out}");
     assert!(volume_exists(&container));
     assert!(creds_path.is_file());
-    let app = agent.deploy(&planfile(dir.path(), kind, &plan, port, 2));
+    let app = agent.deploy_url(&planfile(dir.path(), kind, &plan, port, 2));
     read_until(
         &format!("{app}/read"),
         &["first", "second"],
@@ -324,8 +223,8 @@ fn lifecycle(kind: &str) {
         assert_eq!(mode & 0o777, 0o600);
         assert!(std::fs::read_to_string(&dump).unwrap().contains("kv"));
         let copy = unique_name(&format!("svc-{kind}-copy"));
-        agent.plans.push(copy.clone());
-        let copy_app = agent.deploy(&planfile(dir.path(), kind, &copy, free_port(), 1));
+        agent.apps.push(copy.clone());
+        let copy_app = agent.deploy_url(&planfile(dir.path(), kind, &copy, free_port(), 1));
         // Loaded before the app touches its fresh database (its first /read makes the table).
         agent.ok(&["services", "import", &copy, id, dump.to_str().unwrap()]);
         let body = read_until(
@@ -453,10 +352,10 @@ fn service_containers(agent_id: &str, plan: &str) -> Vec<String> {
 
 #[test]
 fn a_bound_service_without_its_url_parameter_is_a_clear_error() {
-    let mut agent = TestAgent::new();
+    let mut agent = new_agent();
     let dir = tempfile::tempdir().unwrap();
     let plan = unique_name("svc-bound");
-    agent.plans.push(plan.clone());
+    agent.apps.push(plan.clone());
     let path = bound_planfile(
         dir.path(),
         &plan,
@@ -477,11 +376,11 @@ fn a_bound_service_without_its_url_parameter_is_a_clear_error() {
 /// password shows in none of B's output or records.
 #[test]
 fn a_bound_service_reaches_the_app_through_its_url_parameter() {
-    let mut agent = TestAgent::new();
+    let mut agent = new_agent();
     let dir = tempfile::tempdir().unwrap();
     let owner = unique_name("svc-owner");
-    agent.plans.push(owner.clone());
-    let a = agent.deploy(&planfile(dir.path(), "redis", &owner, free_port(), 1));
+    agent.apps.push(owner.clone());
+    let a = agent.deploy_url(&planfile(dir.path(), "redis", &owner, free_port(), 1));
     write(&a, "shared");
     // The URL plan A's app was given: what an operator would pass for a hosted Redis.
     let web = Command::new("docker")
@@ -523,7 +422,7 @@ fn a_bound_service_reaches_the_app_through_its_url_parameter() {
         .to_string();
 
     let bound = unique_name("svc-bound");
-    agent.plans.push(bound.clone());
+    agent.apps.push(bound.clone());
     let path = bound_planfile(
         dir.path(),
         &bound,
@@ -533,7 +432,7 @@ fn a_bound_service_reaches_the_app_through_its_url_parameter() {
         Some(&url),
     );
     let seen_before = agent.seen.len();
-    let b = agent.deploy(&path);
+    let b = agent.deploy_url(&path);
     let body = read_until(&format!("{b}/read"), &["shared"], Duration::from_secs(60));
     assert!(body.lines().any(|l| l == "shared"), "{body}");
     // Nothing ran for the bound service.

@@ -2,6 +2,7 @@
 //! client (std only, so a probe never depends on the code under test), and the rule that a
 //! test needing Docker, qemu or root fails loudly instead of skipping.
 
+pub mod agent;
 pub mod appvm;
 pub mod cli;
 pub mod fixture;
