@@ -9,22 +9,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use solum_tests::agent::AgentCli;
-use solum_tests::{copy_tree, free_port, http_get, repo_root, run_ok, unique_name, wait_http};
+use solum_tests::{
+    copy_tree, docker_containers, free_port, http_get, repo_root, run_ok, unique_name, wait_http,
+};
 
 /// One agent of its own (state dir, agent id, supervisor), removed with all it made on drop.
 fn new_agent() -> AgentCli {
     AgentCli::new(env!("CARGO_BIN_EXE_solum-agent"))
-}
-
-fn containers_labelled(label: &str) -> Vec<String> {
-    let out = Command::new("docker")
-        .args(["ps", "-aq", "--filter", &format!("label={label}")])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect()
 }
 
 /// A small app the tests can change: answers every GET with the contents of message.txt.
@@ -196,7 +187,7 @@ fn redeploys_unchanged_fast_and_switches_releases_without_refusing_connections()
 
     // Only the new release's containers remain (plus the supervisor).
     let id = agent.agent_id();
-    let app_containers = containers_labelled(&format!("solum.app={name}"));
+    let app_containers = docker_containers(&[&format!("solum.app={name}")]);
     assert_eq!(
         app_containers.len(),
         1,
@@ -286,7 +277,7 @@ fn stop_start_destroy() {
     );
 
     agent.ok(&["destroy", &name]);
-    assert!(containers_labelled(&format!("solum.app={name}")).is_empty());
+    assert!(docker_containers(&[&format!("solum.app={name}")]).is_empty());
     let err = agent.fails(&["status", &name]);
     assert!(err.contains(&name), "{err}");
 }
@@ -558,7 +549,7 @@ fn procfile_release_phase_runs_before_the_switch_and_its_failure_keeps_the_old_r
         "{record}"
     );
     let id = agent.agent_id();
-    let left: Vec<String> = containers_labelled(&format!("solum.agent={id}"));
+    let left: Vec<String> = docker_containers(&[&format!("solum.agent={id}")]);
     let names = Command::new("docker")
         .args(["inspect", "-f", "{{.Name}}"])
         .args(&left)
@@ -650,22 +641,11 @@ fn every_container_of_a_deploy_carries_the_agent_and_the_app() {
 
 /// Names of the agent's containers of `app`'s process type `process`.
 fn process_containers(agent: &AgentCli, app: &str, process: &str) -> Vec<String> {
-    let out = Command::new("docker")
-        .args(["ps", "-a", "--format", "{{.Names}}"])
-        .args([
-            "--filter",
-            &format!("label=solum.agent={}", agent.agent_id()),
-        ])
-        .args(["--filter", &format!("label=solum.app={app}")])
-        .args(["--filter", &format!("label=solum.process={process}")])
-        .output()
-        .unwrap();
-    let mut names: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(String::from)
-        .collect();
-    names.sort();
-    names
+    docker_containers(&[
+        &format!("solum.agent={}", agent.agent_id()),
+        &format!("solum.app={app}"),
+        &format!("solum.process={process}"),
+    ])
 }
 
 #[test]

@@ -132,17 +132,7 @@ impl World {
 
     /// Names of our containers (any state).
     fn containers(&self) -> Vec<String> {
-        let out = std::process::Command::new("docker")
-            .args(["ps", "-a", "--format", "{{.Names}}", "--filter"])
-            .arg(format!("label=solum.agent={}", self.agent))
-            .output()
-            .unwrap();
-        let mut names: Vec<String> = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(String::from)
-            .collect();
-        names.sort();
-        names
+        solum_tests::docker_containers(&[&format!("solum.agent={}", self.agent)])
     }
 
     fn root(&self) -> &Path {

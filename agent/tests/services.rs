@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use solum_tests::agent::AgentCli;
-use solum_tests::{free_port, http_get, repo_root, unique_name};
+use solum_tests::{docker_containers, free_port, http_get, repo_root, unique_name};
 
 /// One agent of its own; every command's output is kept (to look for secrets); destroys with
 /// `--purge` and removes all it made on drop.
@@ -331,23 +331,11 @@ fn bound_planfile(
 
 /// The service containers the agent `agent_id` made for `plan`.
 fn service_containers(agent_id: &str, plan: &str) -> Vec<String> {
-    let out = Command::new("docker")
-        .args([
-            "ps",
-            "-aq",
-            "--filter",
-            &format!("label=solum.agent={agent_id}"),
-            "--filter",
-            &format!("label=solum.app={plan}"),
-            "--filter",
-            "label=solum.role=service",
-        ])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect()
+    docker_containers(&[
+        &format!("solum.agent={agent_id}"),
+        &format!("solum.app={plan}"),
+        "solum.role=service",
+    ])
 }
 
 #[test]

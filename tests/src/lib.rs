@@ -29,6 +29,23 @@ pub fn docker_rm_labelled(label: &str) {
         .output();
 }
 
+/// The containers (`ps -a`, any state) whose labels are all of `labels` (`key=value`): their
+/// names, sorted. A test's way to see what the agent made.
+pub fn docker_containers(labels: &[&str]) -> Vec<String> {
+    let mut cmd = Command::new("docker");
+    cmd.args(["ps", "-a", "--format", "{{.Names}}"]);
+    for l in labels {
+        cmd.args(["--filter", &format!("label={l}")]);
+    }
+    let out = cmd.output().expect("running docker ps");
+    let mut names: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    names.sort();
+    names
+}
+
 /// Removes the containers of the agent whose state directory is `state` (its `agent-id`).
 pub fn docker_rm_agent(state: &Path) {
     if let Ok(id) = std::fs::read_to_string(state.join("agent-id")) {
