@@ -1235,13 +1235,16 @@ async fn scaling_the_running_release_starts_and_stops_instances_only() {
     assert!(err.to_string().contains("give 1 to 64"), "{err}");
 }
 
-/// How many of this world's containers died since `since` (Unix seconds), from Docker's events.
-fn deaths_since(w: &World, since: u64) -> usize {
-    let until = std::time::SystemTime::now()
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs()
-        + 1;
+}
+
+/// How many of this world's containers died since `since` (Unix seconds), from Docker's events.
+fn deaths_since(w: &World, since: u64) -> usize {
+    let until = unix_now() + 1;
     docker_cli(&[
         "events",
         "--since",
@@ -1292,15 +1295,9 @@ async fn a_post_an_instance_died_on_is_not_sent_again_a_get_is() {
     let st = w.runtime.release(&spec, &mut progress()).await.unwrap();
     assert_eq!(st.state, AppState::DeploymentComplete, "{st:?}");
     wait_all_in_rotation(&w, 2).await;
-    let now = || {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs()
-    };
     // Docker's event times are whole seconds: start each part on a fresh one.
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let since = now();
+    let since = unix_now();
     // A POST the instance died on: it may have been processed, so it is not sent to the
     // other instance; the client sees the connection close without an answer.
     let r = request(w.port, "POST", "/vanish").await;
@@ -1321,7 +1318,7 @@ async fn a_post_an_instance_died_on_is_not_sent_again_a_get_is() {
     // A GET is sent again to the other instance (which dies on it too: the documented
     // cost of a handler that never answers).
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let since = now();
+    let since = unix_now();
     let r = get(w.port, "/vanish").await;
     assert!(r.is_err(), "{r:?}");
     tokio::time::sleep(Duration::from_secs(2)).await;

@@ -447,14 +447,15 @@ fn offline_without_a_cached_base_fails_clearly() {
 #[test]
 fn dry_run_prints_plan_and_errors_name_the_chain() {
     let s = Scratch::new("dry");
-    let out = run(&mut s.command(&[
+    let plan = [
         "-n",
         "-t",
         "tar",
         "--dry-run",
         "debian-minimal",
         "test-tree",
-    ]));
+    ];
+    let out = run(&mut s.command(&plan));
     let so = text(&out.stdout);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(so.contains("install.d (in chroot)"), "{so}");
@@ -465,14 +466,7 @@ fn dry_run_prints_plan_and_errors_name_the_chain() {
 
     // A variable that is not UTF-8: left out with a warning, no panic, and
     // the same plan as without it.
-    let mut odd = s.command(&[
-        "-n",
-        "-t",
-        "tar",
-        "--dry-run",
-        "debian-minimal",
-        "test-tree",
-    ]);
+    let mut odd = s.command(&plan);
     odd.env(
         "DIB_NOT_UTF8",
         <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(b"caf\xe9"),
